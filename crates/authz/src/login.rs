@@ -481,13 +481,16 @@ impl SessionStore {
         Ok(self.info(entry))
     }
 
+    /// Whether the session has ended at `now`, and by which deadline came
+    /// first.
     fn expired(&self, entry: &Entry, now: u64) -> Option<EndReason> {
-        if now >= self.absolute_deadline(entry) {
-            Some(EndReason::LifetimeExceeded)
-        } else if now >= self.idle_deadline(entry) {
+        let idle = self.idle_deadline(entry);
+        if now < idle {
+            None
+        } else if idle < self.absolute_deadline(entry) {
             Some(EndReason::IdleTimeout)
         } else {
-            None
+            Some(EndReason::LifetimeExceeded)
         }
     }
 
