@@ -304,12 +304,49 @@ struct Entry {
     methods: Vec<AuthMethod>,
 }
 
+/// The sessions, by token digest, with an index by user so that per-user
+/// limits and logoffs do not scan the whole store.
+#[derive(Debug, Default)]
+struct Table {
+    by_digest: HashMap<[u8; 32], Entry>,
+    by_user: HashMap<String, Vec<[u8; 32]>>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        self.by_user
+            .entry(entry.user_id.clone())
+            .or_default()
+            .push(entry.digest);
+        self.by_digest.insert(entry.digest, entry);
+    }
+
+    fn remove(&mut self, digest: &[u8; 32]) -> Option<Entry> {
+        let entry = self.by_digest.remove(digest)?;
+        if let Some(keys) = self.by_user.get_mut(&entry.user_id) {
+            keys.retain(|k| k != digest);
+            if keys.is_empty() {
+                self.by_user.remove(&entry.user_id);
+            }
+        }
+        Some(entry)
+    }
+
+    fn user_keys(&self, user_id: &str) -> &[[u8; 32]] {
+        self.by_user.get(user_id).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// An in-memory, bounded, thread-safe store of login sessions (`Send + Sync`;
 /// share it behind an `Arc`).
 #[derive(Debug)]
 pub struct SessionStore {
     policy: SessionPolicy,
-    sessions: Mutex<HashMap<[u8; 32], Entry>>,
+    sessions: Mutex<Table>,
 }
 
 impl SessionStore {
@@ -318,7 +355,7 @@ impl SessionStore {
     pub fn new(policy: SessionPolicy) -> Self {
         Self {
             policy,
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Table::default()),
         }
     }
 
@@ -354,6 +391,7 @@ impl SessionStore {
             }
         }
         let mut sessions = self.lock();
+        self.limit_user(&mut sessions, user_id);
         if sessions.len() >= self.policy.capacity {
             self.purge_locked(&mut sessions, now);
             if sessions.len() >= self.policy.capacity {
@@ -362,7 +400,6 @@ impl SessionStore {
                 });
             }
         }
-        self.limit_user(&mut sessions, user_id);
         let entry = Entry {
             digest,
             user_id: user_id.to_owned(),
@@ -371,7 +408,7 @@ impl SessionStore {
             methods: unique,
         };
         let info = self.info(&entry);
-        sessions.insert(digest, entry);
+        sessions.insert(entry);
         Ok((token, info))
     }
 
@@ -427,9 +464,11 @@ impl SessionStore {
     /// suspension). Returns how many.
     pub fn logoff_user(&self, user_id: &str) -> usize {
         let mut sessions = self.lock();
-        let before = sessions.len();
-        sessions.retain(|_, e| e.user_id != user_id);
-        before - sessions.len()
+        let keys = sessions.user_keys(user_id).to_vec();
+        for key in &keys {
+            sessions.remove(key);
+        }
+        keys.len()
     }
 
     /// Removes every session expired at `now` and reports each, so the
@@ -451,7 +490,7 @@ impl SessionStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<[u8; 32], Entry>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         // The map stays consistent even if a holder panicked: every update
         // is a single insert, remove or field store.
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
@@ -465,7 +504,10 @@ impl SessionStore {
     ) -> Result<SessionInfo, SessionError> {
         let digest = token.digest();
         let mut sessions = self.lock();
-        let entry = sessions.get_mut(&digest).ok_or(SessionError::NotFound)?;
+        let entry = sessions
+            .by_digest
+            .get_mut(&digest)
+            .ok_or(SessionError::NotFound)?;
         // The map found the entry by digest; confirm in constant time.
         if !ct_eq(&entry.digest, &digest) {
             return Err(SessionError::NotFound);
@@ -523,39 +565,42 @@ impl SessionStore {
         }
     }
 
-    fn purge_locked(&self, sessions: &mut HashMap<[u8; 32], Entry>, now: u64) -> Vec<EndedSession> {
+    fn purge_locked(&self, sessions: &mut Table, now: u64) -> Vec<EndedSession> {
         let mut ended = Vec::new();
-        sessions.retain(|_, entry| match self.expired(entry, now) {
-            Some(reason) => {
-                ended.push(EndedSession {
-                    id: self.info(entry).id,
+        for entry in sessions.by_digest.values() {
+            if let Some(reason) = self.expired(entry, now) {
+                ended.push((entry.digest, reason));
+            }
+        }
+        ended
+            .into_iter()
+            .filter_map(|(digest, reason)| {
+                let entry = sessions.remove(&digest)?;
+                Some(EndedSession {
+                    id: self.info(&entry).id,
                     user_id: entry.user_id.clone(),
                     reason,
-                });
-                false
-            }
-            None => true,
-        });
-        ended
+                })
+            })
+            .collect()
     }
 
-    /// Makes room for one more session of `user_id`.
-    fn limit_user(&self, sessions: &mut HashMap<[u8; 32], Entry>, user_id: &str) {
+    /// Makes room for one more session of `user_id` by ending its least
+    /// recently active sessions.
+    fn limit_user(&self, sessions: &mut Table, user_id: &str) {
         let max = self.policy.max_per_user.max(1);
-        loop {
-            let mut count = 0usize;
-            let mut oldest: Option<([u8; 32], u64)> = None;
-            for (key, e) in sessions.iter().filter(|(_, e)| e.user_id == user_id) {
-                count += 1;
-                if oldest.is_none_or(|(_, seen)| e.last_seen_at < seen) {
-                    oldest = Some((*key, e.last_seen_at));
-                }
-            }
+        while sessions.user_keys(user_id).len() >= max {
+            let oldest = sessions
+                .user_keys(user_id)
+                .iter()
+                .filter_map(|k| sessions.by_digest.get(k))
+                .min_by_key(|e| e.last_seen_at)
+                .map(|e| e.digest);
             match oldest {
-                Some((key, _)) if count >= max => {
+                Some(key) => {
                     sessions.remove(&key);
                 }
-                _ => break,
+                None => break,
             }
         }
     }
@@ -623,6 +668,53 @@ mod tests {
         // At 120 the first is idle-expired and makes room.
         assert!(s.create(&rng, "u3", &[AuthMethod::Password], 120).is_ok());
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn user_index_stays_consistent() {
+        let s = store(40, 3);
+        let rng = test_rng();
+        let mut tokens = Vec::new();
+        // A fixed pseudo-random mix of operations over a few users.
+        let mut x: u64 = 12345;
+        for t in 0..600u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let user = format!("u{}", (x >> 33) % 7);
+            match (x >> 40) % 5 {
+                0 | 1 => {
+                    if let Ok((token, _)) = s.create(&rng, &user, &[AuthMethod::Password], t) {
+                        tokens.push(token);
+                    }
+                }
+                2 => {
+                    if let Some(token) =
+                        tokens.get(usize::try_from(x >> 50).unwrap() % (tokens.len() + 1))
+                    {
+                        let _ = s.logoff(token);
+                    }
+                }
+                3 => {
+                    let _ = s.logoff_user(&user);
+                }
+                _ => {
+                    let _ = s.purge_expired(t);
+                }
+            }
+            let table = s.lock();
+            let indexed: usize = table.by_user.values().map(Vec::len).sum();
+            assert_eq!(indexed, table.by_digest.len());
+            assert!(
+                table
+                    .by_user
+                    .values()
+                    .all(|v| !v.is_empty() && v.len() <= 3)
+            );
+            for (user, keys) in &table.by_user {
+                assert!(keys.iter().all(|k| table.by_digest[k].user_id == *user));
+            }
+        }
     }
 
     #[test]
