@@ -342,11 +342,20 @@ impl Table {
 }
 
 /// An in-memory, bounded, thread-safe store of login sessions (`Send + Sync`;
-/// share it behind an `Arc`).
-#[derive(Debug)]
+/// share it behind an `Arc`). Its `Debug` shows the policy and the number of
+/// sessions, not who is logged in.
 pub struct SessionStore {
     policy: SessionPolicy,
     sessions: Mutex<Table>,
+}
+
+impl fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("policy", &self.policy)
+            .field("sessions", &self.len())
+            .finish()
+    }
 }
 
 impl SessionStore {

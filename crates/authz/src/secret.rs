@@ -8,15 +8,18 @@ use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// The caller's random generator failed to produce bytes.
-///
-/// Returned wherever fresh randomness (a salt, a secret, a session id, a
-/// recovery code) is drawn from the `&dyn SecureRandom` the caller passed in.
+/// Errors of the secret helpers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the random generator failed while drawing {what}")]
-pub struct RandomError {
-    /// What was being drawn, e.g. `"a password salt"`.
-    pub what: &'static str,
+#[non_exhaustive]
+pub enum RandomError {
+    /// The caller's random generator failed to produce bytes while drawing
+    /// fresh randomness (a salt, a secret, a session token, a recovery code)
+    /// from the `&dyn SecureRandom` the caller passed in.
+    #[error("the random generator failed while drawing {what}")]
+    Failed {
+        /// What was being drawn, e.g. `"a password salt"`.
+        what: &'static str,
+    },
 }
 
 /// Fills `out` from `rng`, naming `what` in the error.
@@ -25,7 +28,7 @@ pub(crate) fn fill(
     out: &mut [u8],
     what: &'static str,
 ) -> Result<(), RandomError> {
-    rng.fill(out).map_err(|_| RandomError { what })
+    rng.fill(out).map_err(|_| RandomError::Failed { what })
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
