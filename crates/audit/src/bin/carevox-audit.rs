@@ -1,0 +1,3 @@
+//! `carevox-audit`: verify, export and query a carevox audit log.
+
+fn main() {}
