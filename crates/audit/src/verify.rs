@@ -208,6 +208,9 @@ struct Scan<'a, 'p> {
     last_matched: u64,
     trusted: Option<Checkpoint>,
     trusted_ok: bool,
+    /// A root mismatch at a checkpoint of this size, held back until the
+    /// next record: chain evidence, if it follows, locates the damage better.
+    pending_root: Option<(Damage, u64)>,
     progress: Option<&'a mut (dyn FnMut(Progress) + 'p)>,
     bytes_done: u64,
     total_bytes: u64,
@@ -235,7 +238,23 @@ impl Scan<'_, '_> {
     }
 
     /// After the tree reached a new size: compare with checkpoints of that size.
+    /// Settles a held-back root mismatch once a record past it checked out.
+    fn settle(&mut self, force: bool) {
+        let due = self
+            .pending_root
+            .as_ref()
+            .is_some_and(|(_, size)| force || self.frontier.size() > *size);
+        if due {
+            if let Some((d, _)) = self.pending_root.take() {
+                if self.report.damage.is_none() {
+                    self.report.damage = Some(d);
+                }
+            }
+        }
+    }
+
     fn check_roots(&mut self, path: &Path, offset: u64) {
+        self.settle(false);
         let size = self.frontier.size();
         let mut root = None;
         while let Some((idx, cp)) = self.cps.get(self.next_cp) {
@@ -253,15 +272,16 @@ impl Scan<'_, '_> {
             if r == cp_root {
                 self.report.checkpoints_matched += 1;
                 self.last_matched = size;
-            } else if self.report.damage.is_none() {
-                self.report.damage = Some(Damage {
+            } else if self.report.damage.is_none() && self.pending_root.is_none() {
+                let d = Damage {
                     kind: DamageKind::RootMismatch,
                     seq: Some(self.last_matched),
                     checkpoint: Some(idx),
                     path: path.to_path_buf(),
                     offset,
                     detail: "records after the last matching checkpoint differ from the signed tree",
-                });
+                };
+                self.pending_root = Some((d, size));
             }
         }
         if let Some(t) = &self.trusted {
@@ -315,6 +335,8 @@ pub fn verify_log(
             ))
         } else if prev.is_some_and(|p| cp.tree_size == p.tree_size && cp.root != p.root) {
             Some((DamageKind::ReplacedCheckpoint, "two roots for one size"))
+        } else if prev.is_some_and(|p| cp.tree_size == p.tree_size && cp.time == p.time) {
+            Some((DamageKind::ReplacedCheckpoint, "the same checkpoint twice"))
         } else {
             None
         };
@@ -370,6 +392,7 @@ pub fn verify_log(
         last_matched: 0,
         trusted,
         trusted_ok,
+        pending_root: None,
         progress: opts.progress.take(),
         bytes_done: 0,
         total_bytes,
@@ -464,6 +487,7 @@ pub fn verify_log(
         }
     }
 
+    scan.settle(true);
     let size = scan.frontier.size();
     scan.report.records = size - scan.report.first_seq;
     scan.report.root = scan.frontier.root();
@@ -604,9 +628,11 @@ fn verify_segment(
         if e.prev != scan.last_hash {
             // Either the previous record changed (its hash no longer matches
             // what this one holds) or this record's link changed.
+            // Without a successor the two cannot be told apart: name the
+            // earlier record, the first that may be bad.
             let next_links_here = body_at(j + 1)
                 .and_then(|b| Entry::parse(b).ok())
-                .is_some_and(|n| n.prev == h);
+                .is_none_or(|n| n.prev == h);
             if next_links_here && expected > scan.report.first_seq {
                 scan.damage(
                     DamageKind::Modified,
