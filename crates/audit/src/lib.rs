@@ -5,6 +5,7 @@
 mod checkpoint;
 mod codec;
 mod error;
+pub mod index;
 mod log;
 pub mod merkle;
 mod record;
