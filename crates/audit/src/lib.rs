@@ -8,6 +8,7 @@ mod error;
 pub mod index;
 mod log;
 pub mod merkle;
+pub mod monitor;
 mod record;
 pub mod segment;
 pub mod store;
