@@ -11,10 +11,14 @@ use crate::error::{Error, Result};
 /// Version byte that opens every canonical record encoding.
 pub const RECORD_VERSION: u8 = 1;
 
+/// 10000-01-01T00:00:00Z in milliseconds since the epoch.
+const MAX_RFC3339_MILLIS: u64 = 253_402_300_800_000;
+
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///
 /// Time always comes from the caller; the crate never reads a clock. In JSON
-/// it is an RFC 3339 string such as `2026-03-01T08:15:00.250Z`.
+/// it is an RFC 3339 string such as `2026-03-01T08:15:00.250Z` (after the
+/// year 9999, a string of milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
 
@@ -120,7 +124,13 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // RFC 3339 stops at year 9999; later times are written as a string
+        // of milliseconds, which `parse` also reads.
+        if self.0 < MAX_RFC3339_MILLIS {
+            s.collect_str(self)
+        } else {
+            s.collect_str(&self.0)
+        }
     }
 }
 
