@@ -620,6 +620,60 @@ impl Record {
         })
     }
 
+    /// Checks that `bytes` is a canonical record encoding without building
+    /// the record (no allocation): the same rules as [`Record::decode`].
+    pub fn validate(bytes: &[u8]) -> Result<()> {
+        fn coded(r: &mut Reader<'_>, known: std::ops::RangeInclusive<u8>) -> Result<()> {
+            let at = r.pos();
+            match r.u8()? {
+                255 => r.str().map(drop),
+                c if known.contains(&c) => Ok(()),
+                _ => Err(Error::malformed("record", at, "unknown code")),
+            }
+        }
+        let mut r = Reader::new(bytes, "record");
+        if r.u8()? != RECORD_VERSION {
+            return Err(Error::malformed("record", 0, "unknown record version"));
+        }
+        coded(&mut r, 1..=12)?; // event type
+        coded(&mut r, 1..=5)?; // action
+        let at = r.pos();
+        if Outcome::from_code(r.u8()?).is_none() {
+            return Err(Error::malformed("record", at, "unknown outcome"));
+        }
+        r.u64()?;
+        r.u64()?;
+        r.str()?;
+        r.opt_str()?;
+        r.opt_str()?;
+        coded(&mut r, 0..=5)?; // how authenticated
+        let at = r.pos();
+        match r.u8()? {
+            1..=3 => {}
+            4 | 255 => {
+                r.str()?;
+            }
+            _ => return Err(Error::malformed("record", at, "unknown purpose of use")),
+        }
+        r.opt_str()?;
+        let at = r.pos();
+        match r.u8()? {
+            0 => {}
+            1 => {
+                coded(&mut r, 1..=6)?; // object kind
+                r.str()?;
+            }
+            _ => return Err(Error::malformed("record", at, "bad option flag")),
+        }
+        r.str()?;
+        r.opt_str()?;
+        for _ in 0..r.u16()? {
+            r.str()?;
+            r.str()?;
+        }
+        r.finish()
+    }
+
     /// Reads only the `recorded` time of a canonical encoding, without
     /// decoding the rest. Returns `None` if the bytes are too short.
     pub(crate) fn peek_recorded(bytes: &[u8]) -> Option<Timestamp> {

@@ -560,6 +560,11 @@ fn verify_segment(
     let seq_at =
         |j: usize| -> Option<u64> { body_at(j).and_then(|b| Entry::parse(b).ok()).map(|e| e.seq) };
 
+    // Leaf hashes and record checks are independent per frame: spread them
+    // over the available cores; the chain and the tree are then checked in
+    // order from these results.
+    let checked = hash_frames(bytes, &frames);
+
     for j in 0..frames.len() {
         let (off, _, _) = frames.get(j).copied().unwrap_or_default();
         let off64 = off as u64;
@@ -624,7 +629,9 @@ fn verify_segment(
             }
             return;
         }
-        let h = leaf_hash(body);
+        let Some(&(h, record_ok)) = checked.get(j) else {
+            break;
+        };
         if e.prev != scan.last_hash {
             // Either the previous record changed (its hash no longer matches
             // what this one holds) or this record's link changed.
@@ -652,7 +659,7 @@ fn verify_segment(
             }
             return;
         }
-        if Record::decode(e.record).is_err() {
+        if !record_ok {
             scan.damage(
                 DamageKind::Modified,
                 Some(expected),
@@ -695,4 +702,36 @@ fn verify_segment(
             );
         }
     }
+}
+
+/// The leaf hash of each frame's body and whether its record is well formed.
+fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)]) -> Vec<(Hash, bool)> {
+    let one = |&(_, s, e): &(usize, usize, usize)| -> (Hash, bool) {
+        let body = bytes.get(s..e).unwrap_or_default();
+        let ok = Entry::parse(body).is_ok_and(|entry| Record::validate(entry.record).is_ok());
+        (leaf_hash(body), ok)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    if threads < 2 || frames.len() < 4096 {
+        return frames.iter().map(one).collect();
+    }
+    let chunk = frames.len().div_ceil(threads);
+    let mut out = Vec::with_capacity(frames.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = frames
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            // A worker cannot panic (no indexing, no unwrap); if one did,
+            // its part is missing and is recomputed below.
+            if let Ok(v) = h.join() {
+                out.extend(v);
+            }
+        }
+    });
+    if out.len() != frames.len() {
+        return frames.iter().map(one).collect();
+    }
+    out
 }

@@ -235,3 +235,30 @@ fn usage_errors_exit_with_two() {
     );
     assert_eq!(cli(&["frobnicate", "/tmp"]).status.code(), Some(2));
 }
+
+#[test]
+fn monitor_prints_typed_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    // 30 records of 3 users over 5 patients, 08:00-08:29 UTC.
+    let out = cli(&[
+        "monitor",
+        d,
+        "--many-patients",
+        "5",
+        "--hours",
+        "08:10-17:00",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outside = alerts
+        .iter()
+        .filter(|a| a["alert"] == "outside_working_hours")
+        .count();
+    assert_eq!(outside, 10, "records 0..10 are before 08:10");
+    assert!(alerts.iter().any(|a| a["alert"] == "many_patients"));
+}

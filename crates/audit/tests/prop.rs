@@ -143,6 +143,7 @@ proptest! {
     #[test]
     fn records_round_trip(r in record()) {
         let bytes = r.to_bytes().unwrap();
+        Record::validate(&bytes).unwrap();
         let back = Record::decode(&bytes).unwrap();
         prop_assert_eq!(&back, &r);
         prop_assert_eq!(back.to_bytes().unwrap(), bytes);
@@ -153,6 +154,7 @@ proptest! {
 
     #[test]
     fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        prop_assert_eq!(Record::validate(&bytes).is_ok(), Record::decode(&bytes).is_ok());
         if let Ok(r) = Record::decode(&bytes) {
             // Canonical: a decoded record re-encodes to the same bytes.
             prop_assert_eq!(r.to_bytes().unwrap(), bytes.clone());

@@ -510,3 +510,41 @@ fn archived_segments_still_verify_and_missing_ones_are_named() {
     let d = r.damage.unwrap();
     assert!(matches!(d.kind, DamageKind::Deleted { .. }), "{d}");
 }
+
+#[test]
+fn large_segments_are_checked_in_parallel_and_still_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = signer();
+    let key = signer.verifying_key();
+    let (log, _) = AuditLog::open(dir.path(), signer, LogConfig::default()).unwrap();
+    for round in 0..6 {
+        let batch: Vec<Record> = (0..1000).map(|i| rec(round * 1000 + i)).collect();
+        log.append_batch(&batch).unwrap();
+    }
+    log.checkpoint(Timestamp(1_800_000_000_000)).unwrap();
+    drop(log);
+    let r = verify(dir.path(), &key);
+    assert!(r.is_ok(), "{:?}", r.damage);
+    assert_eq!(r.records, 6000);
+    let bytes = fs::read(seg0(dir.path())).unwrap();
+    let fr = frames(&bytes);
+    for k in [1234usize, 4321, 5998] {
+        let b = rewrite(&bytes, k, |r| r.outcome = Outcome::MajorFailure);
+        fs::write(seg0(dir.path()), &b).unwrap();
+        let d = verify(dir.path(), &key).damage.unwrap();
+        assert_eq!(
+            (d.kind.clone(), d.seq),
+            (DamageKind::Modified, Some(k as u64)),
+            "{d}"
+        );
+        let mut b = bytes.clone();
+        b[fr[k].0 + 50] ^= 4;
+        fs::write(seg0(dir.path()), &b).unwrap();
+        let d = verify(dir.path(), &key).damage.unwrap();
+        assert_eq!(
+            (d.kind.clone(), d.seq),
+            (DamageKind::Modified, Some(k as u64)),
+            "{d}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! carevox-audit export DIR --format jsonl [--archive DIR]...
 //! carevox-audit query DIR [--actor X] [--patient P] [--event E] [--from T] [--to T] [--archive DIR]...
 //! carevox-audit reindex DIR [--archive DIR]...
+//! carevox-audit monitor DIR [--failed-logins N] [--window-minutes M] [--many-patients N] [--hours HH:MM-HH:MM]
 //! carevox-audit head DIR
 //! ```
 //!
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use carevox_audit::index::{Index, Query};
+use carevox_audit::monitor::{Monitor, MonitorConfig, WorkingHours};
 use carevox_audit::store::{CHECKPOINT_FILE, for_each_record, scan_checkpoints};
 use carevox_audit::{
     Checkpoint, Progress, Record, Timestamp, VerifyOptions, VerifyingKey, verify_log,
@@ -31,6 +33,8 @@ usage:
   carevox-audit query DIR [--actor USER] [--patient REF] [--event TYPE]
                           [--from TIME] [--to TIME] [--archive DIR]...
   carevox-audit reindex DIR [--archive DIR]...
+  carevox-audit monitor DIR [--failed-logins N] [--window-minutes M]
+                            [--many-patients N] [--hours HH:MM-HH:MM]
   carevox-audit head DIR
 
 PUBKEY is 64 hex digits, or a file holding them or the 32 raw key bytes.
@@ -244,6 +248,72 @@ fn reindex(args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_hours(s: &str) -> Option<WorkingHours> {
+    let (a, b) = s.split_once('-')?;
+    let minute = |t: &str| -> Option<u16> {
+        let (h, m) = t.split_once(':')?;
+        let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+        (h <= 24 && m < 60).then_some(h * 60 + m)
+    };
+    Some(WorkingHours {
+        start_minute: minute(a)?,
+        end_minute: minute(b)?,
+        utc_offset_minutes: 0,
+        weekdays_only: false,
+    })
+}
+
+fn monitor(args: &Args) -> Result<ExitCode, String> {
+    args.check(&[
+        "failed-logins",
+        "window-minutes",
+        "many-patients",
+        "hours",
+        "archive",
+    ])?;
+    let mut cfg = MonitorConfig::default();
+    let num = |name: &str| -> Result<Option<u32>, String> {
+        args.one(name)
+            .map(|v| v.parse().map_err(|_| format!("--{name}: not a number")))
+            .transpose()
+    };
+    if let Some(n) = num("failed-logins")? {
+        cfg.failed_logins = n;
+    }
+    if let Some(m) = num("window-minutes")? {
+        cfg.failed_login_window_ms = u64::from(m) * 60_000;
+    }
+    if let Some(n) = num("many-patients")? {
+        cfg.many_patients = n;
+    }
+    if let Some(h) = args.one("hours") {
+        cfg.working_hours = Some(parse_hours(h).ok_or("--hours: expected HH:MM-HH:MM (UTC)")?);
+    }
+    let mut m = Monitor::new(cfg);
+    let mut alerts = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut count = 0usize;
+    for_each_record(&args.dir, &args.all("archive"), |seq, record, _| {
+        alerts.clear();
+        m.observe(seq, record, &mut alerts);
+        for a in &alerts {
+            count += 1;
+            let line = serde_json::to_string(a)
+                .map_err(|_| carevox_audit::Error::Index("monitor: cannot write JSON"))?;
+            writeln!(out, "{line}").map_err(|e| carevox_audit::Error::Io {
+                path: "stdout".into(),
+                source: e,
+            })?;
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| e.to_string())?;
+    eprintln!("{count} alerts");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn head(args: &Args) -> Result<ExitCode, String> {
     args.check(&[])?;
     let scan = scan_checkpoints(&args.dir.join(CHECKPOINT_FILE)).map_err(|e| e.to_string())?;
@@ -269,6 +339,7 @@ fn main() -> ExitCode {
         "query" => query(&args),
         "reindex" => reindex(&args),
         "head" => head(&args),
+        "monitor" => monitor(&args),
         other => Err(format!("unknown command `{other}`")),
     };
     match result {
