@@ -184,23 +184,24 @@ impl AuditLog {
         let mut tree = config.keep_proof_tree.then(MerkleTree::new);
         let mut last_recorded = 0u64;
         let mut current: Option<(PathBuf, u64, u64)> = None; // path, bytes, records
-        let count = segs.len();
 
-        // A segment whose header was never completely written holds no record.
+        // A segment whose header was never completely written holds no
+        // record: a crash while it was being created. Only a file shorter
+        // than its header counts; any other damage is reported, not removed.
         if let Some(last) = segs.last() {
-            if last.live {
-                let bytes = fs::read(&last.path).map_err(|e| Error::io(&last.path, e))?;
-                if SegmentHeader::decode(&bytes).is_err() && count > 1 {
-                    let len = bytes.len() as u64;
-                    fs::remove_file(&last.path).map_err(|e| Error::io(&last.path, e))?;
-                    report.torn.push(TornTail {
-                        path: last.path.clone(),
-                        offset: 0,
-                        bytes_cut: len,
-                        reason: "segment header cut short",
-                    });
-                    segs.pop();
-                }
+            let full_header = crate::segment::header_len(last.first_seq) as u64;
+            let len = fs::metadata(&last.path)
+                .map_err(|e| Error::io(&last.path, e))?
+                .len();
+            if last.live && len < full_header {
+                fs::remove_file(&last.path).map_err(|e| Error::io(&last.path, e))?;
+                report.torn.push(TornTail {
+                    path: last.path.clone(),
+                    offset: 0,
+                    bytes_cut: len,
+                    reason: "segment header cut short",
+                });
+                segs.pop();
             }
         }
         let count = segs.len();

@@ -40,6 +40,12 @@ pub const ENTRY_PREFIX: usize = 40;
 /// Length of the checkpoint file header.
 pub const CHECKPOINT_HEADER_LEN: usize = 10;
 
+/// The length of the header of a segment whose first record is `first_seq`
+/// (its frontier has one node per set bit of `first_seq`).
+pub fn header_len(first_seq: u64) -> usize {
+    8 + 2 + 8 + 32 + 1 + 32 * first_seq.count_ones() as usize + 4
+}
+
 /// The header of a segment file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentHeader {
@@ -288,6 +294,7 @@ mod tests {
         h.encode(&mut b);
         let (d, n) = SegmentHeader::decode(&b).unwrap();
         assert_eq!((d, n), (h, b.len()));
+        assert_eq!(header_len(5), b.len());
         for i in 0..b.len() {
             let mut c = b.clone();
             c[i] ^= 1;

@@ -418,6 +418,12 @@ pub fn verify_log(
         }
         let bytes = fs::read(&seg.path).map_err(|e| crate::Error::io(&seg.path, e))?;
         scan.report.segments += 1;
+        let full_header = crate::segment::header_len(seg.first_seq);
+        if i + 1 == count && seg.live && i > 0 && bytes.len() < full_header {
+            // A crash while the newest segment was being created.
+            scan.report.torn_tail = Some((seg.path.clone(), 0));
+            break;
+        }
         let Ok((header, hlen)) = SegmentHeader::decode(&bytes) else {
             scan.damage(
                 DamageKind::BadSegment,

@@ -150,3 +150,63 @@ fn damage_in_the_middle_is_refused_not_cut() {
         "nothing cut"
     );
 }
+
+#[test]
+fn a_half_written_segment_header_is_removed_but_a_damaged_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_max_bytes: 600,
+        ..LogConfig::default()
+    };
+    let (log, _) = AuditLog::open(dir.path(), signer(), cfg.clone()).unwrap();
+    for i in 0..6 {
+        log.append(&rec(i)).unwrap();
+    }
+    drop(log);
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cva"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 2);
+    let newest = segs.last().unwrap().clone();
+    let original = std::fs::read(&newest).unwrap();
+
+    // Damage inside a complete header: refused, nothing removed.
+    let mut bad = original.clone();
+    bad[20] ^= 1;
+    std::fs::write(&newest, &bad).unwrap();
+    assert!(AuditLog::open(dir.path(), signer(), cfg.clone()).is_err());
+    assert!(newest.exists());
+
+    // A crash while creating the next segment: a header cut short.
+    std::fs::write(&newest, &original).unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), cfg.clone()).unwrap();
+    let size = log.size();
+    drop(log);
+    let next = dir.path().join(format!("seg-{size:020}.cva"));
+    std::fs::write(&next, &original[..30]).unwrap();
+    let key = signer().verifying_key();
+    let v = carevox_audit::verify_log(dir.path(), &key, carevox_audit::VerifyOptions::default())
+        .unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+    assert_eq!(v.torn_tail.as_ref().map(|t| t.1), Some(0));
+    let (log, report) = AuditLog::open(dir.path(), signer(), cfg).unwrap();
+    assert_eq!(report.torn.len(), 1);
+    assert!(!next.exists());
+    assert_eq!(log.append(&rec(100)).unwrap(), size);
+}
+
+#[test]
+fn a_crash_while_creating_the_first_segment_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seg-00000000000000000000.cva"),
+        b"CVXAUSEG\x00",
+    )
+    .unwrap();
+    let (log, report) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    assert_eq!(report.torn.len(), 1);
+    assert_eq!(log.append(&rec(0)).unwrap(), 0);
+}
