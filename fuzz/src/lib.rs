@@ -21,6 +21,8 @@
 /// A fuzz entry point: consumes one input, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
+pub mod audit;
+
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
@@ -30,7 +32,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-vault
 
     // carevox-audit
-
+    ("audit_segment", audit::audit_segment),
+    ("audit_checkpoint", audit::audit_checkpoint),
 ];
 
 /// The entry point of the target called `name`, if there is one.

@@ -1,0 +1,240 @@
+//! A query index over the log, rebuilt from the log whenever it is missing
+//! or out of date: for accounting of disclosures and investigations by
+//! actor, patient, event type and time range.
+//!
+//! The index is a file of fixed-size entries, one per record, holding the
+//! record's times, 64-bit keyed digests of its actor, patient and event
+//! type, and where its frame is. A query filters the entries, reads only
+//! the matching records, and compares their fields exactly (so digest
+//! collisions cannot produce wrong answers). The index holds no PHI in
+//! clear and is never a source of truth: `reindex` rebuilds it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ring::digest::{Context, SHA256};
+
+use crate::error::{Error, Result};
+use crate::merkle::Hash;
+use crate::record::{Record, Timestamp};
+use crate::store::{Location, for_each_record, read_record_at};
+
+/// File name of the index in a log directory.
+pub const INDEX_FILE: &str = "index.cvi";
+const MAGIC: &[u8; 8] = b"CVXAUIDX";
+const VERSION: u16 = 1;
+const HEADER_LEN: usize = 8 + 2 + 8 + 32;
+const ENTRY_LEN: usize = 7 * 8;
+
+/// What to look for. Every field given must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// The actor's user id.
+    pub actor: Option<String>,
+    /// The patient reference.
+    pub patient: Option<String>,
+    /// The event type's name (as in JSON, e.g. `recording_access`).
+    pub event: Option<String>,
+    /// Occurred at or after.
+    pub from: Option<Timestamp>,
+    /// Occurred at or before.
+    pub to: Option<Timestamp>,
+}
+
+impl Query {
+    /// True if `r` matches every field given.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.actor.as_deref().is_none_or(|a| r.actor.user_id == a)
+            && self
+                .patient
+                .as_deref()
+                .is_none_or(|p| r.entity.patient.as_deref() == Some(p))
+            && self.event.as_deref().is_none_or(|e| r.event.name() == e)
+            && self.from.is_none_or(|f| r.occurred >= f)
+            && self.to.is_none_or(|t| r.occurred <= t)
+    }
+}
+
+fn key(kind: u8, s: &str) -> u64 {
+    let mut c = Context::new(&SHA256);
+    c.update(b"carevox-audit index\0");
+    c.update(&[kind]);
+    c.update(s.as_bytes());
+    let d = c.finish();
+    let mut k = [0u8; 8];
+    k.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[0; 8]));
+    u64::from_be_bytes(k).max(1)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    seq: u64,
+    occurred: u64,
+    actor: u64,
+    patient: u64,
+    event: u64,
+    loc: Location,
+}
+
+/// The query index of one log.
+#[derive(Debug, Clone)]
+pub struct Index {
+    count: u64,
+    head: Hash,
+    entries: Vec<Entry>,
+}
+
+impl Index {
+    /// Builds the index by reading every record of the log.
+    pub fn build(dir: &Path, archives: &[PathBuf]) -> Result<Self> {
+        let mut entries = Vec::new();
+        let (count, head) = for_each_record(dir, archives, |seq, r, loc| {
+            entries.push(Entry {
+                seq,
+                occurred: r.occurred.0,
+                actor: key(1, &r.actor.user_id),
+                patient: r.entity.patient.as_deref().map_or(0, |p| key(2, p)),
+                event: key(3, r.event.name()),
+                loc,
+            });
+            Ok(())
+        })?;
+        Ok(Index {
+            count,
+            head,
+            entries,
+        })
+    }
+
+    /// Records indexed.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no record is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes the index into `dir` (atomically: a temporary file renamed).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let mut buf = Vec::with_capacity(HEADER_LEN + self.entries.len() * ENTRY_LEN);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_be_bytes());
+        buf.extend_from_slice(&self.count.to_be_bytes());
+        buf.extend_from_slice(&self.head);
+        for e in &self.entries {
+            for v in [
+                e.seq,
+                e.occurred,
+                e.actor,
+                e.patient,
+                e.event,
+                e.loc.segment,
+                e.loc.offset,
+            ] {
+                buf.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+        let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
+        let path = dir.join(INDEX_FILE);
+        let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    }
+
+    /// Loads the index of `dir`; `Ok(None)` if there is none.
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(INDEX_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut r = crate::codec::Reader::new(&bytes, "index");
+        if &r.array::<8>()? != MAGIC || r.u16()? != VERSION {
+            return Err(Error::Index("has a bad magic or version"));
+        }
+        let count = r.u64()?;
+        let head = r.array()?;
+        if r.remaining() % ENTRY_LEN != 0 {
+            return Err(Error::Index("has a partial entry"));
+        }
+        let mut entries = Vec::with_capacity(r.remaining() / ENTRY_LEN);
+        while r.remaining() > 0 {
+            entries.push(Entry {
+                seq: r.u64()?,
+                occurred: r.u64()?,
+                actor: r.u64()?,
+                patient: r.u64()?,
+                event: r.u64()?,
+                loc: Location {
+                    segment: r.u64()?,
+                    offset: r.u64()?,
+                },
+            });
+        }
+        Ok(Some(Index {
+            count,
+            head,
+            entries,
+        }))
+    }
+
+    /// The index of `dir`, rebuilt (and rewritten) if missing, damaged or
+    /// behind the log. Returns it and whether it was rebuilt.
+    pub fn open_current(dir: &Path, archives: &[PathBuf]) -> Result<(Self, bool)> {
+        if let Ok(Some(idx)) = Self::load(dir) {
+            let (count, head) = log_head(dir, archives)?;
+            if idx.count == count && idx.head == head {
+                return Ok((idx, false));
+            }
+        }
+        let idx = Self::build(dir, archives)?;
+        idx.write(dir)?;
+        Ok((idx, true))
+    }
+
+    /// Answers a query: matching records in sequence order.
+    pub fn query(&self, dir: &Path, archives: &[PathBuf], q: &Query) -> Result<Vec<(u64, Record)>> {
+        let actor = q.actor.as_deref().map(|a| key(1, a));
+        let patient = q.patient.as_deref().map(|p| key(2, p));
+        let event = q.event.as_deref().map(|e| key(3, e));
+        let mut out = Vec::new();
+        for e in &self.entries {
+            let hit = actor.is_none_or(|k| e.actor == k)
+                && patient.is_none_or(|k| e.patient == k)
+                && event.is_none_or(|k| e.event == k)
+                && q.from.is_none_or(|f| e.occurred >= f.0)
+                && q.to.is_none_or(|t| e.occurred <= t.0);
+            if hit {
+                let (seq, r) = read_record_at(dir, archives, e.loc)?;
+                if seq == e.seq && q.matches(&r) {
+                    out.push((seq, r));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The size of the log and the chain hash of its newest record, from the
+/// newest segment alone.
+fn log_head(dir: &Path, archives: &[PathBuf]) -> Result<(u64, Hash)> {
+    let segs = crate::store::list_segments(dir, archives)?;
+    let Some(last) = segs.last() else {
+        return Ok((0, [0; 32]));
+    };
+    let bytes = fs::read(&last.path).map_err(|e| Error::io(&last.path, e))?;
+    let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)?;
+    let mut count = header.first_seq;
+    let mut head = header.prev_hash;
+    while let Some(Ok((body, n))) = bytes.get(off..).map(crate::segment::read_frame) {
+        head = crate::merkle::leaf_hash(body);
+        count += 1;
+        off += n;
+    }
+    Ok((count, head))
+}

@@ -1,0 +1,812 @@
+//! The durable, append-only log with group commit.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::checkpoint::{Checkpoint, Signer, VerifyingKey};
+use crate::error::{Error, Result};
+use crate::merkle::{Frontier, Hash, MerkleTree, leaf_hash};
+use crate::record::{Record, Timestamp};
+use crate::segment::{
+    Entry, FRAME_OVERHEAD, SegmentHeader, checkpoint_header, find_valid_frame_after,
+    put_entry_frame, put_frame, read_frame,
+};
+use crate::store::{CHECKPOINT_FILE, list_segments, scan_checkpoints, segment_name};
+
+/// How a log is run. The defaults suit a PBX: a checkpoint every 10 000
+/// records or every minute of record time, 64 MiB segments.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Write a signed checkpoint after this many new records (0: never by count).
+    pub checkpoint_every_records: u64,
+    /// Write a signed checkpoint when a record's `recorded` time is this many
+    /// milliseconds after the last checkpoint (0: never by time).
+    pub checkpoint_every_millis: u64,
+    /// Start a new segment file once the current one reaches this size.
+    pub segment_max_bytes: u64,
+    /// Keep every leaf hash in memory (32 bytes per record, plus as much
+    /// again for subtree roots) so that proofs can be made.
+    pub keep_proof_tree: bool,
+    /// Directories holding archived segments, read on open so that proofs
+    /// cover them.
+    pub archive_dirs: Vec<PathBuf>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            checkpoint_every_records: 10_000,
+            checkpoint_every_millis: 60_000,
+            segment_max_bytes: 64 << 20,
+            keep_proof_tree: true,
+            archive_dirs: Vec::new(),
+        }
+    }
+}
+
+/// A tail cut on open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The file that was cut.
+    pub path: PathBuf,
+    /// The offset it was cut at (its new length).
+    pub offset: u64,
+    /// How many bytes were removed.
+    pub bytes_cut: u64,
+    /// What was found at the offset.
+    pub reason: &'static str,
+}
+
+/// What opening a log found.
+#[derive(Debug, Clone, Default)]
+pub struct OpenReport {
+    /// Records in the log.
+    pub records: u64,
+    /// First sequence number still present (greater than zero when early
+    /// segments were archived and not given on open).
+    pub first_seq: u64,
+    /// Segment files read.
+    pub segments: usize,
+    /// Checkpoints found.
+    pub checkpoints: usize,
+    /// Torn tails that were cut (unacknowledged writes of a crash).
+    pub torn: Vec<TornTail>,
+}
+
+struct Roll {
+    at: usize,
+    header: Vec<u8>,
+    first_seq: u64,
+}
+
+struct CpRequest {
+    size: u64,
+    root: Hash,
+    time: Timestamp,
+}
+
+struct State {
+    next_seq: u64,
+    last_hash: Hash,
+    frontier: Frontier,
+    tree: Option<MerkleTree>,
+    last_recorded: u64,
+    buf: Vec<u8>,
+    spare: Vec<u8>,
+    rolls: Vec<Roll>,
+    seg_bytes: u64,
+    seg_records: u64,
+    durable: u64,
+    flushing: bool,
+    poisoned: bool,
+    cp_size: u64,
+    cp_time: u64,
+    cp_request: Option<CpRequest>,
+    last_checkpoint: Option<Checkpoint>,
+    scratch: Vec<u8>,
+}
+
+struct Io {
+    dir: PathBuf,
+    seg_file: File,
+    seg_path: PathBuf,
+    cp_file: File,
+    cp_path: PathBuf,
+    sealed: Vec<PathBuf>,
+}
+
+/// A tamper-evident audit log in a directory. `Send + Sync`: share it
+/// between threads with an `Arc`.
+///
+/// [`AuditLog::append`] returns once the record is on disk; concurrent
+/// appends share one `fdatasync` (group commit).
+pub struct AuditLog {
+    state: Mutex<State>,
+    cond: Condvar,
+    io: Mutex<Io>,
+    signer: Signer,
+    config: LogConfig,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("key", &self.signer.verifying_key())
+            .finish_non_exhaustive()
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+fn cut(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.set_len(len).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log in `dir`, signing checkpoints with
+    /// `signer`. A torn tail left by a crash is cut and reported; damage
+    /// anywhere else is an error, so that no acknowledged record is lost.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        signer: Signer,
+        config: LogConfig,
+    ) -> Result<(Self, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut report = OpenReport::default();
+        let mut segs = list_segments(&dir, &config.archive_dirs)?;
+
+        let mut next_seq = 0u64;
+        let mut last_hash = [0u8; 32];
+        let mut frontier = Frontier::new();
+        let mut tree = config.keep_proof_tree.then(MerkleTree::new);
+        let mut last_recorded = 0u64;
+        let mut current: Option<(PathBuf, u64, u64)> = None; // path, bytes, records
+
+        // A segment whose header was never completely written holds no
+        // record: a crash while it was being created. Only a file shorter
+        // than its header counts; any other damage is reported, not removed.
+        if let Some(last) = segs.last() {
+            let full_header = crate::segment::header_len(last.first_seq) as u64;
+            let len = fs::metadata(&last.path)
+                .map_err(|e| Error::io(&last.path, e))?
+                .len();
+            if last.live && len < full_header {
+                fs::remove_file(&last.path).map_err(|e| Error::io(&last.path, e))?;
+                report.torn.push(TornTail {
+                    path: last.path.clone(),
+                    offset: 0,
+                    bytes_cut: len,
+                    reason: "segment header cut short",
+                });
+                segs.pop();
+            }
+        }
+        let count = segs.len();
+
+        for (i, seg) in segs.iter().enumerate() {
+            let is_last = i + 1 == count;
+            let bytes = fs::read(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+            let (header, hlen) =
+                SegmentHeader::decode(&bytes).map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
+            if header.first_seq != seg.first_seq {
+                return Err(corrupt(&seg.path, 0, "header does not match the file name"));
+            }
+            if i == 0 {
+                next_seq = header.first_seq;
+                last_hash = header.prev_hash;
+                frontier = header.frontier.clone();
+                if header.first_seq != 0 {
+                    tree = None;
+                }
+                report.first_seq = header.first_seq;
+            } else if header.first_seq != next_seq {
+                return Err(corrupt(
+                    &seg.path,
+                    0,
+                    format!(
+                        "segment starts at record {} but {next_seq} was expected",
+                        header.first_seq
+                    ),
+                ));
+            } else if header.prev_hash != last_hash || header.frontier != frontier {
+                return Err(corrupt(
+                    &seg.path,
+                    0,
+                    "segment header does not continue the chain",
+                ));
+            }
+            let mut off = hlen;
+            let mut records = 0u64;
+            while off < bytes.len() {
+                let rest = bytes.get(off..).unwrap_or_default();
+                match read_frame(rest) {
+                    Ok((body, n)) => {
+                        let e = Entry::parse(body)
+                            .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
+                        if e.seq != next_seq || e.prev != last_hash {
+                            return Err(corrupt(
+                                &seg.path,
+                                off as u64,
+                                format!("record {} does not continue the chain", e.seq),
+                            ));
+                        }
+                        let h = leaf_hash(body);
+                        frontier.push(h);
+                        if let Some(t) = tree.as_mut() {
+                            t.push(h);
+                        }
+                        last_hash = h;
+                        if let Some(t) = Record::peek_recorded(e.record) {
+                            last_recorded = t.0;
+                        }
+                        next_seq += 1;
+                        records += 1;
+                        off += n;
+                    }
+                    Err(fe) => {
+                        let torn = is_last
+                            && seg.live
+                            && find_valid_frame_after(&bytes, off, next_seq).is_none();
+                        if !torn {
+                            return Err(corrupt(&seg.path, off as u64, fe.as_str()));
+                        }
+                        cut(&seg.path, off as u64)?;
+                        report.torn.push(TornTail {
+                            path: seg.path.clone(),
+                            offset: off as u64,
+                            bytes_cut: (bytes.len() - off) as u64,
+                            reason: fe.as_str(),
+                        });
+                        break;
+                    }
+                }
+            }
+            if is_last {
+                current = Some((seg.path.clone(), off as u64, records));
+            }
+        }
+        report.segments = count;
+        report.records = next_seq - report.first_seq;
+
+        // Checkpoints.
+        let cp_path = dir.join(CHECKPOINT_FILE);
+        let scan = scan_checkpoints(&cp_path)?;
+        let key = signer.verifying_key();
+        if let Some((off, reason)) = scan.damage {
+            if !scan.damage_is_tail {
+                return Err(corrupt(&cp_path, off, reason));
+            }
+            let len = fs::metadata(&cp_path).map(|m| m.len()).unwrap_or(0);
+            if scan.valid_len == 0 {
+                fs::remove_file(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
+            } else {
+                cut(&cp_path, scan.valid_len)?;
+            }
+            report.torn.push(TornTail {
+                path: cp_path.clone(),
+                offset: scan.valid_len,
+                bytes_cut: len.saturating_sub(scan.valid_len),
+                reason,
+            });
+        }
+        let mut last_checkpoint = None;
+        for (cp, off) in &scan.checkpoints {
+            cp.verify(&key)
+                .map_err(|_| corrupt(&cp_path, *off, "checkpoint signature does not verify"))?;
+            last_checkpoint = Some(cp.clone());
+        }
+        report.checkpoints = scan.checkpoints.len();
+        if let Some(cp) = &last_checkpoint {
+            if cp.tree_size > next_seq {
+                return Err(corrupt(
+                    &cp_path,
+                    0,
+                    format!(
+                        "checkpoint covers {} records but the log holds {next_seq}",
+                        cp.tree_size
+                    ),
+                ));
+            }
+            if cp.tree_size >= report.first_seq {
+                // The checkpoint must match the records we hold.
+                let root = match &tree {
+                    Some(t) => Some(t.root_at(cp.tree_size)?),
+                    None if cp.tree_size == next_seq => Some(frontier.root()),
+                    None => None,
+                };
+                if root.is_some_and(|r| r != cp.root) {
+                    return Err(corrupt(
+                        &cp_path,
+                        0,
+                        "last checkpoint does not match the records",
+                    ));
+                }
+            }
+        }
+        let cp_file = if cp_path.exists() {
+            OpenOptions::new()
+                .append(true)
+                .open(&cp_path)
+                .map_err(|e| Error::io(&cp_path, e))?
+        } else {
+            let mut f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&cp_path)
+                .map_err(|e| Error::io(&cp_path, e))?;
+            f.write_all(&checkpoint_header())
+                .map_err(|e| Error::io(&cp_path, e))?;
+            f.sync_all().map_err(|e| Error::io(&cp_path, e))?;
+            sync_dir(&dir)?;
+            f
+        };
+
+        let (seg_path, seg_bytes, seg_records) = match current {
+            Some(c) => c,
+            None => {
+                let path = dir.join(segment_name(0));
+                let mut header = Vec::new();
+                SegmentHeader {
+                    first_seq: 0,
+                    prev_hash: [0; 32],
+                    frontier: Frontier::new(),
+                }
+                .encode(&mut header);
+                create_segment(&path, &header)?;
+                sync_dir(&dir)?;
+                (path, header.len() as u64, 0)
+            }
+        };
+        if !segs.last().is_none_or(|s| s.live) {
+            return Err(corrupt(
+                &seg_path,
+                0,
+                "the newest segment is in an archive directory",
+            ));
+        }
+        let seg_file = OpenOptions::new()
+            .append(true)
+            .open(&seg_path)
+            .map_err(|e| Error::io(&seg_path, e))?;
+        let sealed = segs
+            .iter()
+            .filter(|s| s.live && s.path != seg_path)
+            .map(|s| s.path.clone())
+            .collect();
+
+        let (cp_size, cp_time) = last_checkpoint
+            .as_ref()
+            .map_or((0, 0), |c| (c.tree_size, c.time.0));
+        let state = State {
+            next_seq,
+            last_hash,
+            frontier,
+            tree,
+            last_recorded,
+            buf: Vec::with_capacity(1 << 16),
+            spare: Vec::with_capacity(1 << 16),
+            rolls: Vec::new(),
+            seg_bytes,
+            seg_records,
+            durable: next_seq,
+            flushing: false,
+            poisoned: false,
+            cp_size,
+            cp_time,
+            cp_request: None,
+            last_checkpoint,
+            scratch: Vec::with_capacity(512),
+        };
+        let io = Io {
+            dir: dir.clone(),
+            seg_file,
+            seg_path,
+            cp_file,
+            cp_path,
+            sealed,
+        };
+        Ok((
+            AuditLog {
+                state: Mutex::new(state),
+                cond: Condvar::new(),
+                io: Mutex::new(io),
+                signer,
+                config,
+                dir,
+            },
+            report,
+        ))
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        self.state.lock().map_err(|_| Error::Poisoned)
+    }
+
+    /// Frames one record into the pending buffer; returns its sequence number.
+    fn stage(&self, st: &mut State, record: &Record) -> Result<u64> {
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        if record.recorded.0 < st.last_recorded {
+            return Err(Error::TimeWentBackwards {
+                recorded: record.recorded.0,
+                previous: st.last_recorded,
+            });
+        }
+        let mut scratch = std::mem::take(&mut st.scratch);
+        scratch.clear();
+        let encoded = record.encode(&mut scratch);
+        let result = encoded.and_then(|()| self.stage_encoded(st, &scratch, record.recorded.0));
+        st.scratch = scratch;
+        result
+    }
+
+    fn stage_encoded(&self, st: &mut State, rec: &[u8], recorded: u64) -> Result<u64> {
+        let seq = st.next_seq;
+        let frame_len = (rec.len() + crate::segment::ENTRY_PREFIX + FRAME_OVERHEAD) as u64;
+        if st.seg_records > 0 && st.seg_bytes + frame_len > self.config.segment_max_bytes {
+            let mut header = Vec::new();
+            SegmentHeader {
+                first_seq: seq,
+                prev_hash: st.last_hash,
+                frontier: st.frontier.clone(),
+            }
+            .encode(&mut header);
+            st.seg_bytes = header.len() as u64;
+            st.seg_records = 0;
+            let at = st.buf.len();
+            st.rolls.push(Roll {
+                at,
+                header,
+                first_seq: seq,
+            });
+        }
+        let start = st.buf.len();
+        let prev = st.last_hash;
+        put_entry_frame(&mut st.buf, seq, &prev, rec)?;
+        let end = st.buf.len();
+        let body = st.buf.get(start + 4..end - 4).unwrap_or_default();
+        let h = leaf_hash(body);
+        st.last_hash = h;
+        st.frontier.push(h);
+        if let Some(t) = st.tree.as_mut() {
+            t.push(h);
+        }
+        st.next_seq = seq + 1;
+        st.last_recorded = recorded;
+        st.seg_bytes += frame_len;
+        st.seg_records += 1;
+
+        if st.cp_size == 0 && st.cp_time == 0 {
+            // No checkpoint yet: the time interval starts with the first record.
+            st.cp_time = recorded;
+        }
+        let by_count = self.config.checkpoint_every_records > 0
+            && st.next_seq - st.cp_size >= self.config.checkpoint_every_records;
+        let by_time = self.config.checkpoint_every_millis > 0
+            && recorded.saturating_sub(st.cp_time) >= self.config.checkpoint_every_millis;
+        if by_count || by_time {
+            st.cp_size = st.next_seq;
+            st.cp_time = recorded;
+            st.cp_request = Some(CpRequest {
+                size: st.next_seq,
+                root: st.frontier.root(),
+                time: Timestamp(recorded),
+            });
+        }
+        Ok(seq)
+    }
+
+    /// Runs one flush round as leader: writes everything staged, syncs it,
+    /// writes a requested checkpoint, then wakes the waiting writers.
+    fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
+        st.flushing = true;
+        let fresh = std::mem::take(&mut st.spare);
+        let mut buf = std::mem::replace(&mut st.buf, fresh);
+        let rolls = std::mem::take(&mut st.rolls);
+        let cp = st.cp_request.take();
+        let end = st.next_seq;
+        drop(st);
+
+        let outcome = self.write_round(&buf, &rolls, cp);
+
+        let mut st = self.lock()?;
+        buf.clear();
+        st.spare = buf;
+        st.flushing = false;
+        match outcome {
+            Ok(cp) => {
+                st.durable = st.durable.max(end);
+                if cp.is_some() {
+                    st.last_checkpoint = cp;
+                }
+            }
+            Err(_) => st.poisoned = true,
+        }
+        self.cond.notify_all();
+        Ok(st)
+    }
+
+    fn write_round(
+        &self,
+        buf: &[u8],
+        rolls: &[Roll],
+        cp: Option<CpRequest>,
+    ) -> Result<Option<Checkpoint>> {
+        let mut io = self.io.lock().map_err(|_| Error::Poisoned)?;
+        let io = &mut *io;
+        let mut pos = 0usize;
+        for roll in rolls {
+            let chunk = buf.get(pos..roll.at).unwrap_or_default();
+            write_sync(&mut io.seg_file, &io.seg_path, chunk)?;
+            let path = io.dir.join(segment_name(roll.first_seq));
+            let file = create_segment(&path, &roll.header)?;
+            sync_dir(&io.dir)?;
+            let old = std::mem::replace(&mut io.seg_path, path);
+            io.sealed.push(old);
+            io.seg_file = file;
+            pos = roll.at;
+        }
+        let chunk = buf.get(pos..).unwrap_or_default();
+        if !chunk.is_empty() {
+            write_sync(&mut io.seg_file, &io.seg_path, chunk)?;
+        }
+        let Some(req) = cp else { return Ok(None) };
+        let cp = self.signer.sign(req.size, req.root, req.time);
+        let mut framed = Vec::with_capacity(160);
+        put_frame(&mut framed, &cp.to_bytes())?;
+        write_sync(&mut io.cp_file, &io.cp_path, &framed)?;
+        Ok(Some(cp))
+    }
+
+    fn wait<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        target: u64,
+    ) -> Result<MutexGuard<'a, State>> {
+        loop {
+            if st.durable >= target {
+                return Ok(st);
+            }
+            if st.poisoned {
+                return Err(Error::Poisoned);
+            }
+            if st.flushing {
+                st = self.cond.wait(st).map_err(|_| Error::Poisoned)?;
+            } else {
+                st = self.lead(st)?;
+            }
+        }
+    }
+
+    /// Appends a record and returns its sequence number once it is durable.
+    ///
+    /// The record's `recorded` time must not be before the previous
+    /// record's. Appends from many threads share one `fdatasync`.
+    pub fn append(&self, record: &Record) -> Result<u64> {
+        let mut st = self.lock()?;
+        let seq = self.stage(&mut st, record)?;
+        drop(self.wait(st, seq + 1)?);
+        Ok(seq)
+    }
+
+    /// Appends records in order and returns their sequence numbers once
+    /// all are durable. On an error in the middle, the records before it
+    /// are appended.
+    pub fn append_batch(&self, records: &[Record]) -> Result<Range<u64>> {
+        let mut st = self.lock()?;
+        let first = st.next_seq;
+        let mut staged = Ok(());
+        for r in records {
+            if let Err(e) = self.stage(&mut st, r) {
+                staged = Err(e);
+                break;
+            }
+        }
+        let end = st.next_seq;
+        drop(self.wait(st, end)?);
+        staged.map(|()| first..end)
+    }
+
+    /// Stages a record without waiting: returns its sequence number at
+    /// once. It is durable after [`AuditLog::wait_durable`] for that number
+    /// (or any later append) returns.
+    pub fn submit(&self, record: &Record) -> Result<u64> {
+        let mut st = self.lock()?;
+        self.stage(&mut st, record)
+    }
+
+    /// Waits until the record `seq` (and all before it) is durable.
+    pub fn wait_durable(&self, seq: u64) -> Result<()> {
+        let st = self.lock()?;
+        drop(self.wait(st, seq.saturating_add(1))?);
+        Ok(())
+    }
+
+    /// Makes every staged record durable; returns the durable size.
+    pub fn sync(&self) -> Result<u64> {
+        let st = self.lock()?;
+        let target = st.next_seq;
+        let st = self.wait(st, target)?;
+        Ok(st.durable)
+    }
+
+    /// Writes a signed checkpoint of everything appended so far, now.
+    pub fn checkpoint(&self, now: Timestamp) -> Result<Checkpoint> {
+        let mut st = self.lock()?;
+        if now.0 < st.cp_time {
+            return Err(Error::TimeWentBackwards {
+                recorded: now.0,
+                previous: st.cp_time,
+            });
+        }
+        while st.flushing {
+            st = self.cond.wait(st).map_err(|_| Error::Poisoned)?;
+        }
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        let size = st.next_seq;
+        st.cp_size = size;
+        st.cp_time = now.0;
+        st.cp_request = Some(CpRequest {
+            size,
+            root: st.frontier.root(),
+            time: now,
+        });
+        let st = self.lead(st)?;
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        match &st.last_checkpoint {
+            Some(cp) if cp.tree_size == size && cp.time == now => Ok(cp.clone()),
+            _ => Err(Error::Poisoned),
+        }
+    }
+
+    /// Writes a checkpoint if records were added and the configured
+    /// interval has passed since the last one; call it from a timer.
+    pub fn tick(&self, now: Timestamp) -> Result<Option<Checkpoint>> {
+        let due = {
+            let st = self.lock()?;
+            self.config.checkpoint_every_millis > 0
+                && st.next_seq > st.cp_size
+                && now.0.saturating_sub(st.cp_time) >= self.config.checkpoint_every_millis
+        };
+        if due {
+            self.checkpoint(now).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The number of records appended (durable or staged).
+    pub fn size(&self) -> u64 {
+        self.lock().map_or(0, |s| s.next_seq)
+    }
+
+    /// The number of records known durable.
+    pub fn durable_size(&self) -> u64 {
+        self.lock().map_or(0, |s| s.durable)
+    }
+
+    /// The current root hash.
+    pub fn root(&self) -> Result<Hash> {
+        Ok(self.lock()?.frontier.root())
+    }
+
+    /// The most recent checkpoint.
+    pub fn last_checkpoint(&self) -> Option<Checkpoint> {
+        self.lock().ok().and_then(|s| s.last_checkpoint.clone())
+    }
+
+    /// The public key that verifies this log's checkpoints.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signer.verifying_key()
+    }
+
+    /// The directory of the log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn with_tree<T>(&self, f: impl FnOnce(&MerkleTree) -> Result<T>) -> Result<T> {
+        let st = self.lock()?;
+        match &st.tree {
+            Some(t) => f(t),
+            None => Err(Error::HistoryUnavailable),
+        }
+    }
+
+    /// The root hash at an earlier size.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        self.with_tree(|t| t.root_at(size))
+    }
+
+    /// The leaf hash (and chain hash) of record `seq`.
+    pub fn leaf_hash(&self, seq: u64) -> Result<Hash> {
+        self.with_tree(|t| {
+            t.leaf(seq).ok_or(Error::ProofRange {
+                index: seq,
+                size: t.size(),
+            })
+        })
+    }
+
+    /// The inclusion proof of record `seq` in the tree of `size` records.
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<Vec<Hash>> {
+        self.with_tree(|t| t.inclusion_proof(seq, size))
+    }
+
+    /// The consistency proof between tree sizes `old` and `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        self.with_tree(|t| t.consistency_proof(old, new))
+    }
+
+    /// Moves every sealed segment (all but the one being written) into
+    /// `dest`, which is created if needed. The chain and the checkpoints
+    /// still verify when the verifier is given `dest` as an archive.
+    pub fn archive_sealed(&self, dest: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        let dest = dest.as_ref();
+        fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+        let mut io = self.io.lock().map_err(|_| Error::Poisoned)?;
+        let mut moved = Vec::new();
+        for path in std::mem::take(&mut io.sealed) {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            let target = dest.join(name);
+            if fs::rename(&path, &target).is_err() {
+                fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
+                File::open(&target)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(&target, e))?;
+                sync_dir(dest)?;
+                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+            moved.push(target);
+        }
+        sync_dir(dest)?;
+        sync_dir(&io.dir)?;
+        Ok(moved)
+    }
+}
+
+fn write_sync(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
+    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    file.sync_data().map_err(|e| Error::io(path, e))
+}
+
+fn create_segment(path: &Path, header: &[u8]) -> Result<File> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(header).map_err(|e| Error::io(path, e))?;
+    f.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(f)
+}

@@ -1,0 +1,267 @@
+//! Reading the files of a log directory: listing segments across the live
+//! and archive directories, and reading checkpoint files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::segment::{CHECKPOINT_HEADER_LEN, check_checkpoint_header, read_frame};
+
+/// File name of the checkpoint file in a log directory.
+pub const CHECKPOINT_FILE: &str = "checkpoints.cvc";
+/// File name extension of segment files.
+pub const SEGMENT_EXT: &str = "cva";
+
+/// The file name of the segment whose first record is `first_seq`.
+pub fn segment_name(first_seq: u64) -> String {
+    format!("seg-{first_seq:020}.{SEGMENT_EXT}")
+}
+
+/// A segment file found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    /// First sequence number, from the file name.
+    pub first_seq: u64,
+    /// Where it is.
+    pub path: PathBuf,
+    /// True if it is in the live directory (not an archive).
+    pub live: bool,
+}
+
+fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".cva")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Every segment under `live` and `archives`, by first sequence number.
+/// A sequence number found twice is reported as damage by the caller.
+pub fn list_segments(live: &Path, archives: &[PathBuf]) -> Result<Vec<SegmentFile>> {
+    let mut out = Vec::new();
+    let dirs = archives
+        .iter()
+        .map(|d| (d.as_path(), false))
+        .chain([(live, true)]);
+    for (dir, is_live) in dirs {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_live => continue,
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name();
+            if let Some(first_seq) = name.to_str().and_then(parse_name) {
+                out.push(SegmentFile {
+                    first_seq,
+                    path: entry.path(),
+                    live: is_live,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.first_seq.cmp(&b.first_seq).then(a.live.cmp(&b.live)));
+    Ok(out)
+}
+
+/// The checkpoints of a checkpoint file, with their byte offsets.
+#[derive(Debug, Default)]
+pub struct CheckpointScan {
+    /// Each decoded checkpoint and the offset of its frame.
+    pub checkpoints: Vec<(Checkpoint, u64)>,
+    /// Length of the valid prefix of the file.
+    pub valid_len: u64,
+    /// The first damage: offset and what, if the file did not end cleanly.
+    pub damage: Option<(u64, &'static str)>,
+    /// True if damage sits at the very end with nothing valid after it
+    /// (a torn tail).
+    pub damage_is_tail: bool,
+}
+
+/// Reads a checkpoint file; a missing file is an empty scan.
+pub fn scan_checkpoints(path: &Path) -> Result<CheckpointScan> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CheckpointScan::default()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    Ok(scan_checkpoint_bytes(&bytes))
+}
+
+/// Parses the bytes of a checkpoint file.
+pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
+    let mut scan = CheckpointScan::default();
+    if bytes.len() < CHECKPOINT_HEADER_LEN {
+        scan.damage = Some((0, "header cut short"));
+        scan.damage_is_tail = true;
+        return scan;
+    }
+    if check_checkpoint_header(bytes).is_err() {
+        scan.damage = Some((0, "bad magic or version"));
+        return scan;
+    }
+    let mut off = CHECKPOINT_HEADER_LEN;
+    scan.valid_len = off as u64;
+    while off < bytes.len() {
+        let rest = bytes.get(off..).unwrap_or_default();
+        match read_frame(rest) {
+            Ok((body, n)) => match Checkpoint::decode(body) {
+                Ok(cp) => {
+                    scan.checkpoints.push((cp, off as u64));
+                    off += n;
+                    scan.valid_len = off as u64;
+                }
+                Err(_) => {
+                    scan.damage = Some((off as u64, "checkpoint does not decode"));
+                    return scan;
+                }
+            },
+            Err(e) => {
+                scan.damage = Some((off as u64, e.as_str()));
+                // A tail is torn if no well-formed checkpoint frame follows.
+                let mut later = off + 1;
+                let mut found = false;
+                while later + 8 <= bytes.len() {
+                    if let Some(Ok((body, _))) = bytes.get(later..).map(read_frame) {
+                        if Checkpoint::decode(body).is_ok() {
+                            found = true;
+                            break;
+                        }
+                    }
+                    later += 1;
+                }
+                scan.damage_is_tail = !found;
+                return scan;
+            }
+        }
+    }
+    scan
+}
+
+/// Where a record sits on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// First sequence number of its segment (names the file).
+    pub segment: u64,
+    /// Byte offset of its frame in that file.
+    pub offset: u64,
+}
+
+/// Calls `f` with every record of the log in order, checking frame
+/// checksums and sequence numbers (not the chain: use the verifier for
+/// that). A torn tail at the end of the newest segment is skipped.
+pub fn for_each_record(
+    live: &Path,
+    archives: &[PathBuf],
+    mut f: impl FnMut(u64, &crate::record::Record, Location) -> Result<()>,
+) -> Result<(u64, crate::merkle::Hash)> {
+    let segs = list_segments(live, archives)?;
+    let count = segs.len();
+    let mut next: Option<u64> = None;
+    let mut head = [0u8; 32];
+    for (i, seg) in segs.iter().enumerate() {
+        let bytes = fs::read(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+        let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)
+            .map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
+        if next.is_some_and(|n| n != header.first_seq) {
+            return Err(corrupt(
+                &seg.path,
+                0,
+                "segment does not follow the previous one".into(),
+            ));
+        }
+        let mut expected = header.first_seq;
+        if next.is_none() {
+            head = header.prev_hash;
+        }
+        while off < bytes.len() {
+            match bytes.get(off..).map(read_frame) {
+                Some(Ok((body, n))) => {
+                    let e = crate::segment::Entry::parse(body)
+                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
+                    if e.seq != expected {
+                        return Err(corrupt(
+                            &seg.path,
+                            off as u64,
+                            format!("record {expected} expected"),
+                        ));
+                    }
+                    let rec = crate::record::Record::decode(e.record)
+                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
+                    f(
+                        e.seq,
+                        &rec,
+                        Location {
+                            segment: header.first_seq,
+                            offset: off as u64,
+                        },
+                    )?;
+                    head = crate::merkle::leaf_hash(body);
+                    expected += 1;
+                    off += n;
+                }
+                Some(Err(fe)) => {
+                    let torn = i + 1 == count
+                        && seg.live
+                        && crate::segment::find_valid_frame_after(&bytes, off, expected).is_none();
+                    if torn {
+                        break;
+                    }
+                    return Err(corrupt(&seg.path, off as u64, fe.as_str().into()));
+                }
+                None => break,
+            }
+        }
+        next = Some(expected);
+    }
+    Ok((next.unwrap_or(0), head))
+}
+
+/// Reads the record whose frame is at `loc`.
+pub fn read_record_at(
+    live: &Path,
+    archives: &[PathBuf],
+    loc: Location,
+) -> Result<(u64, crate::record::Record)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let name = segment_name(loc.segment);
+    let path = std::iter::once(live)
+        .chain(archives.iter().map(PathBuf::as_path))
+        .map(|d| d.join(&name))
+        .find(|p| p.exists())
+        .ok_or_else(|| corrupt(&live.join(&name), 0, "segment not found".into()))?;
+    let mut f = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    f.seek(SeekFrom::Start(loc.offset))
+        .map_err(|e| Error::io(&path, e))?;
+    let mut len = [0u8; 4];
+    f.read_exact(&mut len).map_err(|e| Error::io(&path, e))?;
+    let body_len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
+    if body_len > crate::segment::MAX_BODY {
+        return Err(corrupt(
+            &path,
+            loc.offset,
+            "frame length out of range".into(),
+        ));
+    }
+    let mut frame = vec![0u8; body_len + 8];
+    if let Some(head) = frame.get_mut(..4) {
+        head.copy_from_slice(&len);
+    }
+    f.read_exact(frame.get_mut(4..).unwrap_or_default())
+        .map_err(|e| Error::io(&path, e))?;
+    let (body, _) =
+        read_frame(&frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
+    let e = crate::segment::Entry::parse(body)?;
+    Ok((e.seq, crate::record::Record::decode(e.record)?))
+}
+
+fn corrupt(path: &Path, offset: u64, reason: String) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    }
+}

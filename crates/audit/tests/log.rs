@@ -1,0 +1,212 @@
+//! Behaviour of the durable log through its public API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use std::sync::Arc;
+
+use carevox_audit::merkle::{verify_consistency, verify_inclusion};
+use carevox_audit::{Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp};
+
+fn signer() -> Signer {
+    Signer::from_seed(&[42; 32]).unwrap()
+}
+
+fn rec(i: u64) -> Record {
+    let mut r = Record::new(
+        EventType::RecordingAccess,
+        Action::Read,
+        Outcome::Success,
+        Timestamp(1_700_000_000_000 + i),
+        format!("user{}", i % 7),
+        "pbx-1",
+    );
+    r.entity.patient = Some(format!("MRN{}", i % 13));
+    r.with_detail("i", i.to_string())
+}
+
+#[test]
+fn append_reopen_and_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        checkpoint_every_records: 10,
+        segment_max_bytes: 2000,
+        ..LogConfig::default()
+    };
+    let (log, report) = AuditLog::open(dir.path(), signer(), cfg.clone()).unwrap();
+    assert_eq!(report.records, 0);
+    for i in 0..55 {
+        assert_eq!(log.append(&rec(i)).unwrap(), i);
+    }
+    let root = log.root().unwrap();
+    let cp = log.last_checkpoint().unwrap();
+    assert_eq!(cp.tree_size, 50);
+    cp.verify(&log.verifying_key()).unwrap();
+    assert_eq!(log.root_at(50).unwrap(), cp.root);
+    drop(log);
+    let (log, report) = AuditLog::open(dir.path(), signer(), cfg).unwrap();
+    assert_eq!(report.records, 55);
+    assert!(report.segments > 1, "segments roll over");
+    assert!(report.torn.is_empty());
+    assert_eq!(log.root().unwrap(), root);
+    assert_eq!(log.append(&rec(55)).unwrap(), 55);
+    let cp2 = log.checkpoint(Timestamp(1_800_000_000_000)).unwrap();
+    assert_eq!(cp2.tree_size, 56);
+    let proof = log.consistency_proof(cp.tree_size, cp2.tree_size).unwrap();
+    cp.verify_extended_by(&cp2, &proof).unwrap();
+    verify_consistency(50, 56, &cp.root, &cp2.root, &proof).unwrap();
+    let p = log.inclusion_proof(7, 56).unwrap();
+    verify_inclusion(7, 56, &log.leaf_hash(7).unwrap(), &p, &cp2.root).unwrap();
+}
+
+#[test]
+fn concurrent_appends_get_distinct_sequence_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    let log = Arc::new(log);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|i| {
+                        let mut r = rec(i);
+                        r.recorded = Timestamp(0);
+                        r.occurred = Timestamp(0);
+                        r = r.with_detail("t", t.to_string());
+                        log.append(&r).unwrap()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..400).collect::<Vec<_>>());
+    assert_eq!(log.durable_size(), 400);
+}
+
+#[test]
+fn batch_and_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    let recs: Vec<_> = (0..10).map(rec).collect();
+    assert_eq!(log.append_batch(&recs).unwrap(), 0..10);
+    let s = log.submit(&rec(10)).unwrap();
+    log.wait_durable(s).unwrap();
+    assert_eq!(log.durable_size(), 11);
+    // Time going backwards is refused and nothing is appended.
+    assert!(log.append(&rec(0)).is_err());
+    assert_eq!(log.size(), 11);
+}
+
+#[test]
+fn torn_tail_is_cut_and_log_stays_appendable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    for i in 0..5 {
+        log.append(&rec(i)).unwrap();
+    }
+    drop(log);
+    let seg = dir.path().join("seg-00000000000000000000.cva");
+    let len = std::fs::metadata(&seg).unwrap().len();
+    // Half a frame: a crash during a write.
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let tail: Vec<u8> = bytes[bytes.len() - 60..].to_vec();
+    bytes.extend_from_slice(&tail[..30]);
+    std::fs::write(&seg, &bytes).unwrap();
+    let (log, report) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    assert_eq!(report.records, 5);
+    assert_eq!(report.torn.len(), 1);
+    assert_eq!(report.torn[0].offset, len);
+    assert_eq!(log.append(&rec(5)).unwrap(), 5);
+}
+
+#[test]
+fn damage_in_the_middle_is_refused_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    for i in 0..5 {
+        log.append(&rec(i)).unwrap();
+    }
+    drop(log);
+    let seg = dir.path().join("seg-00000000000000000000.cva");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x10;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap_err();
+    assert!(matches!(err, carevox_audit::Error::Corrupt { .. }), "{err}");
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        n as u64,
+        "nothing cut"
+    );
+}
+
+#[test]
+fn a_half_written_segment_header_is_removed_but_a_damaged_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        segment_max_bytes: 600,
+        ..LogConfig::default()
+    };
+    let (log, _) = AuditLog::open(dir.path(), signer(), cfg.clone()).unwrap();
+    for i in 0..6 {
+        log.append(&rec(i)).unwrap();
+    }
+    drop(log);
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cva"))
+        .collect();
+    segs.sort();
+    assert!(segs.len() >= 2);
+    let newest = segs.last().unwrap().clone();
+    let original = std::fs::read(&newest).unwrap();
+
+    // Damage inside a complete header: refused, nothing removed.
+    let mut bad = original.clone();
+    bad[20] ^= 1;
+    std::fs::write(&newest, &bad).unwrap();
+    assert!(AuditLog::open(dir.path(), signer(), cfg.clone()).is_err());
+    assert!(newest.exists());
+
+    // A crash while creating the next segment: a header cut short.
+    std::fs::write(&newest, &original).unwrap();
+    let (log, _) = AuditLog::open(dir.path(), signer(), cfg.clone()).unwrap();
+    let size = log.size();
+    drop(log);
+    let next = dir.path().join(format!("seg-{size:020}.cva"));
+    std::fs::write(&next, &original[..30]).unwrap();
+    let key = signer().verifying_key();
+    let v = carevox_audit::verify_log(dir.path(), &key, carevox_audit::VerifyOptions::default())
+        .unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+    assert_eq!(v.torn_tail.as_ref().map(|t| t.1), Some(0));
+    let (log, report) = AuditLog::open(dir.path(), signer(), cfg).unwrap();
+    assert_eq!(report.torn.len(), 1);
+    assert!(!next.exists());
+    assert_eq!(log.append(&rec(100)).unwrap(), size);
+}
+
+#[test]
+fn a_crash_while_creating_the_first_segment_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("seg-00000000000000000000.cva"),
+        b"CVXAUSEG\x00",
+    )
+    .unwrap();
+    let (log, report) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();
+    assert_eq!(report.torn.len(), 1);
+    assert_eq!(log.append(&rec(0)).unwrap(), 0);
+}
