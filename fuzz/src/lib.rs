@@ -21,6 +21,8 @@
 /// A fuzz entry point: consumes one input, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
+pub mod vault;
+
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
@@ -28,9 +30,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-srtp
 
     // carevox-vault
-
+    ("vault_object", vault::vault_object),
     // carevox-audit
-
 ];
 
 /// The entry point of the target called `name`, if there is one.
