@@ -345,3 +345,28 @@ fn passphrase_rotation_between_versions() {
     vault.retire_kek(1).unwrap();
     assert_eq!(vault.get("p").unwrap().1, b"payload");
 }
+
+#[test]
+fn one_vault_shared_across_threads() {
+    let dir = TempDir::new("threads");
+    let (_keys, vault) = fs_vault(&dir);
+    let vault = Arc::new(vault);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let vault = Arc::clone(&vault);
+            s.spawn(move || {
+                for i in 0..5 {
+                    let id = format!("t{t}-{i}");
+                    vault
+                        .put(&rng(), Metadata::new(&id, "t", 0, 0), &body(&id))
+                        .unwrap();
+                    assert_eq!(vault.get(&id).unwrap().1, body(&id));
+                    if i % 2 == 0 {
+                        vault.rewrap(&rng(), &id, 1).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(vault.list().unwrap().len(), 20);
+}
