@@ -1,7 +1,7 @@
 //! The vault handle: envelope encryption over a storage backend, with
 //! rotation, shredding, retention purge and an event hook.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -145,7 +145,9 @@ pub struct Vault {
     segment_size: u32,
     labels_in_events: bool,
     key_lock: Mutex<()>,
-    writing: Mutex<HashSet<String>>,
+    /// Objects being written, with the KEK version their key is wrapped
+    /// under once known (so that version is not retired meanwhile).
+    writing: Mutex<HashMap<String, Option<u32>>>,
 }
 
 impl fmt::Debug for Vault {
@@ -175,7 +177,7 @@ impl Vault {
             segment_size: DEFAULT_SEGMENT_SIZE,
             labels_in_events: false,
             key_lock: Mutex::new(()),
-            writing: Mutex::new(HashSet::new()),
+            writing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -275,15 +277,25 @@ impl Vault {
         {
             return Err(Error::AlreadyExists);
         }
-        if !lock(&self.writing).insert(id.to_owned()) {
-            return Err(Error::AlreadyExists);
+        {
+            let mut writing = lock(&self.writing);
+            if writing.contains_key(id) {
+                return Err(Error::AlreadyExists);
+            }
+            writing.insert(id.to_owned(), None);
         }
         let guard = WritingGuard {
             vault: self,
             id: id.to_owned(),
         };
         let key = DataKey::generate(rng)?;
-        let kek_version = self.keys.current_version()?;
+        let kek_version = {
+            // Under the key lock, so that retire_kek sees this writer.
+            let _g = lock(&self.key_lock);
+            let v = self.keys.current_version()?;
+            lock(&self.writing).insert(id.to_owned(), Some(v));
+            v
+        };
         let wrapped = self.keys.wrap(kek_version, &key, id.as_bytes(), rng)?;
         let record = KeyRecord {
             kek_version,
@@ -532,14 +544,18 @@ impl Vault {
     }
 
     /// Retires (destroys) KEK `version` at the provider, only when no object
-    /// uses it and it is not the current version.
+    /// uses it (stored, or being written) and it is not the current version.
     pub fn retire_kek(&self, version: u32) -> Result<()> {
         let current = self.keys.current_version()?;
         if version == current {
             return Err(Error::KekIsCurrent { version });
         }
         let _g = lock(&self.key_lock);
-        let objects = self.kek_usage()?.get(&version).copied().unwrap_or(0);
+        let in_flight = lock(&self.writing)
+            .values()
+            .filter(|v| **v == Some(version))
+            .count();
+        let objects = self.kek_usage()?.get(&version).copied().unwrap_or(0) + in_flight;
         if objects > 0 {
             return Err(Error::KekInUse { version, objects });
         }

@@ -370,3 +370,28 @@ fn one_vault_shared_across_threads() {
     });
     assert_eq!(vault.list().unwrap().len(), 20);
 }
+
+#[test]
+fn a_version_used_by_a_writer_in_progress_is_not_retired() {
+    let dir = TempDir::new("inflight");
+    let (keys, vault) = fs_vault(&dir);
+    let mut w = vault
+        .writer(&rng(), Metadata::new("slow", "t", 0, 0))
+        .unwrap();
+    w.update(b"first half").unwrap();
+    keys.add_version(&rng()).unwrap();
+    vault.rotate(&rng(), &mut |_| {}).unwrap();
+    assert!(matches!(
+        vault.retire_kek(1).unwrap_err(),
+        Error::KekInUse {
+            version: 1,
+            objects: 1
+        }
+    ));
+    w.update(b", second half").unwrap();
+    assert_eq!(w.finish().unwrap().kek_version, 1);
+    assert_eq!(vault.get("slow").unwrap().1, b"first half, second half");
+    vault.rotate(&rng(), &mut |_| {}).unwrap();
+    vault.retire_kek(1).unwrap();
+    assert_eq!(vault.get("slow").unwrap().1, b"first half, second half");
+}
