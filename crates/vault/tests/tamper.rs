@@ -145,6 +145,19 @@ fn tampered_metadata_and_labels() {
 }
 
 #[test]
+fn labels_cannot_be_moved_between_objects() {
+    let f = fixture();
+    let m = f.meta_len();
+    assert_eq!(
+        m,
+        u32::from_be_bytes(f.b[72..76].try_into().unwrap()) as usize
+    );
+    let mut bad = f.a.clone();
+    bad[HEADER..HEADER + m].copy_from_slice(&f.b[HEADER..HEADER + m]);
+    assert!(matches!(f.with_a(bad), Error::MetadataAuth));
+}
+
+#[test]
 fn tampered_segment_n() {
     let f = fixture();
     for n in 0..3 {
