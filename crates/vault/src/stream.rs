@@ -116,7 +116,7 @@ pub struct Encryptor<W: Write> {
     prefix: [u8; NONCE_PREFIX_LEN],
     header_tag: [u8; TAG_LEN],
     segment_size: usize,
-    buf: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
     filled: usize,
     index: u32,
     plaintext_len: u64,
@@ -215,7 +215,7 @@ impl<W: Write> Encryptor<W> {
             prefix,
             header_tag: header.tag,
             segment_size,
-            buf: vec![0; segment_size + TAG_LEN],
+            buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
             index: 0,
             plaintext_len: 0,
@@ -275,7 +275,6 @@ impl<W: Write> Encryptor<W> {
     pub fn finish(mut self) -> Result<(W, u64)> {
         self.seal_segment(true)?;
         self.sink.flush().map_err(Error::io("flush"))?;
-        self.buf.zeroize();
         Ok((self.sink, self.plaintext_len))
     }
 }
@@ -376,7 +375,7 @@ pub struct Decryptor<R: ReadAt> {
     metadata: Metadata,
     segments: u64,
     plaintext_len: u64,
-    buf: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
     cached: Option<(u64, usize)>,
     pos: u64,
 }
@@ -476,7 +475,7 @@ impl<R: ReadAt> Decryptor<R> {
         let mut d = Decryptor {
             src,
             key: keys.aead,
-            buf: vec![0; header.segment_size as usize + TAG_LEN],
+            buf: Zeroizing::new(vec![0; header.segment_size as usize + TAG_LEN]),
             header,
             metadata,
             segments,
