@@ -40,6 +40,8 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn delete_key_record(&self, id: &str) -> io::Result<bool>;
     /// The ids that have a key record, sorted.
     fn list_key_records(&self) -> io::Result<Vec<String>>;
+    /// The ids that have a payload, sorted.
+    fn list_payloads(&self) -> io::Result<Vec<String>>;
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -231,19 +233,27 @@ impl Backend for FsBackend {
     }
 
     fn list_key_records(&self) -> io::Result<Vec<String>> {
-        let mut ids = Vec::new();
-        for entry in fs::read_dir(&self.keys)? {
-            let name = entry?.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(id) = name.strip_suffix(".key") {
-                if crate::format::validate_object_id(id).is_ok() {
-                    ids.push(id.to_owned());
-                }
+        list_dir(&self.keys, ".key")
+    }
+
+    fn list_payloads(&self) -> io::Result<Vec<String>> {
+        list_dir(&self.objects, ".cvx")
+    }
+}
+
+fn list_dir(dir: &Path, suffix: &str) -> io::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = name.strip_suffix(suffix) {
+            if crate::format::validate_object_id(id).is_ok() {
+                ids.push(id.to_owned());
             }
         }
-        ids.sort();
-        Ok(ids)
     }
+    ids.sort();
+    Ok(ids)
 }
 
 #[derive(Debug, Default)]
@@ -356,6 +366,12 @@ impl Backend for MemoryBackend {
 
     fn list_key_records(&self) -> io::Result<Vec<String>> {
         let mut ids: Vec<String> = self.lock().keys.keys().cloned().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn list_payloads(&self) -> io::Result<Vec<String>> {
+        let mut ids: Vec<String> = self.lock().payloads.keys().cloned().collect();
         ids.sort();
         Ok(ids)
     }

@@ -461,8 +461,8 @@ impl Vault {
 
     /// Crypto-shreds an object: destroys its wrapped data key, durably. The
     /// payload is left in place as ciphertext that nothing can decrypt,
-    /// including any copy of it made earlier (backups, replicas); remove it
-    /// later with [`Vault::delete`] or by the storage's own means.
+    /// including any copy of it made earlier (backups, replicas); reclaim its
+    /// space later with [`Vault::collect_garbage`] or [`Vault::delete`].
     ///
     /// This relies on the key record not being kept elsewhere: keep key
     /// records out of payload backups (they are in their own directory for
@@ -560,6 +560,35 @@ impl Vault {
             return Err(Error::KekInUse { version, objects });
         }
         Ok(self.keys.retire(version)?)
+    }
+
+    /// Deletes payloads that have no key record: left by [`Vault::shred`],
+    /// or by a crash between a payload's commit and its key record's write.
+    /// Such payloads are undecryptable; this only reclaims their space.
+    /// Objects being written are left alone. Returns the ids removed.
+    pub fn collect_garbage(&self) -> Result<Vec<String>> {
+        let _g = lock(&self.key_lock);
+        let keyed: std::collections::HashSet<String> = self
+            .backend
+            .list_key_records()
+            .map_err(Error::io("list"))?
+            .into_iter()
+            .collect();
+        let mut removed = Vec::new();
+        for id in self.backend.list_payloads().map_err(Error::io("list"))? {
+            if keyed.contains(&id) || lock(&self.writing).contains_key(&id) {
+                continue;
+            }
+            let r = self
+                .backend
+                .delete_payload(&id)
+                .map(|_| ())
+                .map_err(Error::io("delete payload"));
+            self.report(&id, Operation::Delete, &r, None, None);
+            r?;
+            removed.push(id);
+        }
+        Ok(removed)
     }
 
     /// The authenticated metadata of an object, without reading its payload

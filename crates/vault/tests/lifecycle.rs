@@ -395,3 +395,30 @@ fn a_version_used_by_a_writer_in_progress_is_not_retired() {
     vault.retire_kek(1).unwrap();
     assert_eq!(vault.get("slow").unwrap().1, b"first half, second half");
 }
+
+#[test]
+fn garbage_collection_removes_only_keyless_payloads() {
+    let dir = TempDir::new("gc");
+    let (_keys, vault) = fs_vault(&dir);
+    for id in ["keep", "shredded"] {
+        vault
+            .put(&rng(), Metadata::new(id, "t", 0, 0), &body(id))
+            .unwrap();
+    }
+    vault.shred("shredded").unwrap();
+    assert!(dir.0.join("vault/objects/shredded.cvx").exists());
+    // A writer in progress whose payload is not yet keyed is left alone.
+    let mut w = vault
+        .writer(&rng(), Metadata::new("busy", "t", 0, 0))
+        .unwrap();
+    w.update(b"partial").unwrap();
+    assert_eq!(
+        vault.collect_garbage().unwrap(),
+        vec!["shredded".to_owned()]
+    );
+    assert!(!dir.0.join("vault/objects/shredded.cvx").exists());
+    w.finish().unwrap();
+    assert_eq!(vault.get("busy").unwrap().1, b"partial");
+    assert_eq!(vault.get("keep").unwrap().1, body("keep"));
+    assert!(vault.collect_garbage().unwrap().is_empty());
+}
