@@ -1,5 +1,5 @@
 //! A small command-line tool over a vault directory: put, get (whole or a
-//! byte range), list, rotate, shred, delete and purge objects.
+//! byte range), list, rotate, shred, delete, purge and garbage-collect objects.
 //!
 //! ```sh
 //! cargo run -p carevox-vault --example vaultctl -- /tmp/v put vm-1 message.wav --label call-id=abc
@@ -9,6 +9,7 @@
 //! cargo run -p carevox-vault --example vaultctl -- /tmp/v rotate
 //! cargo run -p carevox-vault --example vaultctl -- /tmp/v shred vm-1
 //! cargo run -p carevox-vault --example vaultctl -- /tmp/v purge
+//! cargo run -p carevox-vault --example vaultctl -- /tmp/v gc
 //! ```
 //!
 //! The directory holds `kek` (a local key file, created on first use) and the
@@ -35,7 +36,8 @@ const USAGE: &str = "usage: vaultctl DIR <command>
   rotate                                 (new key version, rewrap everything, retire the old)
   shred ID
   delete ID
-  purge [--now UNIX_SECONDS]";
+  purge [--now UNIX_SECONDS]
+  gc                                     (remove payloads whose key was shredded)";
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -173,6 +175,11 @@ fn run(args: &[String]) -> Res<()> {
                 println!("not purged {id}: {e}");
             }
             println!("{} purged, {} kept", report.purged.len(), report.kept);
+        }
+        "gc" => {
+            for id in vault.collect_garbage()? {
+                println!("removed payload {id}");
+            }
         }
         _ => return Err(USAGE.into()),
     }
