@@ -22,6 +22,7 @@
 pub type Entry = fn(&[u8]);
 
 pub mod audit;
+pub mod vault;
 
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
@@ -30,7 +31,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-srtp
 
     // carevox-vault
-
+    ("vault_object", vault::vault_object),
     // carevox-audit
     ("audit_segment", audit::audit_segment),
     ("audit_checkpoint", audit::audit_checkpoint),
