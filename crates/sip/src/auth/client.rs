@@ -46,6 +46,9 @@ impl DigestClient {
         } else {
             return Err(DigestError::UnsupportedQop);
         };
+        if request.uri.is_empty() || request.uri.chars().any(char::is_control) {
+            return Err(DigestError::InvalidParam("uri"));
+        }
         let algorithm = challenge.effective_algorithm();
         let nc = match &self.last {
             Some((nonce, n)) if *nonce == challenge.nonce => {

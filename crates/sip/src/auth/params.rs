@@ -200,10 +200,9 @@ impl<'a> Cursor<'a> {
                     buf.push(char::from(next));
                     i += 2;
                 }
-                b'\t' | b'\r' | b'\n' => {
-                    // Folded whitespace inside a quoted string is allowed.
+                b'\t' => {
                     if let Some(buf) = owned.as_mut() {
-                        buf.push(char::from(b));
+                        buf.push('\t');
                     }
                     i += 1;
                 }
@@ -240,22 +239,28 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
-/// Writes `value` as a quoted-string; `None` if it holds a character that
-/// cannot be carried (a control character).
-pub(super) fn quote(value: &str) -> Option<String> {
-    if value.chars().any(|c| c.is_control() && c != '\t') {
-        return None;
-    }
+/// Writes `value` as a quoted-string, escaping `"` and `\\`. CR and LF,
+/// which no header value can carry, are written as spaces so that a value
+/// can never end the header; the parsers never produce them.
+pub(super) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            c if c.is_ascii_control() && c != '\t' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -287,6 +292,7 @@ mod tests {
             "Digest realm=\"x\",",
             "Digestrealm=\"x\"",
             "Digest realm=\"a\u{1}\"",
+            "Digest realm=\"a\r\n b\"",
         ] {
             assert!(AuthParams::parse(bad).is_err(), "{bad:?}");
         }
@@ -296,6 +302,7 @@ mod tests {
     fn utf8_quoted_values_survive() {
         let p = AuthParams::parse("Digest realm=\"caf\u{e9} \\\\ x\"").unwrap();
         assert_eq!(p.get("realm"), Some("caf\u{e9} \\ x"));
-        assert_eq!(quote("a\"b").unwrap(), "\"a\\\"b\"");
+        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
+        assert_eq!(quote("a\r\nb"), "\"a  b\"");
     }
 }
