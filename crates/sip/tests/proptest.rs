@@ -2,9 +2,13 @@
 //! "never panics" on arbitrary input for each of their parsers.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // strategies outside #[test] functions
+#![allow(clippy::disallowed_methods)] // tests draw real randomness
 
 use carevox_sip::auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite, KeyParam, KeySalt, Lifetime, Mki};
+use carevox_sip::sdp::offer_answer::{
+    AudioCapabilities, Codec, LocalMedia, OfferAnswerError, answer_audio,
+};
 use carevox_sip::sdp::{
     Attribute, Bandwidth, Connection, Direction, Fingerprint, Fmtp, LineEnding, Media, Origin,
     Rtcp, Rtpmap, SessionDescription, Setup, Timing,
@@ -281,7 +285,15 @@ proptest! {
         let i = index % m.len();
         m[i] = byte;
         if let Ok(sdp) = SessionDescription::parse_bytes(&m) {
-            prop_assert_eq!(SessionDescription::parse(&sdp.to_string()).unwrap(), sdp);
+            prop_assert_eq!(&SessionDescription::parse(&sdp.to_string()).unwrap(), &sdp);
+            // Any offer that parses gets an answer that is valid SDP.
+            let caps = AudioCapabilities::new(vec![Codec::opus(), Codec::pcmu()]);
+            let local = LocalMedia::new("192.0.2.80", 20000, "42");
+            let rng = ring::rand::SystemRandom::new();
+            match answer_audio(&sdp, &caps, &local, &rng) {
+                Ok(answer) => prop_assert_eq!(answer.sdp.check(), Ok(())),
+                Err(e) => prop_assert_eq!(e, OfferAnswerError::NoMedia),
+            }
         }
         let _ = SessionDescription::parse_bytes(&base[..cut % base.len()]);
     }

@@ -386,3 +386,38 @@ fn generated_crypto_line_parses_back() {
         assert_eq!(sdp.media[0].cryptos().next().unwrap(), &c);
     }
 }
+
+#[test]
+fn check_catches_hand_built_line_injection() {
+    let mut sdp = SessionDescription::parse(&sample("asterisk_savp_answer.sdp")).unwrap();
+    assert_eq!(sdp.check(), Ok(()));
+    sdp.session_name = "x\r\na=injected".into();
+    assert!(sdp.check().is_err());
+    let rng = ring::rand::SystemRandom::new();
+    let offer = SessionDescription::parse(&sample("baresip_savp_offer.sdp")).unwrap();
+    let bad = LocalMedia::new("192.0.2.1\r\na=x", 1, "1");
+    assert_eq!(
+        answer_audio(&offer, &caps(), &bad, &rng).unwrap_err(),
+        carevox_sip::sdp::offer_answer::OfferAnswerError::InvalidLocalMedia
+    );
+}
+
+#[test]
+fn telephone_event_follows_the_preferred_codec_clock() {
+    let rng = ring::rand::SystemRandom::new();
+    let offer = SessionDescription::parse(&sample("linphone_savp_offer.sdp")).unwrap();
+    let local = LocalMedia::new("192.0.2.80", 20000, "42");
+    let pcmu_first = AudioCapabilities::new(vec![Codec::pcmu(), Codec::opus()]);
+    let audio = answer_audio(&offer, &pcmu_first, &local, &rng)
+        .unwrap()
+        .audio
+        .unwrap();
+    assert_eq!(audio.telephone_event, Some(100));
+    let opus_first = AudioCapabilities::new(vec![Codec::opus(), Codec::pcmu()]);
+    let audio = answer_audio(&offer, &opus_first, &local, &rng)
+        .unwrap()
+        .audio
+        .unwrap();
+    assert_eq!(audio.telephone_event, Some(101));
+    assert_eq!(audio.srtp.unwrap().suite, CryptoSuite::AesCm256HmacSha1_80);
+}

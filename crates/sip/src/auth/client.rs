@@ -8,12 +8,22 @@ use super::{
 };
 
 /// Answers digest challenges for one user, counting `nc` per nonce.
-#[derive(Debug, Clone)]
+/// `Debug` shows neither the user name nor the password.
+#[derive(Clone)]
 pub struct DigestClient {
     username: String,
     secret: UserSecret,
     /// The nonce last answered and the count used with it.
     last: Option<(String, u32)>,
+}
+
+impl std::fmt::Debug for DigestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestClient")
+            .field("username", &"<redacted>")
+            .field("nc", &self.last.as_ref().map(|(_, n)| *n))
+            .finish()
+    }
 }
 
 impl DigestClient {

@@ -156,6 +156,10 @@ pub enum SdpError {
         /// Which part was wrong.
         field: &'static str,
     },
+    /// A description built by hand that does not parse back to itself
+    /// (see [`SessionDescription::check`]).
+    #[error("description does not parse back to itself")]
+    NotRoundTrip,
     /// An `a=crypto` attribute that RFC 4568 refuses.
     #[error("line {line}: invalid a=crypto attribute: {source}")]
     Crypto {
@@ -496,6 +500,27 @@ impl SessionDescription {
         limits: &SdpLimits,
     ) -> Result<SessionDescription, SdpError> {
         parse::parse(bytes, limits)
+    }
+
+    /// Checks that the description, as written by `Display`, parses back
+    /// to the same description. Parsed descriptions always pass; run it on
+    /// descriptions built or edited by hand before sending them, so that a
+    /// field holding a line break or a space where the grammar has none
+    /// cannot inject or corrupt lines.
+    pub fn check(&self) -> Result<(), SdpError> {
+        let text = self.to_string();
+        let limits = SdpLimits {
+            max_size: usize::MAX,
+            max_lines: usize::MAX,
+            max_media: usize::MAX,
+            max_attributes: usize::MAX,
+        };
+        let parsed = Self::parse_with_limits(text.as_bytes(), &limits)?;
+        if parsed == *self {
+            Ok(())
+        } else {
+            Err(SdpError::NotRoundTrip)
+        }
     }
 
     /// The direction of media section `index`, falling back to the

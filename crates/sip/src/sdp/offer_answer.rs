@@ -57,6 +57,10 @@ pub enum OfferAnswerError {
     /// The offer has no media section at all.
     #[error("the offer has no media section")]
     NoMedia,
+    /// The local origin, address or codec settings do not make valid SDP
+    /// (a field with a space or a line break, say).
+    #[error("local media settings do not make valid SDP")]
+    InvalidLocalMedia,
     /// Generating the local SDES key failed.
     #[error("generating the local SDES key failed: {0}")]
     Crypto(#[from] CryptoError),
@@ -277,6 +281,8 @@ pub fn answer_audio(
             None => sdp.media.push(rejected(m)),
         }
     }
+    sdp.check()
+        .map_err(|_| OfferAnswerError::InvalidLocalMedia)?;
     Ok(Answer { sdp, audio })
 }
 
@@ -345,12 +351,18 @@ fn try_accept(
     if codecs.is_empty() {
         return Ok(None);
     }
+    // telephone-event at the clock rate of the most preferred codec that
+    // has one offered.
     let telephone_event = if caps.telephone_event {
-        offered
-            .iter()
-            .filter(|o| o.encoding.eq_ignore_ascii_case("telephone-event"))
-            .find(|o| codecs.iter().any(|(c, _)| c.clock_rate == o.clock_rate))
-            .map(|o| o.payload_type)
+        codecs.iter().find_map(|(c, _)| {
+            offered
+                .iter()
+                .find(|o| {
+                    o.encoding.eq_ignore_ascii_case("telephone-event")
+                        && o.clock_rate == c.clock_rate
+                })
+                .map(|o| o.payload_type)
+        })
     } else {
         None
     };
