@@ -408,12 +408,12 @@ pub struct SrtpKeying<'a> {
     pub window_size: Option<u32>,
 }
 
-fn b64_engine() -> GeneralPurpose {
-    GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    )
-}
+/// Standard base64 that accepts keys with or without `=` padding (the
+/// padding style is remembered for writing the key back).
+const B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 fn parse_lifetime(s: &str, max_log2: u32) -> Option<Lifetime> {
     let lifetime = match s.strip_prefix("2^") {
@@ -453,8 +453,7 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
         return Err(CryptoError::Base64 { index });
     }
     let bytes = Zeroizing::new(
-        b64_engine()
-            .decode(key_text)
+        B64.decode(key_text)
             .map_err(|_| CryptoError::Base64 { index })?,
     );
     if let (Some(expected), Some(name)) = (suite.key_salt_len(), suite.known_name()) {
