@@ -108,7 +108,7 @@ pub(super) fn parse(bytes: &[u8], limits: &SdpLimits) -> Result<SessionDescripti
             });
         }
         all_lf &= lf_only;
-        if raw.iter().any(|&b| b == 0 || b == b'\r') {
+        if raw.contains(&0) || raw.contains(&b'\r') {
             return Err(SdpError::ForbiddenCharacter { line });
         }
         let text = std::str::from_utf8(raw).map_err(|_| SdpError::NotUtf8 { line })?;
