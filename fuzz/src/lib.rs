@@ -22,12 +22,14 @@
 pub type Entry = fn(&[u8]);
 
 pub mod audit;
+pub mod sip;
 pub mod vault;
 
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
-
+    ("sip_sdp", sip::sip_sdp),
+    ("sip_auth_params", sip::sip_auth_params),
     // carevox-srtp
 
     // carevox-vault

@@ -1,0 +1,354 @@
+//! Typed `Digest` challenges and credentials.
+
+use std::fmt;
+
+use super::params::{AuthParams, quote};
+use super::{Algorithm, DigestError, Qop, hex_hash};
+
+/// A `WWW-Authenticate` / `Proxy-Authenticate` digest challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The protection space.
+    pub realm: String,
+    /// `domain`, as written.
+    pub domain: Option<String>,
+    /// The server nonce.
+    pub nonce: String,
+    /// `opaque`, to be echoed by the client.
+    pub opaque: Option<String>,
+    /// `stale=true`: the previous nonce expired, the credentials were right.
+    pub stale: bool,
+    /// The algorithm; `None` when absent (which means MD5).
+    pub algorithm: Option<Algorithm>,
+    /// The offered qop values carevox knows, in order.
+    pub qop: Vec<Qop>,
+    /// `charset=UTF-8`.
+    pub charset_utf8: bool,
+    /// `userhash=true`: the client should send a hashed user name.
+    pub userhash: bool,
+}
+
+impl Challenge {
+    /// Parses a challenge header value (`Digest realm=...`).
+    ///
+    /// An unknown algorithm is an error (such a challenge cannot be
+    /// answered); unknown parameters and qop values are ignored.
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
+        let p = AuthParams::parse(value)?;
+        if !p.scheme.eq_ignore_ascii_case("Digest") {
+            return Err(DigestError::NotDigest);
+        }
+        let algorithm = match p.get("algorithm") {
+            Some(a) => Some(Algorithm::parse(a).ok_or(DigestError::UnsupportedAlgorithm)?),
+            None => None,
+        };
+        let qop = p
+            .get("qop")
+            .map(|q| q.split(',').filter_map(|v| Qop::parse(v.trim())).collect())
+            .unwrap_or_default();
+        Ok(Challenge {
+            realm: p
+                .get("realm")
+                .ok_or(DigestError::MissingParam("realm"))?
+                .to_owned(),
+            domain: p.get("domain").map(str::to_owned),
+            nonce: p
+                .get("nonce")
+                .ok_or(DigestError::MissingParam("nonce"))?
+                .to_owned(),
+            opaque: p.get("opaque").map(str::to_owned),
+            stale: bool_param(&p, "stale")?,
+            algorithm,
+            qop,
+            charset_utf8: p
+                .get("charset")
+                .is_some_and(|c| c.eq_ignore_ascii_case("UTF-8")),
+            userhash: bool_param(&p, "userhash")?,
+        })
+    }
+
+    /// Parses a challenge header value given as bytes.
+    pub fn parse_bytes(value: &[u8]) -> Result<Challenge, DigestError> {
+        let s = std::str::from_utf8(value).map_err(|e| DigestError::Syntax {
+            offset: e.valid_up_to(),
+            what: "UTF-8",
+        })?;
+        Challenge::parse(s)
+    }
+
+    /// The algorithm in force: MD5 when none is named.
+    pub fn effective_algorithm(&self) -> Algorithm {
+        self.algorithm.unwrap_or(Algorithm::Md5)
+    }
+}
+
+fn bool_param(p: &AuthParams<'_>, name: &'static str) -> Result<bool, DigestError> {
+    match p.get(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(DigestError::InvalidParam(name)),
+    }
+}
+
+struct Writer<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    first: bool,
+}
+
+impl Writer<'_, '_> {
+    fn raw(&mut self, name: &str, value: &str) -> fmt::Result {
+        let sep = if self.first { " " } else { ", " };
+        self.first = false;
+        write!(self.f, "{sep}{name}={value}")
+    }
+
+    fn quoted(&mut self, name: &str, value: &str) -> fmt::Result {
+        self.raw(name, &quote(value))
+    }
+}
+
+/// Writes the header value, starting with `Digest`.
+impl fmt::Display for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digest")?;
+        let mut w = Writer { f, first: true };
+        w.quoted("realm", &self.realm)?;
+        if let Some(d) = &self.domain {
+            w.quoted("domain", d)?;
+        }
+        w.quoted("nonce", &self.nonce)?;
+        if let Some(o) = &self.opaque {
+            w.quoted("opaque", o)?;
+        }
+        if self.stale {
+            w.raw("stale", "true")?;
+        }
+        if let Some(a) = self.algorithm {
+            w.raw("algorithm", a.name())?;
+        }
+        if !self.qop.is_empty() {
+            let list: Vec<&str> = self.qop.iter().map(|q| q.name()).collect();
+            w.quoted("qop", &list.join(","))?;
+        }
+        if self.charset_utf8 {
+            w.raw("charset", "UTF-8")?;
+        }
+        if self.userhash {
+            w.raw("userhash", "true")?;
+        }
+        Ok(())
+    }
+}
+
+/// An `Authorization` / `Proxy-Authorization` digest response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name: plain, decoded from `username*`, or, with
+    /// [`Credentials::userhash`], the hex `H(username:realm)`.
+    pub username: String,
+    /// Whether the user name came in (or is to be written as) `username*`.
+    pub extended_username: bool,
+    /// The realm.
+    pub realm: String,
+    /// The server nonce being answered.
+    pub nonce: String,
+    /// The digest URI.
+    pub uri: String,
+    /// The response, lower-case hex.
+    pub response: String,
+    /// The algorithm; `None` when absent (MD5).
+    pub algorithm: Option<Algorithm>,
+    /// The client nonce.
+    pub cnonce: Option<String>,
+    /// The echoed `opaque`.
+    pub opaque: Option<String>,
+    /// The chosen qop.
+    pub qop: Option<Qop>,
+    /// The nonce count.
+    pub nc: Option<u32>,
+    /// Whether `username` is hashed.
+    pub userhash: bool,
+}
+
+impl Credentials {
+    /// Parses a credentials header value (`Digest username=...`).
+    pub fn parse(value: &str) -> Result<Credentials, DigestError> {
+        let p = AuthParams::parse(value)?;
+        if !p.scheme.eq_ignore_ascii_case("Digest") {
+            return Err(DigestError::NotDigest);
+        }
+        let (username, extended_username) = match (p.get("username"), p.get("username*")) {
+            (Some(u), None) => (u.to_owned(), false),
+            (None, Some(ext)) => (decode_ext_value(ext)?, true),
+            (Some(_), Some(_)) => return Err(DigestError::InvalidParam("username*")),
+            (None, None) => return Err(DigestError::MissingParam("username")),
+        };
+        let algorithm = match p.get("algorithm") {
+            Some(a) => Some(Algorithm::parse(a).ok_or(DigestError::UnsupportedAlgorithm)?),
+            None => None,
+        };
+        let qop = match p.get("qop") {
+            Some(q) => Some(Qop::parse(q).ok_or(DigestError::UnsupportedQop)?),
+            None => None,
+        };
+        let nc = match p.get("nc") {
+            Some(n) => Some(parse_nc(n).ok_or(DigestError::InvalidParam("nc"))?),
+            None => None,
+        };
+        let userhash = bool_param(&p, "userhash")?;
+        if userhash && extended_username {
+            return Err(DigestError::InvalidParam("userhash"));
+        }
+        let req = |name: &'static str| {
+            p.get(name)
+                .map(str::to_owned)
+                .ok_or(DigestError::MissingParam(name))
+        };
+        Ok(Credentials {
+            username,
+            extended_username,
+            realm: req("realm")?,
+            nonce: req("nonce")?,
+            uri: req("uri")?,
+            response: req("response")?,
+            algorithm,
+            cnonce: p.get("cnonce").map(str::to_owned),
+            opaque: p.get("opaque").map(str::to_owned),
+            qop,
+            nc,
+            userhash,
+        })
+    }
+
+    /// Parses a credentials header value given as bytes.
+    pub fn parse_bytes(value: &[u8]) -> Result<Credentials, DigestError> {
+        let s = std::str::from_utf8(value).map_err(|e| DigestError::Syntax {
+            offset: e.valid_up_to(),
+            what: "UTF-8",
+        })?;
+        Credentials::parse(s)
+    }
+
+    /// The algorithm in force: MD5 when none is named.
+    pub fn effective_algorithm(&self) -> Algorithm {
+        self.algorithm.unwrap_or(Algorithm::Md5)
+    }
+}
+
+/// `nc`: exactly 8 lower-case hex digits, not zero.
+fn parse_nc(s: &str) -> Option<u32> {
+    if s.len() != 8
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok().filter(|&n| n > 0)
+}
+
+/// Decodes an RFC 8187 ext-value (`UTF-8''percent%20encoded`).
+fn decode_ext_value(s: &str) -> Result<String, DigestError> {
+    let bad = DigestError::InvalidParam("username*");
+    let (charset, rest) = s.split_once('\'').ok_or(bad.clone())?;
+    let (_language, encoded) = rest.split_once('\'').ok_or(bad.clone())?;
+    if !charset.eq_ignore_ascii_case("UTF-8") {
+        return Err(bad);
+    }
+    let mut out = Vec::with_capacity(encoded.len());
+    let mut bytes = encoded.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = bytes.next().and_then(|c| char::from(c).to_digit(16));
+            let lo = bytes.next().and_then(|c| char::from(c).to_digit(16));
+            match (hi, lo) {
+                (Some(h), Some(l)) => out.push(u8::try_from(h * 16 + l).map_err(|_| bad.clone())?),
+                _ => return Err(bad),
+            }
+        } else if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b);
+        } else {
+            return Err(bad);
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad)
+}
+
+fn encode_ext_value(s: &str) -> String {
+    let mut out = String::from("UTF-8''");
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Writes the header value, starting with `Digest`.
+impl fmt::Display for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Digest")?;
+        let mut w = Writer { f, first: true };
+        if self.extended_username {
+            w.raw("username*", &encode_ext_value(&self.username))?;
+        } else {
+            w.quoted("username", &self.username)?;
+        }
+        w.quoted("realm", &self.realm)?;
+        w.quoted("nonce", &self.nonce)?;
+        w.quoted("uri", &self.uri)?;
+        w.quoted("response", &self.response)?;
+        if let Some(a) = self.algorithm {
+            w.raw("algorithm", a.name())?;
+        }
+        if let Some(c) = &self.cnonce {
+            w.quoted("cnonce", c)?;
+        }
+        if let Some(o) = &self.opaque {
+            w.quoted("opaque", o)?;
+        }
+        if let Some(q) = self.qop {
+            w.raw("qop", q.name())?;
+        }
+        if let Some(n) = self.nc {
+            w.raw("nc", &format!("{n:08x}"))?;
+        }
+        if self.userhash {
+            w.raw("userhash", "true")?;
+        }
+        Ok(())
+    }
+}
+
+/// `H(username:realm)` in lower-case hex: the hashed user name of RFC 7616
+/// section 3.4.4, for looking users up when `userhash=true`.
+pub fn user_hash(algorithm: Algorithm, username: &str, realm: &str) -> String {
+    hex_hash(algorithm, &[username.as_bytes(), b":", realm.as_bytes()])
+        .as_str()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext_value_round_trip() {
+        let enc = encode_ext_value("J\u{e4}s\u{f8}n Doe");
+        assert_eq!(enc, "UTF-8''J%C3%A4s%C3%B8n%20Doe");
+        assert_eq!(decode_ext_value(&enc).unwrap(), "J\u{e4}s\u{f8}n Doe");
+        assert!(decode_ext_value("ISO-8859-1''x").is_err());
+        assert!(decode_ext_value("UTF-8''%C3").is_err());
+    }
+
+    #[test]
+    fn nc_is_eight_lower_hex_digits() {
+        assert_eq!(parse_nc("0000000a"), Some(10));
+        assert_eq!(parse_nc("0000000A"), None);
+        assert_eq!(parse_nc("00000000"), None);
+        assert_eq!(parse_nc("1"), None);
+    }
+}
