@@ -1,0 +1,641 @@
+//! URIs: `sip` and `sips` (RFC 3261 section 19.1), `tel` (RFC 3966), and any
+//! other absolute URI kept opaque.
+//!
+//! Parsed URIs borrow from the text they were parsed from; user, password,
+//! parameters and headers keep their `%XX` escapes, decoded on demand.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::error::ParseError;
+use crate::parse::{Params, percent_decode};
+
+/// A URI as found in a Request-URI or a name-addr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Uri<'a> {
+    /// `sip:` or `sips:`.
+    Sip(SipUri<'a>),
+    /// `tel:` (RFC 3966).
+    Tel(TelUri<'a>),
+    /// Any other absolute URI (`urn:`, `mailto:`, `http:` ...), kept as written.
+    Other(OpaqueUri<'a>),
+}
+
+/// A `sip` or `sips` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUri<'a> {
+    raw: &'a str,
+    secure: bool,
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: Host<'a>,
+    port: Option<u16>,
+    params: Params<'a>,
+    headers: Option<&'a str>,
+}
+
+/// The host of a SIP URI or Via sent-by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A domain name, as written.
+    Name(&'a str),
+    /// An IPv4 address.
+    Ipv4(Ipv4Addr),
+    /// An IPv6 reference (`[...]` in the text).
+    Ipv6(Ipv6Addr),
+}
+
+/// A `tel` URI (RFC 3966).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelUri<'a> {
+    raw: &'a str,
+    number: &'a str,
+    params: Params<'a>,
+}
+
+/// An absolute URI of a scheme this crate does not interpret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpaqueUri<'a> {
+    raw: &'a str,
+    scheme: &'a str,
+}
+
+fn is_scheme(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
+}
+
+/// Characters that may appear unescaped somewhere in a URI (RFC 3986 and
+/// RFC 3261 grammar, plus `[`/`]` for IPv6 and a few common in the wild).
+fn is_uri_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b';'
+                | b':'
+                | b'@'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b'/'
+                | b'?'
+                | b'#'
+                | b'['
+                | b']'
+        )
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI (without surrounding `<>`).
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        if !s.bytes().all(is_uri_char) {
+            return Err(ParseError::uri("illegal character"));
+        }
+        let (scheme, rest) = s.split_once(':').ok_or(ParseError::uri("no scheme"))?;
+        if !is_scheme(scheme) {
+            return Err(ParseError::uri("bad scheme"));
+        }
+        if scheme.eq_ignore_ascii_case("sip") {
+            SipUri::parse_rest(s, false, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("sips") {
+            SipUri::parse_rest(s, true, rest).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            TelUri::parse_rest(s, rest).map(Uri::Tel)
+        } else if rest.is_empty() {
+            Err(ParseError::uri("empty scheme-specific part"))
+        } else {
+            Ok(Uri::Other(OpaqueUri { raw: s, scheme }))
+        }
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Uri::Sip(u) => u.raw,
+            Uri::Tel(u) => u.raw,
+            Uri::Other(u) => u.raw,
+        }
+    }
+
+    /// The scheme as written.
+    pub fn scheme(&self) -> &'a str {
+        self.as_str().split_once(':').map_or("", |(s, _)| s)
+    }
+
+    /// The SIP URI, if this is one.
+    pub fn as_sip(&self) -> Option<&SipUri<'a>> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Equivalence: RFC 3261 19.1.4 for SIP, RFC 3966 section 4 for tel,
+    /// case-insensitive scheme and exact text for others.
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        match (self, other) {
+            (Uri::Sip(a), Uri::Sip(b)) => a.equivalent(b),
+            (Uri::Tel(a), Uri::Tel(b)) => a.equivalent(b),
+            (Uri::Other(a), Uri::Other(b)) => {
+                a.scheme.eq_ignore_ascii_case(b.scheme)
+                    && a.raw.get(a.scheme.len()..) == b.raw.get(b.scheme.len()..)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'a> OpaqueUri<'a> {
+    /// The scheme as written.
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+    /// The whole URI as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+}
+
+impl<'a> Host<'a> {
+    /// Parses a host: IPv4 address, `[IPv6]` reference or domain name.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        if let Some(v6) = s.strip_prefix('[') {
+            let v6 = v6
+                .strip_suffix(']')
+                .ok_or(ParseError::uri("unclosed IPv6 reference"))?;
+            return v6
+                .parse()
+                .map(Host::Ipv6)
+                .map_err(|_| ParseError::uri("bad IPv6 address"));
+        }
+        if s.is_empty() || s.len() > 255 {
+            return Err(ParseError::uri("bad host length"));
+        }
+        let labels = s.strip_suffix('.').unwrap_or(s);
+        let last = labels.rsplit('.').next().unwrap_or("");
+        if last.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(Host::Ipv4)
+                .map_err(|_| ParseError::uri("bad IPv4 address"));
+        }
+        for label in labels.split('.') {
+            let b = label.as_bytes();
+            let ok = !b.is_empty()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                && b.first() != Some(&b'-')
+                && b.last() != Some(&b'-');
+            if !ok {
+                return Err(ParseError::uri("bad host name"));
+            }
+        }
+        Ok(Host::Name(s))
+    }
+
+    /// The address, if the host is an IP address.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Ipv4(a) => Some(IpAddr::V4(a)),
+            Host::Ipv6(a) => Some(IpAddr::V6(a)),
+            Host::Name(_) => None,
+        }
+    }
+
+    /// RFC 3261 comparison: names case-insensitively, addresses by value.
+    pub fn equivalent(&self, other: &Host<'_>) -> bool {
+        match (self, other) {
+            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
+            (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(n) => f.write_str(n),
+            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// Splits `host[:port]` (the host may be an IPv6 reference).
+pub(crate) fn parse_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), ParseError> {
+    let (host, port) = if s.starts_with('[') {
+        let end = s
+            .find(']')
+            .ok_or(ParseError::uri("unclosed IPv6 reference"))?;
+        let (h, rest) = s
+            .split_at_checked(end + 1)
+            .ok_or(ParseError::uri("bad host"))?;
+        match rest {
+            "" => (h, None),
+            _ => (
+                h,
+                Some(rest.strip_prefix(':').ok_or(ParseError::uri("bad port"))?),
+            ),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => {
+            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::uri("bad port"));
+            }
+            Some(p.parse().map_err(|_| ParseError::uri("bad port"))?)
+        }
+    };
+    Ok((Host::parse(host)?, port))
+}
+
+impl<'a> SipUri<'a> {
+    /// Parses a `sip:` or `sips:` URI.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        match Uri::parse(s)? {
+            Uri::Sip(u) => Ok(u),
+            _ => Err(ParseError::uri("not a sip or sips URI")),
+        }
+    }
+
+    fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<Self, ParseError> {
+        let (userinfo, hostpart) = match rest.find('@') {
+            Some(i) => (rest.get(..i), rest.get(i + 1..).unwrap_or("")),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            None => (None, None),
+            Some(ui) => match ui.split_once(':') {
+                Some((u, p)) => (Some(u), Some(p)),
+                None => (Some(ui), None),
+            },
+        };
+        if let Some(u) = user {
+            if u.is_empty() {
+                return Err(ParseError::uri("empty user"));
+            }
+        }
+        let (before_headers, headers) = match hostpart.split_once('?') {
+            Some((a, h)) => (a, Some(h)),
+            None => (hostpart, None),
+        };
+        let (hostport, params) = match before_headers.split_once(';') {
+            Some((a, p)) => (a, p),
+            None => (before_headers, ""),
+        };
+        let (host, port) = parse_hostport(hostport)?;
+        Ok(SipUri {
+            raw,
+            secure,
+            user,
+            password,
+            host,
+            port,
+            params: Params::new(params),
+            headers,
+        })
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// True for `sips:`.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+    /// The user part as written (escapes kept).
+    pub fn user(&self) -> Option<&'a str> {
+        self.user
+    }
+    /// The user part with `%XX` escapes decoded.
+    pub fn user_decoded(&self) -> Option<Cow<'a, [u8]>> {
+        self.user.map(percent_decode)
+    }
+    /// The password as written. It is a secret: never log it.
+    pub fn password(&self) -> Option<&'a str> {
+        self.password
+    }
+    /// The host.
+    pub fn host(&self) -> Host<'a> {
+        self.host
+    }
+    /// The explicit port, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// The URI parameters (`;transport=tcp;lr`).
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The raw header part after `?`, if any.
+    pub fn headers(&self) -> Option<&'a str> {
+        self.headers
+    }
+    /// The `transport` parameter.
+    pub fn transport(&self) -> Option<&'a str> {
+        self.params.value("transport")
+    }
+    /// True when the `lr` (loose routing) parameter is present.
+    pub fn lr(&self) -> bool {
+        self.params.contains("lr")
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+
+    /// RFC 3261 section 19.1.4 equivalence.
+    pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
+        if self.secure != other.secure
+            || self.port != other.port
+            || !self.host.equivalent(&other.host)
+        {
+            return false;
+        }
+        let dec = |s: Option<&str>| s.map(|s| percent_decode(s).into_owned());
+        if dec(self.user) != dec(other.user) || dec(self.password) != dec(other.password) {
+            return false;
+        }
+        let same = |a: &str, b: &str| percent_decode(a).eq_ignore_ascii_case(&percent_decode(b));
+        for name in ["user", "ttl", "method", "maddr", "transport"] {
+            match (self.params.get(name), other.params.get(name)) {
+                (None, None) => {}
+                (Some(a), Some(b)) => {
+                    if !same(a.unwrap_or(""), b.unwrap_or("")) {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        for p in self.params.iter() {
+            if let Some(b) = other.params.get(p.name) {
+                if !same(p.value.unwrap_or(""), b.unwrap_or("")) {
+                    return false;
+                }
+            }
+        }
+        headers_equivalent(self.headers, other.headers)
+    }
+}
+
+fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
+    let list = |h: Option<&str>| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = h
+            .unwrap_or("")
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (n, v) = s.split_once('=').unwrap_or((s, ""));
+                (n.to_ascii_lowercase(), percent_decode(v).into_owned())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    list(a) == list(b)
+}
+
+impl fmt::Display for SipUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw)
+    }
+}
+
+fn is_visual_separator(b: u8) -> bool {
+    matches!(b, b'-' | b'.' | b'(' | b')')
+}
+
+impl<'a> TelUri<'a> {
+    fn parse_rest(raw: &'a str, rest: &'a str) -> Result<Self, ParseError> {
+        let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let params = Params::new(params);
+        if let Some(global) = number.strip_prefix('+') {
+            let ok = global.bytes().any(|b| b.is_ascii_digit())
+                && global
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || is_visual_separator(b));
+            if !ok {
+                return Err(ParseError::uri("bad global tel number"));
+            }
+        } else {
+            let ok = number
+                .bytes()
+                .any(|b| b.is_ascii_hexdigit() || b == b'*' || b == b'#')
+                && number.bytes().all(|b| {
+                    b.is_ascii_hexdigit() || matches!(b, b'*' | b'#') || is_visual_separator(b)
+                });
+            if !ok {
+                return Err(ParseError::uri("bad local tel number"));
+            }
+            if !params.contains("phone-context") {
+                return Err(ParseError::uri("local tel number without phone-context"));
+            }
+        }
+        Ok(TelUri {
+            raw,
+            number,
+            params,
+        })
+    }
+
+    /// The URI as written.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// The number as written, `+` and visual separators included.
+    pub fn number(&self) -> &'a str {
+        self.number
+    }
+    /// True for a global number (`+` prefix).
+    pub fn is_global(&self) -> bool {
+        self.number.starts_with('+')
+    }
+    /// The number without visual separators.
+    pub fn digits(&self) -> String {
+        self.number
+            .bytes()
+            .filter(|b| !is_visual_separator(*b))
+            .map(|b| char::from(b.to_ascii_uppercase()))
+            .collect()
+    }
+    /// The parameters.
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The `phone-context` parameter.
+    pub fn phone_context(&self) -> Option<&'a str> {
+        self.params.value("phone-context")
+    }
+    /// RFC 3966 section 4: same number without separators, same parameters
+    /// (names case-insensitive, in any order).
+    pub fn equivalent(&self, other: &TelUri<'_>) -> bool {
+        if self.digits() != other.digits() {
+            return false;
+        }
+        let norm = |p: Params<'_>| {
+            let mut v: Vec<(String, String)> = p
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(&percent_decode(p.value.unwrap_or("")))
+                            .to_ascii_lowercase(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        norm(self.params) == norm(other.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(s: &str) -> SipUri<'_> {
+        SipUri::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parts() {
+        let u = sip("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?Subject=hi&X=%41");
+        assert!(u.is_secure());
+        assert_eq!(u.user(), Some("alice"));
+        assert_eq!(u.password(), Some("secret"));
+        assert_eq!(u.host(), Host::Ipv6("2001:db8::1".parse().unwrap()));
+        assert_eq!(u.port(), Some(5061));
+        assert_eq!(u.transport(), Some("tcp"));
+        assert!(u.lr());
+        assert_eq!(u.headers(), Some("Subject=hi&X=%41"));
+        let u = sip("sip:user;par=u%40example.net@example.com");
+        assert_eq!(u.user(), Some("user;par=u%40example.net"));
+        assert_eq!(u.host(), Host::Name("example.com"));
+        assert_eq!(sip("sip:10.0.0.1").host(), Host::Ipv4([10, 0, 0, 1].into()));
+    }
+
+    #[test]
+    fn bad() {
+        for s in [
+            "sip:",
+            "sip:user@",
+            "sip:host:99999",
+            "sip:[::1",
+            "sip:256.1.1.1",
+            "sip:a b",
+            "sip:-bad-.com",
+            "tel:abc;x",
+            "tel:1234",
+            "nope",
+            "1sip:x",
+        ] {
+            assert!(Uri::parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn rfc3261_19_1_4_equivalent() {
+        for (a, b) in [
+            (
+                "sip:%61lice@atlanta.com;transport=TCP",
+                "sip:alice@AtLanTa.CoM;Transport=tcp",
+            ),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
+        ] {
+            assert!(sip(a).equivalent(&sip(b)), "{a} vs {b}");
+            assert!(sip(b).equivalent(&sip(a)), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn rfc3261_19_1_4_not_equivalent() {
+        for (a, b) in [
+            (
+                "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+                "sip:alice@AtLanTa.CoM;Transport=UDP",
+            ),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+            (
+                "sip:bob@biloxi.com",
+                "sip:bob@biloxi.com:6000;transport=tcp",
+            ),
+            (
+                "sip:carol@chicago.com",
+                "sip:carol@chicago.com?Subject=next%20meeting",
+            ),
+            ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+            (
+                "sip:carol@chicago.com;security=on",
+                "sip:carol@chicago.com;security=off",
+            ),
+        ] {
+            assert!(!sip(a).equivalent(&sip(b)), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn tel() {
+        let Uri::Tel(t) = Uri::parse("tel:+1-201-555-0123;ext=1").unwrap() else {
+            panic!()
+        };
+        assert!(t.is_global());
+        assert_eq!(t.digits(), "+12015550123");
+        let Uri::Tel(u) = Uri::parse("tel:+1.201.555.0123;EXT=1").unwrap() else {
+            panic!()
+        };
+        assert!(t.equivalent(&u));
+        let Uri::Tel(l) = Uri::parse("tel:7042;phone-context=example.com").unwrap() else {
+            panic!()
+        };
+        assert_eq!(l.phone_context(), Some("example.com"));
+    }
+
+    #[test]
+    fn opaque() {
+        let u = Uri::parse("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6").unwrap();
+        assert!(matches!(u, Uri::Other(o) if o.scheme() == "urn"));
+        assert!(
+            u.equivalent(&Uri::parse("URN:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6").unwrap())
+        );
+    }
+}
