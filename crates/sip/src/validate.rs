@@ -159,8 +159,9 @@ fn check_chars(msg: &Message) -> Result<(), Invalid> {
 /// Validates `msg` under `policy`: the first problem found, in the order a
 /// server checks them (RFC 3261 section 8.2), or `Ok`.
 ///
-/// Requests and responses both need Via, From, To, Call-ID and CSeq;
-/// requests also Max-Forwards. Parsing already refused what cannot be
+/// Requests and responses both need Via, From, To, Call-ID and CSeq (a
+/// request without Max-Forwards passes, as RFC 3261 section 16.3 says; a
+/// malformed one does not). Parsing already refused what cannot be
 /// delimited (bad Content-Length, truncated body, limits).
 pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invalid> {
     check_chars(msg)?;
@@ -236,10 +237,8 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
     if cseq.method != method {
         return Err(Invalid::CSeqMethodMismatch);
     }
+    // A request without Max-Forwards passes (RFC 3261 section 16.3, step 3).
     let max_forwards = msg.max_forwards()?;
-    let Some(max_forwards) = max_forwards else {
-        return Err(Invalid::MissingHeader("Max-Forwards"));
-    };
     let uri_text = msg.request_uri_str().unwrap_or("");
     match Uri::parse(uri_text) {
         Ok(uri) => {
@@ -253,10 +252,18 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
         }
         Err(e) => {
             let scheme = uri_text.split_once(':').map_or("", |(s, _)| s);
-            if !policy
-                .schemes
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(scheme))
+            let is_scheme = scheme
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if is_scheme
+                && !policy
+                    .schemes
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(scheme))
             {
                 return Err(Invalid::UnsupportedScheme);
             }
@@ -268,7 +275,7 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
             }));
         }
     }
-    if policy.role == Role::Proxy && max_forwards == 0 && method != Method::Options {
+    if policy.role == Role::Proxy && max_forwards == Some(0) && method != Method::Options {
         return Err(Invalid::TooManyHops);
     }
     if matches!(method, Method::Ack | Method::Cancel) {
