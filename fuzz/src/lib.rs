@@ -21,16 +21,18 @@
 /// A fuzz entry point: consumes one input, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
+pub mod sip;
+
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
-
+    ("sip_message", sip::sip_message),
+    ("sip_uri", sip::sip_uri),
     // carevox-srtp
 
     // carevox-vault
 
     // carevox-audit
-
 ];
 
 /// The entry point of the target called `name`, if there is one.
