@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::parse::{
-    ListItems, Params, find_top, is_lws, is_token, is_token_str, quoted_len, trim, unquote,
+    ListItems, Params, find_top, is_lws, is_token, is_token_str, quoted_len, split1, trim, unquote,
 };
 use crate::uri::{Host, Uri, parse_hostport};
 
@@ -125,8 +125,8 @@ impl<'a> Via<'a> {
     /// Parses one Via value.
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
         let err = |what| ParseError::header("Via", what);
-        let (proto, rest) = s.split_once('/').ok_or(err("no protocol"))?;
-        let (version, rest) = rest.split_once('/').ok_or(err("no transport"))?;
+        let (proto, rest) = split1(s, b'/').ok_or(err("no protocol"))?;
+        let (version, rest) = split1(rest, b'/').ok_or(err("no transport"))?;
         let rest = trim(rest);
         let t_end = rest
             .bytes()
@@ -140,7 +140,7 @@ impl<'a> Via<'a> {
         if !rest.as_bytes().first().is_some_and(|b| is_lws(*b)) {
             return Err(err("no sent-by"));
         }
-        let (sent_by, params) = match rest.split_once(';') {
+        let (sent_by, params) = match split1(rest, b';') {
             Some((a, p)) => (trim(a), p),
             None => (trim(rest), ""),
         };
@@ -263,7 +263,7 @@ impl<'a> NameAddr<'a> {
             }
             ((!d.is_empty()).then_some(d), rest)
         } else {
-            let (uri, params) = match s.split_once(';') {
+            let (uri, params) = match split1(s, b';') {
                 Some((u, p)) => (trim(u), p),
                 None => (s, ""),
             };
@@ -277,7 +277,7 @@ impl<'a> NameAddr<'a> {
         let inner = rest
             .strip_prefix('<')
             .ok_or(ParseError::uri("expected <"))?;
-        let (uri, after) = inner.split_once('>').ok_or(ParseError::uri("unclosed <"))?;
+        let (uri, after) = split1(inner, b'>').ok_or(ParseError::uri("unclosed <"))?;
         let after = trim(after);
         let params = if after.is_empty() {
             ""
@@ -370,7 +370,7 @@ impl<'a> Contact<'a> {
 }
 
 fn parse_qvalue(s: &str) -> Option<u16> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let (int, frac) = split1(s, b'.').unwrap_or((s, ""));
     if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -433,11 +433,11 @@ impl<'a> MediaType<'a> {
     /// Parses a media type.
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
         let err = ParseError::header("Content-Type", "bad media type");
-        let (mt, params) = match s.split_once(';') {
+        let (mt, params) = match split1(s, b';') {
             Some((a, p)) => (a, p),
             None => (s, ""),
         };
-        let (kind, subtype) = mt.split_once('/').ok_or(err.clone())?;
+        let (kind, subtype) = split1(mt, b'/').ok_or(err.clone())?;
         let (kind, subtype) = (trim(kind), trim(subtype));
         if !is_token_str(kind) || !is_token_str(subtype) {
             return Err(err);
@@ -526,7 +526,7 @@ impl<'a> AuthParams<'a> {
     }
     /// The parameters in order.
     pub fn iter(&self) -> impl Iterator<Item = AuthParam<'a>> + 'a {
-        ListItems::new(self.raw).map(|item| match item.split_once('=') {
+        ListItems::new(self.raw).map(|item| match split1(item, b'=') {
             Some((n, v)) if !n.contains('"') => AuthParam {
                 name: trim(n),
                 value: Some(trim(v)),
@@ -623,7 +623,7 @@ pub struct Reason<'a> {
 impl<'a> Reason<'a> {
     /// Parses one Reason value.
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
-        let (protocol, params) = match s.split_once(';') {
+        let (protocol, params) = match split1(s, b';') {
             Some((a, p)) => (trim(a), p),
             None => (trim(s), ""),
         };

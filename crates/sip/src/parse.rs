@@ -11,14 +11,84 @@ pub(crate) fn is_lws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Byte classes, one table lookup each.
+pub(crate) const TOKEN: u8 = 1;
+/// Characters allowed unescaped somewhere in a URI.
+pub(crate) const URI: u8 = 2;
+/// Characters of a host name (alphanumerics, `-`, `.`).
+pub(crate) const HOST: u8 = 4;
+
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        #[allow(clippy::cast_possible_truncation)] // i < 256
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let mut c = 0;
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            )
+        {
+            c |= TOKEN;
+        }
+        if alnum
+            || matches!(
+                b,
+                b'-' | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'~'
+                    | b'*'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'%'
+                    | b';'
+                    | b':'
+                    | b'@'
+                    | b'&'
+                    | b'='
+                    | b'+'
+                    | b'$'
+                    | b','
+                    | b'/'
+                    | b'?'
+                    | b'#'
+                    | b'['
+                    | b']'
+            )
+        {
+            c |= URI;
+        }
+        if alnum || b == b'-' || b == b'.' {
+            c |= HOST;
+        }
+        // `i` < 256 = t.len() (loop condition).
+        #[allow(clippy::indexing_slicing)]
+        {
+            t[i] = c;
+        }
+        i += 1;
+    }
+    t
+}
+
+static CLASSES: [u8; 256] = classes();
+
+/// True when `b` is in all of the byte classes `class`.
+#[inline]
+#[allow(clippy::indexing_slicing)] // a u8 is always below 256 = CLASSES.len()
+pub(crate) fn is_class(b: u8, class: u8) -> bool {
+    CLASSES[usize::from(b)] & class == class
+}
+
 /// RFC 3261 `token` characters.
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    is_class(b, TOKEN)
 }
 
 /// True when `s` is a non-empty RFC 3261 token.
@@ -29,7 +99,17 @@ pub(crate) fn is_token_str(s: &str) -> bool {
 /// `s` without leading and trailing linear white space.
 #[inline]
 pub(crate) fn trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !is_lws(*c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !is_lws(*c)).map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or("")
+}
+
+/// Splits `s` at the first `b` (found with memchr), like `str::split_once`.
+#[inline]
+pub(crate) fn split1(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = memchr::memchr(b, s.as_bytes())?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 /// Length of a quoted string starting at the `"` at the start of `bytes`,
@@ -57,7 +137,12 @@ pub(crate) fn split_top(s: &str, sep: u8) -> (&str, Option<&str>) {
 
 /// Index of the first `sep` outside quoted strings and angle brackets.
 pub(crate) fn find_top(bytes: &[u8], sep: u8) -> Option<usize> {
-    let mut i = 0;
+    // Fast path: jump to the first byte that matters.
+    let first = memchr::memchr3(sep, b'"', b'<', bytes)?;
+    if bytes.get(first) == Some(&sep) {
+        return Some(first);
+    }
+    let mut i = first;
     let mut angle = false;
     while let Some(&b) = bytes.get(i) {
         if b == sep && !angle {
@@ -276,8 +361,8 @@ impl<'a> Iterator for ParamIter<'a> {
             if item.is_empty() {
                 continue;
             }
-            return Some(match item.split_once('=') {
-                Some((n, v)) if !n.contains('"') => Param {
+            return Some(match split1(item, b'=') {
+                Some((n, v)) if memchr::memchr(b'"', n.as_bytes()).is_none() => Param {
                     name: trim(n),
                     value: Some(trim(v)),
                 },

@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::ParseError;
-use crate::parse::{Params, percent_decode};
+use crate::parse::{Params, percent_decode, split1};
 
 /// A URI as found in a Request-URI or a name-addr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,35 +68,8 @@ fn is_scheme(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
-/// Characters that may appear unescaped somewhere in a URI (RFC 3986 and
-/// RFC 3261 grammar, plus `[`/`]` for IPv6 and a few common in the wild).
 fn is_uri_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b';'
-                | b':'
-                | b'@'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b'/'
-                | b'?'
-                | b'#'
-                | b'['
-                | b']'
-        )
+    crate::parse::is_class(b, crate::parse::URI)
 }
 
 impl<'a> Uri<'a> {
@@ -105,7 +78,7 @@ impl<'a> Uri<'a> {
         if !s.bytes().all(is_uri_char) {
             return Err(ParseError::uri("illegal character"));
         }
-        let (scheme, rest) = s.split_once(':').ok_or(ParseError::uri("no scheme"))?;
+        let (scheme, rest) = split1(s, b':').ok_or(ParseError::uri("no scheme"))?;
         if !is_scheme(scheme) {
             return Err(ParseError::uri("bad scheme"));
         }
@@ -133,7 +106,7 @@ impl<'a> Uri<'a> {
 
     /// The scheme as written.
     pub fn scheme(&self) -> &'a str {
-        self.as_str().split_once(':').map_or("", |(s, _)| s)
+        split1(self.as_str(), b':').map_or("", |(s, _)| s)
     }
 
     /// The SIP URI, if this is one.
@@ -192,22 +165,31 @@ impl<'a> Host<'a> {
             return Err(ParseError::uri("bad host length"));
         }
         let labels = s.strip_suffix('.').unwrap_or(s);
-        let last = labels.rsplit('.').next().unwrap_or("");
-        if last.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        let last_start = memchr::memrchr(b'.', labels.as_bytes()).map_or(0, |i| i + 1);
+        if labels
+            .as_bytes()
+            .get(last_start)
+            .is_some_and(|b| b.is_ascii_digit())
+        {
             return s
                 .parse()
                 .map(Host::Ipv4)
                 .map_err(|_| ParseError::uri("bad IPv4 address"));
         }
-        for label in labels.split('.') {
-            let b = label.as_bytes();
-            let ok = !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-                && b.first() != Some(&b'-')
-                && b.last() != Some(&b'-');
+        // One pass: host characters only, no empty label, no label that
+        // starts or ends with `-`.
+        let mut prev = b'.';
+        for &b in labels.as_bytes() {
+            let ok = crate::parse::is_class(b, crate::parse::HOST)
+                && !(b == b'.' && (prev == b'.' || prev == b'-'))
+                && !(b == b'-' && prev == b'.');
             if !ok {
                 return Err(ParseError::uri("bad host name"));
             }
+            prev = b;
+        }
+        if prev == b'.' || prev == b'-' {
+            return Err(ParseError::uri("bad host name"));
         }
         Ok(Host::Name(s))
     }
@@ -259,7 +241,7 @@ pub(crate) fn parse_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), ParseEr
             ),
         }
     } else {
-        match s.split_once(':') {
+        match split1(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -286,13 +268,13 @@ impl<'a> SipUri<'a> {
     }
 
     fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<Self, ParseError> {
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
             Some(i) => (rest.get(..i), rest.get(i + 1..).unwrap_or("")),
             None => (None, rest),
         };
         let (user, password) = match userinfo {
             None => (None, None),
-            Some(ui) => match ui.split_once(':') {
+            Some(ui) => match split1(ui, b':') {
                 Some((u, p)) => (Some(u), Some(p)),
                 None => (Some(ui), None),
             },
@@ -302,13 +284,19 @@ impl<'a> SipUri<'a> {
                 return Err(ParseError::uri("empty user"));
             }
         }
-        let (before_headers, headers) = match hostpart.split_once('?') {
-            Some((a, h)) => (a, Some(h)),
-            None => (hostpart, None),
-        };
-        let (hostport, params) = match before_headers.split_once(';') {
-            Some((a, p)) => (a, p),
-            None => (before_headers, ""),
+        // The host part ends at the first `;` (parameters) or `?` (headers).
+        let end = memchr::memchr2(b';', b'?', hostpart.as_bytes()).unwrap_or(hostpart.len());
+        let (hostport, tail) = hostpart.split_at_checked(end).unwrap_or((hostpart, ""));
+        let (params, headers) = match tail.as_bytes().first() {
+            Some(b';') => {
+                let tail = tail.get(1..).unwrap_or("");
+                match split1(tail, b'?') {
+                    Some((p, h)) => (p, Some(h)),
+                    None => (tail, None),
+                }
+            }
+            Some(_) => ("", tail.get(1..)),
+            None => ("", None),
         };
         let (host, port) = parse_hostport(hostport)?;
         Ok(SipUri {
@@ -414,7 +402,7 @@ fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
             .split('&')
             .filter(|s| !s.is_empty())
             .map(|s| {
-                let (n, v) = s.split_once('=').unwrap_or((s, ""));
+                let (n, v) = split1(s, b'=').unwrap_or((s, ""));
                 (n.to_ascii_lowercase(), percent_decode(v).into_owned())
             })
             .collect();
@@ -436,7 +424,7 @@ fn is_visual_separator(b: u8) -> bool {
 
 impl<'a> TelUri<'a> {
     fn parse_rest(raw: &'a str, rest: &'a str) -> Result<Self, ParseError> {
-        let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
+        let (number, params) = split1(rest, b';').unwrap_or((rest, ""));
         let params = Params::new(params);
         if let Some(global) = number.strip_prefix('+') {
             let ok = global.bytes().any(|b| b.is_ascii_digit())
