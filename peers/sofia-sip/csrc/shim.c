@@ -15,7 +15,7 @@ int carevox_sofia_parse(const char *data, size_t len)
     if (!msg)
         return -1;
     sip_t const *sip = sip_object(msg);
-    int rc = (sip && !sip->sip_error) ? 0 : -1;
+    int rc = (sip && !sip->sip_error && (sip->sip_request || sip->sip_status)) ? 0 : -1;
     msg_destroy(msg);
     return rc;
 }
