@@ -137,34 +137,16 @@ pub(crate) fn split_top(s: &str, sep: u8) -> (&str, Option<&str>) {
 
 /// Index of the first `sep` outside quoted strings and angle brackets.
 pub(crate) fn find_top(bytes: &[u8], sep: u8) -> Option<usize> {
-    // Fast path: jump to the first byte that matters.
-    let first = memchr::memchr3(sep, b'"', b'<', bytes)?;
-    if bytes.get(first) == Some(&sep) {
-        return Some(first);
-    }
-    let mut i = first;
-    let mut angle = false;
-    while let Some(&b) = bytes.get(i) {
-        if b == sep && !angle {
-            return Some(i);
-        }
-        match b {
-            b'"' if !angle => match quoted_len(bytes.get(i..)?) {
-                Some(n) => i += n,
-                None => return None,
-            },
-            b'<' => {
-                angle = true;
-                i += 1;
-            }
-            b'>' => {
-                angle = false;
-                i += 1;
-            }
-            _ => i += 1,
+    // Jump from one byte that matters to the next with memchr.
+    let mut i = 0;
+    loop {
+        let j = i + memchr::memchr3(sep, b'"', b'<', bytes.get(i..)?)?;
+        match bytes.get(j) {
+            Some(&b) if b == sep => return Some(j),
+            Some(b'"') => i = j + quoted_len(bytes.get(j..)?)?,
+            _ => i = j + 1 + memchr::memchr(b'>', bytes.get(j + 1..)?)? + 1,
         }
     }
-    None
 }
 
 /// The items of a comma-separated header value (RFC 3261 section 7.3.1),
