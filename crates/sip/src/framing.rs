@@ -6,7 +6,20 @@ use bytes::{Buf, BytesMut};
 
 use crate::error::ParseError;
 use crate::limits::Limits;
+use bytes::Bytes;
+
 use crate::message::{Message, Transport, parse_parts};
+
+/// Reads one UDP datagram: a double CRLF is a [`Frame::Ping`], a single CRLF
+/// a [`Frame::Pong`] (the RFC 5626 keep-alives some user agents also send
+/// over UDP), anything else is parsed as a message.
+pub fn parse_datagram(data: Bytes, limits: &Limits) -> Result<Frame, ParseError> {
+    match data.as_ref() {
+        b"\r\n\r\n" => Ok(Frame::Ping),
+        b"\r\n" => Ok(Frame::Pong),
+        _ => Message::parse_with(data, limits, Transport::Datagram).map(Frame::Message),
+    }
+}
 
 /// What a [`StreamFramer`] cut from the stream.
 #[derive(Debug, Clone)]
@@ -173,6 +186,24 @@ mod tests {
             assert_eq!(m.as_bytes().as_ref(), MSG);
         }
         assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn datagrams() {
+        let l = Limits::default();
+        assert!(matches!(
+            parse_datagram(Bytes::from_static(b"\r\n\r\n"), &l),
+            Ok(Frame::Ping)
+        ));
+        assert!(matches!(
+            parse_datagram(Bytes::from_static(b"\r\n"), &l),
+            Ok(Frame::Pong)
+        ));
+        assert!(matches!(
+            parse_datagram(Bytes::from_static(MSG), &l),
+            Ok(Frame::Message(_))
+        ));
+        assert!(parse_datagram(Bytes::from_static(b"\r\n\r\n\r\n"), &l).is_err());
     }
 
     #[test]

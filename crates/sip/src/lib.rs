@@ -15,7 +15,7 @@ pub mod uri;
 pub mod validate;
 pub use builder::MessageBuilder;
 pub use error::ParseError;
-pub use framing::{Frame, StreamFramer};
+pub use framing::{Frame, StreamFramer, parse_datagram};
 pub use header::{
     AuthHeader, AuthParam, AuthParams, CSeq, Contact, MediaType, Method, NameAddr, Reason,
     RetryAfter, Via,

@@ -105,10 +105,11 @@ pub(crate) fn trim(s: &str) -> &str {
     s.get(start..end).unwrap_or("")
 }
 
-/// Splits `s` at the first `b` (found with memchr), like `str::split_once`.
+/// Splits `s` at the first `b`, like `str::split_once`.
 #[inline]
 pub(crate) fn split1(s: &str, b: u8) -> Option<(&str, &str)> {
-    let i = memchr::memchr(b, s.as_bytes())?;
+    // The strings split here are short: a plain loop beats memchr's set-up.
+    let i = s.as_bytes().iter().position(|c| *c == b)?;
     Some((s.get(..i)?, s.get(i + 1..)?))
 }
 

@@ -68,6 +68,10 @@ fn is_scheme(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
 }
 
+fn sip_letters(s: u8, i: u8, p: u8) -> bool {
+    s.eq_ignore_ascii_case(&b's') && i.eq_ignore_ascii_case(&b'i') && p.eq_ignore_ascii_case(&b'p')
+}
+
 fn is_uri_char(b: u8) -> bool {
     crate::parse::is_class(b, crate::parse::URI)
 }
@@ -75,17 +79,41 @@ fn is_uri_char(b: u8) -> bool {
 impl<'a> Uri<'a> {
     /// Parses a URI (without surrounding `<>`).
     pub fn parse(s: &'a str) -> Result<Self, ParseError> {
-        if !s.bytes().all(is_uri_char) {
+        // Fast path for the common `sip:` / `sips:` prefix, then one pass that
+        // checks every character and finds the end of the userinfo.
+        let b = s.as_bytes();
+        let prefix = match b.get(..5) {
+            Some([s0, i, p, b':', _]) if sip_letters(*s0, *i, *p) => Some((false, 4)),
+            Some([s0, i, p, s1, b':'])
+                if sip_letters(*s0, *i, *p) && s1.eq_ignore_ascii_case(&b's') =>
+            {
+                Some((true, 5))
+            }
+            _ => None,
+        };
+        if let Some((secure, skip)) = prefix {
+            let rest = s.get(skip..).unwrap_or("");
+            let mut at = None;
+            for (i, &c) in rest.as_bytes().iter().enumerate() {
+                if !is_uri_char(c) {
+                    return Err(ParseError::uri("illegal character"));
+                }
+                if c == b'@' && at.is_none() {
+                    at = Some(i);
+                }
+            }
+            return SipUri::parse_rest(s, secure, rest, at).map(Uri::Sip);
+        }
+        if !b.iter().all(|c| is_uri_char(*c)) {
             return Err(ParseError::uri("illegal character"));
         }
         let (scheme, rest) = split1(s, b':').ok_or(ParseError::uri("no scheme"))?;
         if !is_scheme(scheme) {
             return Err(ParseError::uri("bad scheme"));
         }
-        if scheme.eq_ignore_ascii_case("sip") {
-            SipUri::parse_rest(s, false, rest).map(Uri::Sip)
-        } else if scheme.eq_ignore_ascii_case("sips") {
-            SipUri::parse_rest(s, true, rest).map(Uri::Sip)
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            let at = memchr::memchr(b'@', rest.as_bytes());
+            SipUri::parse_rest(s, scheme.len() == 4, rest, at).map(Uri::Sip)
         } else if scheme.eq_ignore_ascii_case("tel") {
             TelUri::parse_rest(s, rest).map(Uri::Tel)
         } else if rest.is_empty() {
@@ -165,7 +193,11 @@ impl<'a> Host<'a> {
             return Err(ParseError::uri("bad host length"));
         }
         let labels = s.strip_suffix('.').unwrap_or(s);
-        let last_start = memchr::memrchr(b'.', labels.as_bytes()).map_or(0, |i| i + 1);
+        let last_start = labels
+            .as_bytes()
+            .iter()
+            .rposition(|c| *c == b'.')
+            .map_or(0, |i| i + 1);
         if labels
             .as_bytes()
             .get(last_start)
@@ -267,8 +299,13 @@ impl<'a> SipUri<'a> {
         }
     }
 
-    fn parse_rest(raw: &'a str, secure: bool, rest: &'a str) -> Result<Self, ParseError> {
-        let (userinfo, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
+    fn parse_rest(
+        raw: &'a str,
+        secure: bool,
+        rest: &'a str,
+        at: Option<usize>,
+    ) -> Result<Self, ParseError> {
+        let (userinfo, hostpart) = match at {
             Some(i) => (rest.get(..i), rest.get(i + 1..).unwrap_or("")),
             None => (None, rest),
         };
@@ -285,7 +322,11 @@ impl<'a> SipUri<'a> {
             }
         }
         // The host part ends at the first `;` (parameters) or `?` (headers).
-        let end = memchr::memchr2(b';', b'?', hostpart.as_bytes()).unwrap_or(hostpart.len());
+        let end = hostpart
+            .as_bytes()
+            .iter()
+            .position(|c| *c == b';' || *c == b'?')
+            .unwrap_or(hostpart.len());
         let (hostport, tail) = hostpart.split_at_checked(end).unwrap_or((hostpart, ""));
         let (params, headers) = match tail.as_bytes().first() {
             Some(b';') => {
