@@ -138,6 +138,33 @@ pub(crate) fn split_top(s: &str, sep: u8) -> (&str, Option<&str>) {
 
 /// Index of the first `sep` outside quoted strings and angle brackets.
 pub(crate) fn find_top(bytes: &[u8], sep: u8) -> Option<usize> {
+    if bytes.len() > 64 {
+        return find_top_long(bytes, sep);
+    }
+    // Short values: one scalar pass beats memchr's set-up.
+    let mut i = 0;
+    let mut angle = false;
+    while let Some(&b) = bytes.get(i) {
+        if b == sep && !angle {
+            return Some(i);
+        }
+        match b {
+            b'"' if !angle => i += quoted_len(bytes.get(i..)?)?,
+            b'<' => {
+                angle = true;
+                i += 1;
+            }
+            b'>' => {
+                angle = false;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn find_top_long(bytes: &[u8], sep: u8) -> Option<usize> {
     // Jump from one byte that matters to the next with memchr.
     let mut i = 0;
     loop {
