@@ -189,41 +189,11 @@ impl<'a> Host<'a> {
                 .map(Host::Ipv6)
                 .map_err(|_| ParseError::uri("bad IPv6 address"));
         }
-        if s.is_empty() || s.len() > 255 {
-            return Err(ParseError::uri("bad host length"));
-        }
-        let labels = s.strip_suffix('.').unwrap_or(s);
-        let last_start = labels
-            .as_bytes()
-            .iter()
-            .rposition(|c| *c == b'.')
-            .map_or(0, |i| i + 1);
-        if labels
-            .as_bytes()
-            .get(last_start)
-            .is_some_and(|b| b.is_ascii_digit())
-        {
-            return s
-                .parse()
-                .map(Host::Ipv4)
-                .map_err(|_| ParseError::uri("bad IPv4 address"));
-        }
-        // One pass: host characters only, no empty label, no label that
-        // starts or ends with `-`.
-        let mut prev = b'.';
-        for &b in labels.as_bytes() {
-            let ok = crate::parse::is_class(b, crate::parse::HOST)
-                && !(b == b'.' && (prev == b'.' || prev == b'-'))
-                && !(b == b'-' && prev == b'.');
-            if !ok {
-                return Err(ParseError::uri("bad host name"));
-            }
-            prev = b;
-        }
-        if prev == b'.' || prev == b'-' {
+        let (host, end) = scan_host(s)?;
+        if end != s.len() {
             return Err(ParseError::uri("bad host name"));
         }
-        Ok(Host::Name(s))
+        Ok(host)
     }
 
     /// The address, if the host is an IP address.
@@ -256,38 +226,77 @@ impl fmt::Display for Host<'_> {
     }
 }
 
+/// Scans a host name or IPv4 address at the start of `s`, up to the first
+/// byte that cannot belong to one, in one pass: no empty label, no label
+/// that starts or ends with `-`. Returns the host and its length.
+fn scan_host(s: &str) -> Result<(Host<'_>, usize), ParseError> {
+    let bad = ParseError::uri("bad host name");
+    let b = s.as_bytes();
+    let mut prev = b'.';
+    let mut label_start = 0;
+    let mut last_label = 0;
+    let mut end = b.len();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'.' {
+            if prev == b'.' || prev == b'-' {
+                return Err(bad);
+            }
+            last_label = label_start;
+            label_start = i + 1;
+        } else if c == b'-' {
+            if prev == b'.' {
+                return Err(bad);
+            }
+        } else if !c.is_ascii_alphanumeric() {
+            end = i;
+            break;
+        }
+        prev = c;
+    }
+    if end == 0 || end > 255 || prev == b'-' {
+        return Err(bad);
+    }
+    // A trailing dot (a fully qualified name) ends an empty last label.
+    let last = if prev == b'.' {
+        last_label
+    } else {
+        label_start
+    };
+    let host = s.get(..end).ok_or(bad)?;
+    if b.get(last).is_some_and(u8::is_ascii_digit) {
+        let addr = host
+            .parse()
+            .map_err(|_| ParseError::uri("bad IPv4 address"))?;
+        return Ok((Host::Ipv4(addr), end));
+    }
+    Ok((Host::Name(host), end))
+}
+
 /// Splits `host[:port]` (the host may be an IPv6 reference).
 pub(crate) fn parse_hostport(s: &str) -> Result<(Host<'_>, Option<u16>), ParseError> {
-    let (host, port) = if s.starts_with('[') {
+    let (host, rest) = if s.starts_with('[') {
         let end = s
             .find(']')
             .ok_or(ParseError::uri("unclosed IPv6 reference"))?;
         let (h, rest) = s
             .split_at_checked(end + 1)
             .ok_or(ParseError::uri("bad host"))?;
-        match rest {
-            "" => (h, None),
-            _ => (
-                h,
-                Some(rest.strip_prefix(':').ok_or(ParseError::uri("bad port"))?),
-            ),
-        }
+        (Host::parse(h)?, rest)
     } else {
-        match split1(s, b':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
+        let (h, end) = scan_host(s)?;
+        (h, s.get(end..).unwrap_or(""))
     };
-    let port = match port {
-        None => None,
-        Some(p) => {
-            if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ParseError::uri("bad port"));
-            }
-            Some(p.parse().map_err(|_| ParseError::uri("bad port"))?)
-        }
-    };
-    Ok((Host::parse(host)?, port))
+    if rest.is_empty() {
+        return Ok((host, None));
+    }
+    let p = rest
+        .strip_prefix(':')
+        .ok_or(ParseError::uri("bad host or port"))?;
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::uri("bad port"));
+    }
+    let port = p.parse().map_err(|_| ParseError::uri("bad port"))?;
+    Ok((host, Some(port)))
 }
 
 impl<'a> SipUri<'a> {
@@ -590,6 +599,30 @@ mod tests {
         ] {
             assert!(Uri::parse(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            Host::parse("example.com.").unwrap(),
+            Host::Name("example.com.")
+        );
+        assert_eq!(Host::parse("a-b.c0").unwrap(), Host::Name("a-b.c0"));
+        assert_eq!(
+            Host::parse("192.0.2.1").unwrap(),
+            Host::Ipv4([192, 0, 2, 1].into())
+        );
+        for bad in [
+            "", ".", "a..b", "-a", "a-", "a-.b", "a.-b", "1.2.3.4.", "1.2.3", "a_b", "[::1",
+        ] {
+            assert!(Host::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_hostport("h.example:5060").unwrap(),
+            (Host::Name("h.example"), Some(5060))
+        );
+        assert!(parse_hostport("h.example:").is_err());
+        assert!(parse_hostport("h.example;x").is_err());
     }
 
     #[test]
