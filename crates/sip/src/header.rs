@@ -457,7 +457,8 @@ impl<'a> MediaType<'a> {
 
 /// A challenge or credentials (WWW-Authenticate, Proxy-Authenticate,
 /// Authorization, Proxy-Authorization): an auth scheme and its parameters.
-/// The digest module interprets the parameters.
+/// The digest module interprets the parameters. `Debug` shows parameter
+/// names only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthHeader<'a> {
     scheme: &'a str,
@@ -488,20 +489,35 @@ impl<'a> AuthHeader<'a> {
 
 /// A comma-separated `name=value` list (auth-params, RFC 7235 / RFC 3261
 /// section 25.1), with quoted strings respected. Values may hold secrets
-/// (a digest `response`): never log them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (a digest `response`): never log them; `Debug` shows the names only.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthParams<'a> {
     raw: &'a str,
 }
 
-/// One auth-param.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One auth-param. `Debug` hides the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthParam<'a> {
     /// The name as written.
     pub name: &'a str,
     /// The value as written (quotes kept), or `None` for a bare token
     /// (such as a token68 credential).
     pub value: Option<&'a str>,
+}
+
+impl fmt::Debug for AuthParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthParam")
+            .field("name", &self.name)
+            .field("value", &self.value.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthParams<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|p| p.name)).finish()
+    }
 }
 
 impl<'a> AuthParam<'a> {
@@ -731,5 +747,8 @@ mod tests {
         assert_eq!(p.get("ALGORITHM").unwrap().value, Some("SHA-256"));
         assert!(!p.get("qop").unwrap().is_quoted());
         assert_eq!(p.iter().count(), 8);
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("bob") && !shown.contains("00"), "{shown}");
+        assert!(shown.contains("response"));
     }
 }

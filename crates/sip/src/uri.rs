@@ -23,8 +23,8 @@ pub enum Uri<'a> {
     Other(OpaqueUri<'a>),
 }
 
-/// A `sip` or `sips` URI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A `sip` or `sips` URI. Its `Debug` output hides the password.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SipUri<'a> {
     raw: &'a str,
     secure: bool,
@@ -462,6 +462,20 @@ fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
     list(a) == list(b)
 }
 
+impl fmt::Debug for SipUri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SipUri")
+            .field("secure", &self.secure)
+            .field("user", &self.user)
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("params", &self.params.as_str())
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
 impl fmt::Display for SipUri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.raw)
@@ -599,6 +613,14 @@ mod tests {
         ] {
             assert!(Uri::parse(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let u = sip("sip:alice:hunter2@example.com");
+        let shown = format!("{u:?} {:?}", Uri::Sip(u));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]
