@@ -8,7 +8,7 @@ use crate::error::ParseError;
 use crate::limits::Limits;
 use bytes::Bytes;
 
-use crate::message::{Message, Transport, parse_parts};
+use crate::message::{Message, Transport, parse_stream_head};
 
 /// Reads one UDP datagram: a double CRLF is a [`Frame::Ping`], a single CRLF
 /// a [`Frame::Pong`] (the RFC 5626 keep-alives some user agents also send
@@ -134,27 +134,22 @@ impl StreamFramer {
                 return Ok(None);
             }
         }
-        match parse_parts(&self.buf, &self.limits, Transport::Stream) {
-            Ok(parts) => {
-                self.buf.advance(parts.skip);
-                let raw = self.buf.split_to(parts.total).freeze();
-                self.scanned = 0;
-                self.pending = None;
-                Ok(Some(Frame::Message(parts.into_message(raw))))
-            }
-            Err(ParseError::Incomplete) => {
-                self.pending = Some(self.needed());
-                Ok(None)
-            }
-            Err(e) => Err(e),
+        let parts = match parse_stream_head(&self.buf, &self.limits) {
+            Ok(parts) => parts,
+            Err(ParseError::Incomplete) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let total = parts.skip + parts.total;
+        if self.buf.len() < total {
+            // The head is whole; wait until the body has arrived.
+            self.pending = Some(total);
+            return Ok(None);
         }
-    }
-
-    /// After an incomplete parse with a whole head: the total size needed.
-    fn needed(&self) -> usize {
-        // The head is complete (checked above), so the only thing missing is
-        // body bytes; re-parse when at least one more byte arrived.
-        self.buf.len() + 1
+        self.buf.advance(parts.skip);
+        let raw = self.buf.split_to(parts.total).freeze();
+        self.scanned = 0;
+        self.pending = None;
+        Ok(Some(Frame::Message(parts.into_message(raw))))
     }
 }
 

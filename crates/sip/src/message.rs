@@ -259,6 +259,22 @@ pub(crate) fn parse_parts(
     limits: &Limits,
     transport: Transport,
 ) -> Result<Parts, ParseError> {
+    parse_parts_inner(all, limits, transport, false)
+}
+
+/// Like [`parse_parts`] on a stream, but a body that has not fully arrived
+/// is not an error: the parts then say how long the message will be
+/// (`skip + total` may exceed `all.len()`).
+pub(crate) fn parse_stream_head(all: &[u8], limits: &Limits) -> Result<Parts, ParseError> {
+    parse_parts_inner(all, limits, Transport::Stream, true)
+}
+
+fn parse_parts_inner(
+    all: &[u8],
+    limits: &Limits,
+    transport: Transport,
+    partial_body: bool,
+) -> Result<Parts, ParseError> {
     let stream = transport == Transport::Stream;
     let mut skip = 0;
     loop {
@@ -436,7 +452,7 @@ pub(crate) fn parse_parts(
                     limit: max,
                 });
             }
-            if n > available {
+            if n > available && !(stream && partial_body) {
                 return Err(if stream {
                     ParseError::Incomplete
                 } else {
