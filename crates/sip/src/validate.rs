@@ -122,6 +122,27 @@ impl Invalid {
         }
     }
 
+    /// The response a server sends for this problem: status code and reason
+    /// phrase, Via, From, To, Call-ID and CSeq copied from `request`, a To
+    /// tag added, and for 420 the `Unsupported` header field listing the
+    /// extensions (RFC 3261 section 8.2.2.3).
+    pub fn response_to(
+        &self,
+        request: &Message,
+        to_tag: &str,
+    ) -> Result<crate::builder::MessageBuilder, ParseError> {
+        let mut b = crate::builder::MessageBuilder::response_to(
+            request,
+            self.status_code(),
+            self.reason_phrase(),
+        )?
+        .to_tag(to_tag)?;
+        if let Invalid::BadExtension { unsupported } = self {
+            b = b.header("Unsupported", &unsupported.join(", "))?;
+        }
+        Ok(b)
+    }
+
     /// The reason phrase that goes with [`Invalid::status_code`].
     pub fn reason_phrase(&self) -> &'static str {
         match self.status_code() {
