@@ -138,6 +138,15 @@ pub(crate) fn split_top(s: &str, sep: u8) -> (&str, Option<&str>) {
 
 /// Index of the first `sep` outside quoted strings and angle brackets.
 pub(crate) fn find_top(bytes: &[u8], sep: u8) -> Option<usize> {
+    // Most values hold no separator at all (one Via, one Contact): one
+    // vectorised search settles them.
+    let first = memchr::memchr(sep, bytes)?;
+    if !bytes
+        .get(..first)
+        .is_some_and(|head| head.iter().any(|b| *b == b'"' || *b == b'<'))
+    {
+        return Some(first);
+    }
     if bytes.len() > 64 {
         return find_top_long(bytes, sep);
     }
