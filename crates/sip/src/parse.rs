@@ -376,20 +376,20 @@ impl<'a> Iterator for ParamIter<'a> {
             let s = self.rest?;
             let (item, rest) = split_top(s, b';');
             self.rest = rest;
-            let item = trim(item);
-            if item.is_empty() {
+            // `name=value`, unless a quote comes before any `=`.
+            let eq = item.bytes().position(|c| c == b'=' || c == b'"');
+            let (name, value) = match eq {
+                Some(i) if item.as_bytes().get(i) == Some(&b'=') => (
+                    item.get(..i).unwrap_or(""),
+                    Some(trim(item.get(i + 1..).unwrap_or(""))),
+                ),
+                _ => (item, None),
+            };
+            let name = trim(name);
+            if name.is_empty() && value.is_none() {
                 continue;
             }
-            return Some(match split1(item, b'=') {
-                Some((n, v)) if memchr::memchr(b'"', n.as_bytes()).is_none() => Param {
-                    name: trim(n),
-                    value: Some(trim(v)),
-                },
-                _ => Param {
-                    name: item,
-                    value: None,
-                },
-            });
+            return Some(Param { name, value });
         }
     }
 }
