@@ -30,6 +30,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
     ("sip_sdp", sip::sip_sdp),
     ("sip_auth_params", sip::sip_auth_params),
+    ("sip_message", sip::sip_message),
+    ("sip_uri", sip::sip_uri),
     // carevox-srtp
 
     // carevox-vault

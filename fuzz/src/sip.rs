@@ -1,8 +1,114 @@
-//! Fuzz entry points for carevox-sip.
+//! Fuzz entry points of carevox-sip: the message parser (datagram and
+//! stream framing, every typed accessor, validation and rebuilding), the
+//! URI parser, SDP and the digest authentication parameters.
 
+use bytes::Bytes;
 use carevox_sip::auth::{AuthParams, Challenge, Credentials};
 use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::crypto::Crypto;
+use carevox_sip::{
+    Frame, Limits, Message, MessageBuilder, StreamFramer, Uri, ValidationPolicy, validate,
+};
+
+fn exercise(m: &Message) {
+    let _ = (
+        m.method(),
+        m.request_uri(),
+        m.status(),
+        m.reason(),
+        m.version(),
+    );
+    for v in m.vias().flatten() {
+        let _ = (v.branch(), v.received(), v.rport(), v.maddr(), v.ttl());
+    }
+    let _ = m.from().map(|f| (f.tag(), f.display_name()));
+    let _ = m.to().map(|f| (f.tag(), f.display_name()));
+    let _ = (
+        m.call_id(),
+        m.cseq(),
+        m.max_forwards(),
+        m.expires(),
+        m.min_expires(),
+    );
+    for c in m.contacts().flatten() {
+        let _ = (c.expires(), c.q(), c.sip_instance(), c.gr());
+    }
+    let _ = m.routes().chain(m.record_routes()).chain(m.paths()).count();
+    let _ = (m.content_type(), m.retry_after(), m.reasons().count());
+    for a in m
+        .www_authenticate()
+        .chain(m.proxy_authorization())
+        .flatten()
+    {
+        for p in a.params().iter() {
+            let _ = p.unquoted();
+        }
+    }
+    let valid = validate(m, &ValidationPolicy::default()).is_ok();
+    match MessageBuilder::from_message(m).build() {
+        Ok(rebuilt) => {
+            assert_eq!(rebuilt.body(), m.body(), "rebuilding changed the body");
+            assert_eq!(
+                rebuilt.start_line(),
+                m.start_line(),
+                "rebuilding changed the start line"
+            );
+        }
+        Err(e) => assert!(!valid, "a valid message failed to rebuild: {e}"),
+    }
+}
+
+/// Parses `data` as a datagram and as a stream cut in small pieces.
+pub fn sip_message(data: &[u8]) {
+    let bytes = Bytes::copy_from_slice(data);
+    if let Ok(m) = Message::parse(bytes.clone()) {
+        // The message is a slice of the input, byte for byte.
+        let raw = m.as_bytes();
+        assert!(
+            data.windows(raw.len().max(1)).any(|w| w == raw.as_ref()) || raw.is_empty(),
+            "message bytes are not the input's"
+        );
+        exercise(&m);
+    }
+    let mut framer = StreamFramer::server(Limits::default().with_max_message_size(4096));
+    'outer: for piece in data.chunks(13) {
+        if framer.push(piece).is_err() {
+            break;
+        }
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(m))) => exercise(&m),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => break 'outer,
+            }
+        }
+        assert!(
+            framer.buffered() <= 8192,
+            "framer buffer grew past its bound"
+        );
+    }
+}
+
+/// Parses `data` as a URI and compares it with itself.
+pub fn sip_uri(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(u) = Uri::parse(s) {
+        assert!(
+            u.equivalent(&u) || u.as_sip().is_none(),
+            "a SIP URI differs from itself"
+        );
+        if let Some(sip) = u.as_sip() {
+            let _ = (
+                sip.user_decoded(),
+                sip.host().ip(),
+                sip.params().iter().count(),
+            );
+        }
+    }
+}
 
 /// SDP: any input parses or fails with a typed error; whatever parses
 /// re-serializes into text that parses back to the same description, and

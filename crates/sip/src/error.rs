@@ -1,0 +1,147 @@
+//! Errors of the SIP message layer: parsing, typed header decoding and URIs.
+//!
+//! Messages say what was wrong and where (byte offset, header name) and never
+//! echo the content of the message, which may carry names or phone numbers.
+
+/// Why a SIP message, header or URI could not be parsed.
+///
+/// Each variant maps to the status code a server should answer with
+/// ([`ParseError::status_code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// A stream does not yet hold a whole message: read more bytes.
+    #[error("incomplete message: more bytes are needed")]
+    Incomplete,
+    /// The input is empty or holds only line breaks.
+    #[error("empty message")]
+    Empty,
+    /// The message is larger than the configured limit.
+    #[error("message of at least {size} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// Size seen so far.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// More header fields than the configured limit.
+    #[error("more than {limit} header fields")]
+    TooManyHeaders {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// More Via header fields than the configured limit.
+    #[error("more than {limit} Via header fields")]
+    TooManyVias {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A line (start line or header field, folded lines included) is too long.
+    #[error("line at offset {offset} exceeds the limit of {limit} bytes")]
+    LineTooLong {
+        /// Byte offset of the line in the message.
+        offset: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The Request-URI is longer than the configured limit.
+    #[error("Request-URI of {len} bytes exceeds the limit of {limit} bytes")]
+    UriTooLong {
+        /// Length of the Request-URI.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The body is larger than the configured limit.
+    #[error("body of {len} bytes exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// Length announced or found.
+        len: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The start line is not a valid Request-Line or Status-Line.
+    #[error("malformed start line: {what}")]
+    StartLine {
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A header line is malformed (no colon, empty or illegal name).
+    #[error("malformed header field at offset {offset}")]
+    HeaderLine {
+        /// Byte offset of the line in the message.
+        offset: usize,
+    },
+    /// The header section holds bytes that are not UTF-8 or are control characters.
+    #[error("illegal character in the header section at offset {offset}")]
+    IllegalCharacter {
+        /// Byte offset of the first illegal byte.
+        offset: usize,
+    },
+    /// The header section does not end with an empty line.
+    #[error("the header section does not end with an empty line")]
+    NoEndOfHeaders,
+    /// The Content-Length value is not a number, or two values disagree.
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// A stream message has no Content-Length (RFC 3261 section 18.3).
+    #[error("a message on a stream transport needs a Content-Length")]
+    MissingContentLength,
+    /// The body is shorter than the Content-Length says.
+    #[error("body of {available} bytes is shorter than Content-Length {expected}")]
+    BodyTruncated {
+        /// The Content-Length.
+        expected: usize,
+        /// Bytes present after the header section.
+        available: usize,
+    },
+    /// A header field value could not be decoded as its type.
+    #[error("malformed {header} header field: {what}")]
+    Header {
+        /// Canonical name of the header field.
+        header: &'static str,
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A mandatory header field is absent.
+    #[error("missing {header} header field")]
+    MissingHeader {
+        /// Canonical name of the header field.
+        header: &'static str,
+    },
+    /// A URI is malformed.
+    #[error("malformed URI: {what}")]
+    Uri {
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A builder was given a name or value that would not produce a valid message.
+    #[error("invalid {what} given to a message builder")]
+    Builder {
+        /// What was rejected.
+        what: &'static str,
+    },
+}
+
+impl ParseError {
+    /// The status code a server should answer a request that failed this way.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::MessageTooLarge { .. }
+            | Self::TooManyHeaders { .. }
+            | Self::LineTooLong { .. } => 513,
+            Self::UriTooLong { .. } => 414,
+            Self::BodyTooLarge { .. } => 413,
+            Self::Uri { .. } => 416,
+            _ => 400,
+        }
+    }
+
+    pub(crate) fn header(header: &'static str, what: &'static str) -> Self {
+        Self::Header { header, what }
+    }
+
+    pub(crate) fn uri(what: &'static str) -> Self {
+        Self::Uri { what }
+    }
+}

@@ -1,0 +1,754 @@
+//! Typed views of header field values.
+//!
+//! Every type here borrows from the message it was decoded from; nothing is
+//! copied. Decoding is lazy: a value is parsed when its accessor is called.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::error::ParseError;
+use crate::parse::{
+    ListItems, Params, find_top, is_lws, is_token, is_token_str, quoted_len, split1, trim, unquote,
+};
+use crate::uri::{Host, Uri, parse_hostport};
+
+/// A SIP method. Methods are case-sensitive (RFC 3261 section 7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Method<'a> {
+    /// INVITE.
+    Invite,
+    /// ACK.
+    Ack,
+    /// BYE.
+    Bye,
+    /// CANCEL.
+    Cancel,
+    /// REGISTER.
+    Register,
+    /// OPTIONS.
+    Options,
+    /// INFO (RFC 6086).
+    Info,
+    /// UPDATE (RFC 3311).
+    Update,
+    /// PRACK (RFC 3262).
+    Prack,
+    /// SUBSCRIBE (RFC 6665).
+    Subscribe,
+    /// NOTIFY (RFC 6665).
+    Notify,
+    /// REFER (RFC 3515).
+    Refer,
+    /// MESSAGE (RFC 3428).
+    Message,
+    /// PUBLISH (RFC 3903).
+    Publish,
+    /// Any other (extension) method token.
+    Other(&'a str),
+}
+
+impl<'a> Method<'a> {
+    /// Classifies a method token (case-sensitive).
+    pub fn from_token(s: &'a str) -> Self {
+        match s {
+            "INVITE" => Self::Invite,
+            "ACK" => Self::Ack,
+            "BYE" => Self::Bye,
+            "CANCEL" => Self::Cancel,
+            "REGISTER" => Self::Register,
+            "OPTIONS" => Self::Options,
+            "INFO" => Self::Info,
+            "UPDATE" => Self::Update,
+            "PRACK" => Self::Prack,
+            "SUBSCRIBE" => Self::Subscribe,
+            "NOTIFY" => Self::Notify,
+            "REFER" => Self::Refer,
+            "MESSAGE" => Self::Message,
+            "PUBLISH" => Self::Publish,
+            other => Self::Other(other),
+        }
+    }
+
+    /// The method token.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Self::Invite => "INVITE",
+            Self::Ack => "ACK",
+            Self::Bye => "BYE",
+            Self::Cancel => "CANCEL",
+            Self::Register => "REGISTER",
+            Self::Options => "OPTIONS",
+            Self::Info => "INFO",
+            Self::Update => "UPDATE",
+            Self::Prack => "PRACK",
+            Self::Subscribe => "SUBSCRIBE",
+            Self::Notify => "NOTIFY",
+            Self::Refer => "REFER",
+            Self::Message => "MESSAGE",
+            Self::Publish => "PUBLISH",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Index of the first linear white space byte in `b`, or its length.
+fn lws_pos(b: &[u8]) -> usize {
+    b.iter().position(|c| is_lws(*c)).unwrap_or(b.len())
+}
+
+/// Splits `s` at its first run of linear white space.
+fn split_word(s: &str) -> (&str, &str) {
+    let i = lws_pos(s.as_bytes());
+    let (a, b) = s.split_at_checked(i).unwrap_or((s, ""));
+    (a, trim(b))
+}
+
+/// One Via value: `SIP/2.0/UDP host:port;branch=...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    protocol: &'a str,
+    version: &'a str,
+    transport: &'a str,
+    host: Host<'a>,
+    port: Option<u16>,
+    params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    /// Parses one Via value.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let err = |what| ParseError::header("Via", what);
+        let (proto, rest) = split1(s, b'/').ok_or(err("no protocol"))?;
+        let (version, rest) = split1(rest, b'/').ok_or(err("no transport"))?;
+        let rest = trim(rest);
+        let t_end = rest
+            .bytes()
+            .position(|b| !is_token(b))
+            .unwrap_or(rest.len());
+        let (transport, rest) = rest.split_at_checked(t_end).ok_or(err("no transport"))?;
+        let (protocol, version) = (trim(proto), trim(version));
+        if !is_token_str(protocol) || !is_token_str(version) || !is_token_str(transport) {
+            return Err(err("bad protocol"));
+        }
+        if !rest.as_bytes().first().is_some_and(|b| is_lws(*b)) {
+            return Err(err("no sent-by"));
+        }
+        let (sent_by, params) = match split1(rest, b';') {
+            Some((a, p)) => (trim(a), p),
+            None => (trim(rest), ""),
+        };
+        let (host, port) = parse_sent_by(sent_by).ok_or(err("bad sent-by"))?;
+        Ok(Via {
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params: Params::new(params),
+        })
+    }
+
+    /// The protocol name (`SIP`).
+    pub fn protocol(&self) -> &'a str {
+        self.protocol
+    }
+    /// The protocol version (`2.0`).
+    pub fn version(&self) -> &'a str {
+        self.version
+    }
+    /// The transport (`UDP`, `TCP`, `TLS`, `WS`, ...), as written.
+    pub fn transport(&self) -> &'a str {
+        self.transport
+    }
+    /// The sent-by host.
+    pub fn host(&self) -> Host<'a> {
+        self.host
+    }
+    /// The sent-by port, if explicit.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+    /// All parameters.
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+    /// The `received` parameter.
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.value("received")
+    }
+    /// The `rport` parameter (RFC 3581): `Some(None)` when present without a
+    /// value, `Some(Some(port))` with one, `None` when absent or not a port.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        match self.params.get("rport")? {
+            None => Some(None),
+            Some(v) => v.parse().ok().map(Some),
+        }
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.value("maddr")
+    }
+    /// The `ttl` parameter, if a number from 0 to 255.
+    pub fn ttl(&self) -> Option<u8> {
+        self.params.value("ttl").and_then(|v| v.parse().ok())
+    }
+}
+
+/// `host [SWS ":" SWS port]`.
+fn parse_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>)> {
+    if !s.bytes().any(is_lws) {
+        return parse_hostport(s).ok();
+    }
+    let b = s.as_bytes();
+    let host_end = if b.first() == Some(&b'[') {
+        b.iter().position(|c| *c == b']')? + 1
+    } else {
+        b.iter()
+            .position(|c| *c == b':' || is_lws(*c))
+            .unwrap_or(b.len())
+    };
+    let (host, rest) = s.split_at_checked(host_end)?;
+    let host = Host::parse(host).ok()?;
+    let rest = trim(rest);
+    if rest.is_empty() {
+        return Some((host, None));
+    }
+    let port = trim(rest.strip_prefix(':')?);
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((host, Some(port.parse().ok()?)))
+}
+
+/// A name-addr or addr-spec with header parameters: the value of From, To,
+/// Contact, Route, Record-Route, Path, Reply-To, Refer-To ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    display: Option<&'a str>,
+    uri: Uri<'a>,
+    bracketed: bool,
+    params: Params<'a>,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses a name-addr (`"Bob" <sip:bob@h>;tag=1`) or an addr-spec
+    /// (`sip:bob@h;tag=1`, where the parameters belong to the header).
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let s = trim(s);
+        let b = s.as_bytes();
+        let (display, rest) = if b.first() == Some(&b'"') {
+            let n = quoted_len(b).ok_or(ParseError::uri("unclosed display name"))?;
+            let (d, rest) = s
+                .split_at_checked(n)
+                .ok_or(ParseError::uri("bad display name"))?;
+            (Some(d), trim(rest))
+        } else if let Some(lt) = find_top(b, b'<') {
+            let (d, rest) = s
+                .split_at_checked(lt)
+                .ok_or(ParseError::uri("bad display name"))?;
+            let d = trim(d);
+            if !d.bytes().all(|c| is_token(c) || is_lws(c) || !c.is_ascii()) {
+                return Err(ParseError::uri("bad display name"));
+            }
+            ((!d.is_empty()).then_some(d), rest)
+        } else {
+            let (uri, params) = match split1(s, b';') {
+                Some((u, p)) => (trim(u), p),
+                None => (s, ""),
+            };
+            return Ok(NameAddr {
+                display: None,
+                uri: Uri::parse(uri)?,
+                bracketed: false,
+                params: Params::new(params),
+            });
+        };
+        let inner = rest
+            .strip_prefix('<')
+            .ok_or(ParseError::uri("expected <"))?;
+        let (uri, after) = split1(inner, b'>').ok_or(ParseError::uri("unclosed <"))?;
+        let after = trim(after);
+        let params = if after.is_empty() {
+            ""
+        } else {
+            after
+                .strip_prefix(';')
+                .ok_or(ParseError::uri("junk after >"))?
+        };
+        Ok(NameAddr {
+            display,
+            uri: Uri::parse(uri)?,
+            bracketed: true,
+            params: Params::new(params),
+        })
+    }
+
+    /// The display name as written (quotes and escapes kept).
+    pub fn display_name_raw(&self) -> Option<&'a str> {
+        self.display
+    }
+    /// The display name with quotes and escapes removed.
+    pub fn display_name(&self) -> Option<Cow<'a, str>> {
+        self.display.map(unquote)
+    }
+    /// The URI.
+    pub fn uri(&self) -> &Uri<'a> {
+        &self.uri
+    }
+    /// True when the URI was written in `<...>`.
+    pub fn is_bracketed(&self) -> bool {
+        self.bracketed
+    }
+    /// The header parameters (after the URI).
+    pub fn params(&self) -> Params<'a> {
+        self.params
+    }
+    /// The `tag` parameter (From, To).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+}
+
+/// One Contact value: `*` or an address with parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact<'a> {
+    /// `Contact: *` (remove all bindings, RFC 3261 section 10.2.2).
+    Star,
+    /// An address.
+    Addr(NameAddr<'a>),
+}
+
+impl<'a> Contact<'a> {
+    /// Parses one Contact value.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        if trim(s) == "*" {
+            return Ok(Contact::Star);
+        }
+        NameAddr::parse(s).map(Contact::Addr)
+    }
+    /// The address, unless this is `*`.
+    pub fn addr(&self) -> Option<&NameAddr<'a>> {
+        match self {
+            Contact::Star => None,
+            Contact::Addr(a) => Some(a),
+        }
+    }
+    fn param(&self, name: &str) -> Option<Option<&'a str>> {
+        self.addr()?.params.get(name)
+    }
+    /// The `expires` parameter (saturating at `u32::MAX`).
+    pub fn expires(&self) -> Option<u32> {
+        crate::parse::parse_u32_saturating(self.param("expires")??)
+    }
+    /// The `q` parameter in thousandths (`q=0.5` is 500), if well-formed.
+    pub fn q(&self) -> Option<u16> {
+        parse_qvalue(self.param("q")??)
+    }
+    /// The `+sip.instance` parameter with its quotes removed (RFC 5626).
+    pub fn sip_instance(&self) -> Option<Cow<'a, str>> {
+        self.param("+sip.instance")?.map(unquote)
+    }
+    /// The `gr` parameter (RFC 5627): `Some(None)` when present without a value.
+    pub fn gr(&self) -> Option<Option<&'a str>> {
+        self.param("gr")
+    }
+    /// The `reg-id` parameter (RFC 5626).
+    pub fn reg_id(&self) -> Option<u32> {
+        crate::parse::parse_u32(self.param("reg-id")??)
+    }
+}
+
+fn parse_qvalue(s: &str) -> Option<u16> {
+    let (int, frac) = split1(s, b'.').unwrap_or((s, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut thousandths = 0u16;
+    for (i, b) in frac.bytes().enumerate() {
+        let scale = match i {
+            0 => 100,
+            1 => 10,
+            _ => 1,
+        };
+        thousandths += u16::from(b - b'0') * scale;
+    }
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The CSeq value: a sequence number and a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq<'a> {
+    /// The sequence number (below 2^31, RFC 3261 section 8.1.1.5).
+    pub seq: u32,
+    /// The method.
+    pub method: Method<'a>,
+}
+
+impl<'a> CSeq<'a> {
+    /// Parses a CSeq value.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let err = |what| ParseError::header("CSeq", what);
+        let (num, method) = split_word(trim(s));
+        let seq = crate::parse::parse_u32(num).ok_or(err("bad sequence number"))?;
+        if seq >= 1 << 31 {
+            return Err(err("sequence number too large"));
+        }
+        if !is_token_str(method) {
+            return Err(err("bad method"));
+        }
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(method),
+        })
+    }
+}
+
+/// A media type (Content-Type): `type/subtype;params`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType<'a> {
+    /// The type (`application`).
+    pub kind: &'a str,
+    /// The subtype (`sdp`).
+    pub subtype: &'a str,
+    /// The parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> MediaType<'a> {
+    /// Parses a media type.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let err = ParseError::header("Content-Type", "bad media type");
+        let (mt, params) = match split1(s, b';') {
+            Some((a, p)) => (a, p),
+            None => (s, ""),
+        };
+        let (kind, subtype) = split1(mt, b'/').ok_or(err.clone())?;
+        let (kind, subtype) = (trim(kind), trim(subtype));
+        if !is_token_str(kind) || !is_token_str(subtype) {
+            return Err(err);
+        }
+        Ok(MediaType {
+            kind,
+            subtype,
+            params: Params::new(params),
+        })
+    }
+
+    /// True when type and subtype match, case-insensitively.
+    pub fn is(&self, kind: &str, subtype: &str) -> bool {
+        self.kind.eq_ignore_ascii_case(kind) && self.subtype.eq_ignore_ascii_case(subtype)
+    }
+}
+
+/// A challenge or credentials (WWW-Authenticate, Proxy-Authenticate,
+/// Authorization, Proxy-Authorization): an auth scheme and its parameters.
+/// The digest module interprets the parameters. `Debug` shows parameter
+/// names only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthHeader<'a> {
+    scheme: &'a str,
+    params: AuthParams<'a>,
+}
+
+impl<'a> AuthHeader<'a> {
+    /// Parses `scheme param=value, param="quoted", ...`.
+    pub fn parse(s: &'a str, header: &'static str) -> Result<Self, ParseError> {
+        let (scheme, params) = split_word(trim(s));
+        if !is_token_str(scheme) {
+            return Err(ParseError::header(header, "bad auth scheme"));
+        }
+        Ok(AuthHeader {
+            scheme,
+            params: AuthParams::new(params),
+        })
+    }
+    /// The scheme as written (`Digest`); compare it case-insensitively.
+    pub fn scheme(&self) -> &'a str {
+        self.scheme
+    }
+    /// The parameters.
+    pub fn params(&self) -> AuthParams<'a> {
+        self.params
+    }
+}
+
+/// A comma-separated `name=value` list (auth-params, RFC 7235 / RFC 3261
+/// section 25.1), with quoted strings respected. Values may hold secrets
+/// (a digest `response`): never log them; `Debug` shows the names only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AuthParams<'a> {
+    raw: &'a str,
+}
+
+/// One auth-param. `Debug` hides the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AuthParam<'a> {
+    /// The name as written.
+    pub name: &'a str,
+    /// The value as written (quotes kept), or `None` for a bare token
+    /// (such as a token68 credential).
+    pub value: Option<&'a str>,
+}
+
+impl fmt::Debug for AuthParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthParam")
+            .field("name", &self.name)
+            .field("value", &self.value.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthParams<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|p| p.name)).finish()
+    }
+}
+
+impl<'a> AuthParam<'a> {
+    /// True when the value is a quoted string.
+    pub fn is_quoted(&self) -> bool {
+        self.value.is_some_and(|v| v.starts_with('"'))
+    }
+    /// The value with quotes and escapes removed.
+    pub fn unquoted(&self) -> Option<Cow<'a, str>> {
+        self.value.map(unquote)
+    }
+}
+
+impl<'a> AuthParams<'a> {
+    /// Wraps a raw parameter list.
+    pub fn new(raw: &'a str) -> Self {
+        Self { raw }
+    }
+    /// The raw list as in the message.
+    pub fn as_str(&self) -> &'a str {
+        self.raw
+    }
+    /// The parameters in order.
+    pub fn iter(&self) -> impl Iterator<Item = AuthParam<'a>> + 'a {
+        ListItems::new(self.raw).map(|item| match split1(item, b'=') {
+            Some((n, v)) if !n.contains('"') => AuthParam {
+                name: trim(n),
+                value: Some(trim(v)),
+            },
+            _ => AuthParam {
+                name: item,
+                value: None,
+            },
+        })
+    }
+    /// The first parameter called `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<AuthParam<'a>> {
+        self.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A Retry-After value: seconds, an optional comment and parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter<'a> {
+    /// Delta-seconds.
+    pub seconds: u32,
+    /// The comment, with its parentheses.
+    pub comment: Option<&'a str>,
+    /// The parameters (`duration`).
+    pub params: Params<'a>,
+}
+
+impl<'a> RetryAfter<'a> {
+    /// Parses a Retry-After value.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let err = |what| ParseError::header("Retry-After", what);
+        let s = trim(s);
+        let d_end = s
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(s.len());
+        let (num, rest) = s.split_at_checked(d_end).ok_or(err("bad value"))?;
+        let seconds = crate::parse::parse_u32_saturating(num).ok_or(err("bad delta-seconds"))?;
+        let mut rest = trim(rest);
+        let mut comment = None;
+        if rest.starts_with('(') {
+            let end = comment_len(rest.as_bytes()).ok_or(err("unclosed comment"))?;
+            let (c, r) = rest.split_at_checked(end).ok_or(err("bad comment"))?;
+            comment = Some(c);
+            rest = trim(r);
+        }
+        let params = if rest.is_empty() {
+            ""
+        } else {
+            rest.strip_prefix(';').ok_or(err("junk after value"))?
+        };
+        Ok(RetryAfter {
+            seconds,
+            comment,
+            params: Params::new(params),
+        })
+    }
+    /// The `duration` parameter.
+    pub fn duration(&self) -> Option<u32> {
+        crate::parse::parse_u32_saturating(self.params.value("duration")?)
+    }
+}
+
+/// Length of a (possibly nested) comment starting with `(`.
+fn comment_len(b: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 1,
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// One Reason value (RFC 3326): `Q.850;cause=16;text="Normal"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason<'a> {
+    /// The protocol (`SIP`, `Q.850`).
+    pub protocol: &'a str,
+    /// The parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> Reason<'a> {
+    /// Parses one Reason value.
+    pub fn parse(s: &'a str) -> Result<Self, ParseError> {
+        let (protocol, params) = match split1(s, b';') {
+            Some((a, p)) => (trim(a), p),
+            None => (trim(s), ""),
+        };
+        if !is_token_str(protocol) {
+            return Err(ParseError::header("Reason", "bad protocol"));
+        }
+        Ok(Reason {
+            protocol,
+            params: Params::new(params),
+        })
+    }
+    /// The `cause` parameter.
+    pub fn cause(&self) -> Option<u16> {
+        self.params.value("cause")?.parse().ok()
+    }
+    /// The `text` parameter, unquoted.
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        self.params.value("text").map(unquote)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_with_odd_whitespace() {
+        let v = Via::parse("SIP  /   2.0  /UDP  192.0.2.2  :  5060 ;branch=z9hG4bK1;rport;received=1.2.3.4;ttl=16;maddr=224.2.0.1").unwrap();
+        assert_eq!(v.transport(), "UDP");
+        assert_eq!(v.host(), Host::Ipv4([192, 0, 2, 2].into()));
+        assert_eq!(v.port(), Some(5060));
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        assert_eq!(v.rport(), Some(None));
+        assert_eq!(v.received(), Some("1.2.3.4"));
+        assert_eq!(v.ttl(), Some(16));
+        assert_eq!(v.maddr(), Some("224.2.0.1"));
+        let v = Via::parse("SIP/2.0/TLS [2001:db8::9]:5061;rport=1234").unwrap();
+        assert_eq!(v.port(), Some(5061));
+        assert_eq!(v.rport(), Some(Some(1234)));
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert!(Via::parse("SIP/2.0UDP host").is_err());
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let n =
+            NameAddr::parse(r#""J Rosenberg \"Jdrosen\"" <sip:jdrosen@example.com>;tag=98asjd8"#)
+                .unwrap();
+        assert_eq!(n.display_name().unwrap(), r#"J Rosenberg "Jdrosen""#);
+        assert_eq!(n.tag(), Some("98asjd8"));
+        let n = NameAddr::parse("sip:bob@example.com;tag=x").unwrap();
+        assert_eq!(n.tag(), Some("x"));
+        assert_eq!(n.uri().as_str(), "sip:bob@example.com");
+        let n = NameAddr::parse("Bob Smith <sip:bob@example.com;transport=tcp>").unwrap();
+        assert_eq!(n.display_name().unwrap(), "Bob Smith");
+        assert_eq!(n.tag(), None);
+        assert!(NameAddr::parse("<sip:bob@example.com").is_err());
+        assert!(NameAddr::parse(r#""unterminated <sip:x@y>"#).is_err());
+    }
+
+    #[test]
+    fn contact_params() {
+        let c = Contact::parse(
+            r#"<sip:a@b>;expires=3600;q=0.7;+sip.instance="<urn:uuid:1>";gr;reg-id=1"#,
+        )
+        .unwrap();
+        assert_eq!(c.expires(), Some(3600));
+        assert_eq!(c.q(), Some(700));
+        assert_eq!(c.sip_instance().unwrap(), "<urn:uuid:1>");
+        assert_eq!(c.gr(), Some(None));
+        assert_eq!(c.reg_id(), Some(1));
+        assert_eq!(Contact::parse(" * ").unwrap(), Contact::Star);
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("1.5"), None);
+    }
+
+    #[test]
+    fn cseq_and_friends() {
+        let c = CSeq::parse("4711   INVITE").unwrap();
+        assert_eq!(c.seq, 4711);
+        assert_eq!(c.method, Method::Invite);
+        assert!(CSeq::parse("2147483648 INVITE").is_err());
+        assert!(CSeq::parse("1").is_err());
+        let r = RetryAfter::parse("18000 (in a (nested) meeting) ;duration=3600").unwrap();
+        assert_eq!(r.seconds, 18000);
+        assert_eq!(r.duration(), Some(3600));
+        let r = Reason::parse(r#"Q.850 ;cause=16 ;text="Terminated""#).unwrap();
+        assert_eq!(r.cause(), Some(16));
+        assert_eq!(r.text().unwrap(), "Terminated");
+        let m = MediaType::parse("application / SDP ; charset=utf-8").unwrap();
+        assert!(m.is("application", "sdp"));
+    }
+
+    #[test]
+    fn auth() {
+        let a = AuthHeader::parse(
+            r#"Digest username="bob", realm="a,b", nonce="x\"y", uri="sip:h", response="00", algorithm=SHA-256, qop=auth, nc=00000001"#,
+            "Authorization",
+        )
+        .unwrap();
+        assert_eq!(a.scheme(), "Digest");
+        let p = a.params();
+        assert_eq!(p.get("realm").unwrap().unquoted().unwrap(), "a,b");
+        assert_eq!(p.get("nonce").unwrap().unquoted().unwrap(), r#"x"y"#);
+        assert_eq!(p.get("ALGORITHM").unwrap().value, Some("SHA-256"));
+        assert!(!p.get("qop").unwrap().is_quoted());
+        assert_eq!(p.iter().count(), 8);
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("bob") && !shown.contains("00"), "{shown}");
+        assert!(shown.contains("response"));
+    }
+}

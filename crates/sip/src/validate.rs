@@ -1,0 +1,322 @@
+//! Validation of a parsed message, as a server or proxy does it before
+//! acting on a request (RFC 3261 sections 8.2 and 16.3), mapped to the
+//! status code to answer with.
+
+use crate::error::ParseError;
+use crate::header::Method;
+use crate::message::Message;
+use crate::name::HeaderName;
+use crate::uri::Uri;
+
+/// Who validates: a user agent server checks `Require`; a proxy checks
+/// `Proxy-Require` and `Max-Forwards`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// A user agent server (or registrar).
+    #[default]
+    Uas,
+    /// A proxy that forwards the request.
+    Proxy,
+}
+
+/// What the validating element supports.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ValidationPolicy<'a> {
+    /// The role.
+    pub role: Role,
+    /// Option tags understood (for `Require` / `Proxy-Require`).
+    pub extensions: &'a [&'a str],
+    /// URI schemes accepted in the Request-URI (case-insensitive).
+    pub schemes: &'a [&'a str],
+    /// Most Via values accepted.
+    pub max_vias: usize,
+}
+
+impl Default for ValidationPolicy<'_> {
+    fn default() -> Self {
+        Self {
+            role: Role::Uas,
+            extensions: &[],
+            schemes: &["sip", "sips", "tel"],
+            max_vias: 64,
+        }
+    }
+}
+
+impl<'a> ValidationPolicy<'a> {
+    /// A policy for a user agent server supporting `extensions`.
+    pub fn uas(extensions: &'a [&'a str]) -> Self {
+        Self {
+            extensions,
+            ..Self::default()
+        }
+    }
+    /// A policy for a proxy supporting `extensions`.
+    pub fn proxy(extensions: &'a [&'a str]) -> Self {
+        Self {
+            role: Role::Proxy,
+            extensions,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a message is not acceptable, with the status code to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// The SIP version is not 2.0.
+    #[error("unsupported SIP version")]
+    Version,
+    /// A control character or stray CR in the header section.
+    #[error("illegal character in the header section at offset {offset}")]
+    IllegalCharacter {
+        /// Byte offset in the message.
+        offset: usize,
+    },
+    /// A mandatory header field is missing.
+    #[error("missing mandatory {0} header field")]
+    MissingHeader(&'static str),
+    /// A header field that may appear once appears more often.
+    #[error("{0} header field appears more than once")]
+    DuplicateHeader(&'static str),
+    /// A header field could not be decoded.
+    #[error(transparent)]
+    Malformed(#[from] ParseError),
+    /// The CSeq method differs from the request method.
+    #[error("CSeq method does not match the request method")]
+    CSeqMethodMismatch,
+    /// The Request-URI scheme is not supported.
+    #[error("unsupported Request-URI scheme")]
+    UnsupportedScheme,
+    /// `Require` (or `Proxy-Require` for a proxy) names unsupported extensions;
+    /// the response carries them in `Unsupported`.
+    #[error("{} unsupported extension(s) required", unsupported.len())]
+    BadExtension {
+        /// The unsupported option tags, for the `Unsupported` header field.
+        unsupported: Vec<String>,
+    },
+    /// Max-Forwards reached zero at a proxy.
+    #[error("too many hops")]
+    TooManyHops,
+    /// More Via values than the policy allows.
+    #[error("more than {limit} Via values")]
+    TooManyVias {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl Invalid {
+    /// The status code to answer with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Invalid::Version => 505,
+            Invalid::UnsupportedScheme => 416,
+            Invalid::BadExtension { .. } => 420,
+            Invalid::TooManyHops => 483,
+            Invalid::TooManyVias { .. } => 513,
+            Invalid::Malformed(e) if e.status_code() != 416 => e.status_code(),
+            _ => 400,
+        }
+    }
+
+    /// The response a server sends for this problem: status code and reason
+    /// phrase, Via, From, To, Call-ID and CSeq copied from `request`, a To
+    /// tag added, and for 420 the `Unsupported` header field listing the
+    /// extensions (RFC 3261 section 8.2.2.3).
+    pub fn response_to(
+        &self,
+        request: &Message,
+        to_tag: &str,
+    ) -> Result<crate::builder::MessageBuilder, ParseError> {
+        let mut b = crate::builder::MessageBuilder::response_to(
+            request,
+            self.status_code(),
+            self.reason_phrase(),
+        )?
+        .to_tag(to_tag)?;
+        if let Invalid::BadExtension { unsupported } = self {
+            b = b.header("Unsupported", &unsupported.join(", "))?;
+        }
+        Ok(b)
+    }
+
+    /// The reason phrase that goes with [`Invalid::status_code`].
+    pub fn reason_phrase(&self) -> &'static str {
+        match self.status_code() {
+            413 => "Request Entity Too Large",
+            414 => "Request-URI Too Long",
+            416 => "Unsupported URI Scheme",
+            420 => "Bad Extension",
+            483 => "Too Many Hops",
+            505 => "Version Not Supported",
+            513 => "Message Too Large",
+            _ => "Bad Request",
+        }
+    }
+}
+
+fn check_chars(msg: &Message) -> Result<(), Invalid> {
+    let head = msg.head().as_bytes();
+    let mut prev = 0u8;
+    for (i, &b) in head.iter().enumerate() {
+        let bad = match b {
+            b'\t' => false,
+            b'\n' => false,
+            b'\r' => head.get(i + 1) != Some(&b'\n'),
+            0..=0x1f | 0x7f => true,
+            _ => false,
+        };
+        if bad || (b == b'\n' && prev != b'\r') {
+            return Err(Invalid::IllegalCharacter { offset: i });
+        }
+        prev = b;
+    }
+    Ok(())
+}
+
+/// Validates `msg` under `policy`: the first problem found, in the order a
+/// server checks them (RFC 3261 section 8.2), or `Ok`.
+///
+/// Requests and responses both need Via, From, To, Call-ID and CSeq (a
+/// request without Max-Forwards passes, as RFC 3261 section 16.3 says; a
+/// malformed one does not). Parsing already refused what cannot be
+/// delimited (bad Content-Length, truncated body, limits).
+pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invalid> {
+    check_chars(msg)?;
+    if msg.version() != "SIP/2.0" {
+        return Err(Invalid::Version);
+    }
+    let mut seen = [0u8; 8];
+    const SINGLE: [(HeaderName, &str); 8] = [
+        (HeaderName::From, "From"),
+        (HeaderName::To, "To"),
+        (HeaderName::CallId, "Call-ID"),
+        (HeaderName::CSeq, "CSeq"),
+        (HeaderName::MaxForwards, "Max-Forwards"),
+        (HeaderName::ContentLength, "Content-Length"),
+        (HeaderName::ContentType, "Content-Type"),
+        (HeaderName::Expires, "Expires"),
+    ];
+    for field in msg.headers() {
+        if !field.name.is_single_valued() {
+            continue;
+        }
+        if let Some(i) = SINGLE.iter().position(|(n, _)| *n == field.name) {
+            if let Some(count) = seen.get_mut(i) {
+                *count = count.saturating_add(1);
+                if *count > 1 {
+                    return Err(Invalid::DuplicateHeader(
+                        SINGLE.get(i).map_or("", |(_, s)| s),
+                    ));
+                }
+            }
+        } else if msg.header_values(field.name).nth(1).is_some() {
+            return Err(Invalid::DuplicateHeader(
+                field.name.canonical().unwrap_or(""),
+            ));
+        }
+    }
+    for (name, canonical) in [
+        (HeaderName::Via, "Via"),
+        (HeaderName::From, "From"),
+        (HeaderName::To, "To"),
+        (HeaderName::CallId, "Call-ID"),
+        (HeaderName::CSeq, "CSeq"),
+    ] {
+        if msg.header(name).is_none() {
+            return Err(Invalid::MissingHeader(canonical));
+        }
+    }
+    let mut vias = 0;
+    for via in msg.vias() {
+        via?;
+        vias += 1;
+        if vias > policy.max_vias {
+            return Err(Invalid::TooManyVias {
+                limit: policy.max_vias,
+            });
+        }
+    }
+    msg.from()?;
+    msg.to()?;
+    msg.call_id()?;
+    let cseq = msg.cseq()?;
+    msg.content_type()?;
+    msg.expires()?;
+    for c in msg.contacts() {
+        c?;
+    }
+    for r in msg.routes().chain(msg.record_routes()) {
+        r?;
+    }
+    let Some(method) = msg.method() else {
+        return Ok(());
+    };
+    if cseq.method != method {
+        return Err(Invalid::CSeqMethodMismatch);
+    }
+    // A request without Max-Forwards passes (RFC 3261 section 16.3, step 3).
+    let max_forwards = msg.max_forwards()?;
+    let uri_text = msg.request_uri_str().unwrap_or("");
+    match Uri::parse(uri_text) {
+        Ok(uri) => {
+            if !policy
+                .schemes
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(uri.scheme()))
+            {
+                return Err(Invalid::UnsupportedScheme);
+            }
+        }
+        Err(e) => {
+            let scheme = uri_text.split_once(':').map_or("", |(s, _)| s);
+            let is_scheme = scheme
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic())
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+            if is_scheme
+                && !policy
+                    .schemes
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(scheme))
+            {
+                return Err(Invalid::UnsupportedScheme);
+            }
+            return Err(Invalid::Malformed(match e {
+                ParseError::Uri { .. } => ParseError::StartLine {
+                    what: "malformed Request-URI",
+                },
+                other => other,
+            }));
+        }
+    }
+    if policy.role == Role::Proxy && max_forwards == Some(0) && method != Method::Options {
+        return Err(Invalid::TooManyHops);
+    }
+    if matches!(method, Method::Ack | Method::Cancel) {
+        return Ok(());
+    }
+    let required = match policy.role {
+        Role::Uas => msg.require(),
+        Role::Proxy => msg.proxy_require(),
+    };
+    let unsupported: Vec<String> = required
+        .filter(|tag| {
+            !policy
+                .extensions
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(tag))
+        })
+        .map(str::to_owned)
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(Invalid::BadExtension { unsupported });
+    }
+    Ok(())
+}
