@@ -21,16 +21,18 @@
 /// A fuzz entry point: consumes one input, panics only on a bug.
 pub type Entry = fn(&[u8]);
 
+pub mod srtp;
+
 /// Every fuzz target, by the name of its binary and of its corpus directory.
 pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-sip
 
     // carevox-srtp
-
+    ("srtp_unprotect_rtp", srtp::srtp_unprotect_rtp),
+    ("srtp_unprotect_rtcp", srtp::srtp_unprotect_rtcp),
     // carevox-vault
 
     // carevox-audit
-
 ];
 
 /// The entry point of the target called `name`, if there is one.
