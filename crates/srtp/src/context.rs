@@ -572,11 +572,7 @@ impl Context {
                 .mac(body, &roc.to_be_bytes())
                 .ok_or(Error::AuthenticationFailed { kind, ssrc })?;
             put(tail, 0, &key.mki)?;
-            put(
-                tail,
-                key.mki.len(),
-                tag.as_ref().get(..tag_len).unwrap_or_default(),
-            )?;
+            put(tail, key.mki.len(), tag.get(..tag_len).unwrap_or_default())?;
         }
         stream.rtp.commit(index);
         key.rtp_usage.count();
@@ -793,7 +789,7 @@ impl Context {
             put(
                 buf,
                 len + 4 + key.mki.len(),
-                tag.as_ref().get(..tag_len).unwrap_or_default(),
+                tag.get(..tag_len).unwrap_or_default(),
             )?;
         }
         stream.rtcp_next = index + 1;

@@ -3,7 +3,9 @@
 //! for a key schedule.
 
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher, StreamCipherCoreWrapper};
-use ring::{aead, hmac};
+use hmac::{Hmac, Mac};
+use ring::aead;
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -26,7 +28,9 @@ pub(crate) struct Unauthentic;
 /// The session keys of one packet kind under one master key, ready to use.
 pub(crate) struct Crypto {
     cipher: Cipher,
-    mac: Option<hmac::Key>,
+    /// HMAC-SHA1 keyed once, with its inner and outer pad blocks already
+    /// hashed: each packet clones this state.
+    mac: Option<Hmac<Sha1>>,
     /// The session salt as a big-endian number, already shifted into IV
     /// position: `salt << 16` for AES-CM, the 96-bit salt for GCM.
     salt: u128,
@@ -77,8 +81,11 @@ impl Crypto {
                 aead::UnboundKey::new(&aead::AES_256_GCM, enc).ok()?,
             )),
         };
-        let mac =
-            (!suite.is_aead()).then(|| hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth));
+        let mac = if suite.is_aead() {
+            None
+        } else {
+            Some(<Hmac<Sha1> as Mac>::new_from_slice(auth).ok()?)
+        };
         let salt = if suite.is_aead() {
             salt_number(salt)
         } else {
@@ -113,19 +120,18 @@ impl Crypto {
 
     /// HMAC-SHA1 over `a || b`, the full 20-byte tag.
     #[inline]
-    pub(crate) fn mac(&self, a: &[u8], b: &[u8]) -> Option<hmac::Tag> {
-        let key = self.mac.as_ref()?;
-        let mut ctx = hmac::Context::with_key(key);
-        ctx.update(a);
-        ctx.update(b);
-        Some(ctx.sign())
+    pub(crate) fn mac(&self, a: &[u8], b: &[u8]) -> Option<[u8; 20]> {
+        let mut mac = self.mac.as_ref()?.clone();
+        mac.update(a);
+        mac.update(b);
+        Some(mac.finalize().into_bytes().into())
     }
 
     /// Checks the truncated HMAC-SHA1 `tag` of `a || b` in constant time.
     #[inline]
     pub(crate) fn verify_mac(&self, a: &[u8], b: &[u8], tag: &[u8]) -> Result<(), Unauthentic> {
         let full = self.mac(a, b).ok_or(Unauthentic)?;
-        let computed = full.as_ref().get(..tag.len()).ok_or(Unauthentic)?;
+        let computed = full.get(..tag.len()).ok_or(Unauthentic)?;
         if bool::from(computed.ct_eq(tag)) {
             Ok(())
         } else {
