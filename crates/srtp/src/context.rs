@@ -607,6 +607,10 @@ impl Context {
     /// Unprotects the SRTP packet `buf[..len]` in place; returns the RTP
     /// length. The replay window, ROC and stream table change only after the
     /// packet authenticated. On error the contents of `buf` are unspecified.
+    ///
+    /// A packet that authenticates but whose RTP padding count exceeds its
+    /// payload is counted as received (so a replay of it is refused) and
+    /// reported as [`Error::PaddingOverrun`].
     pub fn unprotect_rtp_in_place(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
         let kind = PacketKind::Rtp;
         let available = buf.len();
