@@ -8,7 +8,7 @@
 //! AEAD_AES_128_GCM / AEAD_AES_256_GCM. libsrtp numbers the first SRTCP
 //! packet with index 1.
 
-use std::ffi::{c_int, c_ulong, c_void};
+use std::ffi::{c_int, c_uint, c_ulong, c_void};
 use std::sync::OnceLock;
 
 type SrtpT = *mut c_void;
@@ -24,6 +24,22 @@ unsafe extern "C" {
         window: c_ulong,
         encrypt_rtcp: c_int,
     ) -> c_int;
+    fn cv_libsrtp_create_mki(
+        out: *mut SrtpT,
+        suite: c_int,
+        key_salt_1: *const u8,
+        key_salt_2: *const u8,
+        mki_1: *const u8,
+        mki_2: *const u8,
+        mki_len: c_uint,
+        inbound: c_int,
+        ssrc: u32,
+        window: c_ulong,
+    ) -> c_int;
+    fn cv_libsrtp_protect_mki(s: SrtpT, buf: *mut u8, len: *mut c_int, key: c_uint) -> c_int;
+    fn cv_libsrtp_unprotect_mki(s: SrtpT, buf: *mut u8, len: *mut c_int) -> c_int;
+    fn cv_libsrtp_protect_rtcp_mki(s: SrtpT, buf: *mut u8, len: *mut c_int, key: c_uint) -> c_int;
+    fn cv_libsrtp_unprotect_rtcp_mki(s: SrtpT, buf: *mut u8, len: *mut c_int) -> c_int;
     fn cv_libsrtp_protect(s: SrtpT, buf: *mut u8, len: *mut c_int) -> c_int;
     fn cv_libsrtp_unprotect(s: SrtpT, buf: *mut u8, len: *mut c_int) -> c_int;
     fn cv_libsrtp_protect_rtcp(s: SrtpT, buf: *mut u8, len: *mut c_int) -> c_int;
@@ -71,6 +87,17 @@ fn init() -> Result<(), Status> {
     }
 }
 
+/// Bytes of master key and salt for suite number `suite`.
+fn key_salt_len(suite: usize) -> Result<usize, Status> {
+    match suite {
+        0 | 1 => Ok(30),
+        2 | 3 => Ok(46),
+        4 => Ok(28),
+        5 => Ok(44),
+        _ => Err(Status(-1)),
+    }
+}
+
 impl Session {
     /// A session for suite number `suite` keyed with `key_and_salt` (master
     /// key then master salt), with a replay window of `window` packets.
@@ -82,13 +109,7 @@ impl Session {
         encrypt_rtcp: bool,
     ) -> Result<Session, Status> {
         init()?;
-        let expected = match suite {
-            0 | 1 => 30,
-            2 | 3 => 46,
-            4 => 28,
-            5 => 44,
-            _ => return Err(Status(-1)),
-        };
+        let expected = key_salt_len(suite)?;
         if key_and_salt.len() != expected {
             return Err(Status(-1));
         }
@@ -116,6 +137,97 @@ impl Session {
         } else {
             Err(Status(status))
         }
+    }
+
+    /// A session with two master keys (each key then salt), told apart on
+    /// the wire by the MKIs `mki_1` and `mki_2` of equal length. SRTCP is
+    /// encrypted.
+    pub fn with_two_keys(
+        suite: usize,
+        keys: [&[u8]; 2],
+        mkis: [&[u8]; 2],
+        direction: Direction,
+        window: u32,
+    ) -> Result<Session, Status> {
+        init()?;
+        let expected = key_salt_len(suite)?;
+        let [k1, k2] = keys;
+        let [m1, m2] = mkis;
+        if k1.len() != expected || k2.len() != expected || m1.len() != m2.len() || m1.is_empty() {
+            return Err(Status(-1));
+        }
+        let (inbound, ssrc) = match direction {
+            Direction::Outbound(ssrc) => (0, ssrc),
+            Direction::Inbound => (1, 0),
+        };
+        let mut raw: SrtpT = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer; both keys hold exactly the
+        // key and salt bytes libsrtp reads for this suite and both MKIs
+        // `mki_len` bytes (checked above); libsrtp copies all of them during
+        // srtp_create, so the borrows need not outlive the call.
+        let status = unsafe {
+            cv_libsrtp_create_mki(
+                &mut raw,
+                c_int::try_from(suite).unwrap_or(-1),
+                k1.as_ptr(),
+                k2.as_ptr(),
+                m1.as_ptr(),
+                m2.as_ptr(),
+                c_uint::try_from(m1.len()).map_err(|_| Status(-1))?,
+                inbound,
+                ssrc,
+                c_ulong::from(window),
+            )
+        };
+        if status == 0 && !raw.is_null() {
+            Ok(Session { raw })
+        } else {
+            Err(Status(status))
+        }
+    }
+
+    fn call_mki(
+        &mut self,
+        f: unsafe extern "C" fn(SrtpT, *mut u8, *mut c_int, c_uint) -> c_int,
+        buf: &mut Vec<u8>,
+        key: u32,
+    ) -> Result<(), Status> {
+        let len = buf.len();
+        buf.resize(len + max_trailer(), 0);
+        let mut n = c_int::try_from(len).map_err(|_| Status(-1))?;
+        // SAFETY: as in `call`: a live session, `len` bytes of packet plus
+        // SRTP_MAX_TRAILER_LEN bytes of room (which covers tag and MKI), and
+        // a valid length pointer. libsrtp checks `key` against its key count.
+        let status = unsafe { f(self.raw, buf.as_mut_ptr(), &mut n, key) };
+        let n = usize::try_from(n).unwrap_or(0);
+        if status == 0 {
+            buf.truncate(n);
+            Ok(())
+        } else {
+            buf.truncate(len);
+            Err(Status(status))
+        }
+    }
+
+    /// Protects the RTP packet in `buf` with master key number `key`,
+    /// writing its MKI.
+    pub fn protect_mki(&mut self, buf: &mut Vec<u8>, key: u32) -> Result<(), Status> {
+        self.call_mki(cv_libsrtp_protect_mki, buf, key)
+    }
+
+    /// Unprotects the SRTP packet in `buf`, choosing the key by its MKI.
+    pub fn unprotect_mki(&mut self, buf: &mut Vec<u8>) -> Result<(), Status> {
+        self.call(cv_libsrtp_unprotect_mki, buf, false)
+    }
+
+    /// Protects the RTCP packet in `buf` with master key number `key`.
+    pub fn protect_rtcp_mki(&mut self, buf: &mut Vec<u8>, key: u32) -> Result<(), Status> {
+        self.call_mki(cv_libsrtp_protect_rtcp_mki, buf, key)
+    }
+
+    /// Unprotects the SRTCP packet in `buf`, choosing the key by its MKI.
+    pub fn unprotect_rtcp_mki(&mut self, buf: &mut Vec<u8>) -> Result<(), Status> {
+        self.call(cv_libsrtp_unprotect_rtcp_mki, buf, false)
     }
 
     fn call(

@@ -64,6 +64,52 @@ int cv_libsrtp_create(srtp_t *out, int suite, const uint8_t *key_salt, int inbou
     return (int)srtp_create(out, &policy);
 }
 
+/* As cv_libsrtp_create, with two master keys told apart by MKIs of
+ * `mki_len` bytes (libsrtp copies keys and MKIs during srtp_create). */
+int cv_libsrtp_create_mki(srtp_t *out, int suite, const uint8_t *key_salt_1,
+                          const uint8_t *key_salt_2, const uint8_t *mki_1, const uint8_t *mki_2,
+                          unsigned int mki_len, int inbound, uint32_t ssrc, unsigned long window) {
+    srtp_policy_t policy;
+    srtp_master_key_t k1, k2;
+    srtp_master_key_t *keys[2];
+    memset(&policy, 0, sizeof policy);
+    if (set_policy(&policy, suite) != 0) {
+        return -1;
+    }
+    if (inbound) {
+        policy.ssrc.type = ssrc_any_inbound;
+    } else {
+        policy.ssrc.type = ssrc_specific;
+        policy.ssrc.value = ssrc;
+    }
+    k1.key = (unsigned char *)key_salt_1;
+    k1.mki_id = (unsigned char *)mki_1;
+    k1.mki_size = mki_len;
+    k2.key = (unsigned char *)key_salt_2;
+    k2.mki_id = (unsigned char *)mki_2;
+    k2.mki_size = mki_len;
+    keys[0] = &k1;
+    keys[1] = &k2;
+    policy.keys = keys;
+    policy.num_master_keys = 2;
+    policy.window_size = window;
+    policy.next = NULL;
+    return (int)srtp_create(out, &policy);
+}
+
+int cv_libsrtp_protect_mki(srtp_t s, uint8_t *buf, int *len, unsigned int key) {
+    return (int)srtp_protect_mki(s, buf, len, 1, key);
+}
+int cv_libsrtp_unprotect_mki(srtp_t s, uint8_t *buf, int *len) {
+    return (int)srtp_unprotect_mki(s, buf, len, 1);
+}
+int cv_libsrtp_protect_rtcp_mki(srtp_t s, uint8_t *buf, int *len, unsigned int key) {
+    return (int)srtp_protect_rtcp_mki(s, buf, len, 1, key);
+}
+int cv_libsrtp_unprotect_rtcp_mki(srtp_t s, uint8_t *buf, int *len) {
+    return (int)srtp_unprotect_rtcp_mki(s, buf, len, 1);
+}
+
 int cv_libsrtp_protect(srtp_t s, uint8_t *buf, int *len) { return (int)srtp_protect(s, buf, len); }
 int cv_libsrtp_unprotect(srtp_t s, uint8_t *buf, int *len) { return (int)srtp_unprotect(s, buf, len); }
 int cv_libsrtp_protect_rtcp(srtp_t s, uint8_t *buf, int *len) { return (int)srtp_protect_rtcp(s, buf, len); }
