@@ -23,6 +23,7 @@ pub type Entry = fn(&[u8]);
 
 pub mod audit;
 pub mod sip;
+pub mod srtp;
 pub mod vault;
 
 /// Every fuzz target, by the name of its binary and of its corpus directory.
@@ -33,7 +34,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("sip_message", sip::sip_message),
     ("sip_uri", sip::sip_uri),
     // carevox-srtp
-
+    ("srtp_unprotect_rtp", srtp::srtp_unprotect_rtp),
+    ("srtp_unprotect_rtcp", srtp::srtp_unprotect_rtcp),
     // carevox-vault
     ("vault_object", vault::vault_object),
     // carevox-audit

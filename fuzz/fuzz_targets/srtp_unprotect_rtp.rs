@@ -1,0 +1,3 @@
+//! Fuzzes SRTP unprotect with arbitrary bytes.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| carevox_fuzz::srtp::srtp_unprotect_rtp(data));
