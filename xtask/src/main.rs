@@ -131,6 +131,23 @@ struct Outcome {
 }
 
 fn test() -> ExitCode {
+    // The differential tests and benchmarks link C peers (libsrtp2,
+    // Sofia-SIP) from Debian packages: install whichever are missing.
+    let deps = Command::new("bash")
+        .arg(".ci/install-deps")
+        .current_dir(root())
+        .status();
+    match deps {
+        Ok(status) if status.success() => {}
+        Ok(_) => {
+            eprintln!("xtask: the system packages in .ci/apt-packages are missing");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("xtask: cannot run .ci/install-deps: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut outcomes = Vec::new();
     for suite in SUITES {
