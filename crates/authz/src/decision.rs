@@ -315,3 +315,66 @@ fn matches(rule: &RuleCore, req: &Request<'_>, minute: u16, care_team: &mut Opti
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Policy;
+
+    const POLICY: &str = r#"version = 1
+utc_offset_minutes = -60
+[[roles]]
+name = "r"
+[[resources]]
+name = "x"
+actions = ["a"]
+[[rules]]
+id = "night"
+effect = "permit"
+roles = ["r"]
+resources = ["x"]
+actions = ["a"]
+hours = { from = "22:00", to = "06:00" }
+"#;
+
+    #[test]
+    fn minute_of_day_applies_the_offset_and_wraps() {
+        let p = Policy::from_toml(POLICY).unwrap();
+        assert_eq!(p.minute_of_day(0), 23 * 60);
+        assert_eq!(p.minute_of_day(3600), 0);
+        assert_eq!(p.minute_of_day(86_400 + 90 * 60), 30);
+        assert_eq!(p.minute_of_day(u64::MAX), p.minute_of_day(u64::MAX));
+    }
+
+    #[test]
+    fn window_across_midnight() {
+        let p = Policy::from_toml(POLICY).unwrap();
+        let roles = p.role_set(&["r"]).unwrap();
+        let at = |now| {
+            p.decide(&super::Request {
+                principal: super::Principal {
+                    user: super::UserId(1),
+                    roles,
+                    mfa: true,
+                    patient: None,
+                    care_teams: &[],
+                },
+                action: p.action("a").unwrap(),
+                resource: super::Resource {
+                    kind: p.resource_type("x").unwrap(),
+                    owner: None,
+                    care_teams: &[],
+                    ephi: false,
+                },
+                now,
+                break_glass: None,
+            })
+            .is_allowed()
+        };
+        // Local time is UTC-1: 23:00 UTC is 22:00 local, 07:00 UTC is 06:00.
+        assert!(!at(22 * 3600 - 1));
+        assert!(at(23 * 3600));
+        assert!(at(3 * 3600));
+        assert!(at(7 * 3600 - 1));
+        assert!(!at(7 * 3600));
+    }
+}

@@ -1276,3 +1276,51 @@ impl<'t> Compiler<'t> {
         (0, String::new())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_set_operations() {
+        let a = RoleId(0);
+        let b = RoleId(127);
+        let s = RoleSet::EMPTY.with(a).with(b);
+        assert!(s.contains(a) && s.contains(b) && !s.contains(RoleId(5)));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.iter().collect::<Vec<_>>(), [a, b]);
+        assert!(RoleSet::EMPTY.with(a).is_subset(s));
+        assert!(!s.is_subset(RoleSet::EMPTY.with(a)));
+        assert_eq!(s.without(b), RoleSet::EMPTY.with(a));
+        assert!(s.without(a).without(b).is_empty());
+    }
+
+    #[test]
+    fn times_of_day() {
+        assert_eq!(parse_time("00:00"), Some(0));
+        assert_eq!(parse_time("07:30"), Some(450));
+        assert_eq!(parse_time("24:00"), Some(1440));
+        for bad in ["24:01", "7:00", "07:60", "0700", "aa:bb", "-1:00", ""] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn locations_count_lines_and_characters() {
+        let text = "a = 1\nbé = \"x\"\n";
+        let at = text.find('=').unwrap();
+        assert_eq!(
+            (
+                locate(text, at, String::new()).line,
+                locate(text, at, String::new()).column
+            ),
+            (1, 3)
+        );
+        let at = text.rfind('=').unwrap();
+        let loc = locate(text, at, "p".into());
+        assert_eq!((loc.line, loc.column), (2, 4));
+        assert_eq!(loc.to_string(), "line 2, column 4 (p)");
+        // An offset past the end does not panic.
+        assert_eq!(locate(text, 999, String::new()).line, 3);
+    }
+}
