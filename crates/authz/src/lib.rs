@@ -2,6 +2,24 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Authorization: policies, decisions, RBAC sessions.
+pub mod decision;
+pub mod policy;
+pub mod rbac;
+pub use decision::{
+    BreakGlass, BreakGlassUse, Decision, PatientId, Principal, Reason, Request, Resource, TeamId,
+    UserId, Verdict,
+};
+pub use policy::{
+    ActionId, Effect, Location, Policy, PolicyError, ResourceTypeId, RoleId, RoleSet,
+    ValidationError, ValidationErrorKind,
+};
+pub use rbac::{Assignments, RbacError, Session};
+
+/// The sample hospital policy shipped with the crate (`policies/hospital.toml`).
+pub const HOSPITAL_POLICY: &str = include_str!("../policies/hospital.toml");
+
+// Authentication: passwords, TOTP, recovery codes, lockout, login sessions.
 pub mod lockout;
 pub mod login;
 pub mod password;
