@@ -179,7 +179,10 @@ pub fn read_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
 }
 
 /// An entry body split into its parts.
-#[derive(Debug, Clone, Copy)]
+///
+/// `Debug` prints the sequence number, the chain hash and the record's
+/// length, not the record bytes (they may hold PHI).
+#[derive(Clone, Copy)]
 pub struct Entry<'a> {
     /// Sequence number.
     pub seq: u64,
@@ -187,6 +190,16 @@ pub struct Entry<'a> {
     pub prev: Hash,
     /// The canonical record bytes.
     pub record: &'a [u8],
+}
+
+impl std::fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("seq", &self.seq)
+            .field("prev", &self.prev)
+            .field("record_len", &self.record.len())
+            .finish()
+    }
 }
 
 impl<'a> Entry<'a> {
