@@ -17,7 +17,7 @@ use ring::digest::{Context, SHA256};
 
 use crate::error::{Error, Result};
 use crate::merkle::Hash;
-use crate::record::{Record, Timestamp};
+use crate::record::{Record, Timestamp, redacted_opt};
 use crate::store::{Location, for_each_record, read_record_at};
 
 /// File name of the index in a log directory.
@@ -28,7 +28,9 @@ const HEADER_LEN: usize = 8 + 2 + 8 + 32;
 const ENTRY_LEN: usize = 7 * 8;
 
 /// What to look for. Every field given must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` prints `<redacted>` for the actor and the patient.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Query {
     /// The actor's user id.
     pub actor: Option<String>,
@@ -56,6 +58,28 @@ impl Query {
     }
 }
 
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("actor", &redacted_opt(self.actor.as_ref()))
+            .field("patient", &redacted_opt(self.patient.as_ref()))
+            .field("event", &self.event)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("count", &self.count)
+            .field("head", &self.head)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
 fn key(kind: u8, s: &str) -> u64 {
     let mut c = Context::new(&SHA256);
     c.update(b"carevox-audit index\0");
@@ -78,7 +102,9 @@ struct Entry {
 }
 
 /// The query index of one log.
-#[derive(Debug, Clone)]
+///
+/// `Debug` prints its size and head, not its entries.
+#[derive(Clone)]
 pub struct Index {
     count: u64,
     head: Hash,

@@ -113,9 +113,14 @@ struct Io {
     dir: PathBuf,
     seg_file: File,
     seg_path: PathBuf,
-    cp_file: File,
-    cp_path: PathBuf,
     sealed: Vec<PathBuf>,
+}
+
+/// The checkpoint file, locked apart from the segments so that the next
+/// round's records can be written and synced while a checkpoint is.
+struct CpIo {
+    file: File,
+    path: PathBuf,
 }
 
 /// A tamper-evident audit log in a directory. `Send + Sync`: share it
@@ -127,6 +132,7 @@ pub struct AuditLog {
     state: Mutex<State>,
     cond: Condvar,
     io: Mutex<Io>,
+    cp_io: Mutex<CpIo>,
     signer: Signer,
     config: LogConfig,
     dir: PathBuf,
@@ -424,15 +430,18 @@ impl AuditLog {
             dir: dir.clone(),
             seg_file,
             seg_path,
-            cp_file,
-            cp_path,
             sealed,
+        };
+        let cp_io = CpIo {
+            file: cp_file,
+            path: cp_path,
         };
         Ok((
             AuditLog {
                 state: Mutex::new(state),
                 cond: Condvar::new(),
                 io: Mutex::new(io),
+                cp_io: Mutex::new(cp_io),
                 signer,
                 config,
                 dir,
@@ -447,21 +456,27 @@ impl AuditLog {
 
     /// Frames one record into the pending buffer; returns its sequence number.
     fn stage(&self, st: &mut State, record: &Record) -> Result<u64> {
-        if st.poisoned {
-            return Err(Error::Poisoned);
-        }
-        if record.recorded.0 < st.last_recorded {
-            return Err(Error::TimeWentBackwards {
-                recorded: record.recorded.0,
-                previous: st.last_recorded,
-            });
-        }
+        Self::admit(st, record.recorded.0)?;
         let mut scratch = std::mem::take(&mut st.scratch);
         scratch.clear();
         let encoded = record.encode(&mut scratch);
         let result = encoded.and_then(|()| self.stage_encoded(st, &scratch, record.recorded.0));
         st.scratch = scratch;
         result
+    }
+
+    /// Refuses a record on a poisoned log or one whose time goes backwards.
+    fn admit(st: &State, recorded: u64) -> Result<()> {
+        if st.poisoned {
+            return Err(Error::Poisoned);
+        }
+        if recorded < st.last_recorded {
+            return Err(Error::TimeWentBackwards {
+                recorded,
+                previous: st.last_recorded,
+            });
+        }
+        Ok(())
     }
 
     fn stage_encoded(&self, st: &mut State, rec: &[u8], recorded: u64) -> Result<u64> {
@@ -509,19 +524,26 @@ impl AuditLog {
         let by_time = self.config.checkpoint_every_millis > 0
             && recorded.saturating_sub(st.cp_time) >= self.config.checkpoint_every_millis;
         if by_count || by_time {
+            // An on-demand checkpoint may carry a later time than this
+            // record: checkpoint times never go backwards.
+            let time = recorded.max(st.cp_time);
             st.cp_size = st.next_seq;
-            st.cp_time = recorded;
+            st.cp_time = time;
             st.cp_request = Some(CpRequest {
                 size: st.next_seq,
                 root: st.frontier.root(),
-                time: Timestamp(recorded),
+                time: Timestamp(time),
             });
         }
         Ok(seq)
     }
 
-    /// Runs one flush round as leader: writes everything staged, syncs it,
-    /// writes a requested checkpoint, then wakes the waiting writers.
+    /// Runs one flush round as leader: writes everything staged with one
+    /// write and one `fdatasync` per segment file, wakes the writers whose
+    /// records that made durable, then signs and writes a requested
+    /// checkpoint. The checkpoint file has its own lock, taken before the
+    /// segment lock is released: checkpoints stay in order, and the next
+    /// round's records are written and synced while this checkpoint is.
     fn lead<'a>(&'a self, mut st: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
         st.flushing = true;
         let fresh = std::mem::take(&mut st.spare);
@@ -531,33 +553,53 @@ impl AuditLog {
         let end = st.next_seq;
         drop(st);
 
-        let outcome = self.write_round(&buf, &rolls, cp);
+        let (written, cp_io) = match self.io.lock() {
+            Ok(mut io) => {
+                let written = self.write_records(&mut io, &buf, &rolls);
+                let cp_io = match (&cp, &written) {
+                    (Some(_), Ok(())) => self.cp_io.lock().ok(),
+                    _ => None,
+                };
+                (written, cp_io)
+            }
+            Err(_) => (Err(Error::Poisoned), None),
+        };
 
         let mut st = self.lock()?;
         buf.clear();
         st.spare = buf;
         st.flushing = false;
-        match outcome {
-            Ok(cp) => {
-                st.durable = st.durable.max(end);
-                if cp.is_some() {
-                    st.last_checkpoint = cp;
-                }
-            }
+        match written {
+            Ok(()) => st.durable = st.durable.max(end),
             Err(_) => st.poisoned = true,
         }
+        self.cond.notify_all();
+        let Some(req) = cp else {
+            return Ok(st);
+        };
+        drop(st);
+
+        let Some(mut cp_io) = cp_io else {
+            // The records were not written (the log is poisoned) or the
+            // checkpoint file's lock is poisoned: no checkpoint.
+            let mut st = self.lock()?;
+            st.poisoned = true;
+            return Ok(st);
+        };
+        let signed = self.write_checkpoint(&mut cp_io, req);
+        // Published before the checkpoint file is released, so that a later
+        // checkpoint cannot be overtaken by this one.
+        let mut st = self.lock()?;
+        match signed {
+            Ok(cp) => st.last_checkpoint = Some(cp),
+            Err(_) => st.poisoned = true,
+        }
+        drop(cp_io);
         self.cond.notify_all();
         Ok(st)
     }
 
-    fn write_round(
-        &self,
-        buf: &[u8],
-        rolls: &[Roll],
-        cp: Option<CpRequest>,
-    ) -> Result<Option<Checkpoint>> {
-        let mut io = self.io.lock().map_err(|_| Error::Poisoned)?;
-        let io = &mut *io;
+    fn write_records(&self, io: &mut Io, buf: &[u8], rolls: &[Roll]) -> Result<()> {
         let mut pos = 0usize;
         for roll in rolls {
             let chunk = buf.get(pos..roll.at).unwrap_or_default();
@@ -574,12 +616,15 @@ impl AuditLog {
         if !chunk.is_empty() {
             write_sync(&mut io.seg_file, &io.seg_path, chunk)?;
         }
-        let Some(req) = cp else { return Ok(None) };
+        Ok(())
+    }
+
+    fn write_checkpoint(&self, cp_io: &mut CpIo, req: CpRequest) -> Result<Checkpoint> {
         let cp = self.signer.sign(req.size, req.root, req.time);
         let mut framed = Vec::with_capacity(160);
         put_frame(&mut framed, &cp.to_bytes())?;
-        write_sync(&mut io.cp_file, &io.cp_path, &framed)?;
-        Ok(Some(cp))
+        write_sync(&mut cp_io.file, &cp_io.path, &framed)?;
+        Ok(cp)
     }
 
     fn wait<'a>(
@@ -617,11 +662,30 @@ impl AuditLog {
     /// all are durable. On an error in the middle, the records before it
     /// are appended.
     pub fn append_batch(&self, records: &[Record]) -> Result<Range<u64>> {
-        let mut st = self.lock()?;
-        let first = st.next_seq;
+        // Encoding needs no lock: it is done first, so that the lock is held
+        // only to chain, hash and frame the records.
+        let mut encoded = Vec::with_capacity(records.len().saturating_mul(256));
+        let mut ends = Vec::with_capacity(records.len());
         let mut staged = Ok(());
         for r in records {
-            if let Err(e) = self.stage(&mut st, r) {
+            match r.encode(&mut encoded) {
+                Ok(()) => ends.push(encoded.len()),
+                Err(e) => {
+                    staged = Err(e);
+                    break;
+                }
+            }
+        }
+        let mut st = self.lock()?;
+        let first = st.next_seq;
+        let mut start = 0;
+        for (r, &end) in records.iter().zip(&ends) {
+            let bytes = encoded.get(start..end).unwrap_or_default();
+            start = end;
+            let recorded = r.recorded.0;
+            if let Err(e) = Self::admit(&st, recorded)
+                .and_then(|()| self.stage_encoded(&mut st, bytes, recorded))
+            {
                 staged = Err(e);
                 break;
             }
@@ -670,6 +734,12 @@ impl AuditLog {
             return Err(Error::Poisoned);
         }
         let size = st.next_seq;
+        if let Some(cp) = &st.last_checkpoint {
+            if cp.tree_size == size && cp.time == now {
+                // Already signed: writing it again would duplicate it.
+                return Ok(cp.clone());
+            }
+        }
         st.cp_size = size;
         st.cp_time = now.0;
         st.cp_request = Some(CpRequest {

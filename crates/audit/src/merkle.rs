@@ -90,6 +90,31 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends the root of a perfect subtree of `2^height` leaves, as if
+    /// its leaves were pushed one by one. Returns `false` and changes
+    /// nothing unless the size is a multiple of `2^height` (the subtree must
+    /// sit on its own boundary) and the new size fits in a `u64`.
+    pub fn push_subtree(&mut self, root: Hash, height: u32) -> bool {
+        let Some(width) = 1u64.checked_shl(height) else {
+            return false;
+        };
+        if self.size % width != 0 || self.size.checked_add(width).is_none() {
+            return false;
+        }
+        let mut acc = root;
+        let mut s = self.size >> height;
+        while s & 1 == 1 {
+            match self.nodes.pop() {
+                Some(left) => acc = node_hash(&left, &acc),
+                None => break, // unreachable: one node per set bit
+            }
+            s >>= 1;
+        }
+        self.nodes.push(acc);
+        self.size += width;
+        true
+    }
+
     /// The root hash of the tree (RFC 9162 MTH).
     pub fn root(&self) -> Hash {
         let mut it = self.nodes.iter().rev();
@@ -440,6 +465,35 @@ mod tests {
                 node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
             }
         }
+    }
+
+    #[test]
+    fn pushing_a_subtree_equals_pushing_its_leaves() {
+        let leaves: Vec<Hash> = (0..64u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for height in 0..4u32 {
+            let w = 1usize << height;
+            for start_blocks in 0..6usize {
+                let start = start_blocks * w;
+                let mut one = Frontier::new();
+                for h in &leaves[..start] {
+                    one.push(*h);
+                }
+                let mut sub = one.clone();
+                let mut block = Frontier::new();
+                for h in &leaves[start..start + w] {
+                    one.push(*h);
+                    block.push(*h);
+                }
+                assert!(sub.push_subtree(block.root(), height));
+                assert_eq!(sub, one, "height {height}, start {start}");
+            }
+        }
+        // Off its boundary, a subtree is refused and nothing changes.
+        let mut f = Frontier::new();
+        f.push(leaves[0]);
+        let before = f.clone();
+        assert!(!f.push_subtree(leaves[1], 1));
+        assert_eq!(f, before);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::record::{EventType, Record, Timestamp};
+use crate::record::{EventType, Record, Redacted, Timestamp, redacted_opt};
 
 /// Working hours in local time; access outside them raises an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,9 @@ impl Default for MonitorConfig {
 }
 
 /// Who a failed-login alert is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Debug` prints `<redacted>` for the user id or address.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LoginSubject {
@@ -76,7 +78,12 @@ pub enum LoginSubject {
 }
 
 /// A typed alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Debug` prints the kind, counts, sequence number and time, and
+/// `<redacted>` for user ids, addresses, patient references and
+/// justifications. The JSON form (serde) carries them all, for the people
+/// entitled to read alerts.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "alert")]
 #[non_exhaustive]
 pub enum Alert {
@@ -138,13 +145,88 @@ pub enum Alert {
 }
 
 /// Applies the rules to records in log order.
-#[derive(Debug, Clone)]
+///
+/// `Debug` prints the configuration and how many users, addresses and
+/// networks it tracks, never who.
+#[derive(Clone)]
 pub struct Monitor {
     config: MonitorConfig,
     failed_by_user: BTreeMap<String, VecDeque<u64>>,
     failed_by_addr: BTreeMap<String, VecDeque<u64>>,
     networks: BTreeMap<String, BTreeSet<String>>,
     patients: BTreeMap<String, VecDeque<(u64, String)>>,
+}
+
+impl std::fmt::Debug for LoginSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginSubject::User(_) => f.debug_tuple("User").field(&Redacted).finish(),
+            LoginSubject::Address(_) => f.debug_tuple("Address").field(&Redacted).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Alert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Alert::RepeatedFailedLogins {
+                subject,
+                count,
+                seq,
+                at,
+            } => f
+                .debug_struct("RepeatedFailedLogins")
+                .field("subject", subject)
+                .field("count", count)
+                .field("seq", seq)
+                .field("at", at)
+                .finish(),
+            Alert::NewNetwork { seq, at, .. } => f
+                .debug_struct("NewNetwork")
+                .field("user", &Redacted)
+                .field("network", &Redacted)
+                .field("seq", seq)
+                .field("at", at)
+                .finish(),
+            Alert::BreakTheGlass {
+                patient, seq, at, ..
+            } => f
+                .debug_struct("BreakTheGlass")
+                .field("user", &Redacted)
+                .field("patient", &redacted_opt(patient.as_ref()))
+                .field("justification", &Redacted)
+                .field("seq", seq)
+                .field("at", at)
+                .finish(),
+            Alert::OutsideWorkingHours { seq, at, .. } => f
+                .debug_struct("OutsideWorkingHours")
+                .field("user", &Redacted)
+                .field("seq", seq)
+                .field("at", at)
+                .finish(),
+            Alert::ManyPatients {
+                distinct, seq, at, ..
+            } => f
+                .debug_struct("ManyPatients")
+                .field("user", &Redacted)
+                .field("distinct", distinct)
+                .field("seq", seq)
+                .field("at", at)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("config", &self.config)
+            .field("users_with_failed_logins", &self.failed_by_user.len())
+            .field("addresses_with_failed_logins", &self.failed_by_addr.len())
+            .field("users_with_known_networks", &self.networks.len())
+            .field("users_touching_patients", &self.patients.len())
+            .finish()
+    }
 }
 
 fn network_of(addr: &str, v4: u8, v6: u8) -> Option<String> {
@@ -447,6 +529,11 @@ mod tests {
         assert!(
             matches!(&alerts[0], Alert::BreakTheGlass { user, patient: Some(p), .. } if user == "eve" && p == "P1")
         );
+        let shown = format!("{:?} {m:?}", alerts[0]);
+        for phi in ["eve", "P1", "unresponsive"] {
+            assert!(!shown.contains(phi), "{phi} leaked into {shown}");
+        }
+        assert!(shown.contains("BreakTheGlass") && shown.contains("<redacted>"));
         assert!(matches!(
             &alerts[1],
             Alert::ManyPatients {

@@ -353,7 +353,10 @@ impl Outcome {
 }
 
 /// Why the data was used (HL7 PurposeOfUse).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `Debug` prints `<redacted>` for an emergency justification (free text that
+/// may name a patient or a condition).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PurposeOfUse {
@@ -411,7 +414,10 @@ impl PurposeOfUse {
 }
 
 /// Who acted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `Debug` prints the role and the authentication method, and `<redacted>`
+/// for the user id and the network address.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
     /// The unique user id (HIPAA 164.312(a)(2)(i)).
     pub user_id: String,
@@ -424,7 +430,10 @@ pub struct Actor {
 }
 
 /// A reference to an object (a recording id, a Call-ID, a document id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `Debug` prints the kind and `<redacted>` for the id (a Call-ID may carry
+/// a host name or an address).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectRef {
     /// What kind of object.
     pub kind: ObjectKind,
@@ -433,7 +442,9 @@ pub struct ObjectRef {
 }
 
 /// What the action touched.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+///
+/// `Debug` prints `<redacted>` for the patient reference and the object id.
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Entity {
     /// The patient whose data was touched (an MRN or FHIR `Patient/...` reference).
     pub patient: Option<String>,
@@ -442,7 +453,9 @@ pub struct Entity {
 }
 
 /// One extensible key/value detail.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `Debug` prints `<redacted>` for both key and value (free text).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Detail {
     /// The key.
     pub key: String,
@@ -454,7 +467,13 @@ pub struct Detail {
 ///
 /// Its canonical binary encoding ([`Record::encode`]) is deterministic and
 /// versioned; it is what the log hashes. JSON (serde) is for export.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// `Debug` prints what is safe to log (event type, action, outcome, times,
+/// role, authentication method, purpose, source id, the number of details)
+/// and `<redacted>` for everything that may be PHI or identify a person: the
+/// user id, network address, patient reference, object id, emergency
+/// justification, correlation id and the details' text.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Record {
     /// What kind of event.
     pub event: EventType,
@@ -696,6 +715,97 @@ impl Record {
     }
 }
 
+/// Prints `<redacted>` in place of a value that may be PHI.
+pub(crate) struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Prints `None`, or `Some(<redacted>)` for a value that may be PHI.
+pub(crate) fn redacted_opt<T>(v: Option<&T>) -> Option<Redacted> {
+    v.map(|_| Redacted)
+}
+
+impl fmt::Debug for PurposeOfUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PurposeOfUse::Treatment => f.write_str("Treatment"),
+            PurposeOfUse::Payment => f.write_str("Payment"),
+            PurposeOfUse::Operations => f.write_str("Operations"),
+            PurposeOfUse::Emergency { .. } => f
+                .debug_struct("Emergency")
+                .field("justification", &Redacted)
+                .finish(),
+            PurposeOfUse::Other(s) => f.debug_tuple("Other").field(s).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Actor")
+            .field("user_id", &Redacted)
+            .field("role", &self.role)
+            .field(
+                "network_address",
+                &redacted_opt(self.network_address.as_ref()),
+            )
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("kind", &self.kind)
+            .field("id", &Redacted)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entity")
+            .field("patient", &redacted_opt(self.patient.as_ref()))
+            .field("object", &self.object)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Detail")
+            .field("key", &Redacted)
+            .field("value", &Redacted)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("event", &self.event)
+            .field("action", &self.action)
+            .field("outcome", &self.outcome)
+            .field("occurred", &self.occurred)
+            .field("recorded", &self.recorded)
+            .field("actor", &self.actor)
+            .field("purpose", &self.purpose)
+            .field("entity", &self.entity)
+            .field("source_id", &self.source_id)
+            .field(
+                "correlation_id",
+                &redacted_opt(self.correlation_id.as_ref()),
+            )
+            .field("details", &self.details.len())
+            .finish()
+    }
+}
+
 fn skip_coded(r: &mut Reader<'_>) -> Option<()> {
     if r.u8().ok()? == 255 {
         r.str().ok()?;
@@ -760,6 +870,57 @@ mod tests {
         assert_eq!(Record::peek_recorded(&bytes), Some(r.recorded));
         bytes.push(0);
         assert!(Record::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_phi() {
+        let mut r = Record::new(
+            EventType::PatientRecordAccess,
+            Action::Read,
+            Outcome::Success,
+            Timestamp(1_700_000_000_000),
+            "dr.secret-user",
+            "pbx-1",
+        )
+        .with_detail("diagnosis-key", "diagnosis-value");
+        r.actor.network_address = Some("198.51.100.77".into());
+        r.actor.role = Some("physician".into());
+        r.entity.patient = Some("Patient/MRN-4711-SECRET".into());
+        r.entity.object = Some(ObjectRef {
+            kind: ObjectKind::Call,
+            id: "call-id-secret@host".into(),
+        });
+        r.purpose = PurposeOfUse::Emergency {
+            justification: "justification-secret".into(),
+        };
+        r.correlation_id = Some("correlation-secret".into());
+        let text = format!("{r:?}");
+        let pretty = format!("{r:#?}");
+        for out in [&text, &pretty] {
+            for phi in [
+                "MRN-4711",
+                "dr.secret-user",
+                "198.51.100.77",
+                "call-id-secret",
+                "justification-secret",
+                "correlation-secret",
+                "diagnosis-key",
+                "diagnosis-value",
+            ] {
+                assert!(!out.contains(phi), "{phi} leaked into {out}");
+            }
+        }
+        for safe in [
+            "PatientRecordAccess",
+            "Read",
+            "Success",
+            "1700000000000",
+            "physician",
+            "pbx-1",
+            "<redacted>",
+        ] {
+            assert!(text.contains(safe), "{safe} missing from {text}");
+        }
     }
 
     #[test]

@@ -160,26 +160,48 @@ impl FrameError {
 
 /// Reads the frame at the start of `bytes`: its body and total length.
 pub fn read_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
-    let (lb, rest) = bytes
+    let total = frame_span(bytes)?;
+    let frame = bytes.get(..total).ok_or(FrameError::Truncated)?;
+    if !frame_checksum_ok(frame) {
+        return Err(FrameError::Checksum);
+    }
+    let body = frame.get(4..total - 4).ok_or(FrameError::Truncated)?;
+    Ok((body, total))
+}
+
+/// The total length of the frame at the start of `bytes`, from its length
+/// field, without checking its checksum (see [`frame_checksum_ok`]).
+pub fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
+    let (lb, _) = bytes
         .split_first_chunk::<4>()
         .ok_or(FrameError::Truncated)?;
     let len = usize::try_from(u32::from_be_bytes(*lb)).map_err(|_| FrameError::BadLength)?;
     if len > MAX_BODY {
         return Err(FrameError::BadLength);
     }
-    let (body, rest) = rest.split_at_checked(len).ok_or(FrameError::Truncated)?;
-    let (cb, _) = rest.split_first_chunk::<4>().ok_or(FrameError::Truncated)?;
-    let mut h = crc32fast::Hasher::new();
-    h.update(lb);
-    h.update(body);
-    if h.finalize() != u32::from_be_bytes(*cb) {
-        return Err(FrameError::Checksum);
+    let total = len + FRAME_OVERHEAD;
+    if bytes.len() < total {
+        return Err(FrameError::Truncated);
     }
-    Ok((body, len + FRAME_OVERHEAD))
+    Ok(total)
+}
+
+/// True if `frame` (exactly one whole frame: length, body, checksum) holds
+/// the right CRC-32 of its length and body.
+pub fn frame_checksum_ok(frame: &[u8]) -> bool {
+    match frame.split_last_chunk::<4>() {
+        Some((covered, cb)) if covered.len() >= 4 => {
+            crc32fast::hash(covered) == u32::from_be_bytes(*cb)
+        }
+        _ => false,
+    }
 }
 
 /// An entry body split into its parts.
-#[derive(Debug, Clone, Copy)]
+///
+/// `Debug` prints the sequence number, the chain hash and the record's
+/// length, not the record bytes (they may hold PHI).
+#[derive(Clone, Copy)]
 pub struct Entry<'a> {
     /// Sequence number.
     pub seq: u64,
@@ -187,6 +209,16 @@ pub struct Entry<'a> {
     pub prev: Hash,
     /// The canonical record bytes.
     pub record: &'a [u8],
+}
+
+impl std::fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("seq", &self.seq)
+            .field("prev", &self.prev)
+            .field("record_len", &self.record.len())
+            .finish()
+    }
 }
 
 impl<'a> Entry<'a> {

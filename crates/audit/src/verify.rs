@@ -5,13 +5,16 @@
 
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{Checkpoint, VerifyingKey};
 use crate::error::Result;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::record::Record;
-use crate::segment::{Entry, SegmentHeader, find_valid_frame_after, read_frame};
+use crate::segment::{
+    Entry, FrameError, SegmentHeader, find_valid_frame_after, frame_checksum_ok, frame_span,
+};
 use crate::store::{CHECKPOINT_FILE, list_segments, scan_checkpoints};
 
 /// How far verification has got, for a progress display.
@@ -412,11 +415,17 @@ pub fn verify_log(
     }
 
     let count = segs.len();
+    let mut buf = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         if scan.report.damage.is_some() {
             break;
         }
-        let bytes = fs::read(&seg.path).map_err(|e| crate::Error::io(&seg.path, e))?;
+        // One buffer serves every segment: no fresh pages after the first.
+        buf.clear();
+        fs::File::open(&seg.path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .map_err(|e| crate::Error::io(&seg.path, e))?;
+        let bytes = buf.as_slice();
         scan.report.segments += 1;
         let full_header = crate::segment::header_len(seg.first_seq);
         if i + 1 == count && seg.live && i > 0 && bytes.len() < full_header {
@@ -424,7 +433,7 @@ pub fn verify_log(
             scan.report.torn_tail = Some((seg.path.clone(), 0));
             break;
         }
-        let Ok((header, hlen)) = SegmentHeader::decode(&bytes) else {
+        let Ok((header, hlen)) = SegmentHeader::decode(bytes) else {
             scan.damage(
                 DamageKind::BadSegment,
                 Some(scan.expected),
@@ -481,7 +490,7 @@ pub fn verify_log(
             break;
         }
         let is_last = i + 1 == count;
-        verify_segment(&mut scan, &seg.path, &bytes, hlen, is_last && seg.live);
+        verify_segment(&mut scan, &seg.path, bytes, hlen, is_last && seg.live);
         scan.bytes_done += bytes.len() as u64;
         let p = Progress {
             records: scan.frontier.size() - scan.report.first_seq,
@@ -542,14 +551,15 @@ fn verify_segment(
     start: usize,
     live_tail: bool,
 ) {
-    // Frame the whole segment first: classification looks ahead.
+    // Frame the whole segment first (lengths only; checksums are checked
+    // with the hashes below): classification looks ahead.
     let mut frames: Vec<(usize, usize, usize)> = Vec::new(); // offset, body start, body end
     let mut off = start;
     let mut frame_err = None;
     while off < bytes.len() {
-        match bytes.get(off..).map(read_frame) {
-            Some(Ok((body, n))) => {
-                frames.push((off, off + 4, off + 4 + body.len()));
+        match bytes.get(off..).map(frame_span) {
+            Some(Ok(n)) => {
+                frames.push((off, off + 4, off + n - 4));
                 off += n;
             }
             Some(Err(e)) => {
@@ -559,6 +569,22 @@ fn verify_segment(
             None => break,
         }
     }
+
+    // Checksums, leaf hashes, record checks and the roots of aligned
+    // blocks of leaves are independent of each other: spread them over the
+    // available cores; the chain and the tree are then checked in order
+    // from these results.
+    let first = scan.expected;
+    let checked = hash_frames(bytes, &frames, first);
+    // The first frame whose checksum fails ends the segment's good frames,
+    // exactly as if framing had stopped there.
+    if let Some(bad) = checked.leaves.iter().position(|l| !l.crc_ok) {
+        if let Some(&(off, _, _)) = frames.get(bad) {
+            frame_err = Some((off, FrameError::Checksum));
+        }
+        frames.truncate(bad);
+    }
+
     let body_at = |j: usize| -> Option<&[u8]> {
         let (_, s, e) = *frames.get(j)?;
         bytes.get(s..e)
@@ -566,16 +592,27 @@ fn verify_segment(
     let seq_at =
         |j: usize| -> Option<u64> { body_at(j).and_then(|b| Entry::parse(b).ok()).map(|e| e.seq) };
 
-    // Leaf hashes and record checks are independent per frame: spread them
-    // over the available cores; the chain and the tree are then checked in
-    // order from these results.
-    let checked = hash_frames(bytes, &frames);
-
+    // While `block` is set, records `block.0..block.1` form an aligned
+    // perfect subtree whose root was computed above: the tree takes it in
+    // one step after its last record; no checkpoint falls inside it.
+    let mut block: Option<(usize, usize, Hash)> = None;
+    let mut stopped = false;
     for j in 0..frames.len() {
+        if block.is_none() {
+            block = checked
+                .block_at(j)
+                .filter(|_| scan.can_take_block(BLOCK as u64));
+        }
+        if scan.report.damage.is_some() {
+            stopped = true;
+            break;
+        }
         let (off, _, _) = frames.get(j).copied().unwrap_or_default();
         let off64 = off as u64;
-        let Some(body) = body_at(j) else { break };
-        let Ok(e) = Entry::parse(body) else {
+        let Some(leaf) = checked.leaves.get(j) else {
+            break;
+        };
+        let Some(e) = leaf.entry else {
             scan.damage(
                 DamageKind::Modified,
                 Some(scan.expected),
@@ -583,7 +620,8 @@ fn verify_segment(
                 off64,
                 "entry too short",
             );
-            return;
+            stopped = true;
+            break;
         };
         let expected = scan.expected;
         if e.seq != expected {
@@ -633,11 +671,10 @@ fn verify_segment(
                     "an earlier record appears again",
                 );
             }
-            return;
-        }
-        let Some(&(h, record_ok)) = checked.get(j) else {
+            stopped = true;
             break;
-        };
+        }
+        let (h, record_ok) = (leaf.hash, leaf.record_ok);
         if e.prev != scan.last_hash {
             // Either the previous record changed (its hash no longer matches
             // what this one holds) or this record's link changed.
@@ -663,7 +700,8 @@ fn verify_segment(
                     "the chain link does not match",
                 );
             }
-            return;
+            stopped = true;
+            break;
         }
         if !record_ok {
             scan.damage(
@@ -673,19 +711,32 @@ fn verify_segment(
                 off64,
                 "the record does not decode",
             );
-            return;
+            stopped = true;
+            break;
         }
         scan.last_prev = e.prev;
         scan.last_hash = h;
-        scan.frontier.push(h);
         scan.expected += 1;
-        scan.check_roots(path, off64);
-        if scan.report.damage.is_some() {
-            return;
+        match block {
+            None => {
+                scan.frontier.push(h);
+                scan.check_roots(path, off64);
+            }
+            Some((_, end, root)) if j + 1 == end => {
+                block = None;
+                if !scan.frontier.push_subtree(root, BLOCK_HEIGHT) {
+                    // Unreachable: blocks start on their boundary.
+                    for l in checked.leaves.get(end - BLOCK..end).unwrap_or_default() {
+                        scan.frontier.push(l.hash);
+                    }
+                }
+                scan.check_roots(path, off64);
+            }
+            Some(_) => {}
         }
         if scan.expected % 65_536 == 0 {
             let p = Progress {
-                records: scan.frontier.size() - scan.report.first_seq,
+                records: scan.expected - scan.report.first_seq,
                 bytes: scan.bytes_done + off64,
                 total_bytes: scan.total_bytes,
             };
@@ -693,6 +744,20 @@ fn verify_segment(
                 cb(p);
             }
         }
+    }
+    if let Some((start, _, _)) = block {
+        // Stopped inside a block: the records before the stop checked out.
+        let done = usize::try_from(scan.expected - first).unwrap_or(start);
+        for l in checked
+            .leaves
+            .get(start..done.max(start))
+            .unwrap_or_default()
+        {
+            scan.frontier.push(l.hash);
+        }
+    }
+    if stopped || scan.report.damage.is_some() {
+        return;
     }
     if let Some((off, fe)) = frame_err {
         let torn = live_tail && find_valid_frame_after(bytes, off, scan.expected).is_none();
@@ -710,34 +775,171 @@ fn verify_segment(
     }
 }
 
-/// The leaf hash of each frame's body and whether its record is well formed.
-fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)]) -> Vec<(Hash, bool)> {
-    let one = |&(_, s, e): &(usize, usize, usize)| -> (Hash, bool) {
-        let body = bytes.get(s..e).unwrap_or_default();
-        let ok = Entry::parse(body).is_ok_and(|entry| Record::validate(entry.record).is_ok());
-        (leaf_hash(body), ok)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || frames.len() < 4096 {
-        return frames.iter().map(one).collect();
-    }
-    let chunk = frames.len().div_ceil(threads);
-    let mut out = Vec::with_capacity(frames.len());
-    std::thread::scope(|s| {
-        let handles: Vec<_> = frames
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
-            .collect();
-        for h in handles {
-            // A worker cannot panic (no indexing, no unwrap); if one did,
-            // its part is missing and is recomputed below.
-            if let Ok(v) = h.join() {
-                out.extend(v);
-            }
+/// Records per aligned block whose subtree root is computed in parallel.
+const BLOCK: usize = 256;
+/// `log2(BLOCK)`.
+const BLOCK_HEIGHT: u32 = 8;
+
+/// What the parallel pass found about one frame.
+#[derive(Clone, Copy, Default)]
+struct Leaf {
+    /// The leaf hash (also the chain hash) of the frame's body.
+    hash: Hash,
+    /// The entry's sequence number and chain hash, if it splits.
+    entry: Option<Link>,
+    /// The frame's checksum matches.
+    crc_ok: bool,
+    /// The entry splits and its record is a canonical encoding.
+    record_ok: bool,
+}
+
+/// An entry's place in the chain.
+#[derive(Clone, Copy)]
+struct Link {
+    seq: u64,
+    prev: Hash,
+}
+
+/// The parallel pass over one segment's frames.
+struct Checked {
+    leaves: Vec<Leaf>,
+    /// Index of the first frame whose sequence number is a multiple of `BLOCK`.
+    first_aligned: usize,
+    /// Roots of the complete blocks from `first_aligned` on, in order.
+    blocks: Vec<Hash>,
+}
+
+impl Checked {
+    /// The block that starts at frame `j`: `(j, end, root)`.
+    fn block_at(&self, j: usize) -> Option<(usize, usize, Hash)> {
+        let k = j.checked_sub(self.first_aligned)?;
+        if k % BLOCK != 0 {
+            return None;
         }
-    });
-    if out.len() != frames.len() {
-        return frames.iter().map(one).collect();
+        let root = *self.blocks.get(k / BLOCK)?;
+        Some((j, j + BLOCK, root))
     }
-    out
+}
+
+impl Scan<'_, '_> {
+    /// True if the next `n` records may enter the tree in one step: no
+    /// checkpoint (signed or trusted) has a size strictly inside them and no
+    /// root mismatch waits to be settled.
+    fn can_take_block(&self, n: u64) -> bool {
+        let size = self.frontier.size();
+        let inside = |s: u64| s > size && s < size + n;
+        self.pending_root.is_none()
+            && self.report.damage.is_none()
+            && self.size_matches_expected()
+            && self
+                .cps
+                .get(self.next_cp)
+                .is_none_or(|(_, cp)| !inside(cp.tree_size) && cp.tree_size > size)
+            && self.trusted.as_ref().is_none_or(|t| !inside(t.tree_size))
+    }
+
+    fn size_matches_expected(&self) -> bool {
+        self.frontier.size() == self.expected
+    }
+}
+
+/// Checks each frame's checksum, hashes its body and checks its record;
+/// computes the subtree roots of the complete aligned blocks. The frame at
+/// index `j` is taken to hold record `first + j` (the chain check in order
+/// rejects any frame that does not, before a block root is used).
+fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)], first: u64) -> Checked {
+    let one = |&(off, s, e): &(usize, usize, usize)| -> Leaf {
+        let crc_ok = bytes.get(off..e + 4).is_some_and(frame_checksum_ok);
+        if !crc_ok {
+            return Leaf::default();
+        }
+        let body = bytes.get(s..e).unwrap_or_default();
+        let entry = Entry::parse(body).ok();
+        let record_ok = entry.is_some_and(|entry| Record::validate(entry.record).is_ok());
+        Leaf {
+            hash: leaf_hash(body),
+            entry: entry.map(|e| Link {
+                seq: e.seq,
+                prev: e.prev,
+            }),
+            crc_ok,
+            record_ok,
+        }
+    };
+    let n = frames.len();
+    let rem = usize::try_from(first % BLOCK as u64).unwrap_or(0);
+    let first_aligned = if rem == 0 { 0 } else { BLOCK - rem };
+    // One part per worker; parts after the first start on a block boundary,
+    // so every complete block lies inside one part.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(8));
+    let threads = if n < 4096 { 1 } else { threads };
+    let blocks_total = n.saturating_sub(first_aligned) / BLOCK;
+    let per = blocks_total.div_ceil(threads).max(1);
+    let mut bounds = vec![0usize];
+    for t in 1..threads {
+        let b = first_aligned + t * per * BLOCK;
+        if b < n {
+            bounds.push(b);
+        }
+    }
+    bounds.push(n);
+    let part = |lo: usize, hi: usize| -> (Vec<Leaf>, Vec<Hash>) {
+        let leaves: Vec<Leaf> = frames
+            .get(lo..hi)
+            .unwrap_or_default()
+            .iter()
+            .map(one)
+            .collect();
+        let mut roots = Vec::new();
+        let mut b = if lo <= first_aligned {
+            first_aligned
+        } else {
+            lo
+        };
+        while b + BLOCK <= hi {
+            let mut f = Frontier::new();
+            for l in leaves.get(b - lo..b - lo + BLOCK).unwrap_or_default() {
+                f.push(l.hash);
+            }
+            roots.push(f.root());
+            b += BLOCK;
+        }
+        (leaves, roots)
+    };
+    let mut leaves = Vec::with_capacity(n);
+    let mut blocks = Vec::with_capacity(blocks_total);
+    let ranges: Vec<(usize, usize)> = bounds
+        .windows(2)
+        .filter_map(|w| Some((*w.first()?, *w.get(1)?)))
+        .collect();
+    if ranges.len() < 2 {
+        let (l, b) = part(0, n);
+        leaves = l;
+        blocks = b;
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&(lo, hi)| s.spawn(move || part(lo, hi)))
+                .collect();
+            for h in handles {
+                // A worker cannot panic (no indexing, no unwrap); if one
+                // did, its part is missing and all is recomputed below.
+                if let Ok((l, b)) = h.join() {
+                    leaves.extend(l);
+                    blocks.extend(b);
+                }
+            }
+        });
+        if leaves.len() != n || blocks.len() != blocks_total {
+            let (l, b) = part(0, n);
+            leaves = l;
+            blocks = b;
+        }
+    }
+    Checked {
+        leaves,
+        first_aligned,
+        blocks,
+    }
 }

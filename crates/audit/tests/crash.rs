@@ -57,8 +57,15 @@ fn record(time: u64, thread: u64, i: u64) -> Record {
         .with_detail("pad", "x".repeat(100))
 }
 
-/// The child: appends until killed, printing `ack SEQ THREAD I` for each
-/// acknowledged record. Run only by `kill_9_during_concurrent_appends`.
+/// The child half of the crash test: appends until killed, printing
+/// `ack SEQ THREAD I` for each acknowledged record.
+///
+/// `kill_9_during_concurrent_appends` (the parent half) re-executes this
+/// test binary with `--exact crash_child --ignored` and the log directory in
+/// the environment, then kills the process with SIGKILL. A test binary is
+/// the one executable an integration test can count on, hence this shape;
+/// the test is ignored so that an ordinary run never starts it on its own
+/// (without the environment it would fail at once).
 #[test]
 #[ignore = "child process of kill_9_during_concurrent_appends"]
 fn crash_child() {

@@ -94,6 +94,56 @@ fn concurrent_appends_get_distinct_sequence_numbers() {
 }
 
 #[test]
+fn checkpoints_written_while_records_flush_stay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        checkpoint_every_records: 7,
+        checkpoint_every_millis: 0,
+        ..LogConfig::default()
+    };
+    let (log, _) = AuditLog::open(dir.path(), signer(), cfg).unwrap();
+    let log = Arc::new(log);
+    let writers: Vec<_> = (0..6u64)
+        .map(|t| {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for i in 0..20u64 {
+                    let mut batch: Vec<Record> =
+                        (0..5).map(|k| rec(t * 1000 + i * 10 + k)).collect();
+                    for r in &mut batch {
+                        r.recorded = Timestamp(0);
+                    }
+                    let range = log.append_batch(&batch).unwrap();
+                    assert_eq!(range.end - range.start, 5);
+                    assert!(log.durable_size() >= range.end);
+                }
+            })
+        })
+        .collect();
+    // On-demand checkpoints race with the writers' rounds.
+    let mut last = 0;
+    for k in 0..15u64 {
+        let cp = log.checkpoint(Timestamp(k + 1)).unwrap();
+        assert!(cp.tree_size >= last);
+        last = cp.tree_size;
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let cp = log.checkpoint(Timestamp(100)).unwrap();
+    assert_eq!(cp.tree_size, 600);
+    let key = log.verifying_key();
+    drop(log);
+    let report =
+        carevox_audit::verify_log(dir.path(), &key, carevox_audit::VerifyOptions::default())
+            .unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.records, 600);
+    assert!(report.checkpoints > 15);
+    assert_eq!(report.checkpoints_matched, report.checkpoints);
+}
+
+#[test]
 fn batch_and_submit() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = AuditLog::open(dir.path(), signer(), LogConfig::default()).unwrap();

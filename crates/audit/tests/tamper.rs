@@ -548,3 +548,92 @@ fn large_segments_are_checked_in_parallel_and_still_located() {
         );
     }
 }
+
+/// A log long enough for the verifier to take aligned blocks of records
+/// into the tree in one step and to spread hashing over threads; its
+/// checkpoints fall inside blocks.
+fn build_long(dir: &Path, n: u64) -> (VerifyingKey, carevox_audit::merkle::Hash) {
+    let cfg = LogConfig {
+        checkpoint_every_records: 1000,
+        checkpoint_every_millis: 0,
+        ..LogConfig::default()
+    };
+    let (log, _) = AuditLog::open(dir, signer(), cfg).unwrap();
+    let batch: Vec<Record> = (0..n).map(rec).collect();
+    for part in batch.chunks(700) {
+        log.append_batch(part).unwrap();
+    }
+    log.checkpoint(Timestamp(1_800_000_000_000)).unwrap();
+    (log.verifying_key(), log.root().unwrap())
+}
+
+#[test]
+fn long_logs_verify_and_damage_inside_a_block_is_located() {
+    const LONG: u64 = 4500;
+    let base = tempfile::tempdir().unwrap();
+    let (key, root) = build_long(base.path(), LONG);
+    let r = verify(base.path(), &key);
+    assert!(r.is_ok(), "{:?}", r.damage);
+    assert_eq!(r.records, LONG);
+    assert_eq!(r.root, root);
+    assert_eq!(r.checkpoints_matched, r.checkpoints);
+    assert_eq!(r.checkpoints, 5);
+
+    let bytes = fs::read(seg0(base.path())).unwrap();
+    let fr = frames(&bytes);
+    // First, inside and last record of a block of 256, and across threads.
+    for k in [256usize, 300, 511, 999, 1000, 1001, 2300, 4095, 4499] {
+        // A flipped byte in the record: its successor's chain hash no
+        // longer matches (or, for the last record, the signed root).
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(base.path(), dir.path());
+        let mut b = bytes.clone();
+        let (start, end) = fr[k];
+        let pos = end - 5; // the last digit of the detail value
+        b[pos] ^= 0x01;
+        // Keep the frame checksum right so the chain must catch it.
+        let (body, _) = {
+            let len = u32::from_be_bytes(b[start..start + 4].try_into().unwrap()) as usize;
+            (b[start + 4..start + 4 + len].to_vec(), len)
+        };
+        let mut fixed = Vec::new();
+        put_frame(&mut fixed, &body).unwrap();
+        b[start..end].copy_from_slice(&fixed);
+        fs::write(seg0(dir.path()), &b).unwrap();
+        let d = verify(dir.path(), &key).damage.expect("undetected");
+        if k as u64 + 1 == LONG {
+            assert_eq!(d.kind, DamageKind::RootMismatch, "record {k}");
+        } else {
+            assert_eq!(d.kind, DamageKind::Modified, "record {k}");
+            assert_eq!(d.seq, Some(k as u64), "record {k}");
+        }
+
+        if k as u64 + 1 == LONG {
+            // A bad last frame of the live segment reads as a torn tail.
+            continue;
+        }
+        // A bad checksum is located at the frame.
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(base.path(), dir.path());
+        let mut b = bytes.clone();
+        b[end - 1] ^= 0x80;
+        fs::write(seg0(dir.path()), &b).unwrap();
+        let r = verify(dir.path(), &key);
+        let d = r.damage.expect("undetected");
+        assert_eq!(d.seq, Some(k as u64), "record {k}");
+        assert_eq!(d.offset, start as u64, "record {k}");
+        assert_eq!(r.records, k as u64, "record {k}");
+
+        // A deleted record.
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(base.path(), dir.path());
+        let mut b = bytes[..start].to_vec();
+        b.extend_from_slice(&bytes[end..]);
+        fs::write(seg0(dir.path()), &b).unwrap();
+        let r = verify(dir.path(), &key);
+        let d = r.damage.expect("undetected");
+        assert_eq!(d.kind, DamageKind::Deleted { count: 1 }, "record {k}");
+        assert_eq!(d.seq, Some(k as u64), "record {k}");
+        assert_eq!(r.records, k as u64, "record {k}");
+    }
+}
