@@ -259,10 +259,11 @@ impl<W: Write> Encryptor<W> {
             }
             let room = self.segment_size - self.filled;
             let (now, later) = data.split_at(room.min(data.len()));
-            self.buf
+            let dst = self
+                .buf
                 .get_mut(self.filled..self.filled + now.len())
-                .ok_or(Error::InvalidArgument("segment buffer"))?
-                .copy_from_slice(now);
+                .ok_or(Error::InvalidArgument("segment buffer"))?;
+            copy_chunked(dst, now);
             self.filled += now.len();
             self.plaintext_len += now.len() as u64;
             data = later;
@@ -311,9 +312,25 @@ fn slice_read_at(src: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
         .get(start..)
         .and_then(|s| s.get(..buf.len()))
         .ok_or(io::ErrorKind::UnexpectedEof)?;
-    buf.copy_from_slice(part);
+    copy_chunked(buf, part);
     Ok(())
 }
+
+/// Copies `src` into `dst`; both callers pass slices of equal length.
+///
+/// A segment is copied in page-sized pieces: for 64 KiB segments read from
+/// main memory this measured a few percent faster than one `copy_from_slice`
+/// of the whole segment (the system `memcpy` uses a different strategy for
+/// large copies than for page-sized ones).
+fn copy_chunked(dst: &mut [u8], src: &[u8]) {
+    debug_assert_eq!(dst.len(), src.len());
+    for (d, s) in dst.chunks_mut(COPY_CHUNK).zip(src.chunks(COPY_CHUNK)) {
+        d.copy_from_slice(s);
+    }
+}
+
+/// The piece size of [`copy_chunked`].
+const COPY_CHUNK: usize = 4096;
 
 impl ReadAt for &[u8] {
     fn size(&mut self) -> io::Result<u64> {
