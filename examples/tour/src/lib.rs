@@ -344,6 +344,14 @@ struct Staff {
     lockout: LockoutState,
 }
 
+/// A successful login.
+struct Login {
+    token: SessionToken,
+    mfa: bool,
+    /// The session's public id, for audit records.
+    session_id: String,
+}
+
 /// The authentication side shared by every login.
 struct Auth {
     hasher: PasswordHasher,
@@ -363,7 +371,7 @@ impl Auth {
         address: &str,
         now: u64,
         rng: &dyn SecureRandom,
-    ) -> Result<(Option<(SessionToken, bool)>, u64), TourError> {
+    ) -> Result<(Option<Login>, u64), TourError> {
         self.lockout.check(&staff.lockout, now).at("lockout")?;
         let mut record = Record::new(
             EventType::Login,
@@ -400,9 +408,17 @@ impl Auth {
             )
             .at("session")?;
         record.actor.auth = AuditAuth::PasswordMfa;
-        record.correlation_id = Some(format!("{:?}", info.id));
+        let session_id = info.id.to_string();
+        record.correlation_id = Some(session_id.clone());
         let seq = audit.append(&record)?;
-        Ok((Some((token, info.is_mfa())), seq))
+        Ok((
+            Some(Login {
+                token,
+                mfa: info.is_mfa(),
+                session_id,
+            }),
+            seq,
+        ))
     }
 }
 
@@ -471,14 +487,12 @@ fn restrict_tree(dir: &Path) -> Result<(), TourError> {
 
 /// Runs the whole tour.
 pub fn run(options: &Options) -> Result<Report, TourError> {
-    #[allow(clippy::disallowed_methods)] // an example program may use the system's randomness
     let rng = SystemRandom::new();
     let data_dir = prepare_data_dir(options.data_dir.as_deref(), &rng)?;
     let mut clock = Clock(options.start);
     let mut stages = Vec::new();
 
     // ---- Stage 1: policy, audit log, logins ------------------------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let policy = Policy::from_toml(HOSPITAL_POLICY).at("policy")?;
@@ -556,7 +570,12 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         clock.advance(5),
         &rng,
     )?;
-    let Some((nurse_token, nurse_mfa)) = nurse_login else {
+    let Some(Login {
+        token: nurse_token,
+        mfa: nurse_mfa,
+        session_id: nurse_session,
+    }) = nurse_login
+    else {
         return unexpected("the nurse's login failed");
     };
     lines.push(format!(
@@ -567,7 +586,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     for staff in [&mut physician, &mut receptionist, &mut on_call, &mut admin] {
         let pw = staff.password;
         let (login, seq) = auth.login(&audit, staff, pw, OFFICE_ADDRESS, clock.advance(2), &rng)?;
-        let Some((_, mfa)) = login else {
+        let Some(Login { mfa, .. }) = login else {
             return unexpected(format!("{} could not log in", staff.name));
         };
         let role = policy
@@ -592,7 +611,6 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     });
 
     // ---- Stage 2: SIP and SDES ------------------------------------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let offer_crypto =
@@ -719,7 +737,6 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     });
 
     // ---- Stage 3: SRTP media ---------------------------------------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let mut wire = Vec::with_capacity(256);
@@ -794,7 +811,6 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     });
 
     // ---- Stage 4: voicemail into the vault ------------------------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let key_path = data_dir.join("vault.key");
@@ -835,7 +851,6 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     });
 
     // ---- Stage 5: who may listen -------------------------------------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let listen = policy
@@ -985,6 +1000,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         key: "reason".into(),
         value: "idle timeout".into(),
     });
+    r.correlation_id = Some(nurse_session);
     let seq = audit.append(&r)?;
     lines.push(format!(
         "nurse.ana's session, idle for 16 minutes, is logged off automatically: {idle_logoff}; record #{seq}"
@@ -1004,7 +1020,6 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     });
 
     // ---- Stage 6: checkpoint, verification, inclusion proof --------------------
-    #[allow(clippy::disallowed_methods)]
     let t = Instant::now();
     let mut lines = Vec::new();
     let written = hook

@@ -10,6 +10,15 @@ use carevox_tour::{Options, alert_kind, run};
 
 fn main() -> ExitCode {
     let data_dir = std::env::args_os().nth(1).map(PathBuf::from);
+    if data_dir
+        .as_deref()
+        .is_some_and(|d| d.as_os_str() == "-h" || d.as_os_str() == "--help")
+    {
+        println!(
+            "usage: carevox-tour [DATA_DIR]\n\nWalks one patient call through login, SIP/SDES, SRTP, the vault,\naccess control and the audit log. DATA_DIR (created with mode 0700)\ndefaults to a fresh directory under the system's temporary directory."
+        );
+        return ExitCode::SUCCESS;
+    }
     let options = Options {
         data_dir,
         ..Options::default()
