@@ -214,6 +214,8 @@ pub struct Report {
     pub alerts: Vec<Alert>,
     /// Records in the audit log.
     pub audit_records: u64,
+    /// The audit log's Ed25519 public key, hex (also in `audit.pub`).
+    pub audit_public_key: String,
     /// `verify_log` found no damage.
     pub audit_verified: bool,
     /// The physician's access record's inclusion proof verified.
@@ -1051,6 +1053,12 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
             "FOUND"
         }
     ));
+    let public_hex = public.to_hex();
+    fs::write(data_dir.join("audit.pub"), &public_hex).at("public key")?;
+    lines.push(format!(
+        "public key in audit.pub; offline check: carevox-audit verify {} --key {public_hex}",
+        audit_dir.display()
+    ));
     let proof = audit
         .log
         .inclusion_proof(access_record_seq, checkpoint.tree_size)
@@ -1106,6 +1114,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         idle_logoff,
         alerts,
         audit_records: verified.records,
+        audit_public_key: public_hex,
         audit_verified,
         inclusion_verified,
         access_record_seq,
