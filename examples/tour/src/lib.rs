@@ -436,10 +436,20 @@ impl Clock {
 }
 
 /// Creates the data directory with mode 0700 (a fresh random one under the
-/// system's temporary directory by default).
+/// system's temporary directory by default). A directory that exists must
+/// be empty: the tour never changes the mode of, or writes into, a
+/// directory that holds anything else.
 pub fn prepare_data_dir(dir: Option<&Path>, rng: &dyn SecureRandom) -> Result<PathBuf, TourError> {
     let path = match dir {
-        Some(d) => d.to_path_buf(),
+        Some(d) => {
+            if d.exists() && fs::read_dir(d).at("data directory")?.next().is_some() {
+                return unexpected(format!(
+                    "{} exists and is not empty: give a new or empty directory",
+                    d.display()
+                ));
+            }
+            d.to_path_buf()
+        }
         None => {
             let mut name = [0u8; 8];
             rng.fill(&mut name)

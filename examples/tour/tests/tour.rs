@@ -128,3 +128,21 @@ fn default_data_dir_is_fresh_and_private() {
     assert_eq!(mode & 0o777, 0o700);
     std::fs::remove_dir_all(&report.data_dir).unwrap();
 }
+
+#[test]
+fn a_non_empty_directory_is_refused_and_left_alone() {
+    let dir = fresh_dir("busy");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"someone else's").unwrap();
+    let err = run(&Options {
+        data_dir: Some(dir.clone()),
+        ..Options::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
