@@ -165,7 +165,12 @@ impl Index {
         }
         let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
         let path = dir.join(INDEX_FILE);
-        let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut f = crate::log::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
         f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))

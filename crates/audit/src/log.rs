@@ -161,6 +161,30 @@ fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
     }
 }
 
+/// Creates `dir` and any missing parents readable by the owner only: audit
+/// records carry PHI (patient references, user ids, addresses).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Options for a new file readable and writable by the owner only.
+pub(crate) fn private_file_options() -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts
+}
+
 fn cut(path: &Path, len: u64) -> Result<()> {
     let f = OpenOptions::new()
         .write(true)
@@ -180,7 +204,7 @@ impl AuditLog {
         config: LogConfig,
     ) -> Result<(Self, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        create_private_dir(&dir)?;
         let mut report = OpenReport::default();
         let mut segs = list_segments(&dir, &config.archive_dirs)?;
 
@@ -358,7 +382,7 @@ impl AuditLog {
                 .open(&cp_path)
                 .map_err(|e| Error::io(&cp_path, e))?
         } else {
-            let mut f = OpenOptions::new()
+            let mut f = private_file_options()
                 .append(true)
                 .create(true)
                 .open(&cp_path)
@@ -841,7 +865,7 @@ impl AuditLog {
     /// still verify when the verifier is given `dest` as an archive.
     pub fn archive_sealed(&self, dest: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dest = dest.as_ref();
-        fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+        create_private_dir(dest)?;
         let mut io = self.io.lock().map_err(|_| Error::Poisoned)?;
         let mut moved = Vec::new();
         for path in std::mem::take(&mut io.sealed) {
@@ -871,7 +895,7 @@ fn write_sync(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn create_segment(path: &Path, header: &[u8]) -> Result<File> {
-    let mut f = OpenOptions::new()
+    let mut f = private_file_options()
         .append(true)
         .create_new(true)
         .open(path)

@@ -29,6 +29,46 @@ fn rec(i: u64) -> Record {
     r.with_detail("i", i.to_string())
 }
 
+/// Audit records carry PHI: the log's directories and files are readable by
+/// their owner only, whatever the process umask.
+#[cfg(unix)]
+#[test]
+fn log_directories_and_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("nested/audit");
+    let archive = dir.path().join("archive");
+    let cfg = LogConfig {
+        checkpoint_every_records: 5,
+        segment_max_bytes: 2000,
+        ..LogConfig::default()
+    };
+    let (log, _) = AuditLog::open(&log_dir, signer(), cfg).unwrap();
+    for i in 0..30 {
+        log.append(&rec(i)).unwrap();
+    }
+    log.checkpoint(Timestamp::from_millis(1_800_000_000_000))
+        .unwrap();
+    assert!(!log.archive_sealed(&archive).unwrap().is_empty());
+    for d in [dir.path().join("nested"), log_dir.clone(), archive.clone()] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{} is not owner-only", d.display());
+    }
+    let mut files = 0;
+    for d in [&log_dir, &archive] {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{} is not owner-only", path.display());
+            files += 1;
+        }
+    }
+    assert!(
+        files >= 3,
+        "expected segments and checkpoints, found {files} files"
+    );
+}
+
 #[test]
 fn append_reopen_and_continue() {
     let dir = tempfile::tempdir().unwrap();

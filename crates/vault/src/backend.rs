@@ -63,6 +63,19 @@ fn create_private(path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
+/// Creates `dir` and any missing parents readable by the owner only, so
+/// that object ids and key records are not listed to other users.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
@@ -123,7 +136,7 @@ impl FsBackend {
         let objects = root.join("objects");
         let keys = root.join("keys");
         for dir in [&objects, &keys] {
-            fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
             for entry in fs::read_dir(dir)? {
                 let entry = entry?;
                 if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {

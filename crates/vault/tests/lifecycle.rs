@@ -86,6 +86,16 @@ fn key_file_is_owner_only_and_reopens() {
     let key_record = dir.0.join("vault/keys/x.key");
     let mode = std::fs::metadata(key_record).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    for sub in ["vault", "vault/objects", "vault/keys"] {
+        let mode = std::fs::metadata(dir.0.join(sub))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{sub} is not owner-only");
+    }
+    let payload = dir.0.join("vault/objects/x.cvx");
+    let mode = std::fs::metadata(payload).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     assert!(!format!("{keys:?}").contains("[")); // no key bytes in Debug
 }
 
