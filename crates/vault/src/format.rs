@@ -240,20 +240,8 @@ impl Metadata {
     pub(crate) fn decode_private(b: &[u8], header: &ObjectHeader) -> Result<Metadata> {
         let base = (HEADER_LEN) as u64;
         let mut at = 0usize;
-        let mut take = |what: &'static str| -> Result<String> {
-            let len = be_u16(b, at).ok_or(Error::malformed(what, base + at as u64))?;
-            let start = at + 2;
-            let bytes = b
-                .get(start..start + usize::from(len))
-                .ok_or(Error::malformed(what, base + at as u64))?;
-            let s = std::str::from_utf8(bytes)
-                .map_err(|_| Error::malformed(what, base + start as u64))?
-                .to_owned();
-            at = start + usize::from(len);
-            Ok(s)
-        };
-        let id = take("metadata id")?;
-        let content_type = take("metadata content type")?;
+        let id = read_string(b, &mut at, base, "metadata id")?;
+        let content_type = read_string(b, &mut at, base, "metadata content type")?;
         let count = {
             let pos = at;
             let c = be_u16(b, pos).ok_or(Error::malformed("metadata label count", base))?;
@@ -262,20 +250,8 @@ impl Metadata {
         };
         let mut labels = Vec::with_capacity(usize::from(count.min(256)));
         for _ in 0..count {
-            let mut take2 = |what: &'static str| -> Result<String> {
-                let len = be_u16(b, at).ok_or(Error::malformed(what, base + at as u64))?;
-                let start = at + 2;
-                let bytes = b
-                    .get(start..start + usize::from(len))
-                    .ok_or(Error::malformed(what, base + at as u64))?;
-                let s = std::str::from_utf8(bytes)
-                    .map_err(|_| Error::malformed(what, base + start as u64))?
-                    .to_owned();
-                at = start + usize::from(len);
-                Ok(s)
-            };
-            let k = take2("metadata label key")?;
-            let v = take2("metadata label value")?;
+            let k = read_string(b, &mut at, base, "metadata label key")?;
+            let v = read_string(b, &mut at, base, "metadata label value")?;
             labels.push((k, v));
         }
         if at != b.len() {
@@ -381,6 +357,22 @@ impl KeyRecord {
             wrapped: wrapped.to_vec(),
         })
     }
+}
+
+/// Reads a string stored as a big-endian `u16` length and UTF-8 bytes at
+/// `*at` in `b`, advancing `*at` past it. Errors name `what` and the offset
+/// of the field, counted from `base`.
+fn read_string(b: &[u8], at: &mut usize, base: u64, what: &'static str) -> Result<String> {
+    let len = be_u16(b, *at).ok_or(Error::malformed(what, base + *at as u64))?;
+    let start = *at + 2;
+    let bytes = b
+        .get(start..start + usize::from(len))
+        .ok_or(Error::malformed(what, base + *at as u64))?;
+    let s = std::str::from_utf8(bytes)
+        .map_err(|_| Error::malformed(what, base + start as u64))?
+        .to_owned();
+    *at = start + usize::from(len);
+    Ok(s)
 }
 
 #[cfg(test)]
