@@ -337,6 +337,34 @@ fn is_non_ws(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
 }
 
+/// The `<nettype> <addrtype> <address>` fields that end both `o=` and `c=`
+/// lines; nothing may follow them.
+fn net_address<'a>(
+    mut f: impl Iterator<Item = &'a str>,
+    bad: impl Fn(&'static str) -> SdpError,
+) -> Result<(String, String, String), SdpError> {
+    let net_type = f
+        .next()
+        .filter(|s| is_token(s))
+        .ok_or_else(|| bad("network type"))?;
+    let addr_type = f
+        .next()
+        .filter(|s| is_token(s))
+        .ok_or_else(|| bad("address type"))?;
+    let address = f
+        .next()
+        .filter(|s| is_non_ws(s))
+        .ok_or_else(|| bad("address"))?;
+    if f.next().is_some() {
+        return Err(bad("field count"));
+    }
+    Ok((
+        net_type.to_owned(),
+        addr_type.to_owned(),
+        address.to_owned(),
+    ))
+}
+
 fn parse_origin(line: usize, value: &str) -> Result<Origin, SdpError> {
     let bad = |field| SdpError::InvalidField {
         line,
@@ -353,25 +381,14 @@ fn parse_origin(line: usize, value: &str) -> Result<Origin, SdpError> {
         .next()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         .ok_or(bad("session version"))?;
-    let net_type = f
-        .next()
-        .filter(|s| is_token(s))
-        .ok_or(bad("network type"))?;
-    let addr_type = f
-        .next()
-        .filter(|s| is_token(s))
-        .ok_or(bad("address type"))?;
-    let address = f.next().filter(|s| is_non_ws(s)).ok_or(bad("address"))?;
-    if f.next().is_some() {
-        return Err(bad("field count"));
-    }
+    let (net_type, addr_type, address) = net_address(f, bad)?;
     Ok(Origin {
         username: username.to_owned(),
         session_id: session_id.to_owned(),
         session_version: session_version.to_owned(),
-        net_type: net_type.to_owned(),
-        addr_type: addr_type.to_owned(),
-        address: address.to_owned(),
+        net_type,
+        addr_type,
+        address,
     })
 }
 
@@ -381,23 +398,11 @@ pub(super) fn parse_connection(line: usize, value: &str) -> Result<Connection, S
         kind: 'c',
         field,
     };
-    let mut f = fields(line, b'c', value)?;
-    let net_type = f
-        .next()
-        .filter(|s| is_token(s))
-        .ok_or(bad("network type"))?;
-    let addr_type = f
-        .next()
-        .filter(|s| is_token(s))
-        .ok_or(bad("address type"))?;
-    let address = f.next().filter(|s| is_non_ws(s)).ok_or(bad("address"))?;
-    if f.next().is_some() {
-        return Err(bad("field count"));
-    }
+    let (net_type, addr_type, address) = net_address(fields(line, b'c', value)?, bad)?;
     Ok(Connection {
-        net_type: net_type.to_owned(),
-        addr_type: addr_type.to_owned(),
-        address: address.to_owned(),
+        net_type,
+        addr_type,
+        address,
     })
 }
 
