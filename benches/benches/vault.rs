@@ -4,7 +4,10 @@
 //! Peers in the same run: the `age` crate (X25519 recipient; ChaCha20-
 //! Poly1305 STREAM with 64 KiB chunks) and raw ring AES-256-GCM
 //! `seal_in_place` / `open_in_place` over 64 KiB chunks of a buffer already
-//! in memory, the ceiling for any AES-GCM streaming format.
+//! in memory, the ceiling for an in-place AES-GCM streaming format. carevox
+//! seals and opens segments out of place with AWS-LC's AES-256-GCM, so the
+//! same raw operations in `aws-lc-rs` (no header, no key derivation) are
+//! measured beside them as the ceiling of that design.
 //!
 //! `cargo bench -p carevox-benches --bench vault`
 
@@ -15,6 +18,7 @@
 use std::hint::black_box;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use aws_lc_rs::aead as awslc;
 use carevox_vault::{DataKey, Decryptor, Encryptor, Metadata};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -56,6 +60,16 @@ fn ring_nonce(i: usize) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&(i as u64).to_be_bytes());
     Nonce::assume_unique_for_key(n)
+}
+
+fn awslc_key() -> awslc::LessSafeKey {
+    awslc::LessSafeKey::new(awslc::UnboundKey::new(&awslc::AES_256_GCM, &[7u8; 32]).unwrap())
+}
+
+fn awslc_nonce(i: usize) -> awslc::Nonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&(i as u64).to_be_bytes());
+    awslc::Nonce::assume_unique_for_key(n)
 }
 
 fn age_encrypt<W: Write>(recipient: &age::x25519::Recipient, data: &[u8], sink: W) -> W {
@@ -111,6 +125,26 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    let ak = awslc_key();
+    let mut work = vec![0u8; CHUNK + 16];
+    g.bench_function("awslc_seal_out_of_place_64KiB", |b| {
+        b.iter(|| {
+            for (i, chunk) in data.chunks(CHUNK).enumerate() {
+                let (out, tag) = work.split_at_mut(chunk.len());
+                ak.seal_out_of_place_scatter(
+                    awslc_nonce(i),
+                    awslc::Aad::empty(),
+                    chunk,
+                    out,
+                    &[],
+                    tag,
+                )
+                .unwrap();
+                black_box(&mut work);
+            }
+        })
+    });
+
     let sealed = carevox_encrypt(
         &key,
         &rng,
@@ -150,13 +184,23 @@ fn bench(c: &mut Criterion) {
             v
         })
         .collect();
-    let mut work = vec![0u8; CHUNK + 16];
     g.bench_function("ring_open_in_place_64KiB", |b| {
         b.iter(|| {
             for (i, c) in chunks.iter().enumerate() {
                 let w = &mut work[..c.len()];
                 w.copy_from_slice(c);
                 black_box(rk.open_in_place(ring_nonce(i), Aad::empty(), w).unwrap());
+            }
+        })
+    });
+    g.bench_function("awslc_open_out_of_place_64KiB", |b| {
+        b.iter(|| {
+            for (i, c) in chunks.iter().enumerate() {
+                let (ct, tag) = c.split_at(c.len() - 16);
+                let out = &mut work[..ct.len()];
+                ak.open_separate_gather(awslc_nonce(i), awslc::Aad::empty(), ct, tag, out)
+                    .unwrap();
+                black_box(out);
             }
         })
     });
@@ -198,6 +242,20 @@ fn bench(c: &mut Criterion) {
             let at = offs[k] as usize % CHUNK;
             let n = RANGE.min(p.len() - at);
             out[..n].copy_from_slice(&p[at..at + n]);
+            black_box(&out);
+        })
+    });
+    g.bench_function("awslc_open_one_64KiB_chunk", |b| {
+        b.iter(|| {
+            k = (k + 1) % offs.len();
+            let i = offs[k] as usize / CHUNK;
+            let (ct, tag) = chunks[i].split_at(chunks[i].len() - 16);
+            let w = &mut work[..ct.len()];
+            ak.open_separate_gather(awslc_nonce(i), awslc::Aad::empty(), ct, tag, w)
+                .unwrap();
+            let at = offs[k] as usize % CHUNK;
+            let n = RANGE.min(w.len() - at);
+            out[..n].copy_from_slice(&w[at..at + n]);
             black_box(&out);
         })
     });

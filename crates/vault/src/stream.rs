@@ -4,7 +4,12 @@
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+// The segment cipher is AWS-LC's AES-256-GCM: unlike ring's, it encrypts
+// and decrypts out of place, so a segment goes from the caller's plaintext
+// (or the stored ciphertext) to its destination in one pass instead of a
+// copy followed by an in-place pass. Key derivation and commitment stay on
+// ring, like the rest of the workspace.
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::SecureRandom;
 use ring::{hkdf, hmac};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -106,6 +111,10 @@ fn check_segment_size(segment_size: u32) -> Result<()> {
 /// Encrypts one object as a stream: write the plaintext in pieces of any
 /// size, then call [`Encryptor::finish`]. Memory use is one segment.
 ///
+/// Whole segments of a long enough piece are encrypted straight from the
+/// caller's slice into the segment buffer; only a segment assembled from
+/// several smaller pieces is copied first.
+///
 /// The header and the encrypted metadata are written to the sink when the
 /// encryptor is created; each segment is written as soon as it is full.
 /// Dropping an encryptor without `finish` leaves an object without its final
@@ -117,7 +126,12 @@ pub struct Encryptor<W: Write> {
     header_tag: [u8; TAG_LEN],
     segment_size: usize,
     buf: Zeroizing<Vec<u8>>,
+    /// Plaintext bytes gathered in `buf` for the next segment.
     filled: usize,
+    /// When set, `buf` holds this many bytes of a full segment sealed as
+    /// not the last one, kept back until more plaintext shows that it is
+    /// not (see [`Encryptor::finish`]).
+    sealed: Option<usize>,
     index: u32,
     plaintext_len: u64,
 }
@@ -217,34 +231,64 @@ impl<W: Write> Encryptor<W> {
             segment_size,
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
+            sealed: None,
             index: 0,
             plaintext_len: 0,
         })
     }
 
-    fn seal_segment(&mut self, last: bool) -> Result<()> {
+    fn nonce(&self, last: bool) -> Nonce {
         let flag = if last { FLAG_LAST } else { FLAG_SEGMENT };
+        nonce(&self.prefix, self.index, flag)
+    }
+
+    /// Seals the gathered plaintext in place, as the last segment or not.
+    fn seal_gathered(&mut self, last: bool) -> Result<()> {
+        let nonce = self.nonce(last);
         let (data, rest) = self
             .buf
             .split_at_mut_checked(self.filled)
             .ok_or(Error::InvalidArgument("segment buffer"))?;
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                nonce(&self.prefix, self.index, flag),
-                Aad::from(&self.header_tag),
-                data,
-            )
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.header_tag), data)
             .map_err(|_| Error::TooLarge)?;
         rest.get_mut(..TAG_LEN)
             .ok_or(Error::InvalidArgument("segment buffer"))?
             .copy_from_slice(tag.as_ref());
+        self.sealed = Some(self.filled + TAG_LEN);
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Seals one full segment of the caller's plaintext straight into the
+    /// segment buffer, as not the last segment.
+    fn seal_from(&mut self, plaintext: &[u8]) -> Result<()> {
+        let nonce = self.nonce(false);
+        let (out, rest) = self
+            .buf
+            .split_at_mut_checked(plaintext.len())
+            .ok_or(Error::InvalidArgument("segment buffer"))?;
+        let tag = rest
+            .get_mut(..TAG_LEN)
+            .ok_or(Error::InvalidArgument("segment buffer"))?;
+        self.key
+            .seal_out_of_place_scatter(nonce, Aad::from(&self.header_tag), plaintext, out, &[], tag)
+            .map_err(|_| Error::TooLarge)?;
+        self.sealed = Some(plaintext.len() + TAG_LEN);
+        Ok(())
+    }
+
+    /// Writes the sealed segment in the buffer to the sink.
+    fn write_sealed(&mut self, last: bool) -> Result<()> {
+        let Some(len) = self.sealed.take() else {
+            return Ok(());
+        };
         let out = self
             .buf
-            .get(..self.filled + TAG_LEN)
+            .get(..len)
             .ok_or(Error::InvalidArgument("segment buffer"))?;
         self.sink.write_all(out).map_err(Error::io("write"))?;
-        self.filled = 0;
         if !last {
             self.index = self.index.checked_add(1).ok_or(Error::TooLarge)?;
         }
@@ -254,8 +298,18 @@ impl<W: Write> Encryptor<W> {
     /// Encrypts more plaintext (the `Write` impl calls this).
     pub fn update(&mut self, mut data: &[u8]) -> Result<()> {
         while !data.is_empty() {
+            // More plaintext follows, so a full segment held back is not the
+            // last one.
             if self.filled == self.segment_size {
-                self.seal_segment(false)?;
+                self.seal_gathered(false)?;
+            }
+            self.write_sealed(false)?;
+            if self.filled == 0 && data.len() >= self.segment_size {
+                let (segment, later) = data.split_at(self.segment_size);
+                self.seal_from(segment)?;
+                self.plaintext_len += segment.len() as u64;
+                data = later;
+                continue;
             }
             let room = self.segment_size - self.filled;
             let (now, later) = data.split_at(room.min(data.len()));
@@ -273,8 +327,26 @@ impl<W: Write> Encryptor<W> {
 
     /// Seals the final segment, flushes the sink and returns it with the
     /// plaintext length.
+    ///
+    /// A final segment that was encrypted straight from the caller's slice
+    /// was sealed as not the last one; it is decrypted in the buffer and
+    /// sealed again with the last-segment flag, so the output is the same
+    /// whichever way the plaintext arrived.
     pub fn finish(mut self) -> Result<(W, u64)> {
-        self.seal_segment(true)?;
+        if let Some(len) = self.sealed.take() {
+            let nonce = self.nonce(false);
+            let segment = self
+                .buf
+                .get_mut(..len)
+                .ok_or(Error::InvalidArgument("segment buffer"))?;
+            let plain = self
+                .key
+                .open_in_place(nonce, Aad::from(&self.header_tag), segment)
+                .map_err(|_| Error::InvalidArgument("segment buffer"))?;
+            self.filled = plain.len();
+        }
+        self.seal_gathered(true)?;
+        self.write_sealed(true)?;
         self.sink.flush().map_err(Error::io("flush"))?;
         Ok((self.sink, self.plaintext_len))
     }
@@ -304,6 +376,19 @@ pub trait ReadAt {
     fn size(&mut self) -> io::Result<u64>;
     /// Fills `buf` from `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// The `len` stored bytes at `offset`, borrowed, for sources that hold
+    /// them in memory already (a slice, a memory map). The decryptor then
+    /// decrypts a segment straight from them instead of copying it into its
+    /// own buffer first. `None` (the default) means "use
+    /// [`ReadAt::read_exact_at`]"; so does a range past the end.
+    fn slice_at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        let _ = (offset, len);
+        None
+    }
+}
+
+fn slice_range(src: &[u8], offset: u64, len: usize) -> Option<&[u8]> {
+    src.get(usize::try_from(offset).ok()?..)?.get(..len)
 }
 
 fn slice_read_at(src: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -339,6 +424,9 @@ impl ReadAt for &[u8] {
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         slice_read_at(self, offset, buf)
     }
+    fn slice_at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        slice_range(self, offset, len)
+    }
 }
 
 impl ReadAt for Vec<u8> {
@@ -348,6 +436,9 @@ impl ReadAt for Vec<u8> {
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         slice_read_at(self, offset, buf)
     }
+    fn slice_at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        slice_range(self, offset, len)
+    }
 }
 
 impl ReadAt for std::sync::Arc<Vec<u8>> {
@@ -356,6 +447,9 @@ impl ReadAt for std::sync::Arc<Vec<u8>> {
     }
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         slice_read_at(self, offset, buf)
+    }
+    fn slice_at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        slice_range(self, offset, len)
     }
 }
 
@@ -375,6 +469,9 @@ impl<R: ReadAt + ?Sized> ReadAt for Box<R> {
     }
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         (**self).read_exact_at(offset, buf)
+    }
+    fn slice_at(&mut self, offset: u64, len: usize) -> Option<&[u8]> {
+        (**self).slice_at(offset, len)
     }
 }
 
@@ -543,23 +640,33 @@ impl<R: ReadAt> Decryptor<R> {
             return Err(Error::SegmentAuth { index });
         }
         let idx32 = u32::try_from(index).map_err(|_| Error::TooLarge)?;
-        let buf = self
-            .buf
-            .get_mut(..len)
-            .ok_or(Error::SegmentAuth { index })?;
-        self.src
-            .read_exact_at(offset, buf)
-            .map_err(Error::io("read"))?;
         let flag = if last { FLAG_LAST } else { FLAG_SEGMENT };
-        let plain = self
-            .key
-            .open_in_place(
-                nonce(&self.header.nonce_prefix, idx32, flag),
-                Aad::from(&self.header.tag),
-                buf,
-            )
-            .map_err(|_| Error::SegmentAuth { index })?;
-        let plen = plain.len();
+        let nonce = nonce(&self.header.nonce_prefix, idx32, flag);
+        let aad = Aad::from(&self.header.tag);
+        let plen = len - TAG_LEN;
+        if let Some(stored) = self.src.slice_at(offset, len) {
+            let (ciphertext, tag) = stored
+                .split_at_checked(plen)
+                .ok_or(Error::SegmentAuth { index })?;
+            let out = self
+                .buf
+                .get_mut(..plen)
+                .ok_or(Error::SegmentAuth { index })?;
+            self.key
+                .open_separate_gather(nonce, aad, ciphertext, tag, out)
+                .map_err(|_| Error::SegmentAuth { index })?;
+        } else {
+            let buf = self
+                .buf
+                .get_mut(..len)
+                .ok_or(Error::SegmentAuth { index })?;
+            self.src
+                .read_exact_at(offset, buf)
+                .map_err(Error::io("read"))?;
+            self.key
+                .open_in_place(nonce, aad, buf)
+                .map_err(|_| Error::SegmentAuth { index })?;
+        }
         if !last && plen != self.header.segment_size as usize {
             return Err(Error::SegmentAuth { index });
         }

@@ -8,7 +8,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use carevox_vault::{
-    DataKey, Decryptor, Encryptor, KeyProvider, MemoryBackend, Metadata, PassphraseProvider, Vault,
+    DataKey, Decryptor, Encryptor, KeyProvider, MemoryBackend, Metadata, PassphraseProvider,
+    ReadAt, Vault,
 };
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -127,8 +128,101 @@ fn seal(seg: u32, d: &[u8]) -> (DataKey, Vec<u8>) {
     (key, e.finish().unwrap().0)
 }
 
+/// Stored bytes that can only be copied out, like a file: the decryptor
+/// reads each segment into its buffer and opens it there, instead of
+/// decrypting straight from borrowed bytes.
+struct CopyOnly(Vec<u8>);
+
+impl ReadAt for CopyOnly {
+    fn size(&mut self) -> std::io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+    fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let mut slice = self.0.as_slice();
+        slice.read_exact_at(offset, buf)
+    }
+}
+
+fn seal_fixed(seg: u32, pieces: &[&[u8]]) -> Vec<u8> {
+    let key = DataKey::from_bytes([3; 32]);
+    let meta = Metadata::new("p", "x", 1, 2);
+    let mut e =
+        Encryptor::dangerous_with_fixed_randomness(&key, [4; 32], [5; 7], seg, &meta, Vec::new())
+            .unwrap();
+    for p in pieces {
+        e.update(p).unwrap();
+    }
+    e.finish().unwrap().0
+}
+
+/// Splits `d` at the given cut points (any order, clamped to its length).
+fn pieces<'a>(d: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (d.len() + 1)).collect();
+    cuts.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for c in cuts.into_iter().chain([d.len()]) {
+        out.push(&d[at..c]);
+        at = c;
+    }
+    out
+}
+
+/// Opens an object and reads all of it, or the first error.
+fn open_and_read<R: ReadAt>(key: &DataKey, src: R) -> carevox_vault::Result<Vec<u8>> {
+    let mut dec = Decryptor::open(key, src)?;
+    let mut out = vec![0u8; usize::try_from(dec.len()).unwrap()];
+    let n = dec.read_at(0, &mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+#[test]
+fn whole_segment_writes_give_the_same_bytes_as_one_write() {
+    // Pieces of exactly one segment are sealed straight from the caller's
+    // slice; the last one is sealed again as the final segment.
+    for segments in 0..4usize {
+        let d = data(SEG as usize * segments, 7);
+        let whole = seal_fixed(SEG, &[&d]);
+        let by_segment: Vec<&[u8]> = d.chunks(SEG as usize).collect();
+        assert_eq!(seal_fixed(SEG, &by_segment), whole, "{segments} segments");
+        let by_byte: Vec<&[u8]> = d.chunks(1).collect();
+        assert_eq!(seal_fixed(SEG, &by_byte), whole, "{segments} segments");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn same_bytes_however_the_plaintext_is_split(
+        d in proptest::collection::vec(any::<u8>(), 0..3000),
+        seg in 256u32..700,
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let whole = seal_fixed(seg, &[&d]);
+        prop_assert_eq!(seal_fixed(seg, &pieces(&d, &cuts)), whole);
+    }
+
+    #[test]
+    fn borrowed_and_copied_sources_agree(
+        d in proptest::collection::vec(any::<u8>(), 0..3000),
+        seg in 256u32..700,
+        flip in proptest::option::of((any::<usize>(), 0u8..8)),
+    ) {
+        let mut ct = seal_fixed(seg, &[&d]);
+        if let Some((at, bit)) = flip {
+            let at = at % ct.len();
+            ct[at] ^= 1 << bit;
+        }
+        let key = DataKey::from_bytes([3; 32]);
+        let borrowed = open_and_read(&key, ct.clone());
+        let copied = open_and_read(&key, CopyOnly(ct));
+        prop_assert_eq!(format!("{borrowed:?}"), format!("{copied:?}"));
+        if flip.is_none() {
+            prop_assert_eq!(borrowed.unwrap(), d);
+        }
+    }
 
     #[test]
     fn stream_round_trip(
