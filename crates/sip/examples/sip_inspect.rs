@@ -103,7 +103,7 @@ fn main() -> ExitCode {
                 a.scheme(),
                 a.params()
                     .iter()
-                    .map(|p| p.name)
+                    .map(|p| p.name())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -103,6 +103,17 @@ pub enum ParseError {
         /// What was wrong.
         what: &'static str,
     },
+    /// An authentication header field (WWW-Authenticate, Authorization,
+    /// Proxy-Authenticate, Proxy-Authorization, Authentication-Info) does
+    /// not follow the auth-param grammar.
+    #[error("malformed {header} header field: {error}")]
+    AuthParams {
+        /// Canonical name of the header field.
+        header: &'static str,
+        /// What was wrong, and where in the value.
+        #[source]
+        error: crate::header::AuthParamError,
+    },
     /// A mandatory header field is absent.
     #[error("missing {header} header field")]
     MissingHeader {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::error::ParseError;
 use crate::parse::{
-    ListItems, Params, find_top, is_lws, is_token, is_token_str, quoted_len, split1, trim, unquote,
+    Params, find_top, is_lws, is_tchar, is_token, is_token_str, quoted_len, split1, trim, unquote,
 };
 use crate::uri::{Host, Uri, parse_hostport};
 
@@ -455,63 +455,161 @@ impl<'a> MediaType<'a> {
     }
 }
 
+/// Longest authentication header value [`AuthHeader::parse`] and
+/// [`AuthParams::parse`] accept, in bytes.
+pub const MAX_AUTH_HEADER_LEN: usize = 8 * 1024;
+/// Most parameters accepted in one authentication header value.
+pub const MAX_AUTH_PARAMS: usize = 32;
+
+/// Why an authentication header value does not follow the auth-param
+/// grammar. Offsets count bytes from the start of the value; no variant
+/// carries any of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthParamError {
+    /// The value is longer than [`MAX_AUTH_HEADER_LEN`].
+    #[error("value longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// More parameters than [`MAX_AUTH_PARAMS`].
+    #[error("more than {max} parameters")]
+    TooManyParams {
+        /// The limit.
+        max: usize,
+    },
+    /// The value does not follow the grammar.
+    #[error("syntax error at byte {offset}: expected {what}")]
+    Syntax {
+        /// Byte offset in the value.
+        offset: usize,
+        /// What was expected there.
+        what: &'static str,
+    },
+    /// A parameter name appears twice (compared case-insensitively); RFC
+    /// 7235 section 2.2 allows each name once.
+    #[error("repeated parameter ending at byte {offset}")]
+    DuplicateParam {
+        /// Byte offset in the value, just after the second occurrence.
+        offset: usize,
+    },
+}
+
 /// A challenge or credentials (WWW-Authenticate, Proxy-Authenticate,
-/// Authorization, Proxy-Authorization): an auth scheme and its parameters.
-/// The digest module interprets the parameters. `Debug` shows parameter
-/// names only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Authorization, Proxy-Authorization): an auth scheme, then either an
+/// auth-param list or a token68 (RFC 7235 section 2.1, RFC 3261 section
+/// 25.1). [`crate::auth::Challenge::from_header`] and
+/// [`crate::auth::Credentials::from_header`] read the digest forms.
+/// `Debug` shows the scheme and the parameter names only.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthHeader<'a> {
     scheme: &'a str,
+    token68: Option<&'a str>,
     params: AuthParams<'a>,
 }
 
+impl fmt::Debug for AuthHeader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthHeader")
+            .field("scheme", &self.scheme)
+            .field("token68", &self.token68.map(|_| "<redacted>"))
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
 impl<'a> AuthHeader<'a> {
-    /// Parses `scheme param=value, param="quoted", ...`.
-    pub fn parse(s: &'a str, header: &'static str) -> Result<Self, ParseError> {
-        let (scheme, params) = split_word(trim(s));
-        if !is_token_str(scheme) {
-            return Err(ParseError::header(header, "bad auth scheme"));
+    /// Parses `scheme [1*LWS (token68 / #auth-param)]`, checking the whole
+    /// auth-param list: names are tokens and unique (case-insensitively),
+    /// values are tokens or quoted strings with valid escapes, empty list
+    /// items are skipped, at most [`MAX_AUTH_PARAMS`] parameters and
+    /// [`MAX_AUTH_HEADER_LEN`] bytes. Linear white space, folded line breaks
+    /// included, may surround `=` and `,`.
+    pub fn parse(s: &'a str) -> Result<Self, AuthParamError> {
+        check_len(s)?;
+        let mut p = Scanner::new(s);
+        p.skip_lws();
+        let scheme = p.token().ok_or(AuthParamError::Syntax {
+            offset: p.pos,
+            what: "auth scheme",
+        })?;
+        let after_scheme = p.pos;
+        p.skip_lws();
+        if p.at_end() {
+            return Ok(AuthHeader {
+                scheme,
+                token68: None,
+                params: AuthParams::EMPTY,
+            });
         }
+        if p.pos == after_scheme {
+            return Err(AuthParamError::Syntax {
+                offset: p.pos,
+                what: "white space after the auth scheme",
+            });
+        }
+        if let Some(token68) = p.token68() {
+            return Ok(AuthHeader {
+                scheme,
+                token68: Some(token68),
+                params: AuthParams::EMPTY,
+            });
+        }
+        let params = AuthParams::check(p)?;
         Ok(AuthHeader {
             scheme,
-            params: AuthParams::new(params),
+            token68: None,
+            params,
         })
     }
+
+    /// Parses a header value given as bytes, which must be UTF-8.
+    pub fn parse_bytes(b: &'a [u8]) -> Result<Self, AuthParamError> {
+        if b.len() > MAX_AUTH_HEADER_LEN {
+            return Err(AuthParamError::TooLong {
+                max: MAX_AUTH_HEADER_LEN,
+            });
+        }
+        let s = std::str::from_utf8(b).map_err(|e| AuthParamError::Syntax {
+            offset: e.valid_up_to(),
+            what: "UTF-8",
+        })?;
+        Self::parse(s)
+    }
+
     /// The scheme as written (`Digest`); compare it case-insensitively.
     pub fn scheme(&self) -> &'a str {
         self.scheme
     }
-    /// The parameters.
+
+    /// True when the scheme is `name`, compared case-insensitively.
+    pub fn is_scheme(&self, name: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(name)
+    }
+
+    /// The token68 credential or challenge (`Bearer` tokens of RFC 8898),
+    /// when the scheme is followed by one instead of parameters. It may be
+    /// a secret: never log it.
+    pub fn token68(&self) -> Option<&'a str> {
+        self.token68
+    }
+
+    /// The parameters (empty for a token68 or a bare scheme).
     pub fn params(&self) -> AuthParams<'a> {
         self.params
     }
 }
 
-/// A comma-separated `name=value` list (auth-params, RFC 7235 / RFC 3261
-/// section 25.1), with quoted strings respected. Values may hold secrets
-/// (a digest `response`): never log them; `Debug` shows the names only.
+/// A checked auth-param list (RFC 7235 section 2.1, RFC 3261 section
+/// 25.1): `name=token` and `name="quoted string"` items separated by
+/// commas. Values may hold secrets (a digest `response`): never log them;
+/// `Debug` shows the names only. Borrowed from the message, and iterating
+/// allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthParams<'a> {
     raw: &'a str,
-}
-
-/// One auth-param. `Debug` hides the value.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct AuthParam<'a> {
-    /// The name as written.
-    pub name: &'a str,
-    /// The value as written (quotes kept), or `None` for a bare token
-    /// (such as a token68 credential).
-    pub value: Option<&'a str>,
-}
-
-impl fmt::Debug for AuthParam<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthParam")
-            .field("name", &self.name)
-            .field("value", &self.value.map(|_| "<redacted>"))
-            .finish()
-    }
+    len: usize,
 }
 
 impl fmt::Debug for AuthParams<'_> {
@@ -520,42 +618,339 @@ impl fmt::Debug for AuthParams<'_> {
     }
 }
 
-impl<'a> AuthParam<'a> {
-    /// True when the value is a quoted string.
-    pub fn is_quoted(&self) -> bool {
-        self.value.is_some_and(|v| v.starts_with('"'))
-    }
-    /// The value with quotes and escapes removed.
-    pub fn unquoted(&self) -> Option<Cow<'a, str>> {
-        self.value.map(unquote)
-    }
-}
-
 impl<'a> AuthParams<'a> {
-    /// Wraps a raw parameter list.
-    pub fn new(raw: &'a str) -> Self {
-        Self { raw }
+    const EMPTY: AuthParams<'static> = AuthParams { raw: "", len: 0 };
+
+    /// Parses a list without a scheme (the value of Authentication-Info),
+    /// with the checks and limits of [`AuthHeader::parse`].
+    pub fn parse(s: &'a str) -> Result<Self, AuthParamError> {
+        check_len(s)?;
+        Self::check(Scanner::new(s))
     }
-    /// The raw list as in the message.
+
+    /// Checks the list from `p.pos` to the end of `p.s`.
+    fn check(mut p: Scanner<'a>) -> Result<Self, AuthParamError> {
+        let raw = p.s.get(p.pos..).unwrap_or_default();
+        let mut names = [""; MAX_AUTH_PARAMS];
+        let mut len = 0;
+        while let Some(param) = p.next_param()? {
+            let seen = names.get(..len).unwrap_or_default();
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(param.name)) {
+                return Err(AuthParamError::DuplicateParam { offset: p.pos });
+            }
+            let slot = names.get_mut(len).ok_or(AuthParamError::TooManyParams {
+                max: MAX_AUTH_PARAMS,
+            })?;
+            *slot = param.name;
+            len += 1;
+        }
+        Ok(AuthParams { raw, len })
+    }
+
+    /// The list as in the message.
     pub fn as_str(&self) -> &'a str {
         self.raw
     }
-    /// The parameters in order.
-    pub fn iter(&self) -> impl Iterator<Item = AuthParam<'a>> + 'a {
-        ListItems::new(self.raw).map(|item| match split1(item, b'=') {
-            Some((n, v)) if !n.contains('"') => AuthParam {
-                name: trim(n),
-                value: Some(trim(v)),
-            },
-            _ => AuthParam {
-                name: item,
-                value: None,
-            },
-        })
+
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.len
     }
-    /// The first parameter called `name` (case-insensitive).
+
+    /// True when there are no parameters.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The parameters in order.
+    pub fn iter(&self) -> AuthParamIter<'a> {
+        AuthParamIter {
+            scanner: Scanner::new(self.raw),
+        }
+    }
+
+    /// The parameter called `name` (case-insensitive); names are unique.
     pub fn get(&self, name: &str) -> Option<AuthParam<'a>> {
         self.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The parameters called `names` (case-insensitively), found in one
+    /// pass: `pick(["realm", "nonce"])` is `[realm, nonce]`.
+    pub fn pick<const N: usize>(&self, names: [&str; N]) -> [Option<AuthParam<'a>>; N] {
+        let mut found = [None; N];
+        for p in self.iter() {
+            let i = names.iter().position(|n| n.eq_ignore_ascii_case(p.name));
+            if let Some(slot) = i.and_then(|i| found.get_mut(i)) {
+                *slot = Some(p);
+            }
+        }
+        found
+    }
+}
+
+impl<'a> IntoIterator for AuthParams<'a> {
+    type Item = AuthParam<'a>;
+    type IntoIter = AuthParamIter<'a>;
+    fn into_iter(self) -> AuthParamIter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over an [`AuthParams`] list.
+#[derive(Clone)]
+pub struct AuthParamIter<'a> {
+    scanner: Scanner<'a>,
+}
+
+impl fmt::Debug for AuthParamIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthParamIter")
+            .field("offset", &self.scanner.pos)
+            .finish()
+    }
+}
+
+impl<'a> Iterator for AuthParamIter<'a> {
+    type Item = AuthParam<'a>;
+
+    fn next(&mut self) -> Option<AuthParam<'a>> {
+        // The list was checked when the `AuthParams` was made.
+        self.scanner.next_param().ok().flatten()
+    }
+}
+
+/// One auth-param. `Debug` hides the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AuthParam<'a> {
+    name: &'a str,
+    raw: &'a str,
+}
+
+impl fmt::Debug for AuthParam<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthParam")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl<'a> AuthParam<'a> {
+    /// The name as written; compare it case-insensitively.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The value as written: a token, or a quoted string with its quotes
+    /// and escapes.
+    pub fn raw_value(&self) -> &'a str {
+        self.raw
+    }
+
+    /// True when the value is a quoted string.
+    pub fn is_quoted(&self) -> bool {
+        self.raw.starts_with('"')
+    }
+
+    /// The value: a token as written, a quoted string without its quotes
+    /// and escapes, a folded line break in it read as the white space that
+    /// follows it. Borrowed unless the value holds an escape or a fold.
+    pub fn value(&self) -> Cow<'a, str> {
+        let Some(inner) = self.raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+            return Cow::Borrowed(self.raw);
+        };
+        if !inner.bytes().any(|b| matches!(b, b'\\' | b'\r' | b'\n')) {
+            return Cow::Borrowed(inner);
+        }
+        let mut out = String::with_capacity(inner.len());
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next()),
+                '\r' | '\n' => {}
+                c => out.push(c),
+            }
+        }
+        Cow::Owned(out)
+    }
+}
+
+fn check_len(s: &str) -> Result<(), AuthParamError> {
+    if s.len() > MAX_AUTH_HEADER_LEN {
+        return Err(AuthParamError::TooLong {
+            max: MAX_AUTH_HEADER_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// The one scanner of the auth-param grammar.
+#[derive(Clone)]
+struct Scanner<'a> {
+    s: &'a str,
+    pos: usize,
+    /// A parameter was read: a comma or the end must come next.
+    after_param: bool,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(s: &'a str) -> Self {
+        Scanner {
+            s,
+            pos: 0,
+            after_param: false,
+        }
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.s.as_bytes().get(self.pos..).unwrap_or_default()
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.rest().first() == Some(&c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn skip_lws(&mut self) {
+        self.pos += self.rest().iter().take_while(|b| is_lws(**b)).count();
+    }
+
+    /// An RFC 7230 token (RFC 3261 tokens and `#$&^|`).
+    fn token(&mut self) -> Option<&'a str> {
+        let n = self.rest().iter().take_while(|b| is_tchar(**b)).count();
+        let t = self
+            .s
+            .get(self.pos..self.pos + n)
+            .filter(|t| !t.is_empty())?;
+        self.pos += n;
+        Some(t)
+    }
+
+    /// A token68 that runs to the end of the value (trailing white space
+    /// aside); the position is unchanged when there is none.
+    fn token68(&mut self) -> Option<&'a str> {
+        let rest = self.rest();
+        let n = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+            .count();
+        let n = n + rest.get(n..)?.iter().take_while(|b| **b == b'=').count();
+        if n == 0 || !rest.get(n..)?.iter().all(|b| is_lws(*b)) {
+            return None;
+        }
+        let t = self.s.get(self.pos..self.pos + n)?;
+        self.pos = self.s.len();
+        Some(t)
+    }
+
+    /// The length of the quoted string that starts at the position, quotes
+    /// included: `qdtext` is white space, a folded line break, printable
+    /// ASCII or non-ASCII UTF-8; `quoted-pair` escapes an ASCII byte other
+    /// than CR and LF.
+    fn quoted_len(&self) -> Result<usize, AuthParamError> {
+        match self.plain_quoted_len() {
+            Some(n) => Ok(n),
+            None => self.quoted_len_slow(),
+        }
+    }
+
+    /// The common case of [`Scanner::quoted_len`]: no control character
+    /// but HTAB and no fold. Jumps from one quote or backslash to the next
+    /// and checks the text between in one pass. `None` sends the string to
+    /// the byte-by-byte scan, which also says where an error is.
+    fn plain_quoted_len(&self) -> Option<usize> {
+        let b = self.rest();
+        let mut i = 1;
+        loop {
+            let tail = b.get(i..)?;
+            let j = memchr::memchr2(b'"', b'\\', tail)?;
+            let text = tail.get(..j)?;
+            if text
+                .iter()
+                .any(|c| (*c < 0x20 && *c != b'\t') || *c == 0x7f)
+            {
+                return None;
+            }
+            i += j;
+            match (b.get(i)?, b.get(i + 1)) {
+                (b'"', _) => return Some(i + 1),
+                (_, Some(c)) if c.is_ascii() && (*c >= 0x20 || *c == b'\t') && *c != 0x7f => i += 2,
+                _ => return None,
+            }
+        }
+    }
+
+    fn quoted_len_slow(&self) -> Result<usize, AuthParamError> {
+        let b = self.rest();
+        let err = |i: usize, what| AuthParamError::Syntax {
+            offset: self.pos + i,
+            what,
+        };
+        let mut i = 1;
+        loop {
+            match b.get(i) {
+                None => return Err(err(i, "closing quote")),
+                Some(b'"') => return Ok(i + 1),
+                Some(b'\\') => match b.get(i + 1) {
+                    Some(c) if c.is_ascii() && *c != b'\r' && *c != b'\n' => i += 2,
+                    _ => return Err(err(i, "an escaped ASCII character")),
+                },
+                Some(b'\r' | b'\n') => {
+                    // A fold: [CR] LF, then at least one SP or HTAB.
+                    let lf = i + usize::from(b.get(i) == Some(&b'\r'));
+                    match (b.get(lf), b.get(lf + 1)) {
+                        (Some(b'\n'), Some(b' ' | b'\t')) => i = lf + 2,
+                        _ => return Err(err(i, "a folded line in a quoted string")),
+                    }
+                }
+                Some(b'\t') => i += 1,
+                Some(0..=0x1f | 0x7f) => return Err(err(i, "no control character")),
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// The next parameter, past empty list items; `None` at the end.
+    fn next_param(&mut self) -> Result<Option<AuthParam<'a>>, AuthParamError> {
+        let syntax = |offset, what| AuthParamError::Syntax { offset, what };
+        self.skip_lws();
+        if self.after_param && !self.at_end() && !self.eat(b',') {
+            return Err(syntax(self.pos, "',' between parameters"));
+        }
+        loop {
+            self.skip_lws();
+            if !self.eat(b',') {
+                break;
+            }
+        }
+        if self.at_end() {
+            return Ok(None);
+        }
+        let name = self.token().ok_or(syntax(self.pos, "a parameter name"))?;
+        self.skip_lws();
+        if !self.eat(b'=') {
+            return Err(syntax(self.pos, "'=' after a parameter name"));
+        }
+        self.skip_lws();
+        let raw = if self.rest().first() == Some(&b'"') {
+            let n = self.quoted_len()?;
+            let v = self.s.get(self.pos..self.pos + n).unwrap_or_default();
+            self.pos += n;
+            v
+        } else {
+            self.token()
+                .ok_or(syntax(self.pos, "a token or quoted-string value"))?
+        };
+        self.after_param = true;
+        Ok(Some(AuthParam { name, raw }))
     }
 }
 
@@ -737,18 +1132,170 @@ mod tests {
     fn auth() {
         let a = AuthHeader::parse(
             r#"Digest username="bob", realm="a,b", nonce="x\"y", uri="sip:h", response="00", algorithm=SHA-256, qop=auth, nc=00000001"#,
-            "Authorization",
         )
         .unwrap();
         assert_eq!(a.scheme(), "Digest");
+        assert!(a.is_scheme("DIGEST"));
         let p = a.params();
-        assert_eq!(p.get("realm").unwrap().unquoted().unwrap(), "a,b");
-        assert_eq!(p.get("nonce").unwrap().unquoted().unwrap(), r#"x"y"#);
-        assert_eq!(p.get("ALGORITHM").unwrap().value, Some("SHA-256"));
+        assert_eq!(p.get("realm").unwrap().value(), "a,b");
+        assert_eq!(p.get("nonce").unwrap().value(), r#"x"y"#);
+        assert_eq!(p.get("nonce").unwrap().raw_value(), r#""x\"y""#);
+        assert_eq!(p.get("ALGORITHM").unwrap().value(), "SHA-256");
         assert!(!p.get("qop").unwrap().is_quoted());
         assert_eq!(p.iter().count(), 8);
-        let shown = format!("{a:?}");
+        assert_eq!(p.len(), 8);
+        let [realm, missing, qop] = p.pick(["REALM", "stale", "qop"]);
+        assert_eq!(realm.unwrap().name(), "realm");
+        assert!(missing.is_none());
+        assert_eq!(qop.unwrap().value(), "auth");
+        let shown = format!("{a:?} {:?}", p.get("response").unwrap());
         assert!(!shown.contains("bob") && !shown.contains("00"), "{shown}");
         assert!(shown.contains("response"));
+    }
+
+    #[test]
+    fn auth_params_whitespace_folds_and_empty_items() {
+        let a = AuthHeader::parse(
+            "Digest\r\n realm = \"a\\\"b\" ,nonce=\"xyz\",\r\n\tqop=\"auth,auth-int\",, ,algorithm=SHA-256,",
+        )
+        .unwrap();
+        let p = a.params();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p.get("REALM").unwrap().value(), "a\"b");
+        assert_eq!(p.get("qop").unwrap().value(), "auth,auth-int");
+        assert_eq!(p.get("algorithm").unwrap().value(), "SHA-256");
+        // A folded line inside a quoted string reads as the white space after it.
+        let a = AuthHeader::parse("Digest realm=\"a\r\n b\", nonce=\"c\n\td\"").unwrap();
+        assert_eq!(a.params().get("realm").unwrap().value(), "a b");
+        assert_eq!(a.params().get("nonce").unwrap().value(), "c\td");
+        // HTAB is qdtext; a quoted-pair may escape any ASCII byte but CR and LF.
+        let a = AuthHeader::parse("Digest a=\"x\ty\", b=\"\\\tz\", c=\"\\\u{1}\"").unwrap();
+        assert_eq!(a.params().get("a").unwrap().value(), "x\ty");
+        assert_eq!(a.params().get("b").unwrap().value(), "\tz");
+        assert_eq!(a.params().get("c").unwrap().value(), "\u{1}");
+        // Leading commas are empty items too.
+        assert_eq!(
+            AuthHeader::parse("Digest , ,a=1").unwrap().params().len(),
+            1
+        );
+        // UTF-8 in quoted strings, RFC 7230 token characters in values.
+        let a = AuthHeader::parse("Digest realm=\"caf\u{e9} \\\\ x\", x=a#b|c^d").unwrap();
+        assert_eq!(a.params().get("realm").unwrap().value(), "caf\u{e9} \\ x");
+        assert_eq!(a.params().get("x").unwrap().value(), "a#b|c^d");
+        // An RFC 8187 `username*` value is a token.
+        let a = AuthHeader::parse("Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe").unwrap();
+        assert_eq!(
+            a.params().get("username*").unwrap().value(),
+            "UTF-8''J%C3%A4s%C3%B8n%20Doe"
+        );
+    }
+
+    #[test]
+    fn auth_schemes_alone_and_token68() {
+        let a = AuthHeader::parse("Negotiate").unwrap();
+        assert!(a.params().is_empty() && a.token68().is_none());
+        let a = AuthHeader::parse("Bearer mF_9.B5f-4.1JqM/+x== \r\n").unwrap();
+        assert_eq!(a.token68(), Some("mF_9.B5f-4.1JqM/+x=="));
+        assert!(a.params().is_empty());
+        assert!(!format!("{a:?}").contains("mF_9"));
+        // A lone word, with or without trailing `=`, is a token68.
+        assert_eq!(
+            AuthHeader::parse("Digest realm").unwrap().token68(),
+            Some("realm")
+        );
+        assert_eq!(
+            AuthHeader::parse("Digest realm=").unwrap().token68(),
+            Some("realm=")
+        );
+        // `name=value` is a parameter, not a token68 followed by junk.
+        let a = AuthHeader::parse("Bearer realm=x").unwrap();
+        assert_eq!(a.token68(), None);
+        assert_eq!(a.params().get("realm").unwrap().value(), "x");
+    }
+
+    #[test]
+    fn auth_params_refuse_malformed_lists() {
+        use AuthParamError::*;
+        let syntax = |offset| Syntax { offset, what: "" };
+        let cases: &[(&str, AuthParamError)] = &[
+            ("", syntax(0)),
+            ("Digest realm=,", syntax(13)),
+            ("Digest realm==x", syntax(13)),
+            ("Digest realm=\"x", syntax(15)),
+            ("Digest realm=\"x\" nonce=\"y\"", syntax(17)),
+            ("Digest realm=\"x\"y", syntax(16)),
+            ("Digest realm=a b", syntax(15)),
+            ("Digest realm=<a,b>", syntax(13)),
+            ("Digest stale, realm=x", syntax(12)),
+            ("Digest \"realm\"=x", syntax(7)),
+            ("Digestrealm=\"x\"", syntax(11)),
+            ("Digest realm=\"a\u{1}\"", syntax(15)),
+            ("Digest realm=\"a\r\nb\"", syntax(15)),
+            ("Digest realm=\"a\rb\"", syntax(15)),
+            ("Digest realm=\"a\\\r\n b\"", syntax(15)),
+            ("Digest realm=\"a\\\u{e9}\"", syntax(15)),
+            (
+                "Digest realm=\"x\", Realm=\"y\"",
+                DuplicateParam { offset: 27 },
+            ),
+        ];
+        for (bad, want) in cases {
+            let got = AuthHeader::parse(bad).unwrap_err();
+            match (got, want) {
+                (Syntax { offset, .. }, Syntax { offset: o, .. }) => {
+                    assert_eq!(offset, *o, "{bad:?}: {got}")
+                }
+                (got, want) => assert_eq!(got, *want, "{bad:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// The fast scan of a quoted string agrees with the byte-by-byte one
+        /// whenever it answers.
+        #[test]
+        fn quoted_scans_agree(body in "[a\"\\\\\t\r\n \u{1}\u{7f}\u{e9}]{0,24}") {
+            let s = format!("\"{body}");
+            let p = Scanner::new(&s);
+            if let Some(n) = p.plain_quoted_len() {
+                proptest::prop_assert_eq!(p.quoted_len_slow(), Ok(n));
+            }
+        }
+    }
+
+    #[test]
+    fn auth_params_limits() {
+        let many: Vec<String> = (0..=MAX_AUTH_PARAMS).map(|i| format!("p{i}=1")).collect();
+        let ok = format!("Digest {}", many[..MAX_AUTH_PARAMS].join(", "));
+        assert_eq!(
+            AuthHeader::parse(&ok).unwrap().params().len(),
+            MAX_AUTH_PARAMS
+        );
+        assert_eq!(
+            AuthHeader::parse(&format!("Digest {}", many.join(", "))),
+            Err(AuthParamError::TooManyParams {
+                max: MAX_AUTH_PARAMS
+            })
+        );
+        let long = format!("Digest realm=\"{}\"", "a".repeat(MAX_AUTH_HEADER_LEN));
+        assert_eq!(
+            AuthHeader::parse(&long),
+            Err(AuthParamError::TooLong {
+                max: MAX_AUTH_HEADER_LEN
+            })
+        );
+        assert_eq!(
+            AuthHeader::parse_bytes(b"Digest realm=\"\xff\""),
+            Err(AuthParamError::Syntax {
+                offset: 14,
+                what: "UTF-8"
+            })
+        );
+        // Authentication-Info has no scheme.
+        let info =
+            AuthParams::parse("nextnonce=\"47364c23432d2e131a5fb210812c\", qop=auth").unwrap();
+        assert_eq!(info.len(), 2);
+        assert!(AuthParams::parse("qop=auth, QOP=auth").is_err());
     }
 }

@@ -17,8 +17,8 @@ pub use builder::MessageBuilder;
 pub use error::ParseError;
 pub use framing::{Frame, StreamFramer, parse_datagram};
 pub use header::{
-    AuthHeader, AuthParam, AuthParams, CSeq, Contact, MediaType, Method, NameAddr, Reason,
-    RetryAfter, Via,
+    AuthHeader, AuthParam, AuthParamError, AuthParamIter, AuthParams, CSeq, Contact, MediaType,
+    Method, NameAddr, Reason, RetryAfter, Via,
 };
 pub use limits::Limits;
 pub use message::{HeaderField, Message, Transport};

@@ -836,8 +836,12 @@ impl Message {
         name: HeaderName,
         canonical: &'static str,
     ) -> impl Iterator<Item = Result<AuthHeader<'_>, ParseError>> + '_ {
-        self.header_values(name)
-            .map(move |v| AuthHeader::parse(v, canonical))
+        self.header_values(name).map(move |v| {
+            AuthHeader::parse(v).map_err(|error| ParseError::AuthParams {
+                header: canonical,
+                error,
+            })
+        })
     }
 
     /// The WWW-Authenticate challenges, one per header field.
@@ -867,9 +871,15 @@ impl Message {
     }
 
     /// The Authentication-Info parameters, if present.
-    pub fn authentication_info(&self) -> Option<AuthParams<'_>> {
+    pub fn authentication_info(&self) -> Result<Option<AuthParams<'_>>, ParseError> {
         self.header(HeaderName::AuthenticationInfo)
-            .map(AuthParams::new)
+            .map(|v| {
+                AuthParams::parse(v).map_err(|error| ParseError::AuthParams {
+                    header: "Authentication-Info",
+                    error,
+                })
+            })
+            .transpose()
     }
 
     /// User-Agent, as written.

@@ -17,6 +17,9 @@ pub(crate) const TOKEN: u8 = 1;
 pub(crate) const URI: u8 = 2;
 /// Characters of a host name (alphanumerics, `-`, `.`).
 pub(crate) const HOST: u8 = 4;
+/// RFC 7230 `tchar`: the RFC 3261 token characters and `#$&^|`, as the
+/// auth-param grammar of RFC 7235 and RFC 7616 uses them.
+pub(crate) const TCHAR: u8 = 8;
 
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -66,6 +69,9 @@ const fn classes() -> [u8; 256] {
         if alnum || b == b'-' || b == b'.' {
             c |= HOST;
         }
+        if c & TOKEN != 0 || matches!(b, b'#' | b'$' | b'&' | b'^' | b'|') {
+            c |= TCHAR;
+        }
         // `i` < 256 = t.len() (loop condition).
         #[allow(clippy::indexing_slicing)]
         {
@@ -89,6 +95,12 @@ pub(crate) fn is_class(b: u8, class: u8) -> bool {
 #[inline]
 pub(crate) fn is_token(b: u8) -> bool {
     is_class(b, TOKEN)
+}
+
+/// RFC 7230 `tchar` characters.
+#[inline]
+pub(crate) fn is_tchar(b: u8) -> bool {
+    is_class(b, TCHAR)
 }
 
 /// True when `s` is a non-empty RFC 3261 token.

@@ -9,8 +9,8 @@ use std::fs;
 use std::path::Path;
 
 use carevox_sip::auth::{
-    Algorithm, AuthParams, Challenge, Credentials, DigestClient, DigestError, DigestServer,
-    NonceTracker, Password, Qop, Request, ServerConfig, UserSecret, user_hash,
+    Algorithm, Challenge, Credentials, DigestClient, DigestError, DigestServer, NonceTracker,
+    Password, Qop, Request, ServerConfig, UserSecret, user_hash,
 };
 use ring::rand::SystemRandom;
 
@@ -160,7 +160,18 @@ fn round(
         .authorize(challenge, request, &rng)
         .unwrap()
         .to_string();
-    let creds = Credentials::parse(&header).unwrap();
+    // The registrar reads the header through the message layer.
+    let message = carevox_sip::Message::parse(bytes::Bytes::from(format!(
+        "{} {} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bK1\r\n\
+         From: <sip:nurse-42@clinic.example>;tag=1\r\nTo: <sip:nurse-42@clinic.example>\r\n\
+         Call-ID: 1@192.0.2.7\r\nCSeq: 1 {}\r\nMax-Forwards: 70\r\n\
+         Authorization: {header}\r\nContent-Length: 0\r\n\r\n",
+        request.method, request.uri, request.method
+    )))
+    .unwrap();
+    let field = message.authorization().next().unwrap().unwrap();
+    let creds = Credentials::from_header(&field).unwrap();
+    assert_eq!(creds, Credentials::parse(&header).unwrap());
     server.verify(&creds, request, "nurse-42", secret, ADDR, now, tracker)
 }
 
@@ -504,7 +515,7 @@ fn header_parsing_errors_are_typed() {
         Err(DigestError::UnsupportedAlgorithm)
     );
     assert!(matches!(
-        AuthParams::parse("Digest realm=\"r\" nonce=\"n\""),
+        Challenge::parse("Digest realm=\"r\" nonce=\"n\""),
         Err(DigestError::Syntax { offset: 17, .. })
     ));
     assert_eq!(

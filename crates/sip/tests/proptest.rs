@@ -58,10 +58,10 @@ fn exercise(m: &Message) {
     let _ = m.unsupported().count();
     for a in m.www_authenticate().chain(m.authorization()).flatten() {
         for p in a.params().iter() {
-            let _ = p.unquoted();
+            let _ = p.value();
         }
     }
-    let _ = m.authentication_info().map(|p| p.iter().count());
+    let _ = m.authentication_info().map(|p| p.map(|p| p.iter().count()));
     for r in m.reasons().flatten() {
         let _ = (r.cause(), r.text());
     }

@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // strategies outside #[test] functions
 #![allow(clippy::disallowed_methods)] // tests draw real randomness
 
-use carevox_sip::auth::{Algorithm, AuthParams, Challenge, Credentials, Qop};
+use carevox_sip::AuthHeader;
+use carevox_sip::auth::{Algorithm, Challenge, Credentials, Qop};
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite, KeyParam, KeySalt, Lifetime, Mki};
 use carevox_sip::sdp::offer_answer::{
     AudioCapabilities, Codec, LocalMedia, OfferAnswerError, answer_audio,
@@ -326,7 +327,7 @@ proptest! {
 
     #[test]
     fn auth_params_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = AuthParams::parse_bytes(&bytes);
+        let _ = AuthHeader::parse_bytes(&bytes);
         let _ = Challenge::parse_bytes(&bytes);
         let _ = Credentials::parse_bytes(&bytes);
     }

@@ -39,9 +39,14 @@ fn baresip_register_with_authorization() {
     assert_eq!(msg.method().unwrap().as_str(), "REGISTER");
     let auth = msg.authorization().next().unwrap().unwrap();
     assert!(auth.scheme().eq_ignore_ascii_case("digest"));
-    assert_eq!(
-        auth.params().get("realm").unwrap().unquoted().unwrap(),
-        "carevox.test"
-    );
+    assert_eq!(auth.params().get("realm").unwrap().value(), "carevox.test");
     assert!(auth.params().get("response").is_some());
+    // The digest layer reads the same header the message layer decoded.
+    let creds = carevox_sip::auth::Credentials::from_header(&auth).unwrap();
+    assert_eq!(creds.realm, "carevox.test");
+    for p in auth.params() {
+        if p.name().eq_ignore_ascii_case("response") {
+            assert_eq!(creds.response, p.value());
+        }
+    }
 }

@@ -2,11 +2,12 @@
 
 use std::fmt;
 
-use super::params::{AuthParams, quote};
 use super::{Algorithm, DigestError, Qop, hex_hash};
+use crate::header::{AuthHeader, AuthParam};
 
-/// A `WWW-Authenticate` / `Proxy-Authenticate` digest challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `WWW-Authenticate` / `Proxy-Authenticate` digest challenge. `Debug`
+/// hides the nonce and `opaque`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The protection space.
     pub realm: String,
@@ -28,52 +29,97 @@ pub struct Challenge {
     pub userhash: bool,
 }
 
+const REDACTED: &str = "<redacted>";
+
+fn redacted<T>(v: &Option<T>) -> Option<&'static str> {
+    v.as_ref().map(|_| REDACTED)
+}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenge")
+            .field("realm", &self.realm)
+            .field("domain", &self.domain)
+            .field("nonce", &REDACTED)
+            .field("opaque", &redacted(&self.opaque))
+            .field("stale", &self.stale)
+            .field("algorithm", &self.algorithm)
+            .field("qop", &self.qop)
+            .field("charset_utf8", &self.charset_utf8)
+            .field("userhash", &self.userhash)
+            .finish()
+    }
+}
+
 impl Challenge {
-    /// Parses a challenge header value (`Digest realm=...`).
+    /// Reads the digest challenge of a `WWW-Authenticate` or
+    /// `Proxy-Authenticate` header, as [`Message::www_authenticate`] and
+    /// [`Message::proxy_authenticate`] give it.
     ///
     /// An unknown algorithm is an error (such a challenge cannot be
     /// answered); unknown parameters and qop values are ignored.
-    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
-        let p = AuthParams::parse(value)?;
-        if !p.scheme.eq_ignore_ascii_case("Digest") {
+    ///
+    /// [`Message::www_authenticate`]: crate::Message::www_authenticate
+    /// [`Message::proxy_authenticate`]: crate::Message::proxy_authenticate
+    pub fn from_header(header: &AuthHeader<'_>) -> Result<Challenge, DigestError> {
+        if !header.is_scheme("Digest") {
             return Err(DigestError::NotDigest);
         }
-        let algorithm = match p.get("algorithm") {
-            Some(a) => Some(Algorithm::parse(a).ok_or(DigestError::UnsupportedAlgorithm)?),
-            None => None,
-        };
-        let qop = p
-            .get("qop")
-            .map(|q| q.split(',').filter_map(|v| Qop::parse(v.trim())).collect())
-            .unwrap_or_default();
-        Ok(Challenge {
-            realm: p
-                .get("realm")
-                .ok_or(DigestError::MissingParam("realm"))?
-                .to_owned(),
-            domain: p.get("domain").map(str::to_owned),
-            nonce: p
-                .get("nonce")
-                .ok_or(DigestError::MissingParam("nonce"))?
-                .to_owned(),
-            opaque: p.get("opaque").map(str::to_owned),
-            stale: bool_param(&p, "stale")?,
+        let [
+            realm,
+            domain,
+            nonce,
+            opaque,
+            stale,
             algorithm,
             qop,
-            charset_utf8: p
-                .get("charset")
-                .is_some_and(|c| c.eq_ignore_ascii_case("UTF-8")),
-            userhash: bool_param(&p, "userhash")?,
+            charset,
+            userhash,
+        ] = header.params().pick([
+            "realm",
+            "domain",
+            "nonce",
+            "opaque",
+            "stale",
+            "algorithm",
+            "qop",
+            "charset",
+            "userhash",
+        ]);
+        let algorithm = match algorithm {
+            Some(a) => Some(Algorithm::parse(&a.value()).ok_or(DigestError::UnsupportedAlgorithm)?),
+            None => None,
+        };
+        let qop = qop
+            .map(|q| {
+                q.value()
+                    .split(',')
+                    .filter_map(|v| Qop::parse(v.trim()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Challenge {
+            realm: owned(realm.ok_or(DigestError::MissingParam("realm"))?),
+            domain: domain.map(owned),
+            nonce: owned(nonce.ok_or(DigestError::MissingParam("nonce"))?),
+            opaque: opaque.map(owned),
+            stale: bool_param(stale, "stale")?,
+            algorithm,
+            qop,
+            charset_utf8: charset.is_some_and(|c| c.value().eq_ignore_ascii_case("UTF-8")),
+            userhash: bool_param(userhash, "userhash")?,
         })
+    }
+
+    /// Parses a challenge header value (`Digest realm=...`): the same as
+    /// [`AuthHeader::parse`] then [`Challenge::from_header`].
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
+        Challenge::from_header(&AuthHeader::parse(value)?)
     }
 
     /// Parses a challenge header value given as bytes.
     pub fn parse_bytes(value: &[u8]) -> Result<Challenge, DigestError> {
-        let s = std::str::from_utf8(value).map_err(|e| DigestError::Syntax {
-            offset: e.valid_up_to(),
-            what: "UTF-8",
-        })?;
-        Challenge::parse(s)
+        Challenge::from_header(&AuthHeader::parse_bytes(value)?)
     }
 
     /// The algorithm in force: MD5 when none is named.
@@ -82,13 +128,41 @@ impl Challenge {
     }
 }
 
-fn bool_param(p: &AuthParams<'_>, name: &'static str) -> Result<bool, DigestError> {
-    match p.get(name) {
+fn owned(p: AuthParam<'_>) -> String {
+    p.value().into_owned()
+}
+
+fn bool_param(p: Option<AuthParam<'_>>, name: &'static str) -> Result<bool, DigestError> {
+    match p.map(|p| p.value()) {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
         Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
         Some(_) => Err(DigestError::InvalidParam(name)),
     }
+}
+
+/// Writes `value` as a quoted-string, escaping `"` and `\\`. CR and LF,
+/// which no header value can carry, are written as spaces so that a value
+/// can never end the header; the parsers never produce them.
+fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' | '\n' => out.push(' '),
+            c if c.is_ascii_control() && c != '\t' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 struct Writer<'a, 'b> {
@@ -141,8 +215,10 @@ impl fmt::Display for Challenge {
     }
 }
 
-/// An `Authorization` / `Proxy-Authorization` digest response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An `Authorization` / `Proxy-Authorization` digest response. `Debug`
+/// shows the algorithm, qop, nonce count and flags only: the user name,
+/// URI, nonces and response stay hidden.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user name: plain, decoded from `username*`, or, with
     /// [`Credentials::userhash`], the hex `H(username:realm)`.
@@ -171,63 +247,113 @@ pub struct Credentials {
     pub userhash: bool,
 }
 
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &REDACTED)
+            .field("extended_username", &self.extended_username)
+            .field("realm", &REDACTED)
+            .field("nonce", &REDACTED)
+            .field("uri", &REDACTED)
+            .field("response", &REDACTED)
+            .field("algorithm", &self.algorithm)
+            .field("cnonce", &redacted(&self.cnonce))
+            .field("opaque", &redacted(&self.opaque))
+            .field("qop", &self.qop)
+            .field("nc", &self.nc)
+            .field("userhash", &self.userhash)
+            .finish()
+    }
+}
+
 impl Credentials {
-    /// Parses a credentials header value (`Digest username=...`).
-    pub fn parse(value: &str) -> Result<Credentials, DigestError> {
-        let p = AuthParams::parse(value)?;
-        if !p.scheme.eq_ignore_ascii_case("Digest") {
+    /// Reads the digest credentials of an `Authorization` or
+    /// `Proxy-Authorization` header, as [`Message::authorization`] and
+    /// [`Message::proxy_authorization`] give it.
+    ///
+    /// [`Message::authorization`]: crate::Message::authorization
+    /// [`Message::proxy_authorization`]: crate::Message::proxy_authorization
+    pub fn from_header(header: &AuthHeader<'_>) -> Result<Credentials, DigestError> {
+        if !header.is_scheme("Digest") {
             return Err(DigestError::NotDigest);
         }
-        let (username, extended_username) = match (p.get("username"), p.get("username*")) {
-            (Some(u), None) => (u.to_owned(), false),
-            (None, Some(ext)) => (decode_ext_value(ext)?, true),
+        let [
+            username,
+            username_ext,
+            realm,
+            nonce,
+            uri,
+            response,
+            algorithm,
+            cnonce,
+            opaque,
+            qop,
+            nc,
+            userhash,
+        ] = header.params().pick([
+            "username",
+            "username*",
+            "realm",
+            "nonce",
+            "uri",
+            "response",
+            "algorithm",
+            "cnonce",
+            "opaque",
+            "qop",
+            "nc",
+            "userhash",
+        ]);
+        let (username, extended_username) = match (username, username_ext) {
+            (Some(u), None) => (owned(u), false),
+            (None, Some(ext)) => (decode_ext_value(&ext.value())?, true),
             (Some(_), Some(_)) => return Err(DigestError::InvalidParam("username*")),
             (None, None) => return Err(DigestError::MissingParam("username")),
         };
-        let algorithm = match p.get("algorithm") {
-            Some(a) => Some(Algorithm::parse(a).ok_or(DigestError::UnsupportedAlgorithm)?),
+        let algorithm = match algorithm {
+            Some(a) => Some(Algorithm::parse(&a.value()).ok_or(DigestError::UnsupportedAlgorithm)?),
             None => None,
         };
-        let qop = match p.get("qop") {
-            Some(q) => Some(Qop::parse(q).ok_or(DigestError::UnsupportedQop)?),
+        let qop = match qop {
+            Some(q) => Some(Qop::parse(&q.value()).ok_or(DigestError::UnsupportedQop)?),
             None => None,
         };
-        let nc = match p.get("nc") {
-            Some(n) => Some(parse_nc(n).ok_or(DigestError::InvalidParam("nc"))?),
+        let nc = match nc {
+            Some(n) => Some(parse_nc(&n.value()).ok_or(DigestError::InvalidParam("nc"))?),
             None => None,
         };
-        let userhash = bool_param(&p, "userhash")?;
+        let userhash = bool_param(userhash, "userhash")?;
         if userhash && extended_username {
             return Err(DigestError::InvalidParam("userhash"));
         }
-        let req = |name: &'static str| {
-            p.get(name)
-                .map(str::to_owned)
-                .ok_or(DigestError::MissingParam(name))
+        let req = |p: Option<AuthParam<'_>>, name: &'static str| {
+            p.map(owned).ok_or(DigestError::MissingParam(name))
         };
         Ok(Credentials {
             username,
             extended_username,
-            realm: req("realm")?,
-            nonce: req("nonce")?,
-            uri: req("uri")?,
-            response: req("response")?,
+            realm: req(realm, "realm")?,
+            nonce: req(nonce, "nonce")?,
+            uri: req(uri, "uri")?,
+            response: req(response, "response")?,
             algorithm,
-            cnonce: p.get("cnonce").map(str::to_owned),
-            opaque: p.get("opaque").map(str::to_owned),
+            cnonce: cnonce.map(owned),
+            opaque: opaque.map(owned),
             qop,
             nc,
             userhash,
         })
     }
 
+    /// Parses a credentials header value (`Digest username=...`): the same
+    /// as [`AuthHeader::parse`] then [`Credentials::from_header`].
+    pub fn parse(value: &str) -> Result<Credentials, DigestError> {
+        Credentials::from_header(&AuthHeader::parse(value)?)
+    }
+
     /// Parses a credentials header value given as bytes.
     pub fn parse_bytes(value: &[u8]) -> Result<Credentials, DigestError> {
-        let s = std::str::from_utf8(value).map_err(|e| DigestError::Syntax {
-            offset: e.valid_up_to(),
-            what: "UTF-8",
-        })?;
-        Credentials::parse(s)
+        Credentials::from_header(&AuthHeader::parse_bytes(value)?)
     }
 
     /// The algorithm in force: MD5 when none is named.

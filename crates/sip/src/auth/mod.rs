@@ -2,10 +2,12 @@
 //! SIP): the server issues challenges and verifies credentials, the client
 //! answers challenges.
 //!
-//! - [`AuthParams`] parses the raw value of a `WWW-Authenticate`,
-//!   `Proxy-Authenticate`, `Authorization` or `Proxy-Authorization` header.
-//! - [`Challenge`] and [`Credentials`] are the typed digest forms of those
-//!   headers, with `Display` writing them back.
+//! - [`Challenge`] and [`Credentials`] are the typed digest forms of the
+//!   `WWW-Authenticate` / `Proxy-Authenticate` and `Authorization` /
+//!   `Proxy-Authorization` headers, read with `from_header` from the
+//!   [`AuthHeader`](crate::AuthHeader) the message layer gives (or with
+//!   `parse` from a raw header value, through the same parser), with
+//!   `Display` writing them back.
 //! - [`DigestServer`] issues stateless nonces: the issue time, random bytes
 //!   and an HMAC-SHA256 under a server secret over the time, the realm and
 //!   caller-chosen binding data (a transport address, say). It verifies
@@ -42,8 +44,9 @@
 //! let request = Request::new("REGISTER", "sip:clinic.example");
 //! let authorization = client.authorize(&challenge, &request, &rng)?.to_string();
 //!
-//! // The registrar checks it.
-//! let creds = carevox_sip::auth::Credentials::parse(&authorization)?;
+//! // The registrar checks it; `AuthHeader` is what `Message::authorization` yields.
+//! let header = carevox_sip::AuthHeader::parse(&authorization)?;
+//! let creds = carevox_sip::auth::Credentials::from_header(&header)?;
 //! let ok = server.verify(&creds, &request, "nurse-42", &Password::new("correct horse").into(),
 //!                        b"192.0.2.7:5060", now + 1, &mut tracker)?;
 //! assert_eq!(ok.algorithm, Algorithm::Sha256);
@@ -55,12 +58,10 @@
 
 mod client;
 mod digest;
-mod params;
 mod server;
 
 pub use client::DigestClient;
 pub use digest::{Challenge, Credentials, user_hash};
-pub use params::{AuthParam, AuthParams, MAX_HEADER_LEN, MAX_PARAMS};
 pub use server::{DigestServer, NonceTracker, ServerConfig, Verified};
 
 use std::fmt;
@@ -73,13 +74,15 @@ use zeroize::{Zeroize, Zeroizing};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DigestError {
-    /// The header value is longer than [`MAX_HEADER_LEN`].
+    /// The header value is longer than
+    /// [`MAX_AUTH_HEADER_LEN`](crate::header::MAX_AUTH_HEADER_LEN).
     #[error("header value longer than {max} bytes")]
     TooLong {
         /// The limit.
         max: usize,
     },
-    /// More parameters than [`MAX_PARAMS`].
+    /// More parameters than
+    /// [`MAX_AUTH_PARAMS`](crate::header::MAX_AUTH_PARAMS).
     #[error("more than {max} parameters")]
     TooManyParams {
         /// The limit.
@@ -143,6 +146,18 @@ pub enum DigestError {
     /// The response does not match: wrong password or altered request.
     #[error("digest response does not match")]
     ResponseMismatch,
+}
+
+impl From<crate::header::AuthParamError> for DigestError {
+    fn from(e: crate::header::AuthParamError) -> DigestError {
+        use crate::header::AuthParamError as E;
+        match e {
+            E::TooLong { max } => DigestError::TooLong { max },
+            E::TooManyParams { max } => DigestError::TooManyParams { max },
+            E::Syntax { offset, what } => DigestError::Syntax { offset, what },
+            E::DuplicateParam { offset } => DigestError::DuplicateParam { offset },
+        }
+    }
 }
 
 impl DigestError {
