@@ -365,6 +365,19 @@ impl MemoryStorage {
         st.files.insert(path.to_path_buf(), bytes);
     }
 
+    /// An independent copy of everything stored now: what a crash at this
+    /// instant would leave, to reopen while the original carries on.
+    pub fn snapshot(&self) -> MemoryStorage {
+        let st = self.lock();
+        MemoryStorage {
+            state: Arc::new(Mutex::new(MemState {
+                dirs: st.dirs.clone(),
+                files: st.files.clone(),
+                fail_writes: false,
+            })),
+        }
+    }
+
     /// Every stored file, sorted.
     pub fn files(&self) -> Vec<PathBuf> {
         self.lock().files.keys().cloned().collect()
