@@ -298,7 +298,7 @@ impl MemState {
 
     fn check_writable(&self) -> io::Result<()> {
         if self.fail_writes {
-            Err(io::Error::other("writes made to fail by the test"))
+            Err(io::Error::other("MemoryStorage is set to fail writes"))
         } else {
             Ok(())
         }

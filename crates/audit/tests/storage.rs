@@ -53,8 +53,7 @@ fn verify(m: &MemoryStorage, archives: Vec<PathBuf>) -> VerifyReport {
 }
 
 /// Byte offsets where each frame of a single-segment log ends.
-fn frame_ends(m: &MemoryStorage, log: &AuditLog, records: u64) -> Vec<usize> {
-    let _ = log;
+fn frame_ends(m: &MemoryStorage, records: u64) -> Vec<usize> {
     let full = m.file_bytes(SEG0).unwrap();
     let mut ends = Vec::new();
     let mut off = carevox_audit::segment::header_len(0);
@@ -77,7 +76,7 @@ fn every_prefix_of_a_segment_reopens_to_its_whole_records() {
     for i in 0..4 {
         log.append(&rec(i)).unwrap();
     }
-    let ends = frame_ends(&m, &log, 4);
+    let ends = frame_ends(&m, 4);
     drop(log);
     let full = m.file_bytes(SEG0).unwrap();
     let header = carevox_audit::segment::header_len(0);
@@ -126,7 +125,7 @@ fn damage_in_the_middle_is_named_and_nothing_is_cut() {
     for i in 0..5 {
         log.append(&rec(i)).unwrap();
     }
-    let ends = frame_ends(&m, &log, 5);
+    let ends = frame_ends(&m, 5);
     drop(log);
     let mut bytes = m.file_bytes(SEG0).unwrap();
     // A byte inside record 2's frame.
