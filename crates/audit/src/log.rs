@@ -30,8 +30,8 @@ pub struct LogConfig {
     /// Keep every leaf hash in memory (32 bytes per record, plus as much
     /// again for subtree roots) so that proofs can be made.
     pub keep_proof_tree: bool,
-    /// Directories holding archived segments, read on open so that proofs
-    /// cover them.
+    /// Directories (in the log's storage) holding archived segments, read
+    /// on open so that proofs cover them.
     pub archive_dirs: Vec<PathBuf>,
 }
 
