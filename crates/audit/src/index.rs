@@ -8,9 +8,11 @@
 //! the matching records, and compares their fields exactly (so digest
 //! collisions cannot produce wrong answers). The index holds no PHI in
 //! clear and is never a source of truth: `reindex` rebuilds it.
+//!
+//! Each method that reads or writes files comes in two forms: `f(...)` on
+//! the file system and `f_in(storage, ...)` on any [`Storage`].
 
-use std::fs;
-use std::io::Write;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use ring::digest::{Context, SHA256};
@@ -18,7 +20,8 @@ use ring::digest::{Context, SHA256};
 use crate::error::{Error, Result};
 use crate::merkle::Hash;
 use crate::record::{Record, Timestamp, redacted_opt};
-use crate::store::{Location, for_each_record, read_record_at};
+use crate::storage::{FsStorage, Storage};
+use crate::store::{Location, for_each_record_in, read_record_at_in};
 
 /// File name of the index in a log directory.
 pub const INDEX_FILE: &str = "index.cvi";
@@ -114,8 +117,13 @@ pub struct Index {
 impl Index {
     /// Builds the index by reading every record of the log.
     pub fn build(dir: &Path, archives: &[PathBuf]) -> Result<Self> {
+        Self::build_in(&FsStorage, dir, archives)
+    }
+
+    /// [`Index::build`] in `storage`.
+    pub fn build_in(storage: &dyn Storage, dir: &Path, archives: &[PathBuf]) -> Result<Self> {
         let mut entries = Vec::new();
-        let (count, head) = for_each_record(dir, archives, |seq, r, loc| {
+        let (count, head) = for_each_record_in(storage, dir, archives, |seq, r, loc| {
             entries.push(Entry {
                 seq,
                 occurred: r.occurred.0,
@@ -145,6 +153,11 @@ impl Index {
 
     /// Writes the index into `dir` (atomically: a temporary file renamed).
     pub fn write(&self, dir: &Path) -> Result<()> {
+        self.write_in(&FsStorage, dir)
+    }
+
+    /// [`Index::write`] in `storage`, through [`Storage::replace`].
+    pub fn write_in(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
         let mut buf = Vec::with_capacity(HEADER_LEN + self.entries.len() * ENTRY_LEN);
         buf.extend_from_slice(MAGIC);
         buf.extend_from_slice(&VERSION.to_be_bytes());
@@ -163,25 +176,23 @@ impl Index {
                 buf.extend_from_slice(&v.to_be_bytes());
             }
         }
-        let tmp = dir.join(format!("{INDEX_FILE}.tmp"));
         let path = dir.join(INDEX_FILE);
-        let mut f = crate::log::private_file_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&buf).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+        storage
+            .replace(&path, &buf)
+            .map_err(|e| Error::io(&path, e))
     }
 
     /// Loads the index of `dir`; `Ok(None)` if there is none.
     pub fn load(dir: &Path) -> Result<Option<Self>> {
+        Self::load_in(&FsStorage, dir)
+    }
+
+    /// [`Index::load`] in `storage`.
+    pub fn load_in(storage: &dyn Storage, dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(INDEX_FILE);
-        let bytes = match fs::read(&path) {
+        let bytes = match storage.read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(&path, e)),
         };
         let mut r = crate::codec::Reader::new(&bytes, "index");
@@ -217,19 +228,39 @@ impl Index {
     /// The index of `dir`, rebuilt (and rewritten) if missing, damaged or
     /// behind the log. Returns it and whether it was rebuilt.
     pub fn open_current(dir: &Path, archives: &[PathBuf]) -> Result<(Self, bool)> {
-        if let Ok(Some(idx)) = Self::load(dir) {
-            let (count, head) = log_head(dir, archives)?;
+        Self::open_current_in(&FsStorage, dir, archives)
+    }
+
+    /// [`Index::open_current`] in `storage`.
+    pub fn open_current_in(
+        storage: &dyn Storage,
+        dir: &Path,
+        archives: &[PathBuf],
+    ) -> Result<(Self, bool)> {
+        if let Ok(Some(idx)) = Self::load_in(storage, dir) {
+            let (count, head) = log_head(storage, dir, archives)?;
             if idx.count == count && idx.head == head {
                 return Ok((idx, false));
             }
         }
-        let idx = Self::build(dir, archives)?;
-        idx.write(dir)?;
+        let idx = Self::build_in(storage, dir, archives)?;
+        idx.write_in(storage, dir)?;
         Ok((idx, true))
     }
 
     /// Answers a query: matching records in sequence order.
     pub fn query(&self, dir: &Path, archives: &[PathBuf], q: &Query) -> Result<Vec<(u64, Record)>> {
+        self.query_in(&FsStorage, dir, archives, q)
+    }
+
+    /// [`Index::query`] in `storage`.
+    pub fn query_in(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+        archives: &[PathBuf],
+        q: &Query,
+    ) -> Result<Vec<(u64, Record)>> {
         let actor = q.actor.as_deref().map(|a| key(1, a));
         let patient = q.patient.as_deref().map(|p| key(2, p));
         let event = q.event.as_deref().map(|e| key(3, e));
@@ -241,7 +272,7 @@ impl Index {
                 && q.from.is_none_or(|f| e.occurred >= f.0)
                 && q.to.is_none_or(|t| e.occurred <= t.0);
             if hit {
-                let (seq, r) = read_record_at(dir, archives, e.loc)?;
+                let (seq, r) = read_record_at_in(storage, dir, archives, e.loc)?;
                 if seq == e.seq && q.matches(&r) {
                     out.push((seq, r));
                 }
@@ -253,12 +284,14 @@ impl Index {
 
 /// The size of the log and the chain hash of its newest record, from the
 /// newest segment alone.
-fn log_head(dir: &Path, archives: &[PathBuf]) -> Result<(u64, Hash)> {
-    let segs = crate::store::list_segments(dir, archives)?;
+fn log_head(storage: &dyn Storage, dir: &Path, archives: &[PathBuf]) -> Result<(u64, Hash)> {
+    let segs = crate::store::list_segments_in(storage, dir, archives)?;
     let Some(last) = segs.last() else {
         return Ok((0, [0; 32]));
     };
-    let bytes = fs::read(&last.path).map_err(|e| Error::io(&last.path, e))?;
+    let bytes = storage
+        .read(&last.path)
+        .map_err(|e| Error::io(&last.path, e))?;
     let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)?;
     let mut count = header.first_seq;
     let mut head = header.prev_hash;

@@ -11,6 +11,7 @@ pub mod merkle;
 pub mod monitor;
 mod record;
 pub mod segment;
+pub mod storage;
 pub mod store;
 mod verify;
 
@@ -24,4 +25,7 @@ pub use record::{
     Action, Actor, AuthMethod, Detail, Entity, EventType, ObjectKind, ObjectRef, Outcome,
     PurposeOfUse, RECORD_VERSION, Record, Timestamp,
 };
-pub use verify::{Damage, DamageKind, Progress, VerifyOptions, VerifyReport, verify_log};
+pub use storage::{AppendFile, FsStorage, MemoryStorage, Storage};
+pub use verify::{
+    Damage, DamageKind, Progress, VerifyOptions, VerifyReport, verify_log, verify_log_in,
+};

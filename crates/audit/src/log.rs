@@ -1,10 +1,9 @@
 //! The durable, append-only log with group commit.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::checkpoint::{Checkpoint, Signer, VerifyingKey};
 use crate::error::{Error, Result};
@@ -14,7 +13,8 @@ use crate::segment::{
     Entry, FRAME_OVERHEAD, SegmentHeader, checkpoint_header, find_valid_frame_after,
     put_entry_frame, put_frame, read_frame,
 };
-use crate::store::{CHECKPOINT_FILE, list_segments, scan_checkpoints, segment_name};
+use crate::storage::{AppendFile, FsStorage, Storage};
+use crate::store::{CHECKPOINT_FILE, list_segments_in, scan_checkpoints_in, segment_name};
 
 /// How a log is run. The defaults suit a PBX: a checkpoint every 10 000
 /// records or every minute of record time, 64 MiB segments.
@@ -30,8 +30,8 @@ pub struct LogConfig {
     /// Keep every leaf hash in memory (32 bytes per record, plus as much
     /// again for subtree roots) so that proofs can be made.
     pub keep_proof_tree: bool,
-    /// Directories holding archived segments, read on open so that proofs
-    /// cover them.
+    /// Directories (in the log's storage) holding archived segments, read
+    /// on open so that proofs cover them.
     pub archive_dirs: Vec<PathBuf>,
 }
 
@@ -111,7 +111,7 @@ struct State {
 
 struct Io {
     dir: PathBuf,
-    seg_file: File,
+    seg_file: Box<dyn AppendFile>,
     seg_path: PathBuf,
     sealed: Vec<PathBuf>,
 }
@@ -119,7 +119,7 @@ struct Io {
 /// The checkpoint file, locked apart from the segments so that the next
 /// round's records can be written and synced while a checkpoint is.
 struct CpIo {
-    file: File,
+    file: Box<dyn AppendFile>,
     path: PathBuf,
 }
 
@@ -127,7 +127,9 @@ struct CpIo {
 /// between threads with an `Arc`.
 ///
 /// [`AuditLog::append`] returns once the record is on disk; concurrent
-/// appends share one `fdatasync` (group commit).
+/// appends share one `fdatasync` (group commit). The files are kept by a
+/// [`Storage`]: the file system for [`AuditLog::open`], any other for
+/// [`AuditLog::open_in`].
 pub struct AuditLog {
     state: Mutex<State>,
     cond: Condvar,
@@ -136,21 +138,17 @@ pub struct AuditLog {
     signer: Signer,
     config: LogConfig,
     dir: PathBuf,
+    storage: Arc<dyn Storage>,
 }
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
             .field("dir", &self.dir)
+            .field("storage", &self.storage)
             .field("key", &self.signer.verifying_key())
             .finish_non_exhaustive()
     }
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
 }
 
 fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
@@ -159,39 +157,6 @@ fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
         offset,
         reason: reason.into(),
     }
-}
-
-/// Creates `dir` and any missing parents readable by the owner only: audit
-/// records carry PHI (patient references, user ids, addresses).
-pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| Error::io(dir, e))
-}
-
-/// Options for a new file readable and writable by the owner only.
-pub(crate) fn private_file_options() -> OpenOptions {
-    let mut opts = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts
-}
-
-fn cut(path: &Path, len: u64) -> Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.set_len(len).map_err(|e| Error::io(path, e))?;
-    f.sync_all().map_err(|e| Error::io(path, e))
 }
 
 impl AuditLog {
@@ -203,10 +168,23 @@ impl AuditLog {
         signer: Signer,
         config: LogConfig,
     ) -> Result<(Self, OpenReport)> {
+        Self::open_in(Arc::new(FsStorage), dir, signer, config)
+    }
+
+    /// Opens (or creates) the log in `dir` of `storage`: [`AuditLog::open`]
+    /// with another storage than the file system, such as
+    /// [`MemoryStorage`](crate::MemoryStorage) in tests.
+    pub fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        signer: Signer,
+        config: LogConfig,
+    ) -> Result<(Self, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
-        create_private_dir(&dir)?;
+        let st = &*storage;
+        st.create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut report = OpenReport::default();
-        let mut segs = list_segments(&dir, &config.archive_dirs)?;
+        let mut segs = list_segments_in(st, &dir, &config.archive_dirs)?;
 
         let mut next_seq = 0u64;
         let mut last_hash = [0u8; 32];
@@ -220,11 +198,12 @@ impl AuditLog {
         // than its header counts; any other damage is reported, not removed.
         if let Some(last) = segs.last() {
             let full_header = crate::segment::header_len(last.first_seq) as u64;
-            let len = fs::metadata(&last.path)
-                .map_err(|e| Error::io(&last.path, e))?
-                .len();
+            let len = st
+                .file_len(&last.path)
+                .map_err(|e| Error::io(&last.path, e))?;
             if last.live && len < full_header {
-                fs::remove_file(&last.path).map_err(|e| Error::io(&last.path, e))?;
+                st.remove(&last.path)
+                    .map_err(|e| Error::io(&last.path, e))?;
                 report.torn.push(TornTail {
                     path: last.path.clone(),
                     offset: 0,
@@ -236,9 +215,11 @@ impl AuditLog {
         }
         let count = segs.len();
 
+        let mut bytes = Vec::new();
         for (i, seg) in segs.iter().enumerate() {
             let is_last = i + 1 == count;
-            let bytes = fs::read(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+            st.read_into(&seg.path, &mut bytes)
+                .map_err(|e| Error::io(&seg.path, e))?;
             let (header, hlen) =
                 SegmentHeader::decode(&bytes).map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
             if header.first_seq != seg.first_seq {
@@ -303,7 +284,8 @@ impl AuditLog {
                         if !torn {
                             return Err(corrupt(&seg.path, off as u64, fe.as_str()));
                         }
-                        cut(&seg.path, off as u64)?;
+                        st.truncate(&seg.path, off as u64)
+                            .map_err(|e| Error::io(&seg.path, e))?;
                         report.torn.push(TornTail {
                             path: seg.path.clone(),
                             offset: off as u64,
@@ -323,17 +305,18 @@ impl AuditLog {
 
         // Checkpoints.
         let cp_path = dir.join(CHECKPOINT_FILE);
-        let scan = scan_checkpoints(&cp_path)?;
+        let scan = scan_checkpoints_in(st, &cp_path)?;
         let key = signer.verifying_key();
         if let Some((off, reason)) = scan.damage {
             if !scan.damage_is_tail {
                 return Err(corrupt(&cp_path, off, reason));
             }
-            let len = fs::metadata(&cp_path).map(|m| m.len()).unwrap_or(0);
+            let len = st.file_len(&cp_path).unwrap_or(0);
             if scan.valid_len == 0 {
-                fs::remove_file(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
+                st.remove(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
             } else {
-                cut(&cp_path, scan.valid_len)?;
+                st.truncate(&cp_path, scan.valid_len)
+                    .map_err(|e| Error::io(&cp_path, e))?;
             }
             report.torn.push(TornTail {
                 path: cp_path.clone(),
@@ -376,26 +359,17 @@ impl AuditLog {
                 }
             }
         }
-        let cp_file = if cp_path.exists() {
-            OpenOptions::new()
-                .append(true)
-                .open(&cp_path)
-                .map_err(|e| Error::io(&cp_path, e))?
-        } else {
-            let mut f = private_file_options()
-                .append(true)
-                .create(true)
-                .open(&cp_path)
-                .map_err(|e| Error::io(&cp_path, e))?;
-            f.write_all(&checkpoint_header())
-                .map_err(|e| Error::io(&cp_path, e))?;
-            f.sync_all().map_err(|e| Error::io(&cp_path, e))?;
-            sync_dir(&dir)?;
-            f
+        // The file and its directory entry are durable when it returns.
+        let cp_file = match st.open_append(&cp_path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => st
+                .create_append(&cp_path, &checkpoint_header())
+                .map_err(|e| Error::io(&cp_path, e))?,
+            Err(e) => return Err(Error::io(&cp_path, e)),
         };
 
-        let (seg_path, seg_bytes, seg_records) = match current {
-            Some(c) => c,
+        let (seg_path, seg_bytes, seg_records, created) = match current {
+            Some((path, bytes, records)) => (path, bytes, records, None),
             None => {
                 let path = dir.join(segment_name(0));
                 let mut header = Vec::new();
@@ -405,9 +379,8 @@ impl AuditLog {
                     frontier: Frontier::new(),
                 }
                 .encode(&mut header);
-                create_segment(&path, &header)?;
-                sync_dir(&dir)?;
-                (path, header.len() as u64, 0)
+                let file = create_segment(st, &path, &header)?;
+                (path, header.len() as u64, 0, Some(file))
             }
         };
         if !segs.last().is_none_or(|s| s.live) {
@@ -417,10 +390,12 @@ impl AuditLog {
                 "the newest segment is in an archive directory",
             ));
         }
-        let seg_file = OpenOptions::new()
-            .append(true)
-            .open(&seg_path)
-            .map_err(|e| Error::io(&seg_path, e))?;
+        let seg_file = match created {
+            Some(f) => f,
+            None => st
+                .open_append(&seg_path)
+                .map_err(|e| Error::io(&seg_path, e))?,
+        };
         let sealed = segs
             .iter()
             .filter(|s| s.live && s.path != seg_path)
@@ -469,6 +444,7 @@ impl AuditLog {
                 signer,
                 config,
                 dir,
+                storage,
             },
             report,
         ))
@@ -627,10 +603,9 @@ impl AuditLog {
         let mut pos = 0usize;
         for roll in rolls {
             let chunk = buf.get(pos..roll.at).unwrap_or_default();
-            write_sync(&mut io.seg_file, &io.seg_path, chunk)?;
+            write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
             let path = io.dir.join(segment_name(roll.first_seq));
-            let file = create_segment(&path, &roll.header)?;
-            sync_dir(&io.dir)?;
+            let file = create_segment(&*self.storage, &path, &roll.header)?;
             let old = std::mem::replace(&mut io.seg_path, path);
             io.sealed.push(old);
             io.seg_file = file;
@@ -638,7 +613,7 @@ impl AuditLog {
         }
         let chunk = buf.get(pos..).unwrap_or_default();
         if !chunk.is_empty() {
-            write_sync(&mut io.seg_file, &io.seg_path, chunk)?;
+            write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
         }
         Ok(())
     }
@@ -647,7 +622,7 @@ impl AuditLog {
         let cp = self.signer.sign(req.size, req.root, req.time);
         let mut framed = Vec::with_capacity(160);
         put_frame(&mut framed, &cp.to_bytes())?;
-        write_sync(&mut cp_io.file, &cp_io.path, &framed)?;
+        write_sync(&mut *cp_io.file, &cp_io.path, &framed)?;
         Ok(cp)
     }
 
@@ -827,6 +802,11 @@ impl AuditLog {
         &self.dir
     }
 
+    /// The storage that keeps the log's files.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
     fn with_tree<T>(&self, f: impl FnOnce(&MerkleTree) -> Result<T>) -> Result<T> {
         let st = self.lock()?;
         match &st.tree {
@@ -865,7 +845,8 @@ impl AuditLog {
     /// still verify when the verifier is given `dest` as an archive.
     pub fn archive_sealed(&self, dest: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         let dest = dest.as_ref();
-        create_private_dir(dest)?;
+        let st = &*self.storage;
+        st.create_dir(dest).map_err(|e| Error::io(dest, e))?;
         let mut io = self.io.lock().map_err(|_| Error::Poisoned)?;
         let mut moved = Vec::new();
         for path in std::mem::take(&mut io.sealed) {
@@ -873,34 +854,30 @@ impl AuditLog {
                 continue;
             };
             let target = dest.join(name);
-            if fs::rename(&path, &target).is_err() {
-                fs::copy(&path, &target).map_err(|e| Error::io(&target, e))?;
-                File::open(&target)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io(&target, e))?;
-                sync_dir(dest)?;
-                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-            }
+            st.move_file(&path, &target)
+                .map_err(|e| Error::io(&target, e))?;
             moved.push(target);
         }
-        sync_dir(dest)?;
-        sync_dir(&io.dir)?;
+        st.sync_dir(dest).map_err(|e| Error::io(dest, e))?;
+        st.sync_dir(&io.dir).map_err(|e| Error::io(&io.dir, e))?;
         Ok(moved)
     }
 }
 
-fn write_sync(file: &mut File, path: &Path, bytes: &[u8]) -> Result<()> {
-    file.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    file.sync_data().map_err(|e| Error::io(path, e))
+/// Appends `bytes` and returns once they are durable (`fdatasync`).
+fn write_sync(file: &mut dyn AppendFile, path: &Path, bytes: &[u8]) -> Result<()> {
+    file.append(bytes).map_err(|e| Error::io(path, e))?;
+    file.sync().map_err(|e| Error::io(path, e))
 }
 
-fn create_segment(path: &Path, header: &[u8]) -> Result<File> {
-    let mut f = private_file_options()
-        .append(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.write_all(header).map_err(|e| Error::io(path, e))?;
-    f.sync_all().map_err(|e| Error::io(path, e))?;
-    Ok(f)
+/// Creates a segment holding `header`; the file and its directory entry
+/// are durable when it returns.
+fn create_segment(
+    storage: &dyn Storage,
+    path: &Path,
+    header: &[u8],
+) -> Result<Box<dyn AppendFile>> {
+    storage
+        .create_append(path, header)
+        .map_err(|e| Error::io(path, e))
 }

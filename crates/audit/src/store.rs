@@ -1,12 +1,16 @@
 //! Reading the files of a log directory: listing segments across the live
 //! and archive directories, and reading checkpoint files.
+//!
+//! Each reader comes in two forms: `f(...)` reads the file system, and
+//! `f_in(storage, ...)` reads any [`Storage`].
 
-use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::segment::{CHECKPOINT_HEADER_LEN, check_checkpoint_header, read_frame};
+use crate::storage::{FsStorage, Storage};
 
 /// File name of the checkpoint file in a log directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints.cvc";
@@ -40,24 +44,31 @@ fn parse_name(name: &str) -> Option<u64> {
 /// Every segment under `live` and `archives`, by first sequence number.
 /// A sequence number found twice is reported as damage by the caller.
 pub fn list_segments(live: &Path, archives: &[PathBuf]) -> Result<Vec<SegmentFile>> {
+    list_segments_in(&FsStorage, live, archives)
+}
+
+/// [`list_segments`] in `storage`.
+pub fn list_segments_in(
+    storage: &dyn Storage,
+    live: &Path,
+    archives: &[PathBuf],
+) -> Result<Vec<SegmentFile>> {
     let mut out = Vec::new();
     let dirs = archives
         .iter()
         .map(|d| (d.as_path(), false))
         .chain([(live, true)]);
     for (dir, is_live) in dirs {
-        let rd = match fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !is_live => continue,
+        let names = match storage.list(dir) {
+            Ok(names) => names,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !is_live => continue,
             Err(e) => return Err(Error::io(dir, e)),
         };
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io(dir, e))?;
-            let name = entry.file_name();
-            if let Some(first_seq) = name.to_str().and_then(parse_name) {
+        for name in names {
+            if let Some(first_seq) = parse_name(&name) {
                 out.push(SegmentFile {
                     first_seq,
-                    path: entry.path(),
+                    path: dir.join(name),
                     live: is_live,
                 });
             }
@@ -83,9 +94,14 @@ pub struct CheckpointScan {
 
 /// Reads a checkpoint file; a missing file is an empty scan.
 pub fn scan_checkpoints(path: &Path) -> Result<CheckpointScan> {
-    let bytes = match fs::read(path) {
+    scan_checkpoints_in(&FsStorage, path)
+}
+
+/// [`scan_checkpoints`] in `storage`.
+pub fn scan_checkpoints_in(storage: &dyn Storage, path: &Path) -> Result<CheckpointScan> {
+    let bytes = match storage.read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CheckpointScan::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CheckpointScan::default()),
         Err(e) => return Err(Error::io(path, e)),
     };
     Ok(scan_checkpoint_bytes(&bytes))
@@ -156,14 +172,27 @@ pub struct Location {
 pub fn for_each_record(
     live: &Path,
     archives: &[PathBuf],
+    f: impl FnMut(u64, &crate::record::Record, Location) -> Result<()>,
+) -> Result<(u64, crate::merkle::Hash)> {
+    for_each_record_in(&FsStorage, live, archives, f)
+}
+
+/// [`for_each_record`] in `storage`.
+pub fn for_each_record_in(
+    storage: &dyn Storage,
+    live: &Path,
+    archives: &[PathBuf],
     mut f: impl FnMut(u64, &crate::record::Record, Location) -> Result<()>,
 ) -> Result<(u64, crate::merkle::Hash)> {
-    let segs = list_segments(live, archives)?;
+    let segs = list_segments_in(storage, live, archives)?;
     let count = segs.len();
     let mut next: Option<u64> = None;
     let mut head = [0u8; 32];
+    let mut bytes = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
-        let bytes = fs::read(&seg.path).map_err(|e| Error::io(&seg.path, e))?;
+        storage
+            .read_into(&seg.path, &mut bytes)
+            .map_err(|e| Error::io(&seg.path, e))?;
         let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)
             .map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
         if next.is_some_and(|n| n != header.first_seq) {
@@ -226,19 +255,41 @@ pub fn read_record_at(
     archives: &[PathBuf],
     loc: Location,
 ) -> Result<(u64, crate::record::Record)> {
-    use std::io::{Read, Seek, SeekFrom};
+    read_record_at_in(&FsStorage, live, archives, loc)
+}
+
+/// Bytes read at once for a record: most frames fit, so one read does.
+const RECORD_READ: usize = 1024;
+
+/// [`read_record_at`] in `storage`.
+pub fn read_record_at_in(
+    storage: &dyn Storage,
+    live: &Path,
+    archives: &[PathBuf],
+    loc: Location,
+) -> Result<(u64, crate::record::Record)> {
     let name = segment_name(loc.segment);
-    let path = std::iter::once(live)
-        .chain(archives.iter().map(PathBuf::as_path))
-        .map(|d| d.join(&name))
-        .find(|p| p.exists())
-        .ok_or_else(|| corrupt(&live.join(&name), 0, "segment not found".into()))?;
-    let mut f = fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    f.seek(SeekFrom::Start(loc.offset))
-        .map_err(|e| Error::io(&path, e))?;
-    let mut len = [0u8; 4];
-    f.read_exact(&mut len).map_err(|e| Error::io(&path, e))?;
-    let body_len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
+    let mut frame = vec![0u8; RECORD_READ];
+    let mut found = None;
+    for dir in std::iter::once(live).chain(archives.iter().map(PathBuf::as_path)) {
+        let path = dir.join(&name);
+        match storage.read_at(&path, loc.offset, &mut frame) {
+            Ok(n) => {
+                found = Some((path, n));
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    let (path, mut n) =
+        found.ok_or_else(|| corrupt(&live.join(&name), 0, "segment not found".into()))?;
+    let len = frame
+        .get(..n)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map(|b| u32::from_be_bytes(*b))
+        .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
+    let body_len = usize::try_from(len).unwrap_or(usize::MAX);
     if body_len > crate::segment::MAX_BODY {
         return Err(corrupt(
             &path,
@@ -246,14 +297,16 @@ pub fn read_record_at(
             "frame length out of range".into(),
         ));
     }
-    let mut frame = vec![0u8; body_len + 8];
-    if let Some(head) = frame.get_mut(..4) {
-        head.copy_from_slice(&len);
+    let frame_len = body_len + crate::segment::FRAME_OVERHEAD;
+    if frame_len > n {
+        frame.resize(frame_len, 0);
+        let rest = frame.get_mut(n..).unwrap_or_default();
+        n += storage
+            .read_at(&path, loc.offset + n as u64, rest)
+            .map_err(|e| Error::io(&path, e))?;
     }
-    f.read_exact(frame.get_mut(4..).unwrap_or_default())
-        .map_err(|e| Error::io(&path, e))?;
-    let (body, _) =
-        read_frame(&frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
+    let frame = frame.get(..n.min(frame_len)).unwrap_or_default();
+    let (body, _) = read_frame(frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
     let e = crate::segment::Entry::parse(body)?;
     Ok((e.seq, crate::record::Record::decode(e.record)?))
 }

@@ -4,8 +4,6 @@
 //! kind of damage.
 
 use std::fmt;
-use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{Checkpoint, VerifyingKey};
@@ -15,7 +13,8 @@ use crate::record::Record;
 use crate::segment::{
     Entry, FrameError, SegmentHeader, find_valid_frame_after, frame_checksum_ok, frame_span,
 };
-use crate::store::{CHECKPOINT_FILE, list_segments, scan_checkpoints};
+use crate::storage::{FsStorage, Storage};
+use crate::store::{CHECKPOINT_FILE, list_segments_in, scan_checkpoints_in};
 
 /// How far verification has got, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,11 +310,22 @@ impl Scan<'_, '_> {
 pub fn verify_log(
     dir: impl AsRef<Path>,
     key: &VerifyingKey,
+    opts: VerifyOptions<'_>,
+) -> Result<VerifyReport> {
+    verify_log_in(&FsStorage, dir, key, opts)
+}
+
+/// Verifies the log in `dir` of `storage`: [`verify_log`] with another
+/// storage than the file system. The verifier only reads.
+pub fn verify_log_in(
+    storage: &dyn Storage,
+    dir: impl AsRef<Path>,
+    key: &VerifyingKey,
     mut opts: VerifyOptions<'_>,
 ) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let cp_path = dir.join(CHECKPOINT_FILE);
-    let cp_scan = scan_checkpoints(&cp_path)?;
+    let cp_scan = scan_checkpoints_in(storage, &cp_path)?;
     let mut report = VerifyReport {
         checkpoints: cp_scan.checkpoints.len(),
         ..VerifyReport::default()
@@ -379,10 +389,10 @@ pub fn verify_log(
     let trusted = opts.trusted.take();
     let trusted_ok = trusted.as_ref().is_some_and(|t| t.verify(key).is_ok());
 
-    let segs = list_segments(dir, &opts.archive_dirs)?;
+    let segs = list_segments_in(storage, dir, &opts.archive_dirs)?;
     let total_bytes = segs
         .iter()
-        .map(|s| fs::metadata(&s.path).map(|m| m.len()).unwrap_or(0))
+        .map(|s| storage.file_len(&s.path).unwrap_or(0))
         .sum();
     let mut scan = Scan {
         report,
@@ -421,9 +431,8 @@ pub fn verify_log(
             break;
         }
         // One buffer serves every segment: no fresh pages after the first.
-        buf.clear();
-        fs::File::open(&seg.path)
-            .and_then(|mut f| f.read_to_end(&mut buf))
+        storage
+            .read_into(&seg.path, &mut buf)
             .map_err(|e| crate::Error::io(&seg.path, e))?;
         let bytes = buf.as_slice();
         scan.report.segments += 1;
