@@ -6,6 +6,7 @@
 //!   the INVITE with 100, 180 and a 200 whose SDP comes from
 //!   `answer_audio`, and the BYE with 200. SIPp's exit status says whether
 //!   every call followed its scenario.
+//!   The same over TCP, with messages framed by `StreamFramer`.
 //! - A user agent client written with this crate calls SIPp's `uas`
 //!   scenario: INVITE with an SDP offer, ACK to the 200, BYE.
 //!
@@ -16,15 +17,18 @@
 #![allow(clippy::panic, clippy::indexing_slicing, clippy::print_stderr)]
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
-use carevox_sip::{HeaderName, Message, MessageBuilder, Method, ValidationPolicy, validate};
+use carevox_sip::{
+    Frame, HeaderName, Limits, Message, MessageBuilder, Method, StreamFramer, ValidationPolicy,
+    validate,
+};
 
 /// How long one exchange may take before the test gives up; generous for a
 /// loaded machine, and never a measure of speed.
@@ -126,26 +130,30 @@ struct Call {
     byes: u32,
 }
 
-#[test]
-fn sipp_uac_calls_a_carevox_uas() {
-    const CALLS: u32 = 5;
-    let sock = socket();
-    let uas = sock.local_addr().unwrap();
-    let rng = ring::rand::SystemRandom::new();
-    let mut sipp = Sipp::start(&["-sn", "uac", "-m", &CALLS.to_string(), &uas.to_string()]);
+/// A user agent server for SIPp's `uac` scenario, built from the crate's
+/// public API; the transport is the caller's.
+struct Uas {
+    contact: String,
+    rng: ring::rand::SystemRandom,
+    calls: HashMap<String, Call>,
+}
 
-    let mut calls: HashMap<String, Call> = HashMap::new();
-    let until = Instant::now() + DEADLINE;
-    while sipp.exited().is_none() {
-        assert!(Instant::now() < until, "the calls did not finish in time");
-        let Some((request, from)) = receive(&sock) else {
-            continue;
-        };
-        validate(&request, &ValidationPolicy::uas(&[]))
+impl Uas {
+    fn new(contact: String) -> Uas {
+        Uas {
+            contact,
+            rng: ring::rand::SystemRandom::new(),
+            calls: HashMap::new(),
+        }
+    }
+
+    /// The responses to one request from SIPp.
+    fn answer(&mut self, request: &Message) -> Vec<MessageBuilder> {
+        validate(request, &ValidationPolicy::uas(&[]))
             .unwrap_or_else(|why| panic!("SIPp's request does not validate: {why}"));
         let call_id = request.call_id().unwrap().to_owned();
-        let n = calls.len();
-        let call = calls.entry(call_id).or_insert_with(|| Call {
+        let n = self.calls.len();
+        let call = self.calls.entry(call_id).or_insert_with(|| Call {
             tag: format!("cvx{n}"),
             ..Call::default()
         });
@@ -157,64 +165,138 @@ fn sipp_uac_calls_a_carevox_uas() {
                 )
                 .unwrap_or_else(|e| panic!("SIPp's SDP offer does not parse: {e}"));
                 let mut caps = AudioCapabilities::new(vec![Codec::pcmu()]);
-                // SIPp offers plain RTP; this test is about signalling.
+                // SIPp offers plain RTP; these tests are about signalling.
                 caps.allow_plain_rtp = true;
-                let answer = answer_audio(
-                    &offer,
-                    &caps,
-                    &LocalMedia::new("127.0.0.1", 40_000, "1"),
-                    &rng,
-                )
-                .unwrap();
+                let local = LocalMedia::new("127.0.0.1", 40_000, "1");
+                let answer = answer_audio(&offer, &caps, &local, &self.rng).unwrap();
                 assert!(answer.audio.is_some(), "PCMU accepted");
-                send(
-                    &sock,
-                    from,
-                    &MessageBuilder::response_to(&request, 100, "Trying").unwrap(),
-                );
+                let mut out = vec![MessageBuilder::response_to(request, 100, "Trying").unwrap()];
                 for (status, reason) in [(180, "Ringing"), (200, "OK")] {
-                    let mut response = MessageBuilder::response_to(&request, status, reason)
+                    let mut response = MessageBuilder::response_to(request, status, reason)
                         .unwrap()
                         .to_tag(&call.tag)
                         .unwrap()
-                        .header("Contact", &format!("<sip:carevox@{uas}>"))
+                        .header("Contact", &self.contact)
                         .unwrap();
                     if status == 200 {
                         response = response
                             .body("application/sdp", Bytes::from(answer.sdp.to_string()))
                             .unwrap();
                     }
-                    send(&sock, from, &response);
+                    out.push(response);
                 }
+                out
             }
             Some(Method::Ack) => {
                 call.acks += 1;
                 let to = request.to().unwrap();
                 assert_eq!(to.tag(), Some(call.tag.as_str()), "the ACK carries our tag");
+                Vec::new()
             }
             Some(Method::Bye) => {
                 call.byes += 1;
                 let to = request.to().unwrap();
                 assert_eq!(to.tag(), Some(call.tag.as_str()), "the BYE carries our tag");
-                send(
-                    &sock,
-                    from,
-                    &MessageBuilder::response_to(&request, 200, "OK").unwrap(),
-                );
+                vec![MessageBuilder::response_to(request, 200, "OK").unwrap()]
             }
             other => panic!("SIPp's uac scenario sent {other:?}"),
         }
     }
+
+    /// Every call was set up, acknowledged and ended.
+    fn check(&self, calls: u32) {
+        assert_eq!(self.calls.len(), calls as usize);
+        for (id, call) in &self.calls {
+            // Retransmissions may repeat an INVITE or a BYE, never drop one.
+            assert!(
+                call.invites >= 1 && call.acks >= 1 && call.byes >= 1,
+                "{id}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sipp_uac_calls_a_carevox_uas() {
+    const CALLS: u32 = 5;
+    let sock = socket();
+    let addr = sock.local_addr().unwrap();
+    let mut uas = Uas::new(format!("<sip:carevox@{addr}>"));
+    let mut sipp = Sipp::start(&["-sn", "uac", "-m", &CALLS.to_string(), &addr.to_string()]);
+    let until = Instant::now() + DEADLINE;
+    while sipp.exited().is_none() {
+        assert!(Instant::now() < until, "the calls did not finish in time");
+        let Some((request, from)) = receive(&sock) else {
+            continue;
+        };
+        for response in uas.answer(&request) {
+            send(&sock, from, &response);
+        }
+    }
     let status = sipp.wait(until);
     assert_eq!(status.code(), Some(0), "SIPp reports a failed call");
-    assert_eq!(calls.len(), CALLS as usize);
-    for (id, call) in &calls {
-        // Retransmissions may repeat an INVITE or a BYE, never drop one.
-        assert!(
-            call.invites >= 1 && call.acks >= 1 && call.byes >= 1,
-            "{id}"
-        );
+    uas.check(CALLS);
+}
+
+#[test]
+fn sipp_uac_calls_a_carevox_uas_over_tcp() {
+    const CALLS: u32 = 3;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut uas = Uas::new(format!("<sip:carevox@{addr};transport=tcp>"));
+    let mut sipp = Sipp::start(&[
+        "-sn",
+        "uac",
+        "-t",
+        "t1",
+        "-m",
+        &CALLS.to_string(),
+        &addr.to_string(),
+    ]);
+    let until = Instant::now() + DEADLINE;
+    listener.set_nonblocking(true).unwrap();
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(sipp.exited().is_none(), "SIPp ended before connecting");
+                assert!(Instant::now() < until, "SIPp did not connect");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut framer = StreamFramer::server(Limits::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    while sipp.exited().is_none() {
+        assert!(Instant::now() < until, "the calls did not finish in time");
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => framer.push(&buf[..n]).unwrap(),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => panic!("read: {e}"),
+        }
+        while let Some(frame) = framer
+            .next_frame()
+            .unwrap_or_else(|e| panic!("SIPp's stream does not frame: {e}"))
+        {
+            let Frame::Message(request) = frame else {
+                continue; // a keep-alive
+            };
+            for response in uas.answer(&request) {
+                stream
+                    .write_all(response.build().unwrap().as_bytes())
+                    .unwrap();
+            }
+        }
     }
+    let status = sipp.wait(until);
+    assert_eq!(status.code(), Some(0), "SIPp reports a failed call");
+    uas.check(CALLS);
 }
 
 /// Sends `request` every 500 ms (RFC 3261 timer A, without its backoff)
