@@ -7,7 +7,8 @@
 //! validation, `MessageBuilder::response_to`, `DigestServer`,
 //! `NonceTracker`) answers a real baresip: `401` with a digest challenge,
 //! then `200 OK` for a REGISTER whose `Authorization` verifies, `403` for
-//! one that does not. Both ends bind 127.0.0.1 only. Every case is bounded
+//! one that does not, and a fresh `stale=true` challenge for a replayed
+//! nonce count or an expired nonce. Both ends bind 127.0.0.1 only. Every case is bounded
 //! in time, and baresip is killed and reaped on every path (also when an
 //! assertion fails) by [`Baresip`]'s `Drop`; its own `-t` limit ends it
 //! even if this process dies first.
@@ -42,7 +43,7 @@ const PASSWORD: &str = "live-test-only";
 const REALM: &str = "carevox.test";
 /// The longest a case may take before it is declared failed; a case
 /// normally ends within a few seconds.
-const CASE_TIMEOUT: Duration = Duration::from_secs(30);
+const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 /// baresip's own exit timer (`-t`), a backstop should this process die
 /// before the guard kills it.
 const BARESIP_LIFETIME_SECS: u64 = 60;
@@ -82,20 +83,42 @@ fn free_loopback_port() -> u16 {
         .port()
 }
 
+/// baresip's exit status when its SIP port is taken (EADDRINUSE).
+const EXIT_ADDRESS_IN_USE: i32 = 98;
+/// How often baresip is started again when the free port it was given was
+/// taken in the meantime.
+const MAX_PORT_RETRIES: u32 = 3;
+
 /// A running baresip in a fresh HOME; killed and reaped on drop.
 struct Baresip {
     child: Child,
     home: TempDir,
+    registrar: SocketAddr,
+    password: String,
+    port_retries: u32,
 }
 
 impl Baresip {
     /// Starts baresip with one account registering at `registrar` with
     /// `password`.
     fn start(registrar: SocketAddr, password: &str) -> Baresip {
-        let bin = baresip_binary();
         let home = tempfile::tempdir().expect("temporary HOME");
-        let conf = home.path().join(".baresip");
-        fs::create_dir(&conf).expect("create .baresip");
+        fs::create_dir(home.path().join(".baresip")).expect("create .baresip");
+        let child = Baresip::spawn(home.path(), registrar, password);
+        Baresip {
+            child,
+            home,
+            registrar,
+            password: password.to_owned(),
+            port_retries: 0,
+        }
+    }
+
+    /// Writes the configuration, listening on a free loopback port, and
+    /// starts baresip.
+    fn spawn(home: &Path, registrar: SocketAddr, password: &str) -> Child {
+        let bin = baresip_binary();
+        let conf = home.join(".baresip");
         let listen = free_loopback_port();
         fs::write(
             conf.join("config"),
@@ -115,19 +138,18 @@ impl Baresip {
             ),
         )
         .expect("write accounts");
-        let log = File::create(home.path().join("baresip.log")).expect("create log");
-        let child = Command::new(bin)
+        let log = File::create(home.join("baresip.log")).expect("create log");
+        Command::new(bin)
             .arg("-f")
             .arg(&conf)
             .arg("-t")
             .arg(BARESIP_LIFETIME_SECS.to_string())
-            .env("HOME", home.path())
+            .env("HOME", home)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
-            .expect("start baresip");
-        Baresip { child, home }
+            .expect("start baresip")
     }
 
     /// What baresip printed so far, for failure messages.
@@ -136,10 +158,18 @@ impl Baresip {
     }
 
     /// Fails the test, with baresip's output, unless it is still running.
+    /// When the port it was given was taken before it could bind it,
+    /// starts it again on another.
     fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!("baresip exited early ({status}):\n{}", self.log());
+        let Ok(Some(status)) = self.child.try_wait() else {
+            return;
+        };
+        if status.code() == Some(EXIT_ADDRESS_IN_USE) && self.port_retries < MAX_PORT_RETRIES {
+            self.port_retries += 1;
+            self.child = Baresip::spawn(self.home.path(), self.registrar, &self.password);
+            return;
         }
+        panic!("baresip exited early ({status}):\n{}", self.log());
     }
 }
 
@@ -158,7 +188,14 @@ enum Mode {
     /// Leave the first verified REGISTER unanswered, so that baresip
     /// retransmits it; answer later ones with 200 OK.
     DropFirstVerified,
+    /// Move the registrar's clock past the nonce lifetime when the first
+    /// credentials arrive, as if they had been delayed that long.
+    ExpireFirstNonce,
 }
+
+/// How far [`Mode::ExpireFirstNonce`] moves the clock: one second past the
+/// default nonce lifetime.
+const CLOCK_JUMP: u64 = 301;
 
 /// What happened in one case.
 #[derive(Default)]
@@ -193,6 +230,9 @@ struct Registrar {
     tracker: NonceTracker,
     rng: SystemRandom,
     mode: Mode,
+    /// Seconds added to the real clock (time is an argument of the digest
+    /// server).
+    clock_offset: u64,
     transcript: Transcript,
 }
 
@@ -215,8 +255,14 @@ impl Registrar {
             tracker: NonceTracker::new(64),
             rng,
             mode,
+            clock_offset: 0,
             transcript: Transcript::default(),
         }
+    }
+
+    /// The registrar's clock, in unix seconds.
+    fn now(&self) -> u64 {
+        unix_now() + self.clock_offset
     }
 
     fn addr(&self) -> SocketAddr {
@@ -287,13 +333,16 @@ impl Registrar {
             .unwrap_or_else(|e| panic!("Authorization is not digest credentials: {e}\n{text}"));
         let uri = msg.request_uri_str().expect("request URI");
         let secret = UserSecret::from(Password::new(PASSWORD));
+        if self.mode == Mode::ExpireFirstNonce && self.clock_offset == 0 {
+            self.clock_offset = CLOCK_JUMP;
+        }
         let result = self.server.verify(
             &creds,
             &Request::new("REGISTER", uri),
             USER,
             &secret,
             binding.as_bytes(),
-            unix_now(),
+            self.now(),
             &mut self.tracker,
         );
         match result {
@@ -331,7 +380,7 @@ impl Registrar {
     fn challenge(&mut self, msg: &Message, to: SocketAddr, binding: &[u8], stale: bool) {
         let challenge = self
             .server
-            .challenge(unix_now(), binding, Algorithm::Md5, stale, &self.rng)
+            .challenge(self.now(), binding, Algorithm::Md5, stale, &self.rng)
             .expect("challenge");
         let response = MessageBuilder::response_to(msg, 401, "Unauthorized")
             .and_then(|b| b.to_tag("carevox"))
@@ -377,15 +426,16 @@ impl Registrar {
 }
 
 /// Checks credentials that verified: MD5, qop=auth, our user and realm, a
-/// nonce issued during this test.
-fn assert_fresh_md5(verified: &Verified, creds: &Credentials, test_start: u64) {
+/// nonce issued during this test (from `test_start` until `now`, on the
+/// registrar's clock).
+fn assert_fresh_md5(verified: &Verified, creds: &Credentials, test_start: u64, now: u64) {
     assert_eq!(verified.algorithm, Algorithm::Md5);
     assert_eq!(verified.qop, Qop::Auth);
     assert!(verified.nc >= 1);
     assert_eq!(creds.username, USER);
     assert_eq!(creds.realm, REALM);
     assert!(
-        (test_start..=unix_now()).contains(&verified.nonce_issued_at),
+        (test_start..=now).contains(&verified.nonce_issued_at),
         "nonce issued at {} is not from this test (started {test_start})",
         verified.nonce_issued_at
     );
@@ -404,7 +454,12 @@ fn baresip_registers_with_md5_digest() {
     assert!(t.failures.is_empty(), "failures: {:?}", t.failures);
     assert_eq!(t.forbidden, 0);
     let accepted = t.verified.last().expect("verified credentials");
-    assert_fresh_md5(&accepted.verified, &accepted.creds, test_start);
+    assert_fresh_md5(
+        &accepted.verified,
+        &accepted.creds,
+        test_start,
+        registrar.now(),
+    );
     let register = &accepted.register;
 
     // The 200 OK echoes the binding baresip asked for.
@@ -490,9 +545,42 @@ fn baresip_retransmission_of_used_credentials_is_a_replay() {
     assert_eq!(t.verified.len(), 2, "exactly two verifications");
     let first = t.verified.first().unwrap();
     let last = t.verified.last().unwrap();
-    assert_fresh_md5(&first.verified, &first.creds, test_start);
-    assert_fresh_md5(&last.verified, &last.creds, test_start);
+    assert_fresh_md5(&first.verified, &first.creds, test_start, registrar.now());
+    assert_fresh_md5(&last.verified, &last.creds, test_start, registrar.now());
     assert_ne!(first.creds.nonce, last.creds.nonce, "a fresh nonce");
+    assert_eq!(t.ok.len(), 1);
+    assert_eq!(t.forbidden, 0);
+}
+
+#[test]
+fn baresip_answers_a_stale_challenge_after_its_nonce_expires() {
+    let test_start = unix_now();
+    let mut registrar = Registrar::new(Mode::ExpireFirstNonce);
+    let mut baresip = Baresip::start(registrar.addr(), PASSWORD);
+    registrar.serve(&mut baresip, |t, _| !t.ok.is_empty());
+    drop(baresip);
+
+    let t = &registrar.transcript;
+    // The right response on an expired nonce is stale, not a failure; the
+    // stale=true challenge brings credentials for a new nonce.
+    assert!(
+        t.failures.contains(&DigestError::StaleNonce),
+        "failures: {:?}",
+        t.failures
+    );
+    assert!(
+        t.failures.iter().all(|e| *e == DigestError::StaleNonce),
+        "failures: {:?}",
+        t.failures
+    );
+    assert_eq!(t.verified.len(), 1, "one verification");
+    let accepted = t.verified.first().unwrap();
+    assert_fresh_md5(
+        &accepted.verified,
+        &accepted.creds,
+        test_start + CLOCK_JUMP,
+        registrar.now(),
+    );
     assert_eq!(t.ok.len(), 1);
     assert_eq!(t.forbidden, 0);
 }
