@@ -8,10 +8,10 @@
 //! `NonceTracker`) answers a real baresip: `401` with a digest challenge,
 //! then `200 OK` for a REGISTER whose `Authorization` verifies, `403` for
 //! one that does not, and a fresh `stale=true` challenge for a replayed
-//! nonce count or an expired nonce. Both ends bind 127.0.0.1 only. Every case is bounded
-//! in time, and baresip is killed and reaped on every path (also when an
-//! assertion fails) by [`Baresip`]'s `Drop`; its own `-t` limit ends it
-//! even if this process dies first.
+//! nonce count or an expired nonce. Both ends bind 127.0.0.1 only. Every
+//! case is bounded in time, and baresip is killed and reaped on every path
+//! (also when an assertion fails) by [`Baresip`]'s `Drop`; its own `-t`
+//! limit ends it even if this process dies first.
 //!
 //! baresip 1.0 answers `MD5` challenges only (not `MD5-sess`): a `SHA-256`
 //! challenge, alone or next to an `MD5` one, makes it give up the
