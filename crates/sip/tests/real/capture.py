@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Captures SIP messages from real software on loopback, for the test data in
 this directory. Run by hand (needs Debian `sip-tester` and `baresip`); the
-tests only read the stored files.
+tests only read the stored files. (CI also runs baresip live, against a
+registrar made of this crate's parts: ../live_baresip.rs.)
 
     python3 capture.py OUT_DIR
 
