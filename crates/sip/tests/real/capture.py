@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Captures SIP messages from real software on loopback, for the test data in
 this directory. Run by hand (needs Debian `sip-tester` and `baresip`); the
-tests only read the stored files. (CI also runs baresip live, against a
-registrar made of this crate's parts: ../live_baresip.rs.)
+tests that use these files only read them. CI also runs both programs live
+against parts of this crate: ../live_sipp.rs (SIPp calls, both roles) and
+../live_baresip.rs (baresip registering with digest authentication).
 
     python3 capture.py OUT_DIR
 
