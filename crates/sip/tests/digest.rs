@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
+use carevox_sip::AuthParamError;
 use carevox_sip::auth::{
     Algorithm, Challenge, Credentials, DigestClient, DigestError, DigestServer, NonceTracker,
     Password, Qop, Request, ServerConfig, UserSecret, user_hash,
@@ -516,7 +517,10 @@ fn header_parsing_errors_are_typed() {
     );
     assert!(matches!(
         Challenge::parse("Digest realm=\"r\" nonce=\"n\""),
-        Err(DigestError::Syntax { offset: 17, .. })
+        Err(DigestError::Params(AuthParamError::Syntax {
+            offset: 17,
+            ..
+        }))
     ));
     assert_eq!(
         Credentials::parse(
@@ -527,6 +531,6 @@ fn header_parsing_errors_are_typed() {
     let long = format!("Digest realm=\"{}\"", "a".repeat(9000));
     assert!(matches!(
         Challenge::parse(&long),
-        Err(DigestError::TooLong { .. })
+        Err(DigestError::Params(AuthParamError::TooLong { .. }))
     ));
 }

@@ -74,34 +74,10 @@ use zeroize::{Zeroize, Zeroizing};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DigestError {
-    /// The header value is longer than
-    /// [`MAX_AUTH_HEADER_LEN`](crate::header::MAX_AUTH_HEADER_LEN).
-    #[error("header value longer than {max} bytes")]
-    TooLong {
-        /// The limit.
-        max: usize,
-    },
-    /// More parameters than
-    /// [`MAX_AUTH_PARAMS`](crate::header::MAX_AUTH_PARAMS).
-    #[error("more than {max} parameters")]
-    TooManyParams {
-        /// The limit.
-        max: usize,
-    },
-    /// The header value does not follow the auth-param grammar.
-    #[error("syntax error at byte {offset}: expected {what}")]
-    Syntax {
-        /// Byte offset in the header value.
-        offset: usize,
-        /// What was expected there.
-        what: &'static str,
-    },
-    /// A parameter appears twice.
-    #[error("duplicated parameter ending at byte {offset}")]
-    DuplicateParam {
-        /// Byte offset in the header value.
-        offset: usize,
-    },
+    /// The header value does not follow the auth-param grammar, or is over
+    /// its limits: the message layer's error, with the byte offset.
+    #[error("authentication header: {0}")]
+    Params(#[from] crate::header::AuthParamError),
     /// The scheme is not `Digest`.
     #[error("authentication scheme is not Digest")]
     NotDigest,
@@ -146,18 +122,6 @@ pub enum DigestError {
     /// The response does not match: wrong password or altered request.
     #[error("digest response does not match")]
     ResponseMismatch,
-}
-
-impl From<crate::header::AuthParamError> for DigestError {
-    fn from(e: crate::header::AuthParamError) -> DigestError {
-        use crate::header::AuthParamError as E;
-        match e {
-            E::TooLong { max } => DigestError::TooLong { max },
-            E::TooManyParams { max } => DigestError::TooManyParams { max },
-            E::Syntax { offset, what } => DigestError::Syntax { offset, what },
-            E::DuplicateParam { offset } => DigestError::DuplicateParam { offset },
-        }
-    }
 }
 
 impl DigestError {
