@@ -155,15 +155,9 @@ impl CryptoSuite {
     /// The suite name as written in SDP.
     pub fn name(&self) -> &str {
         match self {
-            CryptoSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
-            CryptoSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
-            CryptoSuite::AesCm192HmacSha1_80 => "AES_192_CM_HMAC_SHA1_80",
-            CryptoSuite::AesCm192HmacSha1_32 => "AES_192_CM_HMAC_SHA1_32",
-            CryptoSuite::AesCm256HmacSha1_80 => "AES_256_CM_HMAC_SHA1_80",
-            CryptoSuite::AesCm256HmacSha1_32 => "AES_256_CM_HMAC_SHA1_32",
-            CryptoSuite::AeadAes128Gcm => "AEAD_AES_128_GCM",
-            CryptoSuite::AeadAes256Gcm => "AEAD_AES_256_GCM",
             CryptoSuite::Other(name) => name,
+            // Every other variant has a registered name.
+            known => known.known_name().unwrap_or_default(),
         }
     }
 
