@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Captures SIP messages from real software on loopback, for the test data in
-this directory. Run by hand (needs Debian `sip-tester` and `baresip`); the
+this directory. Run by hand (needs Debian `sip-tester`, `baresip` and `linphone-cli`); the
 tests that use these files only read them. CI also runs both programs live
 against parts of this crate: ../live_sipp.rs (SIPp calls, both roles) and
 ../live_baresip.rs (baresip registering with digest authentication).
@@ -74,12 +74,16 @@ def sipp(scenario, port, remote=None, extra=()):
     return cmd
 
 
-def registrar(name, seconds, baresip_cmd):
-    """Answers REGISTER with 200 and records everything baresip sends."""
+def registrar(name, seconds, baresip_cmd, algorithm=b"MD5", stdin=None):
+    """Answers REGISTER with 401 then 200, INVITE with 486, and records
+    everything the client sends."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 5060))
     sock.settimeout(0.2)
-    proc = subprocess.Popen(baresip_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(baresip_cmd, stdin=subprocess.PIPE if stdin else None,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin:
+        threading.Thread(target=feed, args=(proc, stdin), daemon=True).start()
     stop = time.time() + seconds
     n = 0
     while time.time() < stop:
@@ -99,7 +103,7 @@ def registrar(name, seconds, baresip_cmd):
             if head[0].startswith(b"REGISTER") and b"\r\nauthorization:" not in data.lower():
                 status = b"401 Unauthorized"
                 extra = (b'WWW-Authenticate: Digest realm="carevox.test", '
-                         b'nonce="6a1f0c3e9b2d4c5e", qop="auth", algorithm=MD5\r\n')
+                         b'nonce="6a1f0c3e9b2d4c5e", qop="auth", algorithm=' + algorithm + b'\r\n')
             resp = b"SIP/2.0 " + status + b"\r\n" + b"\r\n".join(
                 h + (b";tag=cap1" if h.lower().startswith(b"to:") else b"") for h in keep
             ) + b"\r\n" + extra + b"Content-Length: 0\r\n\r\n"
@@ -108,6 +112,17 @@ def registrar(name, seconds, baresip_cmd):
     proc.wait()
     sock.close()
     print(name, n, "messages")
+
+
+def feed(proc, lines):
+    """Types (delay, line) pairs into an interactive client."""
+    for delay, line in lines:
+        time.sleep(delay)
+        try:
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return
 
 
 relay("sipp-uac", sipp("uac", 5080, "127.0.0.1:5060"), sipp("uas", 5070))
@@ -124,4 +139,21 @@ with open(os.path.join(conf, "config"), "w") as f:
 with open(os.path.join(conf, "accounts"), "w") as f:
     f.write("<sip:alice@127.0.0.1:5060;transport=udp>;auth_pass=test-only;regint=60\n")
 registrar("baresip", 6, ["env", "HOME=" + home, "baresip", "-f", conf, "-t", "5", "-e", "/dial sip:bob@127.0.0.1:5060"])
+shutil.rmtree(home)
+
+# linphonec: digest registration answered with SHA-256, then a call offering
+# mandatory SDES-SRTP (four crypto lines), refused with 486.
+home = tempfile.mkdtemp()
+os.makedirs(os.path.join(home, ".local", "share", "linphone"))
+rc = os.path.join(home, "linphonerc")
+with open(rc, "w") as f:
+    f.write("[sip]\nsip_port=5092\nsip_tcp_port=0\nsip_tls_port=0\n"
+            "media_encryption=srtp\nmedia_encryption_mandatory=1\n"
+            "[net]\nbind_address=127.0.0.1\n[rtp]\naudio_rtp_port=7100-7200\n"
+            "[proxy_0]\nreg_proxy=<sip:127.0.0.1:5060;transport=udp>\n"
+            "reg_identity=sip:carol@127.0.0.1\nreg_expires=60\nreg_sendregister=1\n"
+            "[auth_info_0]\nusername=carol\npasswd=test-only\nrealm=carevox.test\n")
+registrar("linphonec", 10, ["env", "HOME=" + home, "linphonec", "-c", rc, "-d", "0"],
+          algorithm=b"SHA-256",
+          stdin=[(4, "call sip:bob@127.0.0.1:5060"), (4, "quit")])
 shutil.rmtree(home)
