@@ -147,7 +147,16 @@ impl TransportBuilder {
         for (kind, addr) in &shared.local {
             info!(%kind, local = %addr, "listening");
         }
-        Ok((Transport { shared }, Incoming { rx }))
+        let owner = Arc::new(Owner {
+            shared: shared.clone(),
+        });
+        Ok((
+            Transport {
+                shared,
+                _owner: owner,
+            },
+            Incoming { rx },
+        ))
     }
 }
 
@@ -188,6 +197,26 @@ pub struct Sent {
 #[derive(Debug, Clone)]
 pub struct Transport {
     shared: Arc<Shared>,
+    /// Held only by handles: when the last one is dropped, the transport
+    /// shuts down as [`Transport::close`] would, without waiting.
+    _owner: Arc<Owner>,
+}
+
+/// Shuts the transport down when the last [`Transport`] handle goes.
+#[derive(Debug)]
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        lock(&self.shared.state).closed = true;
+        let _ = self.shared.shutdown.send_replace(true);
+        for task in lock(&self.shared.tasks).drain(..) {
+            task.abort();
+        }
+        lock(&self.shared.events).take();
+    }
 }
 
 type RouteKey = (TransportKind, SocketAddr);

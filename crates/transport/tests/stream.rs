@@ -436,3 +436,38 @@ async fn a_dropped_incoming_does_not_panic_the_transport() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     Transport::close(&server, Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_shuts_the_transport_down() {
+    let (server, mut server_in) = start(TransportConfig::default(), true, true, None, None).await;
+    let addr = server.local_addr(TransportKind::Tcp).unwrap();
+    let mut peer = TcpStream::connect(addr).await.unwrap();
+    let mut pong = [0u8; 2];
+    peer.write_all(b"\r\n\r\n").await.unwrap();
+    timeout(WAIT, peer.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    // A clone keeps it running.
+    let clone = server.clone();
+    drop(server);
+    peer.write_all(b"\r\n\r\n").await.unwrap();
+    timeout(WAIT, peer.read_exact(&mut pong))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(clone);
+    // The last one shuts it down: connections close, events end, the
+    // listener goes.
+    read_to_close(&mut peer).await;
+    while timeout(WAIT, server_in.recv()).await.unwrap().is_some() {}
+    let mut refused = false;
+    for _ in 0..100 {
+        if TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener still accepts");
+}
