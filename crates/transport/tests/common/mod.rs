@@ -81,9 +81,14 @@ impl Ca {
 
     fn issue_with(&self, names: &[&str], edit: impl FnOnce(&mut CertificateParams)) -> Identity {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "carevox test leaf");
+        // The first name is the common name too, for clients that still
+        // check it.
+        dn.push(
+            DnType::CommonName,
+            names.first().map_or("carevox test leaf", String::as_str),
+        );
         params.distinguished_name = dn;
         edit(&mut params);
         let key = KeyPair::generate().unwrap();
