@@ -204,3 +204,95 @@ impl TlsFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::{AlertDescription, CertificateError, PeerIncompatible};
+
+    fn wrapped(e: rustls::Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn handshake_errors_are_classified() {
+        let cases = [
+            (
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+                TlsFailure::UntrustedCertificate,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::Expired),
+                TlsFailure::ExpiredCertificate,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForName),
+                TlsFailure::WrongServerName,
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::Revoked),
+                TlsFailure::BadCertificate,
+            ),
+            (
+                rustls::Error::NoCertificatesPresented,
+                TlsFailure::NoClientCertificate,
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
+                TlsFailure::NoClientCertificate,
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::ProtocolVersion),
+                TlsFailure::ProtocolVersion,
+            ),
+            (
+                rustls::Error::AlertReceived(AlertDescription::BadCertificate),
+                TlsFailure::PeerAlert,
+            ),
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::Tls12NotOffered),
+                TlsFailure::ProtocolVersion,
+            ),
+            (
+                rustls::Error::PeerIncompatible(
+                    PeerIncompatible::SignatureAlgorithmsExtensionRequired,
+                ),
+                TlsFailure::ProtocolVersion,
+            ),
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon),
+                TlsFailure::Protocol,
+            ),
+            (
+                rustls::Error::General("anything".into()),
+                TlsFailure::Protocol,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(TlsFailure::from_io(&wrapped(error)), expected);
+        }
+        let plain = io::Error::new(io::ErrorKind::ConnectionReset, "reset");
+        assert_eq!(TlsFailure::from_io(&plain), TlsFailure::Io);
+    }
+
+    #[test]
+    fn messages_name_limits_not_content() {
+        let e = Error::QueueFull {
+            connection: ConnectionId(3),
+            queued: 10,
+            len: 5,
+            limit: 12,
+        };
+        assert_eq!(
+            e.to_string(),
+            "conn-3: send queue full (10 bytes queued, 5 more would exceed the limit of 12)"
+        );
+        let e = Error::Tls {
+            failure: TlsFailure::WrongServerName,
+        };
+        assert_eq!(
+            e.to_string(),
+            "TLS handshake failed: certificate not valid for the server name"
+        );
+    }
+}

@@ -216,3 +216,24 @@ pub enum Event {
         reason: CloseReason,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        let addr: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+        let d = Destination::tls(addr, "sip.example.org");
+        assert_eq!(d.kind, TransportKind::Tls);
+        assert_eq!(d.server_name.as_deref(), Some("sip.example.org"));
+        assert_eq!(d.connection, None);
+        let d = Destination::tcp(addr).over(ConnectionId(9));
+        assert_eq!(d.connection, Some(ConnectionId(9)));
+        assert_eq!(Destination::udp(addr).kind, TransportKind::Udp);
+        assert!(TransportKind::Tls.is_stream() && TransportKind::Tcp.is_stream());
+        assert!(!TransportKind::Udp.is_stream());
+        assert_eq!(TransportKind::Tls.to_string(), "TLS");
+        assert_eq!(ConnectionId(4).to_string(), "conn-4");
+    }
+}
