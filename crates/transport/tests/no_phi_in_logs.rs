@@ -90,7 +90,7 @@ async fn logs_carry_no_message_content() {
     let id = ca.issue(&["sip.carevox.test"]);
     let config = TransportConfig::default()
         .with_limits(Limits::default().with_max_message_size(4000))
-        .with_idle_timeout(Some(Duration::from_millis(500)));
+        .with_idle_timeout(Some(Duration::from_millis(1000)));
     let (server, mut server_in) =
         start(config.clone(), true, true, Some(id.server_config()), None).await;
     let (client, mut client_in) = start(
@@ -141,7 +141,7 @@ async fn logs_carry_no_message_content() {
     );
     assert!(client.send(&tcp, Bytes::from(big.clone())).await.is_err());
     // Idle timeouts and shutdown.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     client.close(Duration::from_secs(2)).await;
     server.close(Duration::from_secs(2)).await;
 

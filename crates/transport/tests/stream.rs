@@ -75,7 +75,7 @@ async fn client_connections_send_pings_and_close_without_pongs() {
     let addr = listener.local_addr().unwrap();
     let config = TransportConfig::default()
         .with_keepalive_interval(Some(Duration::from_millis(100)))
-        .with_pong_timeout(Duration::from_millis(300));
+        .with_pong_timeout(Duration::from_millis(1500));
     let (client, mut client_in) = start(config, false, false, None, None).await;
     client
         .send_message(&Destination::tcp(addr), &request("OPTIONS", "TCP", "ka1"))
@@ -109,7 +109,7 @@ async fn client_connections_send_pings_and_close_without_pongs() {
 
 #[tokio::test]
 async fn idle_connections_are_closed() {
-    let config = TransportConfig::default().with_idle_timeout(Some(Duration::from_millis(300)));
+    let config = TransportConfig::default().with_idle_timeout(Some(Duration::from_millis(800)));
     let (server, mut server_in) = start(config, false, true, None, None).await;
     let mut peer = TcpStream::connect(server.local_addr(TransportKind::Tcp).unwrap())
         .await
@@ -123,7 +123,7 @@ async fn idle_connections_are_closed() {
     assert_eq!(server.connection_count(), 1);
     let rest = read_to_close(&mut peer).await;
     assert!(rest.iter().all(|b| *b == b'\r' || *b == b'\n'));
-    assert!(started.elapsed() >= Duration::from_millis(600));
+    assert!(started.elapsed() >= Duration::from_millis(450 + 800));
     assert_eq!(next_closed(&mut server_in).await, CloseReason::Idle);
     assert_eq!(server.connection_count(), 0);
 }

@@ -389,7 +389,7 @@ async fn openssl_s_client_with_tls_1_1_is_refused_and_with_tls_1_2_accepted() {
 async fn a_half_open_handshake_times_out() {
     let ca = Ca::new("test CA");
     let config = TransportConfig::default()
-        .with_handshake_timeout(Duration::from_millis(300))
+        .with_handshake_timeout(Duration::from_millis(1500))
         .with_max_connections(1);
     let (server, _server_in) = start(
         config,
