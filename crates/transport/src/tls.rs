@@ -127,6 +127,8 @@ impl TlsServerConfig {
 #[derive(Debug, Clone)]
 pub struct TlsClientConfig {
     pub(crate) inner: Arc<rustls::ClientConfig>,
+    /// False when verification was turned off through the dangerous door.
+    pub(crate) verifies: bool,
 }
 
 #[derive(Debug)]
@@ -134,6 +136,7 @@ enum Trust {
     Roots(Vec<CertificateDer<'static>>),
     Platform,
     Custom(Arc<dyn ServerCertVerifier>),
+    Nothing,
 }
 
 /// Builds a [`TlsClientConfig`]. Server certificates are verified (chain,
@@ -185,6 +188,7 @@ impl TlsClientBuilder {
     /// Builds the configuration.
     pub fn build(self) -> Result<TlsClientConfig, Error> {
         let provider = provider();
+        let verifies = !matches!(self.trust, Trust::Nothing);
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(VERSIONS)
             .map_err(|_| Error::TlsConfig {
@@ -205,6 +209,11 @@ impl TlsClientBuilder {
             Trust::Custom(verifier) => builder
                 .dangerous()
                 .with_custom_certificate_verifier(verifier),
+            Trust::Nothing => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification {
+                    provider: provider.clone(),
+                })),
         };
         let config = match self.client_cert {
             None => builder.with_no_client_auth(),
@@ -218,6 +227,7 @@ impl TlsClientBuilder {
         };
         Ok(TlsClientConfig {
             inner: Arc::new(config),
+            verifies,
         })
     }
 }
@@ -234,9 +244,7 @@ impl DangerousClientConfig<'_> {
     /// signatures are still checked, but anyone can pose as the server:
     /// never use it where PHI travels.
     pub fn disable_certificate_verification(&mut self) {
-        self.builder.trust = Trust::Custom(Arc::new(NoVerification {
-            provider: provider(),
-        }));
+        self.builder.trust = Trust::Nothing;
     }
 
     /// Verifies server certificates with `verifier` instead of the

@@ -122,7 +122,7 @@ impl TransportBuilder {
             next_id: AtomicU64::new(1),
             udp: udp.clone(),
             local,
-            tls_client: self.tls_client.map(|c| c.inner),
+            tls_client: self.tls_client,
             tasks: Mutex::new(Vec::new()),
             shutdown,
             connecting: Mutex::new(HashMap::new()),
@@ -230,7 +230,7 @@ struct Shared {
     next_id: AtomicU64,
     udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
     local: Vec<(TransportKind, SocketAddr)>,
-    tls_client: Option<Arc<rustls::ClientConfig>>,
+    tls_client: Option<TlsClientConfig>,
     /// UDP receive loops and listeners.
     tasks: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
@@ -471,15 +471,15 @@ impl Shared {
     ) -> Result<(ConnectionId, Arc<SendQueue>), Error> {
         let server_name = match dest.kind {
             TransportKind::Tls => {
-                let connector =
-                    TlsConnector::from(self.tls_client.clone().ok_or(Error::NoTlsClient)?);
+                let client = self.tls_client.as_ref().ok_or(Error::NoTlsClient)?;
+                let connector = TlsConnector::from(client.inner.clone());
                 let name = match &dest.server_name {
                     Some(name) => {
                         ServerName::try_from(name.clone()).map_err(|_| Error::InvalidServerName)?
                     }
                     None => ServerName::IpAddress(dest.addr.ip().into()),
                 };
-                Some((connector, name))
+                Some((connector, name, client.verifies))
             }
             TransportKind::Tcp => None,
             TransportKind::Udp => return Err(Error::Closed),
@@ -508,7 +508,7 @@ impl Shared {
                 self.spawn_connection(info, tcp, slot);
                 Ok(out)
             }
-            Some((connector, name)) => {
+            Some((connector, name, verifies)) => {
                 let handshake = connector.connect(name, tcp);
                 let tls = match timeout(self.config.handshake_timeout, handshake).await {
                     Ok(Ok(tls)) => tls,
@@ -529,7 +529,7 @@ impl Shared {
                     dest.addr,
                     local,
                     true,
-                    true,
+                    verifies,
                     tls_name(dest),
                 );
                 let out = (info.id, info.queue.clone());
@@ -784,6 +784,7 @@ async fn udp_loop(
                     local,
                     kind: TransportKind::Udp,
                     connection: None,
+                    peer_authenticated: false,
                 });
                 if events.send(ev).await.is_err() {
                     return;
@@ -1055,7 +1056,7 @@ async fn read_frames(
             }
             Some(Frame::Pong) => *pong_deadline = None,
             Some(Frame::Message(message)) => {
-                if info.kind == TransportKind::Tls && info.authenticated_peer {
+                if info.kind == TransportKind::Tls && info.authenticated_peer && !info.outbound {
                     alias_from_via(shared, info, &message);
                 }
                 let ev = Event::Message(Received {
@@ -1064,6 +1065,7 @@ async fn read_frames(
                     local: info.local,
                     kind: info.kind,
                     connection: Some(info.id),
+                    peer_authenticated: info.authenticated_peer,
                 });
                 if events.send(ev).await.is_err() {
                     return Err(CloseReason::Local);

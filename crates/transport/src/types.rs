@@ -140,6 +140,11 @@ pub struct Received {
     pub kind: TransportKind,
     /// The connection it came on (TCP and TLS).
     pub connection: Option<ConnectionId>,
+    /// Whether the peer proved its identity in the TLS handshake: a server
+    /// certificate we verified (on connections we opened) or a client
+    /// certificate our [`ClientAuth`](crate::ClientAuth) roots verified.
+    /// False for UDP and TCP.
+    pub peer_authenticated: bool,
 }
 
 /// Why a connection closed.

@@ -73,6 +73,9 @@ async fn stream_round_trip(
     assert_eq!(back_sent.connection, Some(server_conn));
     let back = next_message(client_in).await;
     assert_eq!(back.connection, Some(client_conn));
+    // We verified the server's certificate; a TCP peer proves nothing.
+    assert_eq!(back.peer_authenticated, kind == TransportKind::Tls);
+    assert!(!got.peer_authenticated);
     assert_eq!(back.message.as_bytes(), resp.as_bytes());
     // One connection each way, no second one opened for the response.
     assert_eq!(server.connection_count(), 1);
@@ -305,6 +308,7 @@ async fn tls_alias_from_an_authenticated_client_is_honoured() {
         .unwrap();
     client.send_message(&dest, &req).await.unwrap();
     let got = next_message(&mut server_in).await;
+    assert!(got.peer_authenticated);
     let alias: std::net::SocketAddr = "127.0.0.1:5071".parse().unwrap();
     assert_eq!(
         server.connection_to(TransportKind::Tls, alias),
@@ -355,6 +359,7 @@ async fn alias_is_ignored_without_a_client_certificate() {
     client.send_message(&dest, &req).await.unwrap();
     let got = next_message(&mut server_in).await;
     assert!(got.connection.is_some());
+    assert!(!got.peer_authenticated);
     let alias: std::net::SocketAddr = "127.0.0.1:5072".parse().unwrap();
     assert_eq!(server.connection_to(TransportKind::Tls, alias), None);
     // The application may still alias it after its own checks.

@@ -137,14 +137,18 @@ async fn an_untrusted_certificate_is_refused() {
     // Only through the dangerous door does the same server get through.
     let mut builder = TlsClientConfig::builder(vec![ca.cert.clone()]);
     builder.dangerous().disable_certificate_verification();
-    let (lax, _l) = tls_client(builder.build().unwrap()).await;
+    let (lax, mut lax_in) = tls_client(builder.build().unwrap()).await;
     let dest = Destination::tls(server.local_addr(TransportKind::Tls).unwrap(), NAME);
     let req = request("OPTIONS", "TLS", "lax");
     lax.send_message(&dest, &req).await.unwrap();
-    assert_eq!(
-        next_message(&mut server_in).await.message.as_bytes(),
-        req.as_bytes()
-    );
+    let got = next_message(&mut server_in).await;
+    assert_eq!(got.message.as_bytes(), req.as_bytes());
+    // An answer over the unverified connection says so.
+    server
+        .send_message(&Destination::reply_to(&got), &response(&got.message, 200))
+        .await
+        .unwrap();
+    assert!(!next_message(&mut lax_in).await.peer_authenticated);
 }
 
 #[tokio::test]
