@@ -81,8 +81,7 @@ pub enum Error {
         /// The connection.
         connection: ConnectionId,
     },
-    /// No socket of this kind and address family is bound, or no TLS client
-    /// configuration was given for an outgoing TLS connection.
+    /// No socket of this kind and address family is bound.
     #[error("no {kind} socket for the {family} address family")]
     NoSocket {
         /// The transport.

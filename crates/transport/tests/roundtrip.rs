@@ -369,3 +369,44 @@ async fn alias_is_ignored_without_a_client_certificate() {
         got.connection
     );
 }
+
+#[tokio::test]
+async fn ipv6_loopback_over_udp_and_tcp() {
+    let v6: std::net::SocketAddr = "[::1]:0".parse().unwrap();
+    let (server, mut server_in) = carevox_transport::Transport::builder(TransportConfig::default())
+        .udp(v6)
+        .tcp(v6)
+        .start()
+        .await
+        .unwrap();
+    let (client, _c) = carevox_transport::Transport::builder(TransportConfig::default())
+        .udp(v6)
+        .start()
+        .await
+        .unwrap();
+    for dest in [
+        Destination::udp(server.local_addr(TransportKind::Udp).unwrap()),
+        Destination::tcp(server.local_addr(TransportKind::Tcp).unwrap()),
+    ] {
+        let req = request("OPTIONS", dest.kind.via_name(), "v6");
+        client.send_message(&dest, &req).await.unwrap();
+        let got = next_message(&mut server_in).await;
+        assert!(got.source.is_ipv6() && got.source.ip().is_loopback());
+        assert_eq!(got.message.as_bytes(), req.as_bytes());
+    }
+    // No IPv4 UDP socket: a typed error, not a panic.
+    let err = client
+        .send_message(
+            &Destination::udp("127.0.0.1:9".parse().unwrap()),
+            &request("OPTIONS", "UDP", "v4"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            carevox_transport::Error::NoSocket { family: "IPv4", .. }
+        ),
+        "{err}"
+    );
+}
