@@ -2,6 +2,7 @@
 //! provider, certificate verification on unless turned off through
 //! [`TlsClientBuilder::dangerous`].
 
+use std::fmt;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -51,9 +52,17 @@ pub enum ClientAuth {
 
 /// The server side of TLS: our certificate chain and key, and whether
 /// clients must present certificates.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsServerConfig {
     pub(crate) inner: Arc<rustls::ServerConfig>,
+}
+
+// rustls prints certificates (which may name people) in its Debug output:
+// show only that a configuration is there.
+impl fmt::Debug for TlsServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsServerConfig").finish_non_exhaustive()
+    }
 }
 
 impl TlsServerConfig {
@@ -124,14 +133,21 @@ impl TlsServerConfig {
 /// The client side of TLS: which servers to trust and, for mutual TLS, our
 /// certificate. Built with [`TlsClientConfig::builder`] or
 /// [`TlsClientConfig::platform_builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TlsClientConfig {
     pub(crate) inner: Arc<rustls::ClientConfig>,
     /// False when verification was turned off through the dangerous door.
     pub(crate) verifies: bool,
 }
 
-#[derive(Debug)]
+impl fmt::Debug for TlsClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClientConfig")
+            .field("verifies", &self.verifies)
+            .finish_non_exhaustive()
+    }
+}
+
 enum Trust {
     Roots(Vec<CertificateDer<'static>>),
     Platform,
@@ -142,10 +158,24 @@ enum Trust {
 /// Builds a [`TlsClientConfig`]. Server certificates are verified (chain,
 /// validity period, server name) unless [`TlsClientBuilder::dangerous`] is
 /// used.
-#[derive(Debug)]
 pub struct TlsClientBuilder {
     trust: Trust,
     client_cert: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+}
+
+impl fmt::Debug for TlsClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let trust = match self.trust {
+            Trust::Roots(_) => "configured roots",
+            Trust::Platform => "platform roots",
+            Trust::Custom(_) => "custom verifier",
+            Trust::Nothing => "verification off",
+        };
+        f.debug_struct("TlsClientBuilder")
+            .field("trust", &trust)
+            .field("client_certificate", &self.client_cert.is_some())
+            .finish()
+    }
 }
 
 impl TlsClientConfig {

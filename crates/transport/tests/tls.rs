@@ -481,3 +481,43 @@ fn bad_configurations_are_typed_errors() {
         Err(Error::TlsConfig { .. })
     ));
 }
+
+#[test]
+fn debug_output_holds_no_key_material() {
+    let ca = Ca::new("test CA");
+    let id = ca.issue(&[NAME]);
+    let server = format!("{:?}", id.server_config());
+    let client = TlsClientConfig::builder(vec![ca.cert.clone()])
+        .client_certificate(id.chain.clone(), id.key.clone_key())
+        .build()
+        .unwrap();
+    let client = format!("{client:?}");
+    let mut builder = TlsClientConfig::builder(vec![ca.cert.clone()])
+        .client_certificate(id.chain.clone(), id.key.clone_key());
+    let builder_text = format!("{builder:?}");
+    builder.dangerous().disable_certificate_verification();
+    assert!(format!("{builder:?}").contains("verification off"));
+    let key = id.key.secret_der();
+    // The P-256 private scalar (after `02 01 01 04 20` in the PKCS#8
+    // ECPrivateKey), in any common rendering, never appears; nor does the
+    // certificate, which may name a person.
+    let at = key
+        .windows(5)
+        .position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])
+        .unwrap()
+        + 5;
+    let window = &key[at..at + 32];
+    let cert_hex: String = id.chain[0][..48]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let decimal = format!("{window:?}");
+    let decimal = decimal.trim_matches(|c| c == '[' || c == ']');
+    let hex: String = window.iter().map(|b| format!("{b:02x}")).collect();
+    for text in [&server, &client, &builder_text] {
+        assert!(!text.contains(decimal), "{text}");
+        assert!(!text.to_ascii_lowercase().contains(&hex), "{text}");
+        assert!(!text.contains("PRIVATE KEY"), "{text}");
+        assert!(!text.to_ascii_lowercase().contains(&cert_hex), "{text}");
+    }
+}
