@@ -1,0 +1,264 @@
+#![allow(clippy::disallowed_methods)] // a real clock and random source, as a registrar has
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] functions
+//! linphonec (Debian `linphone-cli`) registers over TLS, on 127.0.0.1, to a
+//! registrar made of this transport and carevox-sip's digest server.
+//! linphonec trusts only the test CA made at run time by rcgen and verifies
+//! the server's certificate and name: the same run against a certificate
+//! from another CA, or for another name, never registers.
+//!
+//! linphonec reaches the registrar as `localhost` with IPv6 off (so
+//! 127.0.0.1): the TLS library it uses matches server names against DNS
+//! names in the certificate, not IP addresses.
+//!
+//! linphonec is killed and reaped on every path by [`Linphonec`]'s `Drop`.
+//! Its SIP transport runs in client-only mode (it binds no listening
+//! port). When it is missing the test fails, naming `.ci/install-deps`.
+
+mod common;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use carevox_sip::auth::{
+    Algorithm, Credentials, DigestServer, NonceTracker, Password, Request, ServerConfig, UserSecret,
+};
+use carevox_sip::{MessageBuilder, Method, ValidationPolicy, validate};
+use carevox_transport::{Destination, Event, TransportConfig, TransportKind};
+use common::*;
+use ring::rand::SystemRandom;
+use tempfile::TempDir;
+
+const USER: &str = "alice";
+const PASSWORD: &str = "live-test-only";
+const REALM: &str = "carevox.test";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn linphonec_binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("linphonec"))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "linphonec is not installed: run `.ci/install-deps` from the workspace root, \
+                 which installs the Debian package linphone-cli listed in .ci/apt-packages"
+            )
+        })
+}
+
+/// A running linphonec in a fresh HOME; killed and reaped on drop.
+struct Linphonec {
+    child: tokio::process::Child,
+    home: TempDir,
+}
+
+impl Linphonec {
+    fn start(registrar: SocketAddr, ca_pem: &str) -> Linphonec {
+        let home = tempfile::tempdir().expect("temporary HOME");
+        fs::create_dir_all(home.path().join(".local/share/linphone")).expect("data dir");
+        let ca_file = home.path().join("ca.pem");
+        fs::write(&ca_file, ca_pem).expect("write CA");
+        let rc = home.path().join("linphonerc");
+        fs::write(
+            &rc,
+            format!(
+                "[sip]\n\
+                 sip_port=0\n\
+                 sip_tcp_port=0\n\
+                 sip_tls_port=-1\n\
+                 bind_address=127.0.0.1\n\
+                 use_ipv6=0\n\
+                 root_ca={ca}\n\
+                 verify_server_certs=1\n\
+                 verify_server_cn=1\n\
+                 default_proxy=0\n\
+                 \n\
+                 [proxy_0]\n\
+                 reg_proxy=<sip:localhost:{port};transport=tls>\n\
+                 reg_identity=sip:{USER}@{ip}\n\
+                 reg_expires=60\n\
+                 reg_sendregister=1\n\
+                 publish=0\n\
+                 \n\
+                 [auth_info_0]\n\
+                 username={USER}\n\
+                 userid={USER}\n\
+                 passwd={PASSWORD}\n\
+                 realm={REALM}\n\
+                 domain={ip}\n",
+                ca = ca_file.display(),
+                ip = registrar.ip(),
+                port = registrar.port(),
+            ),
+        )
+        .expect("write linphonerc");
+        let child = tokio::process::Command::new(linphonec_binary())
+            .arg("-c")
+            .arg(&rc)
+            .arg("-d")
+            .arg("6")
+            .arg("-l")
+            .arg(home.path().join("linphonec.log"))
+            .env("HOME", home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start linphonec");
+        Linphonec { child, home }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.home.path().join("linphonec.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Linphonec {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Serves linphonec for up to `limit`; returns whether a REGISTER with
+/// verified credentials was answered 200 OK, and how many messages came.
+async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, usize, String) {
+    let (registrar, mut incoming) = start(
+        TransportConfig::default(),
+        false,
+        false,
+        Some(server_cert.server_config()),
+        None,
+    )
+    .await;
+    let addr = registrar.local_addr(TransportKind::Tls).unwrap();
+    let rng = SystemRandom::new();
+    let mut secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&rng, &mut secret).unwrap();
+    let server = DigestServer::new(&secret, ServerConfig::new(REALM)).unwrap();
+    let mut tracker = NonceTracker::new(64);
+    let linphonec = Linphonec::start(addr, &trusted.pem);
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut messages = 0;
+    let registered = loop {
+        let event = match tokio::time::timeout_at(deadline, incoming.recv()).await {
+            Ok(Some(ev)) => ev,
+            _ => break false,
+        };
+        let Event::Message(received) = event else {
+            continue;
+        };
+        messages += 1;
+        assert_eq!(received.kind, TransportKind::Tls);
+        let msg = &received.message;
+        validate(msg, &ValidationPolicy::default()).expect("linphonec's message validates");
+        if msg.method() != Some(Method::Register) {
+            continue;
+        }
+        let binding = received.source.to_string();
+        let to = Destination::reply_to(&received);
+        let Some(header) = msg.authorization().next() else {
+            let mut b = MessageBuilder::response_to(msg, 401, "Unauthorized")
+                .and_then(|b| b.to_tag("carevox"))
+                .unwrap();
+            for challenge in server
+                .challenges(unix_now(), binding.as_bytes(), false, &rng)
+                .unwrap()
+            {
+                b = b
+                    .header("WWW-Authenticate", &challenge.to_string())
+                    .unwrap();
+            }
+            registrar
+                .send_message(&to, &b.build().unwrap())
+                .await
+                .unwrap();
+            continue;
+        };
+        let creds = Credentials::from_header(&header.unwrap()).unwrap();
+        let verified = server
+            .verify(
+                &creds,
+                &Request::new("REGISTER", msg.request_uri_str().unwrap()),
+                USER,
+                &UserSecret::from(Password::new(PASSWORD)),
+                binding.as_bytes(),
+                unix_now(),
+                &mut tracker,
+            )
+            .unwrap_or_else(|e| panic!("linphonec's credentials did not verify: {e}"));
+        // Offered SHA-256 first and MD5 second, linphone takes SHA-256.
+        assert_eq!(verified.algorithm, Algorithm::Sha256);
+        let mut b = MessageBuilder::response_to(msg, 200, "OK")
+            .and_then(|b| b.to_tag("carevox"))
+            .unwrap();
+        for contact in msg.contacts() {
+            let contact = contact.unwrap();
+            if let Some(a) = contact.addr() {
+                b = b
+                    .header("Contact", &format!("<{}>;expires=60", a.uri()))
+                    .unwrap();
+            }
+        }
+        let ok = b.header("Expires", "60").and_then(|b| b.build()).unwrap();
+        registrar.send_message(&to, &ok).await.unwrap();
+        break true;
+    };
+    let log = linphonec.log();
+    drop(linphonec);
+    registrar.close(Duration::from_secs(2)).await;
+    (registered, messages, log)
+}
+
+/// linphonec reached the server and broke off in the TLS handshake (not,
+/// say, before connecting at all).
+fn assert_refused_in_handshake(log: &str) {
+    assert!(log.contains("Connected at TCP level"), "{log}");
+    assert!(log.contains("SSL handshake failed"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_registers_over_tls_trusting_the_test_ca() {
+    let ca = Ca::new("carevox test CA");
+    let cert = ca.issue(&["localhost"]);
+    let (registered, _, log) = serve(&cert, &ca, Duration::from_secs(30)).await;
+    assert!(registered, "linphonec did not register; its log:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_refuses_a_server_from_an_untrusted_ca() {
+    let ca = Ca::new("carevox test CA");
+    let other = Ca::new("someone else's CA");
+    let cert = other.issue(&["localhost"]);
+    let (registered, messages, log) = serve(&cert, &ca, Duration::from_secs(8)).await;
+    assert!(!registered, "linphonec registered to an untrusted server");
+    assert_eq!(
+        messages, 0,
+        "linphonec sent SIP to an untrusted server:\n{log}"
+    );
+    assert_refused_in_handshake(&log);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_refuses_a_certificate_for_another_name() {
+    let ca = Ca::new("carevox test CA");
+    let cert = ca.issue(&["other.carevox.test"]);
+    let (registered, messages, log) = serve(&cert, &ca, Duration::from_secs(8)).await;
+    assert!(!registered, "linphonec registered despite a wrong name");
+    assert_eq!(
+        messages, 0,
+        "linphonec sent SIP over a misnamed connection:\n{log}"
+    );
+    assert_refused_in_handshake(&log);
+}
