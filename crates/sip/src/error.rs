@@ -143,7 +143,9 @@ impl ParseError {
             | Self::LineTooLong { .. } => 513,
             Self::UriTooLong { .. } => 414,
             Self::BodyTooLarge { .. } => 413,
-            Self::Uri { .. } => 416,
+            // A malformed URI is a syntax error like any other: 416 answers
+            // only an unsupported Request-URI scheme (RFC 3261 section
+            // 8.2.2.1), which validation reports as `Invalid::UnsupportedScheme`.
             _ => 400,
         }
     }

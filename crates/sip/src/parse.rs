@@ -261,11 +261,8 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|c| hex(*c)),
-                bytes.get(i + 2).and_then(|c| hex(*c)),
-            ) {
-                out.push(h << 4 | l);
+            if let Some(v) = bytes.get(i + 1..i + 3).and_then(hex_byte) {
+                out.push(v);
                 i += 3;
                 continue;
             }
@@ -276,13 +273,17 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Two hex digits of either case as one byte.
+pub(crate) fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let mut out = [0u8; 1];
+    if pair.len() != 2 {
+        return None;
     }
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode_mut(pair, &mut out)
+        .ok()?;
+    let [v] = out;
+    Some(v)
 }
 
 /// Parses an unsigned decimal number made only of ASCII digits.

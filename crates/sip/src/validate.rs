@@ -117,7 +117,7 @@ impl Invalid {
             Invalid::BadExtension { .. } => 420,
             Invalid::TooManyHops => 483,
             Invalid::TooManyVias { .. } => 513,
-            Invalid::Malformed(e) if e.status_code() != 416 => e.status_code(),
+            Invalid::Malformed(e) => e.status_code(),
             _ => 400,
         }
     }
@@ -158,21 +158,50 @@ impl Invalid {
     }
 }
 
+/// Refuses control characters and bare CR or LF in the header section.
+///
+/// A control character other than CR and LF is legal in one place only: as
+/// the escaped character of a quoted-pair inside a quoted string
+/// (RFC 3261 section 25.1: `quoted-pair = "\\" (%x00-09 / %x0B-0C /
+/// %x0E-7F)`), as in a display name `"NUL:\<00>"` (RFC 4475 section 3.1.1.2).
 fn check_chars(msg: &Message) -> Result<(), Invalid> {
     let head = msg.head().as_bytes();
     let mut prev = 0u8;
-    for (i, &b) in head.iter().enumerate() {
+    let mut quoted = false;
+    let mut i = 0;
+    while let Some(&b) = head.get(i) {
+        // A line that does not start with white space starts a new header
+        // field (or the empty line): no quoted string runs across it.
+        if prev == b'\n' && !matches!(b, b' ' | b'\t') {
+            quoted = false;
+        }
         let bad = match b {
             b'\t' => false,
-            b'\n' => false,
+            b'\n' => prev != b'\r',
             b'\r' => head.get(i + 1) != Some(&b'\n'),
             0..=0x1f | 0x7f => true,
+            b'"' => {
+                quoted = !quoted;
+                false
+            }
+            // Only relaxes: a backslash before anything else is checked as
+            // an ordinary character (header values other than quoted
+            // strings may hold one).
+            b'\\' if quoted => match head.get(i + 1) {
+                Some(&e) if e < 0x80 && e != b'\r' && e != b'\n' => {
+                    prev = e;
+                    i += 2;
+                    continue;
+                }
+                _ => false,
+            },
             _ => false,
         };
-        if bad || (b == b'\n' && prev != b'\r') {
+        if bad {
             return Err(Invalid::IllegalCharacter { offset: i });
         }
         prev = b;
+        i += 1;
     }
     Ok(())
 }

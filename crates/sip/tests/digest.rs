@@ -534,3 +534,79 @@ fn header_parsing_errors_are_typed() {
         Err(DigestError::Params(AuthParamError::TooLong { .. }))
     ));
 }
+
+/// MD5 is never a default (SECURITY.md): the default server offers and
+/// accepts SHA-256 and SHA-512-256 only; MD5 answers are refused until a
+/// realm enables it explicitly.
+#[test]
+fn md5_is_off_by_default_and_on_only_when_asked() {
+    let rng = SystemRandom::new();
+    let now = 1_700_000_000;
+    let default = ServerConfig::new("clinic.example");
+    assert_eq!(
+        default.algorithms,
+        [Algorithm::Sha256, Algorithm::Sha512_256]
+    );
+    let strict = server(default.clone());
+    let offered: Vec<_> = strict
+        .challenges(now, ADDR, false, &rng)
+        .unwrap()
+        .iter()
+        .map(|c| c.algorithm.unwrap())
+        .collect();
+    assert_eq!(offered, [Algorithm::Sha256, Algorithm::Sha512_256]);
+    assert!(
+        strict
+            .challenge(now, ADDR, Algorithm::Md5, false, &rng)
+            .is_err()
+    );
+    // An MD5 answer (to a challenge from a server that allowed MD5, under
+    // the same secret) is refused by the default server.
+    let legacy = server(ServerConfig::legacy_md5_only("clinic.example"));
+    let challenge = legacy
+        .challenge(now, ADDR, Algorithm::Md5, false, &rng)
+        .unwrap();
+    let request = Request::new("REGISTER", "sip:clinic.example");
+    let secret = UserSecret::Password(Password::new("correct horse"));
+    let mut client = DigestClient::new("nurse-42", Password::new("correct horse"));
+    let mut tracker = NonceTracker::new(16);
+    assert!(
+        round(
+            &strict,
+            &mut client,
+            &challenge,
+            &request,
+            &secret,
+            now,
+            &mut tracker
+        )
+        .is_err()
+    );
+    let mut tracker = NonceTracker::new(16);
+    round(
+        &legacy,
+        &mut client,
+        &challenge,
+        &request,
+        &secret,
+        now,
+        &mut tracker,
+    )
+    .unwrap();
+    assert_eq!(
+        default.with_md5().algorithms,
+        [Algorithm::Sha256, Algorithm::Sha512_256, Algorithm::Md5]
+    );
+}
+
+/// A qop parameter naming only unknown options is refused, never read as
+/// the absence of qop (which would mean an RFC 2069 challenge).
+#[test]
+fn challenge_with_only_unknown_qop_is_refused() {
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-foo\"");
+    assert_eq!(c, Err(DigestError::InvalidParam("qop")));
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-foo,auth\"").unwrap();
+    assert_eq!(c.qop, [Qop::Auth]);
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\"").unwrap();
+    assert!(c.qop.is_empty());
+}

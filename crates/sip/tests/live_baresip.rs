@@ -245,10 +245,10 @@ impl Registrar {
         let rng = SystemRandom::new();
         let mut secret = [0u8; 32];
         ring::rand::SecureRandom::fill(&rng, &mut secret).expect("random secret");
-        let config = ServerConfig {
-            algorithms: vec![Algorithm::Md5],
-            ..ServerConfig::new(REALM)
-        };
+        // baresip 1.0 answers MD5 only, and MD5 is never a default: enable
+        // it explicitly, alone (a SHA-256 challenge beside it makes baresip
+        // abandon the registration).
+        let config = ServerConfig::legacy_md5_only(REALM);
         Registrar {
             socket,
             server: DigestServer::new(&secret, config).expect("digest server"),

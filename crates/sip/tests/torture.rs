@@ -175,3 +175,32 @@ fn decoded_details_of_selected_messages() {
         Some("大停電")
     );
 }
+
+/// A malformed URI is a syntax error (400) wherever it is; 416 is only for
+/// a Request-URI scheme the server does not support (RFC 3261 8.2.2.1).
+#[test]
+fn uri_errors_are_bad_requests_not_416() {
+    use carevox_sip::{NameAddr, Uri};
+    for bad in [
+        "Bob@Home <sip:bob@biloxi.example>",
+        "<sip:bob@biloxi.example|x>",
+        "\"unterminated <sip:bob@biloxi.example>",
+        "<sip:bob@-biloxi.example>",
+    ] {
+        let e = NameAddr::parse(bad).unwrap_err();
+        assert_eq!(e.status_code(), 400, "{bad}: {e}");
+    }
+    for bad in ["sip:a b", "sip:host:99999", "tel:abc", "nope"] {
+        assert_eq!(Uri::parse(bad).unwrap_err().status_code(), 400, "{bad}");
+    }
+    let raw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/torture/invalid/to-bad-display-name.sip");
+    let msg = Message::parse(Bytes::from(fs::read(raw).unwrap())).unwrap();
+    assert_eq!(msg.to().unwrap_err().status_code(), 400);
+    // The unsupported scheme itself still draws 416.
+    let raw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/torture/invalid/unknown-scheme-request-uri.sip");
+    let msg = Message::parse(Bytes::from(fs::read(raw).unwrap())).unwrap();
+    let e = validate(&msg, &ValidationPolicy::default()).unwrap_err();
+    assert_eq!(e.status_code(), 416);
+}

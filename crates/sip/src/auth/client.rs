@@ -68,7 +68,7 @@ impl DigestClient {
         };
         let mut raw = [0u8; 16];
         rng.fill(&mut raw).map_err(|_| DigestError::Random)?;
-        let cnonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let cnonce = data_encoding::HEXLOWER.encode(&raw);
         let nc_text = format!("{nc:08x}");
         let response = compute_response(
             &ResponseInput {

@@ -90,14 +90,23 @@ impl Challenge {
             Some(a) => Some(Algorithm::parse(&a.value()).ok_or(DigestError::UnsupportedAlgorithm)?),
             None => None,
         };
-        let qop = qop
-            .map(|q| {
-                q.value()
+        // No qop parameter is an RFC 2069 challenge (an empty list). A qop
+        // parameter naming no option this crate knows is not the same
+        // thing: refuse it rather than read it as "no qop".
+        let qop: Vec<Qop> = match qop {
+            None => Vec::new(),
+            Some(q) => {
+                let known: Vec<Qop> = q
+                    .value()
                     .split(',')
                     .filter_map(|v| Qop::parse(v.trim()))
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .collect();
+                if known.is_empty() {
+                    return Err(DigestError::InvalidParam("qop"));
+                }
+                known
+            }
+        };
         Ok(Challenge {
             realm: owned(realm.ok_or(DigestError::MissingParam("realm"))?),
             domain: domain.map(owned),
@@ -407,7 +416,8 @@ fn encode_ext_value(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push_str(&data_encoding::HEXUPPER.encode(&[b]));
         }
     }
     out

@@ -378,18 +378,17 @@ impl Drop for HexDigest {
 }
 
 fn to_hex(raw: &[u8]) -> HexDigest {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = HexDigest {
         buf: [0u8; 64],
         len: 0,
     };
-    for (pair, b) in out.buf.chunks_exact_mut(2).zip(raw) {
-        if let [hi, lo] = pair {
-            *hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-            *lo = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
-        }
+    // Digests are at most 32 bytes (SHA-256, SHA-512/256): 64 hex digits.
+    let raw = raw.get(..32).unwrap_or(raw);
+    let len = data_encoding::HEXLOWER.encode_len(raw.len());
+    if let Some(dst) = out.buf.get_mut(..len) {
+        data_encoding::HEXLOWER.encode_mut(raw, dst);
+        out.len = len;
     }
-    out.len = (raw.len() * 2).min(64);
     out
 }
 
@@ -482,6 +481,7 @@ pub(crate) fn compute_response(
     let ha2 = match input.qop {
         Qop::Auth => hex_hash(alg, &[method, b":", uri]),
         Qop::AuthInt => {
+            // `None` is documented as an empty body: H("") is its hash.
             let body = hex_hash(alg, &[input.request.body.unwrap_or_default()]);
             hex_hash(alg, &[method, b":", uri, b":", body.as_bytes()])
         }

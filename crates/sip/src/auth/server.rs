@@ -28,8 +28,10 @@ pub struct ServerConfig {
     pub realm: String,
     /// Algorithms accepted in credentials, and offered by
     /// [`DigestServer::challenges`] in this order. Default: `SHA-256`, then
-    /// `MD5` for existing phones (RFC 8760 section 2.4 asks for the
-    /// preferred one first).
+    /// `SHA-512-256` (RFC 8760 section 2.4 asks for the preferred one
+    /// first). `MD5` is never a default: enable it explicitly with
+    /// [`ServerConfig::with_md5`] or [`ServerConfig::legacy_md5_only`] for
+    /// phones that know nothing else.
     pub algorithms: Vec<Algorithm>,
     /// How long a nonce stays valid, in seconds. Default 300.
     pub nonce_lifetime: u64,
@@ -48,11 +50,32 @@ impl ServerConfig {
     pub fn new(realm: &str) -> ServerConfig {
         ServerConfig {
             realm: realm.to_owned(),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Sha256, Algorithm::Sha512_256],
             nonce_lifetime: 300,
             max_clock_skew: 30,
             auth_int: false,
             userhash: false,
+        }
+    }
+
+    /// These settings with `MD5` accepted and offered after the algorithms
+    /// already listed, for existing phones that answer only `MD5`. MD5 is
+    /// broken as a hash; use it only where a phone offers nothing better.
+    #[must_use]
+    pub fn with_md5(mut self) -> ServerConfig {
+        if !self.algorithms.contains(&Algorithm::Md5) {
+            self.algorithms.push(Algorithm::Md5);
+        }
+        self
+    }
+
+    /// Settings for `realm` that offer and accept `MD5` only. baresip 1.0
+    /// needs this: it answers only `MD5` and abandons a registration whose
+    /// `401` also carries a `SHA-256` challenge, even beside an `MD5` one.
+    pub fn legacy_md5_only(realm: &str) -> ServerConfig {
+        ServerConfig {
+            algorithms: vec![Algorithm::Md5],
+            ..ServerConfig::new(realm)
         }
     }
 }

@@ -258,11 +258,12 @@ impl fmt::Display for Fingerprint {
         f.write_str(&self.hash_function)?;
         for (i, b) in self.bytes.iter().enumerate() {
             f.write_str(if i == 0 { " " } else { ":" })?;
-            if self.uppercase {
-                write!(f, "{b:02X}")?;
+            let hex = if self.uppercase {
+                &data_encoding::HEXUPPER
             } else {
-                write!(f, "{b:02x}")?;
-            }
+                &data_encoding::HEXLOWER
+            };
+            f.write_str(&hex.encode(&[*b]))?;
         }
         Ok(())
     }
@@ -304,15 +305,6 @@ impl Setup {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 fn parse_fingerprint(value: &str) -> Option<Fingerprint> {
     let (hash, hex) = value.split_once(' ')?;
     if !is_token(hash) || hex.is_empty() {
@@ -325,10 +317,7 @@ fn parse_fingerprint(value: &str) -> Option<Fingerprint> {
     }
     let mut bytes = Vec::with_capacity(hex.len() / 3 + 1);
     for pair in hex.split(':') {
-        match pair.as_bytes() {
-            [hi, lo] => bytes.push(hex_val(*hi)? << 4 | hex_val(*lo)?),
-            _ => return None,
-        }
+        bytes.push(crate::parse::hex_byte(pair.as_bytes())?);
     }
     Some(Fingerprint {
         hash_function: hash.to_owned(),

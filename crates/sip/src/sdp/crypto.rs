@@ -442,6 +442,7 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
         .strip_prefix("inline:")
         .ok_or(CryptoError::KeyMethod { index })?;
     let mut parts = info.split('|');
+    // `split` yields at least one item; an empty one is refused just below.
     let key_text = parts.next().unwrap_or_default();
     if key_text.is_empty() {
         return Err(CryptoError::Base64 { index });
@@ -528,6 +529,7 @@ impl Crypto {
         if value.starts_with([' ', '\t']) {
             return Err(CryptoError::Syntax("leading whitespace"));
         }
+        // No field at all is an empty tag, refused just below.
         let tag_text = fields.next().map(|(_, f)| f).unwrap_or_default();
         if tag_text.is_empty() || tag_text.len() > 9 {
             return Err(CryptoError::Tag);
