@@ -126,6 +126,15 @@ pub enum ParseError {
         /// What was wrong.
         what: &'static str,
     },
+    /// A URI names the same parameter twice (names compare
+    /// case-insensitively, escapes decoded). RFC 3261 section 19.1.4
+    /// compares parameters by name, so the repeated one has no defined
+    /// meaning: it is refused rather than guessed.
+    #[error("URI parameter number {index} repeats an earlier parameter name")]
+    DuplicateUriParameter {
+        /// Position of the repeated parameter in the list, from 0.
+        index: usize,
+    },
     /// A builder was given a name or value that would not produce a valid message.
     #[error("invalid {what} given to a message builder")]
     Builder {

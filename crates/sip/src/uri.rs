@@ -349,6 +349,8 @@ impl<'a> SipUri<'a> {
             None => ("", None),
         };
         let (host, port) = parse_hostport(hostport)?;
+        let params = Params::new(params);
+        check_unique_params(params)?;
         Ok(SipUri {
             raw,
             secure,
@@ -356,7 +358,7 @@ impl<'a> SipUri<'a> {
             password,
             host,
             port,
-            params: Params::new(params),
+            params,
             headers,
         })
     }
@@ -410,8 +412,25 @@ impl<'a> SipUri<'a> {
         self.params.value("maddr")
     }
 
-    /// RFC 3261 section 19.1.4 equivalence.
+    /// Equivalence, an equivalence relation (reflexive, symmetric and
+    /// transitive): same scheme, user and password (escapes decoded,
+    /// case-sensitive), host (names case-insensitive, addresses by value)
+    /// and port, and the same set of parameters and of headers (names and
+    /// values case-insensitive, escapes decoded, in any order).
+    ///
+    /// This is RFC 3261 section 19.1.4 but for one rule: the RFC ignores a
+    /// parameter other than `user`, `ttl`, `method`, `maddr` and
+    /// `transport` that only one of the URIs carries, which is not
+    /// transitive (`sip:h;x=1` and `sip:h;x=2` would both match `sip:h`
+    /// but not each other). Here every parameter counts. The RFC rule is
+    /// [`SipUri::matches_rfc3261`].
     pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
+        self.same_base(other)
+            && canonical_params(self.params) == canonical_params(other.params)
+            && headers_equivalent(self.headers, other.headers)
+    }
+
+    fn same_base(&self, other: &SipUri<'_>) -> bool {
         if self.secure != other.secure
             || self.port != other.port
             || !self.host.equivalent(&other.host)
@@ -419,7 +438,17 @@ impl<'a> SipUri<'a> {
             return false;
         }
         let dec = |s: Option<&str>| s.map(|s| percent_decode(s).into_owned());
-        if dec(self.user) != dec(other.user) || dec(self.password) != dec(other.password) {
+        dec(self.user) == dec(other.user) && dec(self.password) == dec(other.password)
+    }
+
+    /// The comparison rule of RFC 3261 section 19.1.4 as written: a
+    /// parameter other than `user`, `ttl`, `method`, `maddr` and
+    /// `transport` that only one URI carries is ignored. Reflexive and
+    /// symmetric but **not transitive**: use it to match a URI against one
+    /// known URI (a Route against this proxy's own), never to group or
+    /// deduplicate URIs (use [`SipUri::equivalent`]).
+    pub fn matches_rfc3261(&self, other: &SipUri<'_>) -> bool {
+        if !self.same_base(other) {
             return false;
         }
         let same = |a: &str, b: &str| percent_decode(a).eq_ignore_ascii_case(&percent_decode(b));
@@ -445,15 +474,56 @@ impl<'a> SipUri<'a> {
     }
 }
 
+/// Refuses a parameter name that appears twice (case-insensitively):
+/// RFC 3261 section 19.1.4 compares a parameter by name, so a repeated one
+/// has no defined meaning.
+fn check_unique_params(params: Params<'_>) -> Result<(), ParseError> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for (index, p) in params.iter().enumerate() {
+        let name = percent_decode(p.name).to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(ParseError::DuplicateUriParameter { index });
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+/// Parameters as a sorted list of (name, value), names and values with
+/// escapes decoded and ASCII letters in lower case; a flag has an empty
+/// value (`;lr` is `;lr=`).
+fn canonical_params(params: Params<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut v: Vec<_> = params
+        .iter()
+        .map(|p| {
+            (
+                percent_decode(p.name).to_ascii_lowercase(),
+                percent_decode(p.value.unwrap_or("")).to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Headers compared as a sorted list of (name, value), escapes decoded,
+/// case-insensitive (RFC 3261 section 19.1.4: components not said to be
+/// case-sensitive compare case-insensitively).
 fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
-    let list = |h: Option<&str>| -> Vec<(String, Vec<u8>)> {
+    let list = |h: Option<&str>| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(h) = h else {
+            return Vec::new();
+        };
         let mut v: Vec<_> = h
-            .unwrap_or("")
             .split('&')
             .filter(|s| !s.is_empty())
             .map(|s| {
+                // A header without `=` has an empty value.
                 let (n, v) = split1(s, b'=').unwrap_or((s, ""));
-                (n.to_ascii_lowercase(), percent_decode(v).into_owned())
+                (
+                    percent_decode(n).to_ascii_lowercase(),
+                    percent_decode(v).to_ascii_lowercase(),
+                )
             })
             .collect();
         v.sort();
@@ -490,6 +560,7 @@ impl<'a> TelUri<'a> {
     fn parse_rest(raw: &'a str, rest: &'a str) -> Result<Self, ParseError> {
         let (number, params) = split1(rest, b';').unwrap_or((rest, ""));
         let params = Params::new(params);
+        check_unique_params(params)?;
         if let Some(global) = number.strip_prefix('+') {
             let ok = global.bytes().any(|b| b.is_ascii_digit())
                 && global
@@ -654,8 +725,6 @@ mod tests {
                 "sip:%61lice@atlanta.com;transport=TCP",
                 "sip:alice@AtLanTa.CoM;Transport=tcp",
             ),
-            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
-            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
             (
                 "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
                 "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
@@ -667,6 +736,34 @@ mod tests {
         ] {
             assert!(sip(a).equivalent(&sip(b)), "{a} vs {b}");
             assert!(sip(b).equivalent(&sip(a)), "{b} vs {a}");
+            assert!(sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
+        }
+        // A parameter in one URI only: ignored by the RFC rule, which is
+        // not transitive, counted by the equivalence relation.
+        for (a, b) in [
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+        ] {
+            assert!(sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
+            assert!(sip(b).matches_rfc3261(&sip(a)), "{b} vs {a}");
+            assert!(!sip(a).equivalent(&sip(b)), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        for bad in [
+            "sip:h;a=1;a=2",
+            "sip:h;a=1;A=1",
+            "sip:h;lr;lr",
+            "sip:h;%61=1;a=2",
+            "tel:+1234;ext=1;EXT=2",
+        ] {
+            assert_eq!(
+                Uri::parse(bad),
+                Err(ParseError::DuplicateUriParameter { index: 1 }),
+                "{bad}"
+            );
         }
     }
 
@@ -694,6 +791,7 @@ mod tests {
             ),
         ] {
             assert!(!sip(a).equivalent(&sip(b)), "{a} vs {b}");
+            assert!(!sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
         }
     }
 
