@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     };
     let verdict = validate(&msg, &ValidationPolicy::default());
     match &verdict {
-        Ok(()) => println!("verdict: valid"),
+        Ok(v) => println!("verdict: valid ({v:?})"),
         Err(e) => println!(
             "verdict: invalid, answer {} {} ({e})",
             e.status_code(),

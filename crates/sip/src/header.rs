@@ -263,15 +263,28 @@ impl<'a> NameAddr<'a> {
             }
             ((!d.is_empty()).then_some(d), rest)
         } else {
+            // An addr-spec without `<...>` (RFC 3261 section 20): what
+            // follows the first `;` are header parameters, and the URI may
+            // hold neither `?` (headers) nor `,`.
             let (uri, params) = match split1(s, b';') {
                 Some((u, p)) => (trim(u), p),
                 None => (s, ""),
             };
+            if uri.bytes().any(|c| c == b'?' || c == b',') {
+                return Err(ParseError::AddrSpecNeedsBrackets);
+            }
+            let params = Params::new(params);
+            check_header_params(params).map_err(|e| match e {
+                // `sip:user;par=x@host` written bare: the `;` starts header
+                // parameters, which cannot hold an `@`.
+                ParseError::HeaderParam { .. } => ParseError::AddrSpecNeedsBrackets,
+                other => other,
+            })?;
             return Ok(NameAddr {
                 display: None,
                 uri: Uri::parse(uri)?,
                 bracketed: false,
-                params: Params::new(params),
+                params,
             });
         };
         let inner = rest
@@ -286,11 +299,13 @@ impl<'a> NameAddr<'a> {
                 .strip_prefix(';')
                 .ok_or(ParseError::uri("junk after >"))?
         };
+        let params = Params::new(params);
+        check_header_params(params)?;
         Ok(NameAddr {
             display,
             uri: Uri::parse(uri)?,
             bracketed: true,
-            params: Params::new(params),
+            params,
         })
     }
 
@@ -318,6 +333,31 @@ impl<'a> NameAddr<'a> {
     pub fn tag(&self) -> Option<&'a str> {
         self.params.value("tag")
     }
+}
+
+/// Checks header parameters (RFC 3261 `generic-param`): the name a token,
+/// the value a token, a host (IPv6 references included) or a quoted string.
+fn check_header_params(params: Params<'_>) -> Result<(), ParseError> {
+    for (index, p) in params.iter().enumerate() {
+        let bad = ParseError::HeaderParam { index };
+        if !is_token_str(p.name) {
+            return Err(bad);
+        }
+        let Some(v) = p.value else {
+            continue;
+        };
+        let ok = if v.starts_with('"') {
+            quoted_len(v.as_bytes()) == Some(v.len())
+        } else {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|c| is_token(c) || matches!(c, b'[' | b']' | b':'))
+        };
+        if !ok {
+            return Err(bad);
+        }
+    }
+    Ok(())
 }
 
 /// One Contact value: `*` or an address with parameters.

@@ -25,7 +25,7 @@ pub use message::{HeaderField, Message, Transport};
 pub use name::HeaderName;
 pub use parse::{Param, Params};
 pub use uri::{Host, OpaqueUri, SipUri, TelUri, Uri};
-pub use validate::{Invalid, Role, ValidationPolicy, validate};
+pub use validate::{Invalid, Role, ValidationPolicy, Verdict, validate};
 
 // SDP with SDES keys, and digest authentication.
 pub mod auth;

@@ -591,9 +591,18 @@ impl Message {
         }
     }
 
-    /// The decoded Request-URI, for a request.
+    /// The decoded Request-URI, for a request. A `sip` or `sips` URI with
+    /// headers (`?Route=...`) is refused with
+    /// [`ParseError::HeadersInRequestUri`]: RFC 3261 section 19.1.1 does
+    /// not allow them there.
     pub fn request_uri(&self) -> Option<Result<Uri<'_>, ParseError>> {
-        self.request_uri_str().map(Uri::parse)
+        self.request_uri_str().map(|s| {
+            let uri = Uri::parse(s)?;
+            if uri.as_sip().is_some_and(|u| u.headers().is_some()) {
+                return Err(ParseError::HeadersInRequestUri);
+            }
+            Ok(uri)
+        })
     }
 
     /// The status code, for a response.

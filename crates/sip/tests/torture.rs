@@ -12,6 +12,12 @@ use bytes::Bytes;
 use carevox_sip::{Message, ValidationPolicy, validate};
 
 const EXTENSIONS: &[&str] = &["timer", "100rel", "path", "outbound", "gruu", "sec-agree"];
+/// The body types of the valid messages, as a server reading them all would list them.
+const BODY_TYPES: &[&str] = &[
+    "application/sdp",
+    "text/plain",
+    "application/dialog-info+xml",
+];
 
 #[test]
 fn valid_messages_are_accepted() {
@@ -20,9 +26,13 @@ fn valid_messages_are_accepted() {
         let raw = Bytes::from(fs::read(&path).unwrap());
         let msg = Message::parse(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let proxy = ValidationPolicy::proxy(EXTENSIONS);
-        validate(&msg, &ValidationPolicy::uas(EXTENSIONS))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        validate(&msg, &proxy).unwrap_or_else(|e| panic!("{name} (proxy): {e}"));
+        let verdict = validate(
+            &msg,
+            &ValidationPolicy::uas(EXTENSIONS).with_body_types(BODY_TYPES),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(verdict, carevox_sip::Verdict::Accept, "{name}");
+        let _verdict = validate(&msg, &proxy).unwrap_or_else(|e| panic!("{name} (proxy): {e}"));
         assert_eq!(
             msg.as_bytes().as_ref(),
             common::without_leading_crlf(&raw),
@@ -49,7 +59,7 @@ fn invalid_messages_are_refused_with_the_right_status() {
         let got = match Message::parse(raw) {
             Err(e) => e.status_code(),
             Ok(msg) => match validate(&msg, &policy) {
-                Ok(()) => panic!("{name}: accepted, expected {status}"),
+                Ok(v) => panic!("{name}: accepted ({v:?}), expected {status}"),
                 Err(e) => e.status_code(),
             },
         };
