@@ -120,7 +120,7 @@ fn main() -> ExitCode {
     );
     println!("all header fields, as received:");
     for f in msg.headers() {
-        println!("  {}: {}", f.name_str, f.value);
+        println!("  {}: {}", f.name_str, f.value_str());
     }
     println!("body: {} bytes", msg.body().len());
     if verdict.is_ok() {

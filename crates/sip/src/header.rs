@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use carevox_redact::Pii;
+
 use crate::error::ParseError;
 use crate::parse::{
     Params, find_top, is_lws, is_tchar, is_token, is_token_str, quoted_len, split1, trim, unquote,
@@ -110,13 +112,14 @@ fn split_word(s: &str) -> (&str, &str) {
     (a, trim(b))
 }
 
-/// One Via value: `SIP/2.0/UDP host:port;branch=...`.
+/// One Via value: `SIP/2.0/UDP host:port;branch=...`. `Debug` redacts the
+/// host (a phone's address) and the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
     protocol: &'a str,
     version: &'a str,
     transport: &'a str,
-    host: Host<'a>,
+    host: Pii<Host<'a>>,
     port: Option<u16>,
     params: Params<'a>,
 }
@@ -149,7 +152,7 @@ impl<'a> Via<'a> {
             protocol,
             version,
             transport,
-            host,
+            host: Pii::new(host),
             port,
             params: Params::new(params),
         })
@@ -169,7 +172,7 @@ impl<'a> Via<'a> {
     }
     /// The sent-by host.
     pub fn host(&self) -> Host<'a> {
-        self.host
+        self.host.into_inner()
     }
     /// The sent-by port, if explicit.
     pub fn port(&self) -> Option<u16> {
@@ -232,10 +235,11 @@ fn parse_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>)> {
 }
 
 /// A name-addr or addr-spec with header parameters: the value of From, To,
-/// Contact, Route, Record-Route, Path, Reply-To, Refer-To ...
+/// Contact, Route, Record-Route, Path, Reply-To, Refer-To ... `Debug`
+/// redacts the display name, the URI and the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NameAddr<'a> {
-    display: Option<&'a str>,
+    display: Pii<Option<&'a str>>,
     uri: Uri<'a>,
     bracketed: bool,
     params: Params<'a>,
@@ -281,7 +285,7 @@ impl<'a> NameAddr<'a> {
                 other => other,
             })?;
             return Ok(NameAddr {
-                display: None,
+                display: Pii::new(None),
                 uri: Uri::parse(uri)?,
                 bracketed: false,
                 params,
@@ -302,7 +306,7 @@ impl<'a> NameAddr<'a> {
         let params = Params::new(params);
         check_header_params(params)?;
         Ok(NameAddr {
-            display,
+            display: Pii::new(display),
             uri: Uri::parse(uri)?,
             bracketed: true,
             params,
@@ -311,11 +315,11 @@ impl<'a> NameAddr<'a> {
 
     /// The display name as written (quotes and escapes kept).
     pub fn display_name_raw(&self) -> Option<&'a str> {
-        self.display
+        self.display.into_inner()
     }
     /// The display name with quotes and escapes removed.
     pub fn display_name(&self) -> Option<Cow<'a, str>> {
-        self.display.map(unquote)
+        self.display_name_raw().map(unquote)
     }
     /// The URI.
     pub fn uri(&self) -> &Uri<'a> {
@@ -999,8 +1003,8 @@ impl<'a> Scanner<'a> {
 pub struct RetryAfter<'a> {
     /// Delta-seconds.
     pub seconds: u32,
-    /// The comment, with its parentheses.
-    pub comment: Option<&'a str>,
+    /// The comment, with its parentheses (free text: redacted in `Debug`).
+    pub comment: Pii<Option<&'a str>>,
     /// The parameters (`duration`).
     pub params: Params<'a>,
 }
@@ -1031,7 +1035,7 @@ impl<'a> RetryAfter<'a> {
         };
         Ok(RetryAfter {
             seconds,
-            comment,
+            comment: Pii::new(comment),
             params: Params::new(params),
         })
     }

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use carevox_redact::Pii;
+
 use crate::error::ParseError;
 use crate::parse::{Params, percent_decode, split1};
 
@@ -23,17 +25,18 @@ pub enum Uri<'a> {
     Other(OpaqueUri<'a>),
 }
 
-/// A `sip` or `sips` URI. Its `Debug` output hides the password.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A `sip` or `sips` URI. `Debug` shows its shape only: user, password,
+/// host, parameters and headers are PHI or secrets and print `<redacted>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipUri<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     secure: bool,
-    user: Option<&'a str>,
-    password: Option<&'a str>,
-    host: Host<'a>,
+    user: Pii<Option<&'a str>>,
+    password: Pii<Option<&'a str>>,
+    host: Pii<Host<'a>>,
     port: Option<u16>,
     params: Params<'a>,
-    headers: Option<&'a str>,
+    headers: Pii<Option<&'a str>>,
 }
 
 /// The host of a SIP URI or Via sent-by.
@@ -47,18 +50,19 @@ pub enum Host<'a> {
     Ipv6(Ipv6Addr),
 }
 
-/// A `tel` URI (RFC 3966).
+/// A `tel` URI (RFC 3966). The number is PHI: `Debug` redacts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelUri<'a> {
-    raw: &'a str,
-    number: &'a str,
+    raw: Pii<&'a str>,
+    number: Pii<&'a str>,
     params: Params<'a>,
 }
 
-/// An absolute URI of a scheme this crate does not interpret.
+/// An absolute URI of a scheme this crate does not interpret. `Debug`
+/// shows the scheme only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpaqueUri<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     scheme: &'a str,
 }
 
@@ -119,16 +123,19 @@ impl<'a> Uri<'a> {
         } else if rest.is_empty() {
             Err(ParseError::uri("empty scheme-specific part"))
         } else {
-            Ok(Uri::Other(OpaqueUri { raw: s, scheme }))
+            Ok(Uri::Other(OpaqueUri {
+                raw: Pii::new(s),
+                scheme,
+            }))
         }
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
         match self {
-            Uri::Sip(u) => u.raw,
-            Uri::Tel(u) => u.raw,
-            Uri::Other(u) => u.raw,
+            Uri::Sip(u) => u.as_str(),
+            Uri::Tel(u) => u.as_str(),
+            Uri::Other(u) => u.as_str(),
         }
     }
 
@@ -153,7 +160,7 @@ impl<'a> Uri<'a> {
             (Uri::Tel(a), Uri::Tel(b)) => a.equivalent(b),
             (Uri::Other(a), Uri::Other(b)) => {
                 a.scheme.eq_ignore_ascii_case(b.scheme)
-                    && a.raw.get(a.scheme.len()..) == b.raw.get(b.scheme.len()..)
+                    && a.as_str().get(a.scheme.len()..) == b.as_str().get(b.scheme.len()..)
             }
             _ => false,
         }
@@ -173,7 +180,7 @@ impl<'a> OpaqueUri<'a> {
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 }
 
@@ -352,20 +359,20 @@ impl<'a> SipUri<'a> {
         let params = Params::new(params);
         check_unique_params(params)?;
         Ok(SipUri {
-            raw,
+            raw: Pii::new(raw),
             secure,
-            user,
-            password,
-            host,
+            user: Pii::new(user),
+            password: Pii::new(password),
+            host: Pii::new(host),
             port,
             params,
-            headers,
+            headers: Pii::new(headers),
         })
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
     /// True for `sips:`.
     pub fn is_secure(&self) -> bool {
@@ -373,19 +380,19 @@ impl<'a> SipUri<'a> {
     }
     /// The user part as written (escapes kept).
     pub fn user(&self) -> Option<&'a str> {
-        self.user
+        self.user.into_inner()
     }
     /// The user part with `%XX` escapes decoded.
     pub fn user_decoded(&self) -> Option<Cow<'a, [u8]>> {
-        self.user.map(percent_decode)
+        self.user().map(percent_decode)
     }
     /// The password as written. It is a secret: never log it.
     pub fn password(&self) -> Option<&'a str> {
-        self.password
+        self.password.into_inner()
     }
     /// The host.
     pub fn host(&self) -> Host<'a> {
-        self.host
+        self.host.into_inner()
     }
     /// The explicit port, if any.
     pub fn port(&self) -> Option<u16> {
@@ -397,7 +404,7 @@ impl<'a> SipUri<'a> {
     }
     /// The raw header part after `?`, if any.
     pub fn headers(&self) -> Option<&'a str> {
-        self.headers
+        self.headers.into_inner()
     }
     /// The `transport` parameter.
     pub fn transport(&self) -> Option<&'a str> {
@@ -427,18 +434,18 @@ impl<'a> SipUri<'a> {
     pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
         self.same_base(other)
             && canonical_params(self.params) == canonical_params(other.params)
-            && headers_equivalent(self.headers, other.headers)
+            && headers_equivalent(self.headers(), other.headers())
     }
 
     fn same_base(&self, other: &SipUri<'_>) -> bool {
         if self.secure != other.secure
             || self.port != other.port
-            || !self.host.equivalent(&other.host)
+            || !self.host().equivalent(&other.host())
         {
             return false;
         }
         let dec = |s: Option<&str>| s.map(|s| percent_decode(s).into_owned());
-        dec(self.user) == dec(other.user) && dec(self.password) == dec(other.password)
+        dec(self.user()) == dec(other.user()) && dec(self.password()) == dec(other.password())
     }
 
     /// The comparison rule of RFC 3261 section 19.1.4 as written: a
@@ -470,7 +477,7 @@ impl<'a> SipUri<'a> {
                 }
             }
         }
-        headers_equivalent(self.headers, other.headers)
+        headers_equivalent(self.headers(), other.headers())
     }
 }
 
@@ -532,23 +539,9 @@ fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
     list(a) == list(b)
 }
 
-impl fmt::Debug for SipUri<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SipUri")
-            .field("secure", &self.secure)
-            .field("user", &self.user)
-            .field("password", &self.password.map(|_| "<redacted>"))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("params", &self.params.as_str())
-            .field("headers", &self.headers)
-            .finish()
-    }
-}
-
 impl fmt::Display for SipUri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.raw)
+        f.write_str(self.as_str())
     }
 }
 
@@ -584,27 +577,27 @@ impl<'a> TelUri<'a> {
             }
         }
         Ok(TelUri {
-            raw,
-            number,
+            raw: Pii::new(raw),
+            number: Pii::new(number),
             params,
         })
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
     /// The number as written, `+` and visual separators included.
     pub fn number(&self) -> &'a str {
-        self.number
+        self.number.into_inner()
     }
     /// True for a global number (`+` prefix).
     pub fn is_global(&self) -> bool {
-        self.number.starts_with('+')
+        self.number().starts_with('+')
     }
     /// The number without visual separators.
     pub fn digits(&self) -> String {
-        self.number
+        self.number()
             .bytes()
             .filter(|b| !is_visual_separator(*b))
             .map(|b| char::from(b.to_ascii_uppercase()))

@@ -181,7 +181,7 @@ proptest! {
         prop_assert_eq!(m.body(), &body[..]);
         let extension: Vec<(&str, &str)> = m.headers()
             .filter(|f| f.name == HeaderName::Other)
-            .map(|f| (f.name_str, f.value))
+            .map(|f| (f.name_str, f.value_str()))
             .collect();
         let expected: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         prop_assert_eq!(extension, expected);

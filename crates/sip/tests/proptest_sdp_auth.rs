@@ -189,7 +189,7 @@ fn media() -> impl Strategy<Value = Media> {
             |(kind, port, num_ports, proto, formats, info, conns, bws, attrs)| {
                 let mut m = Media::new(kind, port, proto, formats);
                 m.num_ports = num_ports;
-                m.information = info;
+                m.information = carevox_redact::Pii::new(info);
                 m.connections = conns;
                 m.bandwidths = bws;
                 m.attributes = attrs;
@@ -222,9 +222,9 @@ fn session() -> impl Strategy<Value = SessionDescription> {
                     addr_type: c.addr_type,
                     address: o.3,
                 });
-                s.session_name = name;
-                s.information = info;
-                s.emails = emails;
+                s.session_name = carevox_redact::Pii::new(name);
+                s.information = carevox_redact::Pii::new(info);
+                s.emails = carevox_redact::Pii::new(emails);
                 s.connection = conn;
                 s.timings = times
                     .into_iter()

@@ -23,13 +23,15 @@
 //! assert_eq!(crypto.suite, CryptoSuite::AesCm128HmacSha1_80);
 //! let keying = crypto.srtp_keying()?;
 //! assert_eq!(keying.suite, "AES_CM_128_HMAC_SHA1_80");
-//! assert_eq!(keying.master_key.len() + keying.master_salt.len(), 30);
+//! assert_eq!(keying.master_key.expose().len() + keying.master_salt.expose().len(), 30);
 //! assert!(!format!("{crypto:?}").contains("WVNf"));
 //! assert_eq!(crypto.to_string(), line);
 //! # Ok::<(), carevox_sip::sdp::crypto::CryptoError>(())
 //! ```
 
 use std::fmt;
+
+use carevox_redact::Secret;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -385,15 +387,16 @@ pub struct Crypto {
     pub session_params: Vec<SessionParam>,
 }
 
-/// What an SRTP context needs from an accepted `a=crypto` line.
-#[derive(Debug, Clone, Copy)]
-pub struct SrtpKeying<'a> {
+/// What an SRTP context needs from an accepted `a=crypto` line. The key
+/// and salt are copies, zeroized on drop and redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct SrtpKeying {
     /// The suite name, as registered (`AES_CM_128_HMAC_SHA1_80`, ...).
     pub suite: &'static str,
     /// The master key.
-    pub master_key: &'a [u8],
+    pub master_key: Secret<Vec<u8>>,
     /// The master salt.
-    pub master_salt: &'a [u8],
+    pub master_salt: Secret<Vec<u8>>,
     /// The MKI of the first key, when the line carries one.
     pub mki: Option<Mki>,
     /// The key derivation rate exponent (`KDR=n`), 0 when absent.
@@ -640,7 +643,7 @@ impl Crypto {
     /// The suite and the first key of a line that passes
     /// [`Crypto::ensure_secure`], split into master key and master salt, for
     /// keying an SRTP context.
-    pub fn srtp_keying(&self) -> Result<SrtpKeying<'_>, CryptoError> {
+    pub fn srtp_keying(&self) -> Result<SrtpKeying, CryptoError> {
         self.ensure_secure()?;
         let name = self
             .suite
@@ -676,8 +679,8 @@ impl Crypto {
         });
         Ok(SrtpKeying {
             suite: name,
-            master_key,
-            master_salt,
+            master_key: Secret::new(master_key.to_vec()),
+            master_salt: Secret::new(master_salt.to_vec()),
             mki: first.mki,
             kdr,
             window_size,
@@ -805,7 +808,10 @@ mod tests {
         let rng = ring::rand::SystemRandom::new();
         let c = Crypto::generate(7, CryptoSuite::AeadAes256Gcm, &rng).unwrap();
         let k = c.srtp_keying().unwrap();
-        assert_eq!((k.master_key.len(), k.master_salt.len()), (32, 12));
+        assert_eq!(
+            (k.master_key.expose().len(), k.master_salt.expose().len()),
+            (32, 12)
+        );
         let back = Crypto::parse(&c.to_string()).unwrap();
         assert_eq!(back, c);
     }
