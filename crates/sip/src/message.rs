@@ -116,7 +116,7 @@ fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("")
 }
 
-fn is_version(v: &[u8]) -> bool {
+pub(crate) fn is_version(v: &[u8]) -> bool {
     let Some((sip, nums)) = v.split_at_checked(4) else {
         return false;
     };
