@@ -1108,7 +1108,7 @@ mod tests {
     fn via_with_odd_whitespace() {
         let v = Via::parse("SIP  /   2.0  /UDP  192.0.2.2  :  5060 ;branch=z9hG4bK1;rport;received=1.2.3.4;ttl=16;maddr=224.2.0.1").unwrap();
         assert_eq!(v.transport(), "UDP");
-        assert_eq!(v.host(), Host::Ipv4([192, 0, 2, 2].into()));
+        assert_eq!(v.host(), Host::Ipv4(Pii::new([192, 0, 2, 2].into())));
         assert_eq!(v.port(), Some(5060));
         assert_eq!(v.branch(), Some("z9hG4bK1"));
         assert_eq!(v.rport(), Some(None));

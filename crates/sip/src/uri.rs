@@ -39,15 +39,18 @@ pub struct SipUri<'a> {
     headers: Pii<Option<&'a str>>,
 }
 
-/// The host of a SIP URI or Via sent-by.
+/// The host of a SIP URI or Via sent-by. A phone's address or a domain
+/// name is PHI: every variant holds its value in [`Pii`], so `Debug` shows
+/// only which kind of host it is; `Display` writes it (for building
+/// messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Host<'a> {
     /// A domain name, as written.
-    Name(&'a str),
+    Name(Pii<&'a str>),
     /// An IPv4 address.
-    Ipv4(Ipv4Addr),
+    Ipv4(Pii<Ipv4Addr>),
     /// An IPv6 reference (`[...]` in the text).
-    Ipv6(Ipv6Addr),
+    Ipv6(Pii<Ipv6Addr>),
 }
 
 /// A `tel` URI (RFC 3966). The number is PHI: `Debug` redacts it.
@@ -193,7 +196,7 @@ impl<'a> Host<'a> {
                 .ok_or(ParseError::uri("unclosed IPv6 reference"))?;
             return v6
                 .parse()
-                .map(Host::Ipv6)
+                .map(|a| Host::Ipv6(Pii::new(a)))
                 .map_err(|_| ParseError::uri("bad IPv6 address"));
         }
         let (host, end) = scan_host(s)?;
@@ -206,16 +209,24 @@ impl<'a> Host<'a> {
     /// The address, if the host is an IP address.
     pub fn ip(&self) -> Option<IpAddr> {
         match *self {
-            Host::Ipv4(a) => Some(IpAddr::V4(a)),
-            Host::Ipv6(a) => Some(IpAddr::V6(a)),
+            Host::Ipv4(a) => Some(IpAddr::V4(a.into_inner())),
+            Host::Ipv6(a) => Some(IpAddr::V6(a.into_inner())),
             Host::Name(_) => None,
+        }
+    }
+
+    /// The domain name as written, if the host is one.
+    pub fn name(&self) -> Option<&'a str> {
+        match *self {
+            Host::Name(n) => Some(n.into_inner()),
+            Host::Ipv4(_) | Host::Ipv6(_) => None,
         }
     }
 
     /// RFC 3261 comparison: names case-insensitively, addresses by value.
     pub fn equivalent(&self, other: &Host<'_>) -> bool {
         match (self, other) {
-            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Name(a), Host::Name(b)) => a.expose().eq_ignore_ascii_case(b.expose()),
             (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
             (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
             _ => false,
@@ -226,9 +237,9 @@ impl<'a> Host<'a> {
 impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Host::Name(n) => f.write_str(n),
-            Host::Ipv4(a) => write!(f, "{a}"),
-            Host::Ipv6(a) => write!(f, "[{a}]"),
+            Host::Name(n) => f.write_str(n.expose()),
+            Host::Ipv4(a) => write!(f, "{}", a.expose()),
+            Host::Ipv6(a) => write!(f, "[{}]", a.expose()),
         }
     }
 }
@@ -274,9 +285,9 @@ fn scan_host(s: &str) -> Result<(Host<'_>, usize), ParseError> {
         let addr = host
             .parse()
             .map_err(|_| ParseError::uri("bad IPv4 address"))?;
-        return Ok((Host::Ipv4(addr), end));
+        return Ok((Host::Ipv4(Pii::new(addr)), end));
     }
-    Ok((Host::Name(host), end))
+    Ok((Host::Name(Pii::new(host)), end))
 }
 
 /// Splits `host[:port]` (the host may be an IPv6 reference).
@@ -649,15 +660,21 @@ mod tests {
         assert!(u.is_secure());
         assert_eq!(u.user(), Some("alice"));
         assert_eq!(u.password(), Some("secret"));
-        assert_eq!(u.host(), Host::Ipv6("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            u.host(),
+            Host::Ipv6(Pii::new("2001:db8::1".parse().unwrap()))
+        );
         assert_eq!(u.port(), Some(5061));
         assert_eq!(u.transport(), Some("tcp"));
         assert!(u.lr());
         assert_eq!(u.headers(), Some("Subject=hi&X=%41"));
         let u = sip("sip:user;par=u%40example.net@example.com");
         assert_eq!(u.user(), Some("user;par=u%40example.net"));
-        assert_eq!(u.host(), Host::Name("example.com"));
-        assert_eq!(sip("sip:10.0.0.1").host(), Host::Ipv4([10, 0, 0, 1].into()));
+        assert_eq!(u.host(), Host::Name(Pii::new("example.com")));
+        assert_eq!(
+            sip("sip:10.0.0.1").host(),
+            Host::Ipv4(Pii::new([10, 0, 0, 1].into()))
+        );
     }
 
     #[test]
@@ -691,12 +708,15 @@ mod tests {
     fn hosts() {
         assert_eq!(
             Host::parse("example.com.").unwrap(),
-            Host::Name("example.com.")
+            Host::Name(Pii::new("example.com."))
         );
-        assert_eq!(Host::parse("a-b.c0").unwrap(), Host::Name("a-b.c0"));
+        assert_eq!(
+            Host::parse("a-b.c0").unwrap(),
+            Host::Name(Pii::new("a-b.c0"))
+        );
         assert_eq!(
             Host::parse("192.0.2.1").unwrap(),
-            Host::Ipv4([192, 0, 2, 1].into())
+            Host::Ipv4(Pii::new([192, 0, 2, 1].into()))
         );
         for bad in [
             "", ".", "a..b", "-a", "a-", "a-.b", "a.-b", "1.2.3.4.", "1.2.3", "a_b", "[::1",
@@ -705,7 +725,7 @@ mod tests {
         }
         assert_eq!(
             parse_hostport("h.example:5060").unwrap(),
-            (Host::Name("h.example"), Some(5060))
+            (Host::Name(Pii::new("h.example")), Some(5060))
         );
         assert!(parse_hostport("h.example:").is_err());
         assert!(parse_hostport("h.example;x").is_err());

@@ -167,7 +167,9 @@ fn round(
          From: <sip:nurse-42@clinic.example>;tag=1\r\nTo: <sip:nurse-42@clinic.example>\r\n\
          Call-ID: 1@192.0.2.7\r\nCSeq: 1 {}\r\nMax-Forwards: 70\r\n\
          Authorization: {header}\r\nContent-Length: 0\r\n\r\n",
-        request.method, request.uri, request.method
+        request.method,
+        request.uri(),
+        request.method
     )))
     .unwrap();
     let field = message.authorization().next().unwrap().unwrap();

@@ -160,7 +160,10 @@ fn attribute() -> impl Strategy<Value = Attribute> {
             "x-[a-z0-9-]{1,10}",
             proptest::option::of("[!-~][ -~]{0,20}")
         )
-            .prop_map(|(name, value)| Attribute::Other { name, value }),
+            .prop_map(|(name, value)| Attribute::Other {
+                name,
+                value: carevox_redact::Pii::new(value),
+            }),
     ]
 }
 

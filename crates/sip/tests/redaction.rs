@@ -9,7 +9,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use carevox_redact::debug_leak;
 use carevox_sip::auth::{
-    Challenge, Credentials, DigestClient, DigestServer, Password, ServerConfig, UserSecret,
+    Challenge, Credentials, DigestClient, DigestServer, Password, Request, ServerConfig, UserSecret,
 };
 use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite, KeySalt};
@@ -64,7 +64,8 @@ fn sdp() -> String {
          i=call for {NAME}\r\nu=sip:{USER}@{HOST}\r\ne={USER}@{HOST}\r\np=+1{PHONE}\r\n\
          c=IN IP4 203.0.113.77\r\nt=0 0\r\n\
          m=audio 4000 RTP/SAVP 0\r\ni=line of {NAME}\r\nc=IN IP4 203.0.113.77\r\n\
-         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n",
+         a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}\r\n\
+         a=ice-pwd:s3cret-pass\r\na=label:{NAME}\r\n",
         key_b64()
     )
 }
@@ -124,8 +125,22 @@ fn messages_headers_and_builders_hide_phi_and_keys() {
     assert_no_leak("param iterator", &Params::new(&params).iter());
     let ra = format!("60 (call {NAME} back)");
     assert_no_leak("RetryAfter", &RetryAfter::parse(&ra).unwrap());
-    let framed = carevox_sip::parse_datagram(Bytes::from(text), &Default::default()).unwrap();
+    let framed =
+        carevox_sip::parse_datagram(Bytes::from(text.clone()), &Default::default()).unwrap();
     assert_no_leak("Frame", &framed);
+    let mut framer = carevox_sip::StreamFramer::server(Default::default());
+    framer.push(&text.as_bytes()[..text.len() - 10]).unwrap();
+    assert_no_leak("StreamFramer", &framer);
+    for host in [HOST, "203.0.113.77", "[2001:db8::77]"] {
+        assert_no_leak("Host::parse", &carevox_sip::Host::parse(host).unwrap());
+    }
+    assert!(
+        debug_leak(
+            &carevox_sip::Host::parse("[2001:db8::77]").unwrap(),
+            &["2001"]
+        )
+        .is_none()
+    );
 }
 
 #[test]
@@ -146,6 +161,7 @@ fn uris_of_every_scheme_hide_phi() {
         assert_no_leak(&format!("Uri {}", uri.scheme()), &uri);
         if let Some(sip) = uri.as_sip() {
             assert_no_leak("SipUri", sip);
+            assert_no_leak("Host", &sip.host());
             assert_no_leak("SipUri params", &sip.params());
         }
         if let Uri::Tel(tel) = uri {
@@ -213,6 +229,10 @@ fn digest_types_hide_secrets_and_names() {
     assert_eq!(debug_leak(&creds, &[&"ab".repeat(32)]), None);
     assert_no_leak("AuthHeader", &AuthHeader::parse(&header).unwrap());
     assert_no_leak("AuthParams", &AuthHeader::parse(&header).unwrap().params());
+    let uri = format!("sip:{USER}@{HOST}");
+    let body = sdp();
+    let request = Request::new("INVITE", &uri).with_body(body.as_bytes());
+    assert_no_leak("auth::Request", &request);
     let password = Password::new("s3cret-pass");
     assert_no_leak("Password", &password);
     assert_no_leak("UserSecret", &UserSecret::Password(password.clone()));

@@ -56,7 +56,7 @@ impl DigestClient {
         } else {
             return Err(DigestError::UnsupportedQop);
         };
-        if request.uri.is_empty() || request.uri.chars().any(char::is_control) {
+        if request.uri().is_empty() || request.uri().chars().any(char::is_control) {
             return Err(DigestError::InvalidParam("uri"));
         }
         let algorithm = challenge.effective_algorithm();
@@ -102,7 +102,7 @@ impl DigestClient {
             extended_username,
             realm: challenge.realm.clone(),
             nonce: challenge.nonce.clone(),
-            uri: request.uri.to_owned(),
+            uri: request.uri().to_owned(),
             response: response.as_str().to_owned(),
             algorithm: challenge.algorithm,
             cnonce: Some(cnonce),

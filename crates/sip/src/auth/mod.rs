@@ -64,6 +64,7 @@ pub use client::DigestClient;
 pub use digest::{Challenge, Credentials, user_hash};
 pub use server::{DigestServer, NonceTracker, ServerConfig, Verified};
 
+use carevox_redact::Pii;
 use std::fmt;
 
 use md5::Digest as _;
@@ -325,15 +326,16 @@ impl fmt::Debug for UserSecret {
     }
 }
 
-/// A request as digest authentication sees it.
+/// A request as digest authentication sees it. `Debug` redacts the URI
+/// and the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request<'a> {
     /// The method (`REGISTER`, `INVITE`, ...).
     pub method: &'a str,
     /// The request URI, as written in the request line.
-    pub uri: &'a str,
+    pub uri: Pii<&'a str>,
     /// The body, for `auth-int` (`None` is an empty body).
-    pub body: Option<&'a [u8]>,
+    pub body: Pii<Option<&'a [u8]>>,
 }
 
 impl<'a> Request<'a> {
@@ -341,17 +343,27 @@ impl<'a> Request<'a> {
     pub fn new(method: &'a str, uri: &'a str) -> Request<'a> {
         Request {
             method,
-            uri,
-            body: None,
+            uri: Pii::new(uri),
+            body: Pii::new(None),
         }
     }
 
     /// The same request with `body`.
     pub fn with_body(self, body: &'a [u8]) -> Request<'a> {
         Request {
-            body: Some(body),
+            body: Pii::new(Some(body)),
             ..self
         }
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &'a str {
+        self.uri.into_inner()
+    }
+
+    /// The body, if any.
+    pub fn body(&self) -> Option<&'a [u8]> {
+        self.body.into_inner()
     }
 }
 
@@ -477,12 +489,12 @@ pub(crate) fn compute_response(
         base_ha1
     };
     let method = input.request.method.as_bytes();
-    let uri = input.request.uri.as_bytes();
+    let uri = input.request.uri().as_bytes();
     let ha2 = match input.qop {
         Qop::Auth => hex_hash(alg, &[method, b":", uri]),
         Qop::AuthInt => {
             // `None` is documented as an empty body: H("") is its hash.
-            let body = hex_hash(alg, &[input.request.body.unwrap_or_default()]);
+            let body = hex_hash(alg, &[input.request.body().unwrap_or_default()]);
             hex_hash(alg, &[method, b":", uri, b":", body.as_bytes()])
         }
     };

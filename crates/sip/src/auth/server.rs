@@ -274,7 +274,7 @@ impl DigestServer {
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or(DigestError::MissingParam("cnonce"))?;
-        if creds.uri != request.uri {
+        if creds.uri != request.uri() {
             return Err(DigestError::UriMismatch);
         }
         let user_ok = if creds.userhash {

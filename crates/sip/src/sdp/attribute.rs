@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use carevox_redact::Pii;
+
 use super::SdpError;
 use super::crypto::Crypto;
 use super::parse::digits_u64;
@@ -64,12 +66,13 @@ pub enum Attribute {
     Setup(Setup),
     /// `a=mid:<identification tag>` (RFC 5888).
     Mid(String),
-    /// Any other attribute, as written.
+    /// Any other attribute, as written. The value may be anything (an
+    /// `ice-pwd` password, a label naming a patient): `Debug` redacts it.
     Other {
         /// The attribute name.
         name: String,
         /// The value after the `:`, if there is one.
-        value: Option<String>,
+        value: Pii<Option<String>>,
     },
 }
 
@@ -114,7 +117,7 @@ impl fmt::Display for Attribute {
             Attribute::Fingerprint(fp) => write!(f, "fingerprint:{fp}"),
             Attribute::Setup(s) => write!(f, "setup:{}", s.as_str()),
             Attribute::Mid(m) => write!(f, "mid:{m}"),
-            Attribute::Other { name, value } => match value {
+            Attribute::Other { name, value } => match value.expose() {
                 Some(v) => write!(f, "{name}:{v}"),
                 None => f.write_str(name),
             },
@@ -454,7 +457,7 @@ pub(super) fn parse_attribute(line: usize, text: &str) -> Result<Attribute, SdpE
         }
         _ => Attribute::Other {
             name: name.to_owned(),
-            value: value.map(str::to_owned),
+            value: Pii::new(value.map(str::to_owned)),
         },
     })
 }
