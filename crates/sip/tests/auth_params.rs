@@ -113,7 +113,7 @@ fn username_star_and_duplicates_in_credentials() {
                uri=\"sip:r\", response=\"00\"";
     let m = register_with("Authorization", ext);
     let c = Credentials::from_header(&m.authorization().next().unwrap().unwrap()).unwrap();
-    assert_eq!(c.username, "J\u{e4}s\u{f8}n Doe");
+    assert_eq!(c.username.expose(), "J\u{e4}s\u{f8}n Doe");
     assert!(c.extended_username);
     // `username` and `username*` together, or `username*` twice.
     let both = format!("{CREDS}, username*=UTF-8''x");

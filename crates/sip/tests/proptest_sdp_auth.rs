@@ -360,7 +360,7 @@ proptest! {
         charset_utf8 in any::<bool>(),
         userhash in any::<bool>(),
     ) {
-        let c = Challenge { realm, domain, nonce, opaque, stale, algorithm: alg, qop, charset_utf8, userhash };
+        let c = Challenge { realm, domain, nonce: nonce.into(), opaque: opaque.into(), stale, algorithm: alg, qop, charset_utf8, userhash };
         prop_assert_eq!(Challenge::parse(&c.to_string()).unwrap(), c);
     }
 
@@ -379,8 +379,9 @@ proptest! {
     ) {
         let extended = (extended || !username.is_ascii()) && !userhash;
         let c = Credentials {
-            username, extended_username: extended, realm, nonce, uri, response,
-            algorithm: Some(Algorithm::Sha256), cnonce, opaque: None, qop, nc, userhash,
+            username: username.into(), extended_username: extended, realm: realm.into(),
+            nonce: nonce.into(), uri: uri.into(), response: response.into(),
+            algorithm: Some(Algorithm::Sha256), cnonce: cnonce.into(), opaque: None.into(), qop, nc, userhash,
         };
         prop_assert_eq!(Credentials::parse(&c.to_string()).unwrap(), c);
     }

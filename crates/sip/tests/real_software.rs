@@ -44,10 +44,10 @@ fn baresip_register_with_authorization() {
     assert!(auth.params().get("response").is_some());
     // The digest layer reads the same header the message layer decoded.
     let creds = carevox_sip::auth::Credentials::from_header(&auth).unwrap();
-    assert_eq!(creds.realm, "carevox.test");
+    assert_eq!(creds.realm.expose(), "carevox.test");
     for p in auth.params() {
         if p.name().eq_ignore_ascii_case("response") {
-            assert_eq!(creds.response, p.value());
+            assert_eq!(creds.response.expose(), &p.value());
         }
     }
 }

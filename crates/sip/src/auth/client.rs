@@ -1,5 +1,6 @@
 //! The client side: answering challenges.
 
+use carevox_redact::Pii;
 use ring::rand::SecureRandom;
 
 use super::digest::{Challenge, Credentials, user_hash};
@@ -61,7 +62,7 @@ impl DigestClient {
         }
         let algorithm = challenge.effective_algorithm();
         let nc = match &self.last {
-            Some((nonce, n)) if *nonce == challenge.nonce => {
+            Some((nonce, n)) if nonce == challenge.nonce.expose() => {
                 n.checked_add(1).ok_or(DigestError::InvalidParam("nc"))?
             }
             _ => 1,
@@ -75,7 +76,7 @@ impl DigestClient {
                 algorithm,
                 username: &self.username,
                 realm: &challenge.realm,
-                nonce: &challenge.nonce,
+                nonce: challenge.nonce.expose(),
                 cnonce: &cnonce,
                 nc: &nc_text,
                 qop,
@@ -96,16 +97,16 @@ impl DigestClient {
                 .all(|c| c.is_ascii() && !c.is_ascii_control());
             (self.username.clone(), !ascii)
         };
-        self.last = Some((challenge.nonce.clone(), nc));
+        self.last = Some((challenge.nonce.expose().clone(), nc));
         Ok(Credentials {
-            username,
+            username: Pii::new(username),
             extended_username,
-            realm: challenge.realm.clone(),
+            realm: Pii::new(challenge.realm.clone()),
             nonce: challenge.nonce.clone(),
-            uri: request.uri().to_owned(),
-            response: response.as_str().to_owned(),
+            uri: Pii::new(request.uri().to_owned()),
+            response: Pii::new(response.as_str().to_owned()),
             algorithm: challenge.algorithm,
-            cnonce: Some(cnonce),
+            cnonce: Pii::new(Some(cnonce)),
             opaque: challenge.opaque.clone(),
             qop: Some(qop),
             nc: Some(nc),

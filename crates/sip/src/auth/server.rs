@@ -1,5 +1,6 @@
 //! The server side: stateless nonces, verification, replay tracking.
 
+use carevox_redact::Pii;
 use std::collections::{HashMap, VecDeque};
 
 use base64::Engine as _;
@@ -181,8 +182,8 @@ impl DigestServer {
         Ok(Challenge {
             realm: self.config.realm.clone(),
             domain: None,
-            nonce: self.nonce(now, binding, rng)?,
-            opaque: None,
+            nonce: Pii::new(self.nonce(now, binding, rng)?),
+            opaque: Pii::new(None),
             stale,
             algorithm: Some(algorithm),
             qop,
@@ -257,7 +258,7 @@ impl DigestServer {
         now: u64,
         tracker: &mut NonceTracker,
     ) -> Result<Verified, DigestError> {
-        if creds.realm != self.config.realm {
+        if *creds.realm.expose() != self.config.realm {
             return Err(DigestError::RealmMismatch);
         }
         let algorithm = creds.effective_algorithm();
@@ -271,21 +272,22 @@ impl DigestServer {
         let nc = creds.nc.ok_or(DigestError::MissingParam("nc"))?;
         let cnonce = creds
             .cnonce
+            .expose()
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or(DigestError::MissingParam("cnonce"))?;
-        if creds.uri != request.uri() {
+        if creds.uri.expose() != request.uri() {
             return Err(DigestError::UriMismatch);
         }
         let user_ok = if creds.userhash {
-            creds.username == user_hash(algorithm, username, &self.config.realm)
+            *creds.username.expose() == user_hash(algorithm, username, &self.config.realm)
         } else {
-            creds.username == username
+            creds.username.expose() == username
         };
         if !user_ok {
             return Err(DigestError::UserMismatch);
         }
-        let (id, issued) = self.open_nonce(&creds.nonce, binding)?;
+        let (id, issued) = self.open_nonce(creds.nonce.expose(), binding)?;
         if issued > now.saturating_add(self.config.max_clock_skew) {
             return Err(DigestError::InvalidNonce);
         }
@@ -295,7 +297,7 @@ impl DigestServer {
                 algorithm,
                 username,
                 realm: &self.config.realm,
-                nonce: &creds.nonce,
+                nonce: creds.nonce.expose(),
                 cnonce,
                 nc: &nc_text,
                 qop,
@@ -304,7 +306,7 @@ impl DigestServer {
             secret,
         )
         .ok_or(DigestError::UnsupportedAlgorithm)?;
-        let given = creds.response.as_bytes();
+        let given = creds.response.expose().as_bytes();
         if given.len() != expected.as_bytes().len() || !bool::from(expected.as_bytes().ct_eq(given))
         {
             return Err(DigestError::ResponseMismatch);
