@@ -10,28 +10,19 @@ use super::{
 
 /// Answers digest challenges for one user, counting `nc` per nonce.
 /// `Debug` shows neither the user name nor the password.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DigestClient {
-    username: String,
+    username: Pii<String>,
     secret: UserSecret,
     /// The nonce last answered and the count used with it.
-    last: Option<(String, u32)>,
-}
-
-impl std::fmt::Debug for DigestClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DigestClient")
-            .field("username", &"<redacted>")
-            .field("nc", &self.last.as_ref().map(|(_, n)| *n))
-            .finish()
-    }
+    last: Option<(Pii<String>, u32)>,
 }
 
 impl DigestClient {
     /// A client for `username` with `password`.
     pub fn new(username: &str, password: Password) -> DigestClient {
         DigestClient {
-            username: username.to_owned(),
+            username: Pii::new(username.to_owned()),
             secret: UserSecret::Password(password),
             last: None,
         }
@@ -62,7 +53,7 @@ impl DigestClient {
         }
         let algorithm = challenge.effective_algorithm();
         let nc = match &self.last {
-            Some((nonce, n)) if nonce == challenge.nonce.expose() => {
+            Some((nonce, n)) if nonce == &challenge.nonce => {
                 n.checked_add(1).ok_or(DigestError::InvalidParam("nc"))?
             }
             _ => 1,
@@ -74,7 +65,7 @@ impl DigestClient {
         let response = compute_response(
             &ResponseInput {
                 algorithm,
-                username: &self.username,
+                username: self.username.expose(),
                 realm: &challenge.realm,
                 nonce: challenge.nonce.expose(),
                 cnonce: &cnonce,
@@ -87,17 +78,18 @@ impl DigestClient {
         .ok_or(DigestError::UnsupportedAlgorithm)?;
         let (username, extended_username) = if challenge.userhash {
             (
-                user_hash(algorithm, &self.username, &challenge.realm),
+                user_hash(algorithm, self.username.expose(), &challenge.realm),
                 false,
             )
         } else {
             let ascii = self
                 .username
+                .expose()
                 .chars()
                 .all(|c| c.is_ascii() && !c.is_ascii_control());
-            (self.username.clone(), !ascii)
+            (self.username.expose().clone(), !ascii)
         };
-        self.last = Some((challenge.nonce.expose().clone(), nc));
+        self.last = Some((challenge.nonce.clone(), nc));
         Ok(Credentials {
             username: Pii::new(username),
             extended_username,
@@ -131,7 +123,7 @@ impl DigestClient {
         compute_response(
             &ResponseInput {
                 algorithm,
-                username: &self.username,
+                username: self.username.expose(),
                 realm,
                 nonce,
                 cnonce,

@@ -64,11 +64,11 @@ pub use client::DigestClient;
 pub use digest::{Challenge, Credentials, user_hash};
 pub use server::{DigestServer, NonceTracker, ServerConfig, Verified};
 
-use carevox_redact::Pii;
+use carevox_redact::{Pii, Secret};
 use std::fmt;
 
 use md5::Digest as _;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 /// What went wrong in digest authentication. No variant carries a secret,
 /// a user name or a realm.
@@ -240,29 +240,23 @@ impl Qop {
 }
 
 /// A password: zeroized on drop, never printed.
-#[derive(Clone)]
-pub struct Password(Zeroizing<String>);
+#[derive(Debug, Clone)]
+pub struct Password(Secret<String>);
 
 impl Password {
     /// Wraps a password.
     pub fn new(password: &str) -> Password {
-        Password(Zeroizing::new(password.to_owned()))
+        Password(Secret::new(password.to_owned()))
     }
 
     fn bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        self.0.expose().as_bytes()
     }
 }
 
 /// What the server knows about a user's secret: the password, or the
 /// stored `H(username:realm:password)` (HA1) of one hash function.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum UserSecret {
     /// The password itself.
     Password(Password),
@@ -272,7 +266,7 @@ pub enum UserSecret {
         /// Which hash function the HA1 was computed with.
         algorithm: Algorithm,
         /// The lower-case hex HA1.
-        hex: Zeroizing<String>,
+        hex: Secret<String>,
     },
 }
 
@@ -281,7 +275,7 @@ impl UserSecret {
     pub fn ha1(algorithm: Algorithm, hex: &str) -> UserSecret {
         UserSecret::Ha1 {
             algorithm: algorithm.base(),
-            hex: Zeroizing::new(hex.to_ascii_lowercase()),
+            hex: Secret::new(hex.to_ascii_lowercase()),
         }
     }
 
@@ -304,7 +298,7 @@ impl UserSecret {
         );
         UserSecret::Ha1 {
             algorithm: algorithm.base(),
-            hex: Zeroizing::new(h.as_str().to_owned()),
+            hex: Secret::new(h.as_str().to_owned()),
         }
     }
 }
@@ -312,17 +306,6 @@ impl UserSecret {
 impl From<Password> for UserSecret {
     fn from(p: Password) -> UserSecret {
         UserSecret::Password(p)
-    }
-}
-
-impl fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UserSecret::Password(_) => f.write_str("UserSecret::Password(<redacted>)"),
-            UserSecret::Ha1 { algorithm, .. } => {
-                write!(f, "UserSecret::Ha1({algorithm}, <redacted>)")
-            }
-        }
     }
 }
 
@@ -463,14 +446,16 @@ pub(crate) fn compute_response(
             ],
         ),
         UserSecret::Ha1 { algorithm, hex } => {
-            if *algorithm != alg.base() || hex.len() != alg.hex_len() {
+            if *algorithm != alg.base() || hex.expose().len() != alg.hex_len() {
                 return None;
             }
             let mut d = HexDigest {
                 buf: [0u8; 64],
-                len: hex.len(),
+                len: hex.expose().len(),
             };
-            d.buf.get_mut(..hex.len())?.copy_from_slice(hex.as_bytes());
+            d.buf
+                .get_mut(..hex.expose().len())?
+                .copy_from_slice(hex.expose().as_bytes());
             d
         }
     };

@@ -233,9 +233,9 @@ impl fmt::Display for CryptoSuite {
 /// The master key followed by the master salt: the decoded `inline:` value.
 ///
 /// Zeroized on drop, redacted in `Debug`, compared in constant time.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KeySalt {
-    bytes: Zeroizing<Vec<u8>>,
+    bytes: Secret<Vec<u8>>,
     /// Whether the base64 text was written with `=` padding.
     padded: bool,
 }
@@ -244,14 +244,14 @@ impl KeySalt {
     /// Wraps key||salt bytes supplied by the caller.
     pub fn new(bytes: Vec<u8>) -> KeySalt {
         KeySalt {
-            bytes: Zeroizing::new(bytes),
+            bytes: Secret::new(bytes),
             padded: true,
         }
     }
 
     /// The raw key||salt bytes, for keying an SRTP context.
     pub fn expose(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.expose()
     }
 
     fn encode(&self) -> Zeroizing<String> {
@@ -260,23 +260,18 @@ impl KeySalt {
         } else {
             &base64::engine::general_purpose::STANDARD_NO_PAD
         };
-        Zeroizing::new(engine.encode(self.bytes.as_slice()))
+        Zeroizing::new(engine.encode(self.bytes.expose().as_slice()))
     }
 }
 
 impl PartialEq for KeySalt {
     fn eq(&self, other: &Self) -> bool {
-        self.padded == other.padded && bool::from(self.bytes.as_slice().ct_eq(&other.bytes))
+        self.padded == other.padded
+            && bool::from(self.bytes.expose().as_slice().ct_eq(other.bytes.expose()))
     }
 }
 
 impl Eq for KeySalt {}
-
-impl fmt::Debug for KeySalt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeySalt(<redacted {} bytes>)", self.bytes.len())
-    }
-}
 
 /// A key lifetime: how many packets the key may protect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -330,7 +325,7 @@ pub struct KeyParam {
 }
 
 /// An SDES session parameter (RFC 4568 section 6.3).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SessionParam {
     /// `KDR=n`: key derivation rate 2^n.
@@ -345,21 +340,27 @@ pub enum SessionParam {
     Wsh(u32),
     /// Any other parameter (`FEC_ORDER=`, `FEC_KEY=`, extensions), as
     /// written. Redacted in `Debug`, since `FEC_KEY` carries key material.
-    Other(Zeroizing<String>),
+    Other(Secret<String>),
 }
 
-impl fmt::Debug for SessionParam {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionParam::Kdr(n) => write!(f, "Kdr({n})"),
-            SessionParam::UnencryptedSrtp => f.write_str("UnencryptedSrtp"),
-            SessionParam::UnencryptedSrtcp => f.write_str("UnencryptedSrtcp"),
-            SessionParam::UnauthenticatedSrtp => f.write_str("UnauthenticatedSrtp"),
-            SessionParam::Wsh(n) => write!(f, "Wsh({n})"),
-            SessionParam::Other(_) => f.write_str("Other(<redacted>)"),
+/// `Other` values are compared in constant time (for equal lengths).
+impl PartialEq for SessionParam {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SessionParam::Kdr(a), SessionParam::Kdr(b)) => a == b,
+            (SessionParam::Wsh(a), SessionParam::Wsh(b)) => a == b,
+            (SessionParam::UnencryptedSrtp, SessionParam::UnencryptedSrtp)
+            | (SessionParam::UnencryptedSrtcp, SessionParam::UnencryptedSrtcp)
+            | (SessionParam::UnauthenticatedSrtp, SessionParam::UnauthenticatedSrtp) => true,
+            (SessionParam::Other(a), SessionParam::Other(b)) => {
+                bool::from(a.expose().as_bytes().ct_eq(b.expose().as_bytes()))
+            }
+            _ => false,
         }
     }
 }
+
+impl Eq for SessionParam {}
 
 impl fmt::Display for SessionParam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -369,7 +370,7 @@ impl fmt::Display for SessionParam {
             SessionParam::UnencryptedSrtcp => f.write_str("UNENCRYPTED_SRTCP"),
             SessionParam::UnauthenticatedSrtp => f.write_str("UNAUTHENTICATED_SRTP"),
             SessionParam::Wsh(n) => write!(f, "WSH={n}"),
-            SessionParam::Other(s) => f.write_str(s),
+            SessionParam::Other(s) => f.write_str(s.expose()),
         }
     }
 }
@@ -486,7 +487,7 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
     Ok(KeyParam {
         key_salt: KeySalt {
             padded: key_text.ends_with('=') || key_text.len() % 4 == 0,
-            bytes: Zeroizing::new(bytes.to_vec()),
+            bytes: Secret::new(bytes.to_vec()),
         },
         lifetime,
         mki,
@@ -513,7 +514,7 @@ fn parse_session_param(index: usize, text: &str) -> Result<SessionParam, CryptoE
                     .ok_or(bad)?;
                 SessionParam::Wsh(n)
             } else if text.bytes().all(|b| b.is_ascii_graphic()) {
-                SessionParam::Other(Zeroizing::new(text.to_owned()))
+                SessionParam::Other(Secret::new(text.to_owned()))
             } else {
                 return Err(bad);
             }

@@ -44,8 +44,8 @@ pub mod offer_answer;
 
 use std::fmt;
 
-use carevox_redact::Pii;
-use zeroize::Zeroizing;
+use carevox_redact::{Pii, Secret};
+use subtle::ConstantTimeEq;
 
 pub use attribute::{
     Attribute, Direction, Fingerprint, Fmtp, Rtcp, Rtpmap, Setup, is_token, is_token_char,
@@ -308,26 +308,29 @@ pub struct Timing {
 
 /// The obsolete `k=` line, kept for round trips. Its value may hold a key in
 /// the clear, so it is zeroized on drop and redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ObsoleteKey(Zeroizing<String>);
+#[derive(Debug, Clone)]
+pub struct ObsoleteKey(Secret<String>);
 
 impl ObsoleteKey {
     /// Wraps a `k=` value.
     pub fn new(value: &str) -> ObsoleteKey {
-        ObsoleteKey(Zeroizing::new(value.to_owned()))
+        ObsoleteKey(Secret::new(value.to_owned()))
     }
 
     /// The value as written.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
-impl fmt::Debug for ObsoleteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ObsoleteKey(<redacted>)")
+/// Compared in constant time (for equal lengths).
+impl PartialEq for ObsoleteKey {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.expose().as_bytes().ct_eq(other.expose().as_bytes()))
     }
 }
+
+impl Eq for ObsoleteKey {}
 
 /// One media section: the `m=` line and the lines under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
