@@ -546,21 +546,11 @@ pub enum AuthParamError {
 /// 25.1). [`crate::auth::Challenge::from_header`] and
 /// [`crate::auth::Credentials::from_header`] read the digest forms.
 /// `Debug` shows the scheme and the parameter names only.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthHeader<'a> {
     scheme: &'a str,
-    token68: Option<&'a str>,
+    token68: Pii<Option<&'a str>>,
     params: AuthParams<'a>,
-}
-
-impl fmt::Debug for AuthHeader<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthHeader")
-            .field("scheme", &self.scheme)
-            .field("token68", &self.token68.map(|_| "<redacted>"))
-            .field("params", &self.params)
-            .finish()
-    }
 }
 
 impl<'a> AuthHeader<'a> {
@@ -583,7 +573,7 @@ impl<'a> AuthHeader<'a> {
         if p.at_end() {
             return Ok(AuthHeader {
                 scheme,
-                token68: None,
+                token68: Pii::new(None),
                 params: AuthParams::EMPTY,
             });
         }
@@ -596,14 +586,14 @@ impl<'a> AuthHeader<'a> {
         if let Some(token68) = p.token68() {
             return Ok(AuthHeader {
                 scheme,
-                token68: Some(token68),
+                token68: Pii::new(Some(token68)),
                 params: AuthParams::EMPTY,
             });
         }
         let params = AuthParams::check(p)?;
         Ok(AuthHeader {
             scheme,
-            token68: None,
+            token68: Pii::new(None),
             params,
         })
     }
@@ -636,7 +626,7 @@ impl<'a> AuthHeader<'a> {
     /// when the scheme is followed by one instead of parameters. It may be
     /// a secret: never log it.
     pub fn token68(&self) -> Option<&'a str> {
-        self.token68
+        self.token68.into_inner()
     }
 
     /// The parameters (empty for a token68 or a bare scheme).
@@ -652,7 +642,7 @@ impl<'a> AuthHeader<'a> {
 /// allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthParams<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     len: usize,
 }
 
@@ -663,7 +653,10 @@ impl fmt::Debug for AuthParams<'_> {
 }
 
 impl<'a> AuthParams<'a> {
-    const EMPTY: AuthParams<'static> = AuthParams { raw: "", len: 0 };
+    const EMPTY: AuthParams<'static> = AuthParams {
+        raw: Pii::new(""),
+        len: 0,
+    };
 
     /// Parses a list without a scheme (the value of Authentication-Info),
     /// with the checks and limits of [`AuthHeader::parse`].
@@ -688,12 +681,15 @@ impl<'a> AuthParams<'a> {
             *slot = param.name;
             len += 1;
         }
-        Ok(AuthParams { raw, len })
+        Ok(AuthParams {
+            raw: Pii::new(raw),
+            len,
+        })
     }
 
     /// The list as in the message.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// The number of parameters.
@@ -709,7 +705,7 @@ impl<'a> AuthParams<'a> {
     /// The parameters in order.
     pub fn iter(&self) -> AuthParamIter<'a> {
         AuthParamIter {
-            scanner: Scanner::new(self.raw),
+            scanner: Scanner::new(self.raw.into_inner()),
         }
     }
 
@@ -764,19 +760,10 @@ impl<'a> Iterator for AuthParamIter<'a> {
 }
 
 /// One auth-param. `Debug` hides the value.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthParam<'a> {
     name: &'a str,
-    raw: &'a str,
-}
-
-impl fmt::Debug for AuthParam<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthParam")
-            .field("name", &self.name)
-            .field("value", &"<redacted>")
-            .finish()
-    }
+    raw: Pii<&'a str>,
 }
 
 impl<'a> AuthParam<'a> {
@@ -788,20 +775,21 @@ impl<'a> AuthParam<'a> {
     /// The value as written: a token, or a quoted string with its quotes
     /// and escapes.
     pub fn raw_value(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// True when the value is a quoted string.
     pub fn is_quoted(&self) -> bool {
-        self.raw.starts_with('"')
+        self.raw.expose().starts_with('"')
     }
 
     /// The value: a token as written, a quoted string without its quotes
     /// and escapes, a folded line break in it read as the white space that
     /// follows it. Borrowed unless the value holds an escape or a fold.
     pub fn value(&self) -> Cow<'a, str> {
-        let Some(inner) = self.raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
-            return Cow::Borrowed(self.raw);
+        let raw = self.raw.into_inner();
+        let Some(inner) = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+            return Cow::Borrowed(raw);
         };
         if !inner.bytes().any(|b| matches!(b, b'\\' | b'\r' | b'\n')) {
             return Cow::Borrowed(inner);
@@ -994,7 +982,10 @@ impl<'a> Scanner<'a> {
                 .ok_or(syntax(self.pos, "a token or quoted-string value"))?
         };
         self.after_param = true;
-        Ok(Some(AuthParam { name, raw }))
+        Ok(Some(AuthParam {
+            name,
+            raw: Pii::new(raw),
+        }))
     }
 }
 
