@@ -88,6 +88,12 @@ impl MessageBuilder {
                 what: "Request-URI",
             });
         }
+        // RFC 3261 section 19.1.1: no URI headers in a Request-URI.
+        if crate::uri::Uri::parse(uri)
+            .is_ok_and(|u| u.as_sip().is_some_and(|s| s.headers().is_some()))
+        {
+            return Err(ParseError::HeadersInRequestUri);
+        }
         Ok(Self {
             start: Pii::new(format!("{method} {uri} SIP/2.0")),
             headers: Vec::new(),

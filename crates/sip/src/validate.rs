@@ -437,7 +437,9 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<Verdict,
 }
 
 /// RFC 3261 section 8.2.3: a body the user agent server cannot read draws
-/// 415. A non-empty body needs a Content-Type (section 20.15).
+/// 415. A non-empty body needs a Content-Type (section 20.15). A body whose
+/// Content-Disposition says `handling=optional` may be ignored instead
+/// (section 20.11), so it is never refused.
 fn check_body(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invalid> {
     if msg.body().is_empty() {
         return Ok(());
@@ -445,6 +447,15 @@ fn check_body(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invali
     let Some(media) = msg.content_type()? else {
         return Err(Invalid::MissingHeader("Content-Type"));
     };
+    let optional = msg.header(HeaderName::ContentDisposition).is_some_and(|d| {
+        let params = crate::parse::split1(d, b';').map_or("", |(_, p)| p);
+        crate::parse::Params::new(params)
+            .value("handling")
+            .is_some_and(|h| h.eq_ignore_ascii_case("optional"))
+    });
+    if optional {
+        return Ok(());
+    }
     let understood = policy.body_types.iter().any(|t| {
         let (kind, sub) = t.split_once('/').unwrap_or((t, ""));
         (kind == "*" || kind.eq_ignore_ascii_case(media.kind))

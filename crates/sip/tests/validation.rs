@@ -43,6 +43,12 @@ fn headers_in_the_request_uri_are_refused() {
         let proxy = validate(&m, &ValidationPolicy::proxy(&[])).unwrap_err();
         assert_eq!(proxy, Invalid::HeadersInRequestUri, "{uri}");
     }
+    // The builder refuses to write one.
+    assert_eq!(
+        carevox_sip::MessageBuilder::request("INVITE", "sip:bob@biloxi.example?Route=x")
+            .unwrap_err(),
+        ParseError::HeadersInRequestUri
+    );
     // A `?` in the user part is not a header.
     let m = request("OPTIONS", "sip:a?b@biloxi.example", "", "");
     assert_eq!(
@@ -141,6 +147,21 @@ fn a_body_the_uas_cannot_read_draws_415_with_accept() {
     // A body without Content-Type is a 400 (RFC 3261 section 20.15).
     let bare = request("INVITE", "sip:bob@biloxi.example", "", SDP);
     assert_eq!(validate(&bare, &policy).unwrap_err().status_code(), 400);
+    // A body marked optional may be ignored rather than refused.
+    let optional = request(
+        "INVITE",
+        "sip:bob@biloxi.example",
+        "Content-Type: application/vnd.example+xml\r\nContent-Disposition: render;handling=optional\r\n",
+        "<x/>",
+    );
+    assert_eq!(validate(&optional, &policy), Ok(Verdict::Accept));
+    let required = request(
+        "INVITE",
+        "sip:bob@biloxi.example",
+        "Content-Type: application/vnd.example+xml\r\nContent-Disposition: render;handling=required\r\n",
+        "<x/>",
+    );
+    assert_eq!(validate(&required, &policy).unwrap_err().status_code(), 415);
     // A proxy does not read bodies.
     assert!(validate(&m, &ValidationPolicy::proxy(&[])).is_ok());
     // An empty body needs nothing.
