@@ -125,6 +125,16 @@ fn messages_headers_and_builders_hide_phi_and_keys() {
     assert_no_leak("param iterator", &Params::new(&params).iter());
     let ra = format!("60 (call {NAME} back)");
     assert_no_leak("RetryAfter", &RetryAfter::parse(&ra).unwrap());
+    let broken = text.replace("Content-Length: ", "Content-Length: x");
+    let err = Message::parse(Bytes::from(broken.clone())).unwrap_err();
+    assert_no_leak("ParseError", &err);
+    let partial =
+        carevox_sip::PartialRequest::salvage(broken.as_bytes(), &Default::default()).unwrap();
+    assert_no_leak("PartialRequest", &partial);
+    assert_no_leak(
+        "salvaged 400 builder",
+        &err.response_to(&partial, "t").unwrap(),
+    );
     let framed =
         carevox_sip::parse_datagram(Bytes::from(text.clone()), &Default::default()).unwrap();
     assert_no_leak("Frame", &framed);
