@@ -101,10 +101,12 @@ pub fn sip_uri(data: &[u8]) {
         return;
     };
     if let Ok(u) = Uri::parse(s) {
-        assert!(
-            u.equivalent(&u) || u.as_sip().is_none(),
-            "a SIP URI differs from itself"
-        );
+        // Equivalence is reflexive for every scheme, and so is the RFC 3261
+        // matching rule for SIP URIs.
+        assert!(u.equivalent(&u), "a URI differs from itself");
+        if let Some(sip) = u.as_sip() {
+            assert!(sip.matches_rfc3261(sip), "a SIP URI does not match itself");
+        }
         if let Some(sip) = u.as_sip() {
             let _ = (
                 sip.user_decoded(),

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     };
     let verdict = validate(&msg, &ValidationPolicy::default());
     match &verdict {
-        Ok(()) => println!("verdict: valid"),
+        Ok(v) => println!("verdict: valid ({v:?})"),
         Err(e) => println!(
             "verdict: invalid, answer {} {} ({e})",
             e.status_code(),
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
     );
     println!("all header fields, as received:");
     for f in msg.headers() {
-        println!("  {}: {}", f.name_str, f.value);
+        println!("  {}: {}", f.name_str, f.value_str());
     }
     println!("body: {} bytes", msg.body().len());
     if verdict.is_ok() {

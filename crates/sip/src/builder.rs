@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use carevox_redact::Pii;
 
 use crate::error::ParseError;
 use crate::limits::Limits;
@@ -17,11 +18,14 @@ use crate::name::HeaderName;
 use crate::parse::{is_lws, is_token_str};
 
 /// Builds a request or response.
+///
+/// `Debug` shows the header names only: the start line (a Request-URI),
+/// header values and the body (SDP with `inline:` keys) are redacted.
 #[derive(Debug, Clone)]
 pub struct MessageBuilder {
-    start: String,
-    headers: Vec<(String, String)>,
-    body: Bytes,
+    start: Pii<String>,
+    headers: Vec<(String, Pii<String>)>,
+    body: Pii<Bytes>,
 }
 
 fn check_value(value: &str) -> Result<(), ParseError> {
@@ -84,10 +88,16 @@ impl MessageBuilder {
                 what: "Request-URI",
             });
         }
+        // RFC 3261 section 19.1.1: no URI headers in a Request-URI.
+        if crate::uri::Uri::parse(uri)
+            .is_ok_and(|u| u.as_sip().is_some_and(|s| s.headers().is_some()))
+        {
+            return Err(ParseError::HeadersInRequestUri);
+        }
         Ok(Self {
-            start: format!("{method} {uri} SIP/2.0"),
+            start: Pii::new(format!("{method} {uri} SIP/2.0")),
             headers: Vec::new(),
-            body: Bytes::new(),
+            body: Pii::new(Bytes::new()),
         })
     }
 
@@ -100,9 +110,9 @@ impl MessageBuilder {
         }
         check_value(reason)?;
         Ok(Self {
-            start: format!("SIP/2.0 {status} {reason}"),
+            start: Pii::new(format!("SIP/2.0 {status} {reason}")),
             headers: Vec::new(),
-            body: Bytes::new(),
+            body: Pii::new(Bytes::new()),
         })
     }
 
@@ -121,8 +131,10 @@ impl MessageBuilder {
                     | HeaderName::CSeq
             ) {
                 let name = field.name.canonical().unwrap_or(field.name_str);
-                b.headers
-                    .push((name.to_owned(), unfold(field.value).into_owned()));
+                b.headers.push((
+                    name.to_owned(),
+                    Pii::new(unfold(field.value_str()).into_owned()),
+                ));
             }
         }
         Ok(b)
@@ -138,13 +150,16 @@ impl MessageBuilder {
             .filter(|f| f.name != HeaderName::ContentLength)
             .map(|f| {
                 let name = f.name.canonical().unwrap_or(f.name_str);
-                (name.to_owned(), unfold(f.value).into_owned())
+                (
+                    name.to_owned(),
+                    Pii::new(unfold(f.value_str()).into_owned()),
+                )
             })
             .collect();
         Self {
-            start: msg.start_line().to_owned(),
+            start: Pii::new(msg.start_line().to_owned()),
             headers,
-            body: msg.body_bytes(),
+            body: Pii::new(msg.body_bytes()),
         }
     }
 
@@ -154,6 +169,7 @@ impl MessageBuilder {
             return Err(ParseError::Builder { what: "tag" });
         }
         for (name, value) in &mut self.headers {
+            let value = value.expose_mut();
             if HeaderName::To.matches(name) {
                 let has_tag = crate::header::NameAddr::parse(value)
                     .map(|n| n.tag().is_some())
@@ -171,7 +187,8 @@ impl MessageBuilder {
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ParseError> {
         check_name(name)?;
         check_value(value)?;
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.headers
+            .push((name.to_owned(), Pii::new(value.to_owned())));
         Ok(self)
     }
 
@@ -179,7 +196,8 @@ impl MessageBuilder {
     pub fn header_first(mut self, name: &str, value: &str) -> Result<Self, ParseError> {
         check_name(name)?;
         check_value(value)?;
-        self.headers.insert(0, (name.to_owned(), value.to_owned()));
+        self.headers
+            .insert(0, (name.to_owned(), Pii::new(value.to_owned())));
         Ok(self)
     }
 
@@ -194,7 +212,7 @@ impl MessageBuilder {
         match self.headers.iter().position(|(n, _)| same(n)) {
             Some(i) => {
                 if let Some(slot) = self.headers.get_mut(i) {
-                    slot.1 = value.to_owned();
+                    slot.1 = Pii::new(value.to_owned());
                 }
                 let mut index = 0;
                 self.headers.retain(|(n, _)| {
@@ -203,7 +221,9 @@ impl MessageBuilder {
                     keep
                 });
             }
-            None => self.headers.push((name.to_owned(), value.to_owned())),
+            None => self
+                .headers
+                .push((name.to_owned(), Pii::new(value.to_owned()))),
         }
         Ok(self)
     }
@@ -220,13 +240,13 @@ impl MessageBuilder {
     /// Sets the body and its Content-Type.
     pub fn body(self, content_type: &str, body: Bytes) -> Result<Self, ParseError> {
         let mut b = self.set("Content-Type", content_type)?;
-        b.body = body;
+        b.body = Pii::new(body);
         Ok(b)
     }
 
     /// Writes the message text into `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.start.as_bytes());
+        out.extend_from_slice(self.start.expose().as_bytes());
         out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             if HeaderName::ContentLength.matches(name) {
@@ -234,11 +254,13 @@ impl MessageBuilder {
             }
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(value.expose().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
-        out.extend_from_slice(&self.body);
+        out.extend_from_slice(
+            format!("Content-Length: {}\r\n\r\n", self.body.expose().len()).as_bytes(),
+        );
+        out.extend_from_slice(self.body.expose());
     }
 
     /// Builds the message with the default [`Limits`].
@@ -248,7 +270,7 @@ impl MessageBuilder {
 
     /// Builds the message, refusing one that exceeds `limits`.
     pub fn build_with(&self, limits: &Limits) -> Result<Message, ParseError> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
+        let mut out = Vec::with_capacity(256 + self.body.expose().len());
         self.write_to(&mut out);
         Message::parse_with(Bytes::from(out), limits, Transport::Stream)
     }

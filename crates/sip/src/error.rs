@@ -126,6 +126,32 @@ pub enum ParseError {
         /// What was wrong.
         what: &'static str,
     },
+    /// A URI names the same parameter twice (names compare
+    /// case-insensitively, escapes decoded). RFC 3261 section 19.1.4
+    /// compares parameters by name, so the repeated one has no defined
+    /// meaning: it is refused rather than guessed.
+    #[error("URI parameter number {index} repeats an earlier parameter name")]
+    DuplicateUriParameter {
+        /// Position of the repeated parameter in the list, from 0.
+        index: usize,
+    },
+    /// The Request-URI carries headers (`?Route=...`), which RFC 3261
+    /// (section 19.1.1, table 1; sections 8.1.1.1 and 16.5) does not allow
+    /// there.
+    #[error("the Request-URI carries URI headers ('?'), which it may not")]
+    HeadersInRequestUri,
+    /// A From, To, Contact, Route or similar value written without `<...>`
+    /// holds a `?` or `,` in its URI, or parameters that are not header
+    /// parameters: RFC 3261 section 20 requires the name-addr form there.
+    #[error("an address with '?', ',' or URI parameters must be written in <...>")]
+    AddrSpecNeedsBrackets,
+    /// A header parameter (after an address, `;name=value`) is not a
+    /// token, or its value is not a token, host or quoted string.
+    #[error("malformed header parameter number {index}")]
+    HeaderParam {
+        /// Position of the parameter in the list, from 0.
+        index: usize,
+    },
     /// A builder was given a name or value that would not produce a valid message.
     #[error("invalid {what} given to a message builder")]
     Builder {
@@ -143,7 +169,9 @@ impl ParseError {
             | Self::LineTooLong { .. } => 513,
             Self::UriTooLong { .. } => 414,
             Self::BodyTooLarge { .. } => 413,
-            Self::Uri { .. } => 416,
+            // A malformed URI is a syntax error like any other: 416 answers
+            // only an unsupported Request-URI scheme (RFC 3261 section
+            // 8.2.2.1), which validation reports as `Invalid::UnsupportedScheme`.
             _ => 400,
         }
     }

@@ -3,6 +3,7 @@
 //! keep-alives recognised.
 
 use bytes::{Buf, BytesMut};
+use carevox_redact::Pii;
 
 use crate::error::ParseError;
 use crate::limits::Limits;
@@ -43,7 +44,8 @@ pub enum Frame {
 /// should be closed.
 #[derive(Debug)]
 pub struct StreamFramer {
-    buf: BytesMut,
+    /// Bytes received and not yet cut into messages: PHI, redacted in `Debug`.
+    buf: Pii<BytesMut>,
     limits: Limits,
     client: bool,
     scanned: usize,
@@ -55,7 +57,7 @@ impl StreamFramer {
     /// [`Frame::Ping`], a lone CRLF before a message is ignored.
     pub fn server(limits: Limits) -> Self {
         Self {
-            buf: BytesMut::new(),
+            buf: Pii::new(BytesMut::new()),
             limits,
             client: false,
             scanned: 0,
@@ -73,36 +75,36 @@ impl StreamFramer {
 
     /// Bytes buffered and not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.expose().len()
     }
 
     /// Appends bytes read from the stream. Drain frames with
     /// [`StreamFramer::next_frame`] between pushes.
     pub fn push(&mut self, data: &[u8]) -> Result<(), ParseError> {
         let cap = self.limits.max_message_size.saturating_mul(2);
-        let size = self.buf.len().saturating_add(data.len());
+        let size = self.buf.expose_mut().len().saturating_add(data.len());
         if size > cap {
             return Err(ParseError::MessageTooLarge { size, limit: cap });
         }
-        self.buf.extend_from_slice(data);
+        self.buf.expose_mut().extend_from_slice(data);
         Ok(())
     }
 
     /// The next frame, or `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, ParseError> {
         loop {
-            match self.buf.as_ref() {
+            match self.buf.expose_mut().as_ref() {
                 [b'\r', b'\n', b'\r', b'\n', ..] if !self.client => {
-                    self.buf.advance(4);
+                    self.buf.expose_mut().advance(4);
                     return Ok(Some(Frame::Ping));
                 }
                 [b'\r', b'\n', ..] if self.client => {
-                    self.buf.advance(2);
+                    self.buf.expose_mut().advance(2);
                     return Ok(Some(Frame::Pong));
                 }
                 [b'\r'] | [b'\r', b'\n'] | [b'\r', b'\n', b'\r'] => return Ok(None),
                 [b'\r', b'\n', ..] => {
-                    self.buf.advance(2);
+                    self.buf.expose_mut().advance(2);
                     self.scanned = 0;
                     continue;
                 }
@@ -113,40 +115,40 @@ impl StreamFramer {
         }
         let max = self.limits.max_message_size;
         if let Some(total) = self.pending {
-            if self.buf.len() < total {
+            if self.buf.expose_mut().len() < total {
                 return Ok(None);
             }
         } else {
             // Find the end of the header section before parsing, so that a
             // slowly arriving head is scanned once, not once per push.
             let from = self.scanned.saturating_sub(3);
-            let window = self.buf.get(from..).unwrap_or(&[]);
+            let window = self.buf.expose_mut().get(from..).unwrap_or(&[]);
             let found = memchr::memmem::find(window, b"\n\r\n").is_some()
                 || memchr::memmem::find(window, b"\n\n").is_some();
             if !found {
-                self.scanned = self.buf.len();
-                if self.buf.len() > max {
+                self.scanned = self.buf.expose_mut().len();
+                if self.buf.expose_mut().len() > max {
                     return Err(ParseError::MessageTooLarge {
-                        size: self.buf.len(),
+                        size: self.buf.expose_mut().len(),
                         limit: max,
                     });
                 }
                 return Ok(None);
             }
         }
-        let parts = match parse_stream_head(&self.buf, &self.limits) {
+        let parts = match parse_stream_head(self.buf.expose(), &self.limits) {
             Ok(parts) => parts,
             Err(ParseError::Incomplete) => return Ok(None),
             Err(e) => return Err(e),
         };
         let total = parts.skip + parts.total;
-        if self.buf.len() < total {
+        if self.buf.expose_mut().len() < total {
             // The head is whole; wait until the body has arrived.
             self.pending = Some(total);
             return Ok(None);
         }
-        self.buf.advance(parts.skip);
-        let raw = self.buf.split_to(parts.total).freeze();
+        self.buf.expose_mut().advance(parts.skip);
+        let raw = self.buf.expose_mut().split_to(parts.total).freeze();
         self.scanned = 0;
         self.pending = None;
         Ok(Some(Frame::Message(parts.into_message(raw))))

@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use carevox_redact::Pii;
+
 use crate::error::ParseError;
 use crate::parse::{
     Params, find_top, is_lws, is_tchar, is_token, is_token_str, quoted_len, split1, trim, unquote,
@@ -110,13 +112,14 @@ fn split_word(s: &str) -> (&str, &str) {
     (a, trim(b))
 }
 
-/// One Via value: `SIP/2.0/UDP host:port;branch=...`.
+/// One Via value: `SIP/2.0/UDP host:port;branch=...`. `Debug` redacts the
+/// host (a phone's address) and the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Via<'a> {
     protocol: &'a str,
     version: &'a str,
     transport: &'a str,
-    host: Host<'a>,
+    host: Pii<Host<'a>>,
     port: Option<u16>,
     params: Params<'a>,
 }
@@ -149,7 +152,7 @@ impl<'a> Via<'a> {
             protocol,
             version,
             transport,
-            host,
+            host: Pii::new(host),
             port,
             params: Params::new(params),
         })
@@ -169,7 +172,7 @@ impl<'a> Via<'a> {
     }
     /// The sent-by host.
     pub fn host(&self) -> Host<'a> {
-        self.host
+        self.host.into_inner()
     }
     /// The sent-by port, if explicit.
     pub fn port(&self) -> Option<u16> {
@@ -232,10 +235,11 @@ fn parse_sent_by(s: &str) -> Option<(Host<'_>, Option<u16>)> {
 }
 
 /// A name-addr or addr-spec with header parameters: the value of From, To,
-/// Contact, Route, Record-Route, Path, Reply-To, Refer-To ...
+/// Contact, Route, Record-Route, Path, Reply-To, Refer-To ... `Debug`
+/// redacts the display name, the URI and the parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NameAddr<'a> {
-    display: Option<&'a str>,
+    display: Pii<Option<&'a str>>,
     uri: Uri<'a>,
     bracketed: bool,
     params: Params<'a>,
@@ -263,15 +267,28 @@ impl<'a> NameAddr<'a> {
             }
             ((!d.is_empty()).then_some(d), rest)
         } else {
+            // An addr-spec without `<...>` (RFC 3261 section 20): what
+            // follows the first `;` are header parameters, and the URI may
+            // hold neither `?` (headers) nor `,`.
             let (uri, params) = match split1(s, b';') {
                 Some((u, p)) => (trim(u), p),
                 None => (s, ""),
             };
+            if uri.bytes().any(|c| c == b'?' || c == b',') {
+                return Err(ParseError::AddrSpecNeedsBrackets);
+            }
+            let params = Params::new(params);
+            check_header_params(params).map_err(|e| match e {
+                // `sip:user;par=x@host` written bare: the `;` starts header
+                // parameters, which cannot hold an `@`.
+                ParseError::HeaderParam { .. } => ParseError::AddrSpecNeedsBrackets,
+                other => other,
+            })?;
             return Ok(NameAddr {
-                display: None,
+                display: Pii::new(None),
                 uri: Uri::parse(uri)?,
                 bracketed: false,
-                params: Params::new(params),
+                params,
             });
         };
         let inner = rest
@@ -286,21 +303,23 @@ impl<'a> NameAddr<'a> {
                 .strip_prefix(';')
                 .ok_or(ParseError::uri("junk after >"))?
         };
+        let params = Params::new(params);
+        check_header_params(params)?;
         Ok(NameAddr {
-            display,
+            display: Pii::new(display),
             uri: Uri::parse(uri)?,
             bracketed: true,
-            params: Params::new(params),
+            params,
         })
     }
 
     /// The display name as written (quotes and escapes kept).
     pub fn display_name_raw(&self) -> Option<&'a str> {
-        self.display
+        self.display.into_inner()
     }
     /// The display name with quotes and escapes removed.
     pub fn display_name(&self) -> Option<Cow<'a, str>> {
-        self.display.map(unquote)
+        self.display_name_raw().map(unquote)
     }
     /// The URI.
     pub fn uri(&self) -> &Uri<'a> {
@@ -318,6 +337,31 @@ impl<'a> NameAddr<'a> {
     pub fn tag(&self) -> Option<&'a str> {
         self.params.value("tag")
     }
+}
+
+/// Checks header parameters (RFC 3261 `generic-param`): the name a token,
+/// the value a token, a host (IPv6 references included) or a quoted string.
+fn check_header_params(params: Params<'_>) -> Result<(), ParseError> {
+    for (index, p) in params.iter().enumerate() {
+        let bad = ParseError::HeaderParam { index };
+        if !is_token_str(p.name) {
+            return Err(bad);
+        }
+        let Some(v) = p.value else {
+            continue;
+        };
+        let ok = if v.starts_with('"') {
+            quoted_len(v.as_bytes()) == Some(v.len())
+        } else {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|c| is_token(c) || matches!(c, b'[' | b']' | b':'))
+        };
+        if !ok {
+            return Err(bad);
+        }
+    }
+    Ok(())
 }
 
 /// One Contact value: `*` or an address with parameters.
@@ -502,21 +546,11 @@ pub enum AuthParamError {
 /// 25.1). [`crate::auth::Challenge::from_header`] and
 /// [`crate::auth::Credentials::from_header`] read the digest forms.
 /// `Debug` shows the scheme and the parameter names only.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthHeader<'a> {
     scheme: &'a str,
-    token68: Option<&'a str>,
+    token68: Pii<Option<&'a str>>,
     params: AuthParams<'a>,
-}
-
-impl fmt::Debug for AuthHeader<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthHeader")
-            .field("scheme", &self.scheme)
-            .field("token68", &self.token68.map(|_| "<redacted>"))
-            .field("params", &self.params)
-            .finish()
-    }
 }
 
 impl<'a> AuthHeader<'a> {
@@ -539,7 +573,7 @@ impl<'a> AuthHeader<'a> {
         if p.at_end() {
             return Ok(AuthHeader {
                 scheme,
-                token68: None,
+                token68: Pii::new(None),
                 params: AuthParams::EMPTY,
             });
         }
@@ -552,14 +586,14 @@ impl<'a> AuthHeader<'a> {
         if let Some(token68) = p.token68() {
             return Ok(AuthHeader {
                 scheme,
-                token68: Some(token68),
+                token68: Pii::new(Some(token68)),
                 params: AuthParams::EMPTY,
             });
         }
         let params = AuthParams::check(p)?;
         Ok(AuthHeader {
             scheme,
-            token68: None,
+            token68: Pii::new(None),
             params,
         })
     }
@@ -592,7 +626,7 @@ impl<'a> AuthHeader<'a> {
     /// when the scheme is followed by one instead of parameters. It may be
     /// a secret: never log it.
     pub fn token68(&self) -> Option<&'a str> {
-        self.token68
+        self.token68.into_inner()
     }
 
     /// The parameters (empty for a token68 or a bare scheme).
@@ -608,7 +642,7 @@ impl<'a> AuthHeader<'a> {
 /// allocates nothing.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct AuthParams<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     len: usize,
 }
 
@@ -619,7 +653,10 @@ impl fmt::Debug for AuthParams<'_> {
 }
 
 impl<'a> AuthParams<'a> {
-    const EMPTY: AuthParams<'static> = AuthParams { raw: "", len: 0 };
+    const EMPTY: AuthParams<'static> = AuthParams {
+        raw: Pii::new(""),
+        len: 0,
+    };
 
     /// Parses a list without a scheme (the value of Authentication-Info),
     /// with the checks and limits of [`AuthHeader::parse`].
@@ -644,12 +681,15 @@ impl<'a> AuthParams<'a> {
             *slot = param.name;
             len += 1;
         }
-        Ok(AuthParams { raw, len })
+        Ok(AuthParams {
+            raw: Pii::new(raw),
+            len,
+        })
     }
 
     /// The list as in the message.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// The number of parameters.
@@ -665,7 +705,7 @@ impl<'a> AuthParams<'a> {
     /// The parameters in order.
     pub fn iter(&self) -> AuthParamIter<'a> {
         AuthParamIter {
-            scanner: Scanner::new(self.raw),
+            scanner: Scanner::new(self.raw.into_inner()),
         }
     }
 
@@ -720,19 +760,10 @@ impl<'a> Iterator for AuthParamIter<'a> {
 }
 
 /// One auth-param. `Debug` hides the value.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthParam<'a> {
     name: &'a str,
-    raw: &'a str,
-}
-
-impl fmt::Debug for AuthParam<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthParam")
-            .field("name", &self.name)
-            .field("value", &"<redacted>")
-            .finish()
-    }
+    raw: Pii<&'a str>,
 }
 
 impl<'a> AuthParam<'a> {
@@ -744,20 +775,21 @@ impl<'a> AuthParam<'a> {
     /// The value as written: a token, or a quoted string with its quotes
     /// and escapes.
     pub fn raw_value(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// True when the value is a quoted string.
     pub fn is_quoted(&self) -> bool {
-        self.raw.starts_with('"')
+        self.raw.expose().starts_with('"')
     }
 
     /// The value: a token as written, a quoted string without its quotes
     /// and escapes, a folded line break in it read as the white space that
     /// follows it. Borrowed unless the value holds an escape or a fold.
     pub fn value(&self) -> Cow<'a, str> {
-        let Some(inner) = self.raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
-            return Cow::Borrowed(self.raw);
+        let raw = self.raw.into_inner();
+        let Some(inner) = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')) else {
+            return Cow::Borrowed(raw);
         };
         if !inner.bytes().any(|b| matches!(b, b'\\' | b'\r' | b'\n')) {
             return Cow::Borrowed(inner);
@@ -950,7 +982,10 @@ impl<'a> Scanner<'a> {
                 .ok_or(syntax(self.pos, "a token or quoted-string value"))?
         };
         self.after_param = true;
-        Ok(Some(AuthParam { name, raw }))
+        Ok(Some(AuthParam {
+            name,
+            raw: Pii::new(raw),
+        }))
     }
 }
 
@@ -959,8 +994,8 @@ impl<'a> Scanner<'a> {
 pub struct RetryAfter<'a> {
     /// Delta-seconds.
     pub seconds: u32,
-    /// The comment, with its parentheses.
-    pub comment: Option<&'a str>,
+    /// The comment, with its parentheses (free text: redacted in `Debug`).
+    pub comment: Pii<Option<&'a str>>,
     /// The parameters (`duration`).
     pub params: Params<'a>,
 }
@@ -991,7 +1026,7 @@ impl<'a> RetryAfter<'a> {
         };
         Ok(RetryAfter {
             seconds,
-            comment,
+            comment: Pii::new(comment),
             params: Params::new(params),
         })
     }
@@ -1064,7 +1099,7 @@ mod tests {
     fn via_with_odd_whitespace() {
         let v = Via::parse("SIP  /   2.0  /UDP  192.0.2.2  :  5060 ;branch=z9hG4bK1;rport;received=1.2.3.4;ttl=16;maddr=224.2.0.1").unwrap();
         assert_eq!(v.transport(), "UDP");
-        assert_eq!(v.host(), Host::Ipv4([192, 0, 2, 2].into()));
+        assert_eq!(v.host(), Host::Ipv4(Pii::new([192, 0, 2, 2].into())));
         assert_eq!(v.port(), Some(5060));
         assert_eq!(v.branch(), Some("z9hG4bK1"));
         assert_eq!(v.rport(), Some(None));

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod message;
 pub mod name;
 pub mod parse;
+pub mod salvage;
 pub mod uri;
 pub mod validate;
 pub use builder::MessageBuilder;
@@ -24,8 +25,9 @@ pub use limits::Limits;
 pub use message::{HeaderField, Message, Transport};
 pub use name::HeaderName;
 pub use parse::{Param, Params};
+pub use salvage::PartialRequest;
 pub use uri::{Host, OpaqueUri, SipUri, TelUri, Uri};
-pub use validate::{Invalid, Role, ValidationPolicy, validate};
+pub use validate::{Invalid, Role, ValidationPolicy, Verdict, validate};
 
 // SDP with SDES keys, and digest authentication.
 pub mod auth;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
+use carevox_redact::Pii;
 
 use crate::error::ParseError;
 use crate::header::{
@@ -66,36 +67,20 @@ enum Start {
 /// header field is. Header values are decoded only when an accessor is
 /// called. Serializing a parsed message ([`Message::as_bytes`]) gives back
 /// exactly the bytes received.
-#[derive(Clone)]
+///
+/// `Debug` shows the shape (start line kind, where each field is), never
+/// the bytes: header values and bodies carry PHI and keys.
+#[derive(Debug, Clone)]
 pub struct Message {
-    raw: Bytes,
+    raw: Pii<Bytes>,
     start: Start,
     fields: Vec<Field>,
     body_start: u32,
     content_length: Option<u32>,
 }
 
-impl fmt::Debug for Message {
-    // Header values and bodies may carry PHI (names, numbers): show only the shape.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field(
-                "kind",
-                &if self.is_request() {
-                    "request"
-                } else {
-                    "response"
-                },
-            )
-            .field("method", &self.method().map(|m| m.as_str()))
-            .field("status", &self.status())
-            .field("headers", &self.fields.len())
-            .field("body_len", &self.body().len())
-            .finish()
-    }
-}
-
-/// One header field as it appears in the message.
+/// One header field as it appears in the message. The value may carry
+/// PHI (names, numbers, addresses) or credentials: `Debug` redacts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderField<'a> {
     /// The classified name.
@@ -103,8 +88,16 @@ pub struct HeaderField<'a> {
     /// The name as written (possibly compact, any case).
     pub name_str: &'a str,
     /// The value as written, without the surrounding white space; folded
-    /// lines keep their line breaks.
-    pub value: &'a str,
+    /// lines keep their line breaks. Read it with [`Pii::expose`] or
+    /// [`HeaderField::value_str`].
+    pub value: Pii<&'a str>,
+}
+
+impl<'a> HeaderField<'a> {
+    /// The value as written (never pass it to a log).
+    pub fn value_str(&self) -> &'a str {
+        self.value.into_inner()
+    }
 }
 
 /// How a message was carried: this decides how its body is delimited.
@@ -123,7 +116,7 @@ fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or("")
 }
 
-fn is_version(v: &[u8]) -> bool {
+pub(crate) fn is_version(v: &[u8]) -> bool {
     let Some((sip, nums)) = v.split_at_checked(4) else {
         return false;
     };
@@ -244,7 +237,7 @@ impl Parts {
     /// Ties the parts to `raw`, the `total` bytes after the skipped ones.
     pub(crate) fn into_message(self, raw: Bytes) -> Message {
         Message {
-            raw,
+            raw: Pii::new(raw),
             start: self.start,
             fields: self.fields,
             body_start: self.body_start,
@@ -562,7 +555,7 @@ impl Message {
     }
 
     fn span_text(&self, span: Span) -> &str {
-        text(self.raw.get(span.range()).unwrap_or(&[]))
+        text(self.raw.expose().get(span.range()).unwrap_or(&[]))
     }
 
     /// True for a request.
@@ -591,9 +584,18 @@ impl Message {
         }
     }
 
-    /// The decoded Request-URI, for a request.
+    /// The decoded Request-URI, for a request. A `sip` or `sips` URI with
+    /// headers (`?Route=...`) is refused with
+    /// [`ParseError::HeadersInRequestUri`]: RFC 3261 section 19.1.1 does
+    /// not allow them there.
     pub fn request_uri(&self) -> Option<Result<Uri<'_>, ParseError>> {
-        self.request_uri_str().map(Uri::parse)
+        self.request_uri_str().map(|s| {
+            let uri = Uri::parse(s)?;
+            if uri.as_sip().is_some_and(|u| u.headers().is_some()) {
+                return Err(ParseError::HeadersInRequestUri);
+            }
+            Ok(uri)
+        })
     }
 
     /// The status code, for a response.
@@ -627,7 +629,7 @@ impl Message {
             Start::Request { version, .. } => version.end,
             Start::Response { reason, .. } => reason.end,
         };
-        text(self.raw.get(..end as usize).unwrap_or(&[]))
+        text(self.raw.expose().get(..end as usize).unwrap_or(&[]))
     }
 
     /// Every header field, in order.
@@ -635,7 +637,7 @@ impl Message {
         self.fields.iter().map(|f| HeaderField {
             name: f.name,
             name_str: self.span_text(f.name_span),
-            value: self.span_text(f.value),
+            value: Pii::new(self.span_text(f.value)),
         })
     }
 
@@ -911,43 +913,51 @@ impl Message {
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        self.raw.get(self.body_start as usize..).unwrap_or(&[])
+        self.raw
+            .expose()
+            .get(self.body_start as usize..)
+            .unwrap_or(&[])
     }
 
     /// The body as a reference-counted slice of the message.
     pub fn body_bytes(&self) -> Bytes {
-        self.raw.slice(self.body_start as usize..)
+        self.raw.expose().slice(self.body_start as usize..)
     }
 
     /// The message exactly as received (leading CRLFs and, for datagrams,
     /// bytes after the Content-Length excluded).
     pub fn as_bytes(&self) -> &Bytes {
-        &self.raw
+        self.raw.expose()
     }
 
     /// The bytes of the message, consuming it.
     pub fn into_bytes(self) -> Bytes {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// Appends the message to `out`, byte for byte as received.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.raw);
+        out.extend_from_slice(self.raw.expose());
     }
 
     /// A reference-counted slice of the message holding `part`, which must be
     /// a string borrowed from this message (as the accessors return).
     pub fn slice_of(&self, part: &str) -> Option<Bytes> {
-        let base = self.raw.as_ptr() as usize;
+        let base = self.raw.expose().as_ptr() as usize;
         let p = part.as_ptr() as usize;
         let start = p.checked_sub(base)?;
         let end = start.checked_add(part.len())?;
-        (end <= self.raw.len()).then(|| self.raw.slice(start..end))
+        (end <= self.raw.expose().len()).then(|| self.raw.expose().slice(start..end))
     }
 
     /// The header section only (start line and headers, final empty line included).
     pub fn head(&self) -> &str {
-        text(self.raw.get(..self.body_start as usize).unwrap_or(&[]))
+        text(
+            self.raw
+                .expose()
+                .get(..self.body_start as usize)
+                .unwrap_or(&[]),
+        )
     }
 }
 

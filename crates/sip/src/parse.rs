@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use carevox_redact::Pii;
+
 /// Linear white space inside a header value (folds included).
 #[inline]
 pub(crate) fn is_lws(b: u8) -> bool {
@@ -203,12 +205,14 @@ fn find_top_long(bytes: &[u8], sep: u8) -> Option<usize> {
 /// not separate.
 #[derive(Debug, Clone)]
 pub struct ListItems<'a> {
-    rest: Option<&'a str>,
+    rest: Pii<Option<&'a str>>,
 }
 
 impl<'a> ListItems<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
-        Self { rest: Some(s) }
+        Self {
+            rest: Pii::new(Some(s)),
+        }
     }
 }
 
@@ -217,9 +221,9 @@ impl<'a> Iterator for ListItems<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         loop {
-            let s = self.rest?;
+            let s = (*self.rest.expose())?;
             let (item, rest) = split_top(s, b',');
-            self.rest = rest;
+            self.rest = Pii::new(rest);
             let item = trim(item);
             if !item.is_empty() {
                 return Some(item);
@@ -261,11 +265,8 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            if let (Some(h), Some(l)) = (
-                bytes.get(i + 1).and_then(|c| hex(*c)),
-                bytes.get(i + 2).and_then(|c| hex(*c)),
-            ) {
-                out.push(h << 4 | l);
+            if let Some(v) = bytes.get(i + 1..i + 3).and_then(hex_byte) {
+                out.push(v);
                 i += 3;
                 continue;
             }
@@ -276,13 +277,17 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// Two hex digits of either case as one byte.
+pub(crate) fn hex_byte(pair: &[u8]) -> Option<u8> {
+    let mut out = [0u8; 1];
+    if pair.len() != 2 {
+        return None;
     }
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode_mut(pair, &mut out)
+        .ok()?;
+    let [v] = out;
+    Some(v)
 }
 
 /// Parses an unsigned decimal number made only of ASCII digits.
@@ -302,19 +307,32 @@ pub(crate) fn parse_u32_saturating(s: &str) -> Option<u32> {
 }
 
 /// A `;`-separated parameter list (`;name=value;flag`), as found in URIs and
-/// header fields. Holds the raw text after the first `;`.
+/// header fields. Holds the raw text after the first `;`; parameters may
+/// carry PHI (a `received` address, a tag, a `phone-context`), so `Debug`
+/// redacts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Params<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
 }
 
-/// One parameter of a [`Params`] list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One parameter of a [`Params`] list. `Debug` shows the name, never the value.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Param<'a> {
     /// The name, as written.
     pub name: &'a str,
     /// The value as written (quoted strings keep their quotes), or `None` for a flag.
     pub value: Option<&'a str>,
+}
+
+impl std::fmt::Debug for Param<'_> {
+    // The value field is public and borrowed from the message; the wrapper
+    // formats it so that it never prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Param")
+            .field("name", &self.name)
+            .field("value", &Pii::new(self.value))
+            .finish()
+    }
 }
 
 impl<'a> Param<'a> {
@@ -327,23 +345,23 @@ impl<'a> Param<'a> {
 impl<'a> Params<'a> {
     /// Wraps the raw text after the first `;` (without it).
     pub fn new(raw: &'a str) -> Self {
-        Self { raw }
+        Self { raw: Pii::new(raw) }
     }
 
     /// The raw text, as in the message, without the leading `;`.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 
     /// True when the list is empty.
     pub fn is_empty(&self) -> bool {
-        trim(self.raw).is_empty()
+        trim(self.as_str()).is_empty()
     }
 
     /// The parameters in order.
     pub fn iter(&self) -> ParamIter<'a> {
         ParamIter {
-            rest: Some(self.raw),
+            rest: Pii::new(Some(self.as_str())),
         }
     }
 
@@ -377,7 +395,7 @@ impl<'a> IntoIterator for Params<'a> {
 /// Iterator over a [`Params`] list.
 #[derive(Debug, Clone)]
 pub struct ParamIter<'a> {
-    rest: Option<&'a str>,
+    rest: Pii<Option<&'a str>>,
 }
 
 impl<'a> Iterator for ParamIter<'a> {
@@ -385,9 +403,9 @@ impl<'a> Iterator for ParamIter<'a> {
 
     fn next(&mut self) -> Option<Param<'a>> {
         loop {
-            let s = self.rest?;
+            let s = (*self.rest.expose())?;
             let (item, rest) = split_top(s, b';');
-            self.rest = rest;
+            self.rest = Pii::new(rest);
             // `name=value`, unless a quote comes before any `=`.
             let eq = item.bytes().position(|c| c == b'=' || c == b'"');
             let (name, value) = match eq {

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use carevox_redact::Pii;
+
 use crate::error::ParseError;
 use crate::parse::{Params, percent_decode, split1};
 
@@ -23,42 +25,47 @@ pub enum Uri<'a> {
     Other(OpaqueUri<'a>),
 }
 
-/// A `sip` or `sips` URI. Its `Debug` output hides the password.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A `sip` or `sips` URI. `Debug` shows its shape only: user, password,
+/// host, parameters and headers are PHI or secrets and print `<redacted>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SipUri<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     secure: bool,
-    user: Option<&'a str>,
-    password: Option<&'a str>,
-    host: Host<'a>,
+    user: Pii<Option<&'a str>>,
+    password: Pii<Option<&'a str>>,
+    host: Pii<Host<'a>>,
     port: Option<u16>,
     params: Params<'a>,
-    headers: Option<&'a str>,
+    headers: Pii<Option<&'a str>>,
 }
 
-/// The host of a SIP URI or Via sent-by.
+/// The host of a SIP URI or Via sent-by. A phone's address or a domain
+/// name is PHI: every variant holds its value in [`Pii`], so `Debug` shows
+/// only which kind of host it is; `Display` writes it (for building
+/// messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Host<'a> {
     /// A domain name, as written.
-    Name(&'a str),
+    Name(Pii<&'a str>),
     /// An IPv4 address.
-    Ipv4(Ipv4Addr),
+    Ipv4(Pii<Ipv4Addr>),
     /// An IPv6 reference (`[...]` in the text).
-    Ipv6(Ipv6Addr),
+    Ipv6(Pii<Ipv6Addr>),
 }
 
-/// A `tel` URI (RFC 3966).
+/// A `tel` URI (RFC 3966). The number is PHI: `Debug` redacts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelUri<'a> {
-    raw: &'a str,
-    number: &'a str,
+    raw: Pii<&'a str>,
+    number: Pii<&'a str>,
     params: Params<'a>,
 }
 
-/// An absolute URI of a scheme this crate does not interpret.
+/// An absolute URI of a scheme this crate does not interpret. `Debug`
+/// shows the scheme only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpaqueUri<'a> {
-    raw: &'a str,
+    raw: Pii<&'a str>,
     scheme: &'a str,
 }
 
@@ -119,16 +126,19 @@ impl<'a> Uri<'a> {
         } else if rest.is_empty() {
             Err(ParseError::uri("empty scheme-specific part"))
         } else {
-            Ok(Uri::Other(OpaqueUri { raw: s, scheme }))
+            Ok(Uri::Other(OpaqueUri {
+                raw: Pii::new(s),
+                scheme,
+            }))
         }
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
         match self {
-            Uri::Sip(u) => u.raw,
-            Uri::Tel(u) => u.raw,
-            Uri::Other(u) => u.raw,
+            Uri::Sip(u) => u.as_str(),
+            Uri::Tel(u) => u.as_str(),
+            Uri::Other(u) => u.as_str(),
         }
     }
 
@@ -153,7 +163,7 @@ impl<'a> Uri<'a> {
             (Uri::Tel(a), Uri::Tel(b)) => a.equivalent(b),
             (Uri::Other(a), Uri::Other(b)) => {
                 a.scheme.eq_ignore_ascii_case(b.scheme)
-                    && a.raw.get(a.scheme.len()..) == b.raw.get(b.scheme.len()..)
+                    && a.as_str().get(a.scheme.len()..) == b.as_str().get(b.scheme.len()..)
             }
             _ => false,
         }
@@ -173,7 +183,7 @@ impl<'a> OpaqueUri<'a> {
     }
     /// The whole URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
 }
 
@@ -186,7 +196,7 @@ impl<'a> Host<'a> {
                 .ok_or(ParseError::uri("unclosed IPv6 reference"))?;
             return v6
                 .parse()
-                .map(Host::Ipv6)
+                .map(|a| Host::Ipv6(Pii::new(a)))
                 .map_err(|_| ParseError::uri("bad IPv6 address"));
         }
         let (host, end) = scan_host(s)?;
@@ -199,16 +209,24 @@ impl<'a> Host<'a> {
     /// The address, if the host is an IP address.
     pub fn ip(&self) -> Option<IpAddr> {
         match *self {
-            Host::Ipv4(a) => Some(IpAddr::V4(a)),
-            Host::Ipv6(a) => Some(IpAddr::V6(a)),
+            Host::Ipv4(a) => Some(IpAddr::V4(a.into_inner())),
+            Host::Ipv6(a) => Some(IpAddr::V6(a.into_inner())),
             Host::Name(_) => None,
+        }
+    }
+
+    /// The domain name as written, if the host is one.
+    pub fn name(&self) -> Option<&'a str> {
+        match *self {
+            Host::Name(n) => Some(n.into_inner()),
+            Host::Ipv4(_) | Host::Ipv6(_) => None,
         }
     }
 
     /// RFC 3261 comparison: names case-insensitively, addresses by value.
     pub fn equivalent(&self, other: &Host<'_>) -> bool {
         match (self, other) {
-            (Host::Name(a), Host::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Host::Name(a), Host::Name(b)) => a.expose().eq_ignore_ascii_case(b.expose()),
             (Host::Ipv4(a), Host::Ipv4(b)) => a == b,
             (Host::Ipv6(a), Host::Ipv6(b)) => a == b,
             _ => false,
@@ -219,9 +237,9 @@ impl<'a> Host<'a> {
 impl fmt::Display for Host<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Host::Name(n) => f.write_str(n),
-            Host::Ipv4(a) => write!(f, "{a}"),
-            Host::Ipv6(a) => write!(f, "[{a}]"),
+            Host::Name(n) => f.write_str(n.expose()),
+            Host::Ipv4(a) => write!(f, "{}", a.expose()),
+            Host::Ipv6(a) => write!(f, "[{}]", a.expose()),
         }
     }
 }
@@ -267,9 +285,9 @@ fn scan_host(s: &str) -> Result<(Host<'_>, usize), ParseError> {
         let addr = host
             .parse()
             .map_err(|_| ParseError::uri("bad IPv4 address"))?;
-        return Ok((Host::Ipv4(addr), end));
+        return Ok((Host::Ipv4(Pii::new(addr)), end));
     }
-    Ok((Host::Name(host), end))
+    Ok((Host::Name(Pii::new(host)), end))
 }
 
 /// Splits `host[:port]` (the host may be an IPv6 reference).
@@ -349,21 +367,23 @@ impl<'a> SipUri<'a> {
             None => ("", None),
         };
         let (host, port) = parse_hostport(hostport)?;
+        let params = Params::new(params);
+        check_unique_params(params)?;
         Ok(SipUri {
-            raw,
+            raw: Pii::new(raw),
             secure,
-            user,
-            password,
-            host,
+            user: Pii::new(user),
+            password: Pii::new(password),
+            host: Pii::new(host),
             port,
-            params: Params::new(params),
-            headers,
+            params,
+            headers: Pii::new(headers),
         })
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
     /// True for `sips:`.
     pub fn is_secure(&self) -> bool {
@@ -371,19 +391,19 @@ impl<'a> SipUri<'a> {
     }
     /// The user part as written (escapes kept).
     pub fn user(&self) -> Option<&'a str> {
-        self.user
+        self.user.into_inner()
     }
     /// The user part with `%XX` escapes decoded.
     pub fn user_decoded(&self) -> Option<Cow<'a, [u8]>> {
-        self.user.map(percent_decode)
+        self.user().map(percent_decode)
     }
     /// The password as written. It is a secret: never log it.
     pub fn password(&self) -> Option<&'a str> {
-        self.password
+        self.password.into_inner()
     }
     /// The host.
     pub fn host(&self) -> Host<'a> {
-        self.host
+        self.host.into_inner()
     }
     /// The explicit port, if any.
     pub fn port(&self) -> Option<u16> {
@@ -395,7 +415,7 @@ impl<'a> SipUri<'a> {
     }
     /// The raw header part after `?`, if any.
     pub fn headers(&self) -> Option<&'a str> {
-        self.headers
+        self.headers.into_inner()
     }
     /// The `transport` parameter.
     pub fn transport(&self) -> Option<&'a str> {
@@ -410,16 +430,43 @@ impl<'a> SipUri<'a> {
         self.params.value("maddr")
     }
 
-    /// RFC 3261 section 19.1.4 equivalence.
+    /// Equivalence, an equivalence relation (reflexive, symmetric and
+    /// transitive): same scheme, user and password (escapes decoded,
+    /// case-sensitive), host (names case-insensitive, addresses by value)
+    /// and port, and the same set of parameters and of headers (names and
+    /// values case-insensitive, escapes decoded, in any order).
+    ///
+    /// This is RFC 3261 section 19.1.4 but for one rule: the RFC ignores a
+    /// parameter other than `user`, `ttl`, `method`, `maddr` and
+    /// `transport` that only one of the URIs carries, which is not
+    /// transitive (`sip:h;x=1` and `sip:h;x=2` would both match `sip:h`
+    /// but not each other). Here every parameter counts. The RFC rule is
+    /// [`SipUri::matches_rfc3261`].
     pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
+        self.same_base(other)
+            && canonical_params(self.params) == canonical_params(other.params)
+            && headers_equivalent(self.headers(), other.headers())
+    }
+
+    fn same_base(&self, other: &SipUri<'_>) -> bool {
         if self.secure != other.secure
             || self.port != other.port
-            || !self.host.equivalent(&other.host)
+            || !self.host().equivalent(&other.host())
         {
             return false;
         }
         let dec = |s: Option<&str>| s.map(|s| percent_decode(s).into_owned());
-        if dec(self.user) != dec(other.user) || dec(self.password) != dec(other.password) {
+        dec(self.user()) == dec(other.user()) && dec(self.password()) == dec(other.password())
+    }
+
+    /// The comparison rule of RFC 3261 section 19.1.4 as written: a
+    /// parameter other than `user`, `ttl`, `method`, `maddr` and
+    /// `transport` that only one URI carries is ignored. Reflexive and
+    /// symmetric but **not transitive**: use it to match a URI against one
+    /// known URI (a Route against this proxy's own), never to group or
+    /// deduplicate URIs (use [`SipUri::equivalent`]).
+    pub fn matches_rfc3261(&self, other: &SipUri<'_>) -> bool {
+        if !self.same_base(other) {
             return false;
         }
         let same = |a: &str, b: &str| percent_decode(a).eq_ignore_ascii_case(&percent_decode(b));
@@ -441,19 +488,60 @@ impl<'a> SipUri<'a> {
                 }
             }
         }
-        headers_equivalent(self.headers, other.headers)
+        headers_equivalent(self.headers(), other.headers())
     }
 }
 
+/// Refuses a parameter name that appears twice (case-insensitively):
+/// RFC 3261 section 19.1.4 compares a parameter by name, so a repeated one
+/// has no defined meaning.
+fn check_unique_params(params: Params<'_>) -> Result<(), ParseError> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    for (index, p) in params.iter().enumerate() {
+        let name = percent_decode(p.name).to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(ParseError::DuplicateUriParameter { index });
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
+/// Parameters as a sorted list of (name, value), names and values with
+/// escapes decoded and ASCII letters in lower case; a flag has an empty
+/// value (`;lr` is `;lr=`).
+fn canonical_params(params: Params<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut v: Vec<_> = params
+        .iter()
+        .map(|p| {
+            (
+                percent_decode(p.name).to_ascii_lowercase(),
+                percent_decode(p.value.unwrap_or("")).to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Headers compared as a sorted list of (name, value), escapes decoded,
+/// case-insensitive (RFC 3261 section 19.1.4: components not said to be
+/// case-sensitive compare case-insensitively).
 fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
-    let list = |h: Option<&str>| -> Vec<(String, Vec<u8>)> {
+    let list = |h: Option<&str>| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let Some(h) = h else {
+            return Vec::new();
+        };
         let mut v: Vec<_> = h
-            .unwrap_or("")
             .split('&')
             .filter(|s| !s.is_empty())
             .map(|s| {
+                // A header without `=` has an empty value.
                 let (n, v) = split1(s, b'=').unwrap_or((s, ""));
-                (n.to_ascii_lowercase(), percent_decode(v).into_owned())
+                (
+                    percent_decode(n).to_ascii_lowercase(),
+                    percent_decode(v).to_ascii_lowercase(),
+                )
             })
             .collect();
         v.sort();
@@ -462,23 +550,9 @@ fn headers_equivalent(a: Option<&str>, b: Option<&str>) -> bool {
     list(a) == list(b)
 }
 
-impl fmt::Debug for SipUri<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SipUri")
-            .field("secure", &self.secure)
-            .field("user", &self.user)
-            .field("password", &self.password.map(|_| "<redacted>"))
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("params", &self.params.as_str())
-            .field("headers", &self.headers)
-            .finish()
-    }
-}
-
 impl fmt::Display for SipUri<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.raw)
+        f.write_str(self.as_str())
     }
 }
 
@@ -490,6 +564,7 @@ impl<'a> TelUri<'a> {
     fn parse_rest(raw: &'a str, rest: &'a str) -> Result<Self, ParseError> {
         let (number, params) = split1(rest, b';').unwrap_or((rest, ""));
         let params = Params::new(params);
+        check_unique_params(params)?;
         if let Some(global) = number.strip_prefix('+') {
             let ok = global.bytes().any(|b| b.is_ascii_digit())
                 && global
@@ -513,27 +588,27 @@ impl<'a> TelUri<'a> {
             }
         }
         Ok(TelUri {
-            raw,
-            number,
+            raw: Pii::new(raw),
+            number: Pii::new(number),
             params,
         })
     }
 
     /// The URI as written.
     pub fn as_str(&self) -> &'a str {
-        self.raw
+        self.raw.into_inner()
     }
     /// The number as written, `+` and visual separators included.
     pub fn number(&self) -> &'a str {
-        self.number
+        self.number.into_inner()
     }
     /// True for a global number (`+` prefix).
     pub fn is_global(&self) -> bool {
-        self.number.starts_with('+')
+        self.number().starts_with('+')
     }
     /// The number without visual separators.
     pub fn digits(&self) -> String {
-        self.number
+        self.number()
             .bytes()
             .filter(|b| !is_visual_separator(*b))
             .map(|b| char::from(b.to_ascii_uppercase()))
@@ -585,15 +660,21 @@ mod tests {
         assert!(u.is_secure());
         assert_eq!(u.user(), Some("alice"));
         assert_eq!(u.password(), Some("secret"));
-        assert_eq!(u.host(), Host::Ipv6("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            u.host(),
+            Host::Ipv6(Pii::new("2001:db8::1".parse().unwrap()))
+        );
         assert_eq!(u.port(), Some(5061));
         assert_eq!(u.transport(), Some("tcp"));
         assert!(u.lr());
         assert_eq!(u.headers(), Some("Subject=hi&X=%41"));
         let u = sip("sip:user;par=u%40example.net@example.com");
         assert_eq!(u.user(), Some("user;par=u%40example.net"));
-        assert_eq!(u.host(), Host::Name("example.com"));
-        assert_eq!(sip("sip:10.0.0.1").host(), Host::Ipv4([10, 0, 0, 1].into()));
+        assert_eq!(u.host(), Host::Name(Pii::new("example.com")));
+        assert_eq!(
+            sip("sip:10.0.0.1").host(),
+            Host::Ipv4(Pii::new([10, 0, 0, 1].into()))
+        );
     }
 
     #[test]
@@ -627,12 +708,15 @@ mod tests {
     fn hosts() {
         assert_eq!(
             Host::parse("example.com.").unwrap(),
-            Host::Name("example.com.")
+            Host::Name(Pii::new("example.com."))
         );
-        assert_eq!(Host::parse("a-b.c0").unwrap(), Host::Name("a-b.c0"));
+        assert_eq!(
+            Host::parse("a-b.c0").unwrap(),
+            Host::Name(Pii::new("a-b.c0"))
+        );
         assert_eq!(
             Host::parse("192.0.2.1").unwrap(),
-            Host::Ipv4([192, 0, 2, 1].into())
+            Host::Ipv4(Pii::new([192, 0, 2, 1].into()))
         );
         for bad in [
             "", ".", "a..b", "-a", "a-", "a-.b", "a.-b", "1.2.3.4.", "1.2.3", "a_b", "[::1",
@@ -641,7 +725,7 @@ mod tests {
         }
         assert_eq!(
             parse_hostport("h.example:5060").unwrap(),
-            (Host::Name("h.example"), Some(5060))
+            (Host::Name(Pii::new("h.example")), Some(5060))
         );
         assert!(parse_hostport("h.example:").is_err());
         assert!(parse_hostport("h.example;x").is_err());
@@ -654,8 +738,6 @@ mod tests {
                 "sip:%61lice@atlanta.com;transport=TCP",
                 "sip:alice@AtLanTa.CoM;Transport=tcp",
             ),
-            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
-            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
             (
                 "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
                 "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
@@ -667,6 +749,34 @@ mod tests {
         ] {
             assert!(sip(a).equivalent(&sip(b)), "{a} vs {b}");
             assert!(sip(b).equivalent(&sip(a)), "{b} vs {a}");
+            assert!(sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
+        }
+        // A parameter in one URI only: ignored by the RFC rule, which is
+        // not transitive, counted by the equivalence relation.
+        for (a, b) in [
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+        ] {
+            assert!(sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
+            assert!(sip(b).matches_rfc3261(&sip(a)), "{b} vs {a}");
+            assert!(!sip(a).equivalent(&sip(b)), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        for bad in [
+            "sip:h;a=1;a=2",
+            "sip:h;a=1;A=1",
+            "sip:h;lr;lr",
+            "sip:h;%61=1;a=2",
+            "tel:+1234;ext=1;EXT=2",
+        ] {
+            assert_eq!(
+                Uri::parse(bad),
+                Err(ParseError::DuplicateUriParameter { index: 1 }),
+                "{bad}"
+            );
         }
     }
 
@@ -694,6 +804,7 @@ mod tests {
             ),
         ] {
             assert!(!sip(a).equivalent(&sip(b)), "{a} vs {b}");
+            assert!(!sip(a).matches_rfc3261(&sip(b)), "{a} vs {b}");
         }
     }
 

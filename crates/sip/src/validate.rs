@@ -31,6 +31,15 @@ pub struct ValidationPolicy<'a> {
     pub schemes: &'a [&'a str],
     /// Most Via values accepted.
     pub max_vias: usize,
+    /// Body types a user agent server understands (`type/subtype`,
+    /// case-insensitive; `type/*` and `*/*` match any subtype or type).
+    /// A request whose body has another type draws 415 with these in
+    /// `Accept` (RFC 3261 section 8.2.3). Default: `application/sdp`.
+    pub body_types: &'a [&'a str],
+    /// Content codings a user agent server understands besides `identity`.
+    /// A request whose body uses another draws 415 with these in
+    /// `Accept-Encoding` (RFC 3261 section 8.2.3). Default: none.
+    pub encodings: &'a [&'a str],
 }
 
 impl Default for ValidationPolicy<'_> {
@@ -40,6 +49,8 @@ impl Default for ValidationPolicy<'_> {
             extensions: &[],
             schemes: &["sip", "sips", "tel"],
             max_vias: 64,
+            body_types: &["application/sdp"],
+            encodings: &[],
         }
     }
 }
@@ -60,6 +71,35 @@ impl<'a> ValidationPolicy<'a> {
             ..Self::default()
         }
     }
+    /// This policy with the body types understood (see
+    /// [`ValidationPolicy::body_types`]).
+    #[must_use]
+    pub fn with_body_types(mut self, body_types: &'a [&'a str]) -> Self {
+        self.body_types = body_types;
+        self
+    }
+    /// This policy with the content codings understood (see
+    /// [`ValidationPolicy::encodings`]).
+    #[must_use]
+    pub fn with_encodings(mut self, encodings: &'a [&'a str]) -> Self {
+        self.encodings = encodings;
+        self
+    }
+}
+
+/// What to do with a message that passed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a proxy must not forward a request it is told to answer locally"]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Go on: a user agent server processes the request, a proxy may
+    /// forward it (after decrementing Max-Forwards).
+    Accept,
+    /// A proxy got an OPTIONS request with `Max-Forwards: 0`: it must not
+    /// forward it, and may answer it itself with its own capabilities
+    /// (RFC 3261 section 16.3, item 2). Any other request in that state
+    /// is refused with [`Invalid::TooManyHops`] (483).
+    AnswerLocally,
 }
 
 /// Why a message is not acceptable, with the status code to answer.
@@ -106,6 +146,26 @@ pub enum Invalid {
         /// The limit.
         limit: usize,
     },
+    /// The Request-URI carries URI headers, which RFC 3261 section 19.1.1
+    /// does not allow there.
+    #[error("the Request-URI carries URI headers")]
+    HeadersInRequestUri,
+    /// The body has a type the user agent server does not understand
+    /// (RFC 3261 section 8.2.3); the 415 response lists the understood
+    /// types in `Accept`.
+    #[error("unsupported body type")]
+    UnsupportedMediaType {
+        /// The value of the `Accept` header field of the response.
+        accept: String,
+    },
+    /// The body uses a content coding the user agent server does not
+    /// understand (RFC 3261 section 8.2.3); the 415 response lists the
+    /// understood codings in `Accept-Encoding`.
+    #[error("unsupported content coding")]
+    UnsupportedEncoding {
+        /// The value of the `Accept-Encoding` header field of the response.
+        accept_encoding: String,
+    },
 }
 
 impl Invalid {
@@ -117,15 +177,17 @@ impl Invalid {
             Invalid::BadExtension { .. } => 420,
             Invalid::TooManyHops => 483,
             Invalid::TooManyVias { .. } => 513,
-            Invalid::Malformed(e) if e.status_code() != 416 => e.status_code(),
+            Invalid::UnsupportedMediaType { .. } | Invalid::UnsupportedEncoding { .. } => 415,
+            Invalid::Malformed(e) => e.status_code(),
             _ => 400,
         }
     }
 
     /// The response a server sends for this problem: status code and reason
     /// phrase, Via, From, To, Call-ID and CSeq copied from `request`, a To
-    /// tag added, and for 420 the `Unsupported` header field listing the
-    /// extensions (RFC 3261 section 8.2.2.3).
+    /// tag added; for 420 the `Unsupported` header field listing the
+    /// extensions (RFC 3261 section 8.2.2.3); for 415 `Accept` or
+    /// `Accept-Encoding` listing what is understood (section 8.2.3).
     pub fn response_to(
         &self,
         request: &Message,
@@ -137,8 +199,15 @@ impl Invalid {
             self.reason_phrase(),
         )?
         .to_tag(to_tag)?;
-        if let Invalid::BadExtension { unsupported } = self {
-            b = b.header("Unsupported", &unsupported.join(", "))?;
+        match self {
+            Invalid::BadExtension { unsupported } => {
+                b = b.header("Unsupported", &unsupported.join(", "))?;
+            }
+            Invalid::UnsupportedMediaType { accept } => b = b.header("Accept", accept)?,
+            Invalid::UnsupportedEncoding { accept_encoding } => {
+                b = b.header("Accept-Encoding", accept_encoding)?;
+            }
+            _ => {}
         }
         Ok(b)
     }
@@ -148,6 +217,7 @@ impl Invalid {
         match self.status_code() {
             413 => "Request Entity Too Large",
             414 => "Request-URI Too Long",
+            415 => "Unsupported Media Type",
             416 => "Unsupported URI Scheme",
             420 => "Bad Extension",
             483 => "Too Many Hops",
@@ -158,33 +228,66 @@ impl Invalid {
     }
 }
 
+/// Refuses control characters and bare CR or LF in the header section.
+///
+/// A control character other than CR and LF is legal in one place only: as
+/// the escaped character of a quoted-pair inside a quoted string
+/// (RFC 3261 section 25.1: `quoted-pair = "\\" (%x00-09 / %x0B-0C /
+/// %x0E-7F)`), as in a display name `"NUL:\<00>"` (RFC 4475 section 3.1.1.2).
 fn check_chars(msg: &Message) -> Result<(), Invalid> {
     let head = msg.head().as_bytes();
     let mut prev = 0u8;
-    for (i, &b) in head.iter().enumerate() {
+    let mut quoted = false;
+    let mut i = 0;
+    while let Some(&b) = head.get(i) {
+        // A line that does not start with white space starts a new header
+        // field (or the empty line): no quoted string runs across it.
+        if prev == b'\n' && !matches!(b, b' ' | b'\t') {
+            quoted = false;
+        }
         let bad = match b {
             b'\t' => false,
-            b'\n' => false,
+            b'\n' => prev != b'\r',
             b'\r' => head.get(i + 1) != Some(&b'\n'),
             0..=0x1f | 0x7f => true,
+            b'"' => {
+                quoted = !quoted;
+                false
+            }
+            // Only relaxes: a backslash before anything else is checked as
+            // an ordinary character (header values other than quoted
+            // strings may hold one).
+            b'\\' if quoted => match head.get(i + 1) {
+                Some(&e) if e < 0x80 && e != b'\r' && e != b'\n' => {
+                    prev = e;
+                    i += 2;
+                    continue;
+                }
+                _ => false,
+            },
             _ => false,
         };
-        if bad || (b == b'\n' && prev != b'\r') {
+        if bad {
             return Err(Invalid::IllegalCharacter { offset: i });
         }
         prev = b;
+        i += 1;
     }
     Ok(())
 }
 
 /// Validates `msg` under `policy`: the first problem found, in the order a
-/// server checks them (RFC 3261 section 8.2), or `Ok`.
+/// server checks them (RFC 3261 section 8.2), or what to do with it.
+///
+/// A proxy must act on the [`Verdict`]: an OPTIONS request with
+/// `Max-Forwards: 0` passes as [`Verdict::AnswerLocally`], never to be
+/// forwarded; any other request with `Max-Forwards: 0` draws 483.
 ///
 /// Requests and responses both need Via, From, To, Call-ID and CSeq (a
 /// request without Max-Forwards passes, as RFC 3261 section 16.3 says; a
 /// malformed one does not). Parsing already refused what cannot be
 /// delimited (bad Content-Length, truncated body, limits).
-pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invalid> {
+pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<Verdict, Invalid> {
     check_chars(msg)?;
     if msg.version() != "SIP/2.0" {
         return Err(Invalid::Version);
@@ -253,13 +356,14 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
         r?;
     }
     let Some(method) = msg.method() else {
-        return Ok(());
+        return Ok(Verdict::Accept);
     };
     if cseq.method != method {
         return Err(Invalid::CSeqMethodMismatch);
     }
     // A request without Max-Forwards passes (RFC 3261 section 16.3, step 3).
     let max_forwards = msg.max_forwards()?;
+    // A request always has a Request-URI.
     let uri_text = msg.request_uri_str().unwrap_or("");
     match Uri::parse(uri_text) {
         Ok(uri) => {
@@ -269,6 +373,9 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
                 .any(|s| s.eq_ignore_ascii_case(uri.scheme()))
             {
                 return Err(Invalid::UnsupportedScheme);
+            }
+            if uri.as_sip().is_some_and(|u| u.headers().is_some()) {
+                return Err(Invalid::HeadersInRequestUri);
             }
         }
         Err(e) => {
@@ -296,11 +403,16 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
             }));
         }
     }
-    if policy.role == Role::Proxy && max_forwards == Some(0) && method != Method::Options {
-        return Err(Invalid::TooManyHops);
-    }
+    let verdict = if policy.role == Role::Proxy && max_forwards == Some(0) {
+        if method != Method::Options {
+            return Err(Invalid::TooManyHops);
+        }
+        Verdict::AnswerLocally
+    } else {
+        Verdict::Accept
+    };
     if matches!(method, Method::Ack | Method::Cancel) {
-        return Ok(());
+        return Ok(verdict);
     }
     let required = match policy.role {
         Role::Uas => msg.require(),
@@ -317,6 +429,56 @@ pub fn validate(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Inva
         .collect();
     if !unsupported.is_empty() {
         return Err(Invalid::BadExtension { unsupported });
+    }
+    if policy.role == Role::Uas {
+        check_body(msg, policy)?;
+    }
+    Ok(verdict)
+}
+
+/// RFC 3261 section 8.2.3: a body the user agent server cannot read draws
+/// 415. A non-empty body needs a Content-Type (section 20.15). A body whose
+/// Content-Disposition says `handling=optional` may be ignored instead
+/// (section 20.11), so it is never refused.
+fn check_body(msg: &Message, policy: &ValidationPolicy<'_>) -> Result<(), Invalid> {
+    if msg.body().is_empty() {
+        return Ok(());
+    }
+    let Some(media) = msg.content_type()? else {
+        return Err(Invalid::MissingHeader("Content-Type"));
+    };
+    let optional = msg.header(HeaderName::ContentDisposition).is_some_and(|d| {
+        let params = crate::parse::split1(d, b';').map_or("", |(_, p)| p);
+        crate::parse::Params::new(params)
+            .value("handling")
+            .is_some_and(|h| h.eq_ignore_ascii_case("optional"))
+    });
+    if optional {
+        return Ok(());
+    }
+    let understood = policy.body_types.iter().any(|t| {
+        let (kind, sub) = t.split_once('/').unwrap_or((t, ""));
+        (kind == "*" || kind.eq_ignore_ascii_case(media.kind))
+            && (sub == "*" || sub.eq_ignore_ascii_case(media.subtype))
+    });
+    if !understood {
+        return Err(Invalid::UnsupportedMediaType {
+            accept: policy.body_types.join(", "),
+        });
+    }
+    let unknown_coding = msg.list(HeaderName::ContentEncoding).any(|coding| {
+        !coding.eq_ignore_ascii_case("identity")
+            && !policy
+                .encodings
+                .iter()
+                .any(|e| e.eq_ignore_ascii_case(coding))
+    });
+    if unknown_coding {
+        let mut accept = vec!["identity"];
+        accept.extend(policy.encodings.iter().copied());
+        return Err(Invalid::UnsupportedEncoding {
+            accept_encoding: accept.join(", "),
+        });
     }
     Ok(())
 }

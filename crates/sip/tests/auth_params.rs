@@ -113,7 +113,7 @@ fn username_star_and_duplicates_in_credentials() {
                uri=\"sip:r\", response=\"00\"";
     let m = register_with("Authorization", ext);
     let c = Credentials::from_header(&m.authorization().next().unwrap().unwrap()).unwrap();
-    assert_eq!(c.username, "J\u{e4}s\u{f8}n Doe");
+    assert_eq!(c.username.expose(), "J\u{e4}s\u{f8}n Doe");
     assert!(c.extended_username);
     // `username` and `username*` together, or `username*` twice.
     let both = format!("{CREDS}, username*=UTF-8''x");
@@ -155,11 +155,11 @@ fn committed_messages_read_alike() {
             for f in m.headers() {
                 let name = f.name.canonical().unwrap_or_default();
                 if name.ends_with("enticate") {
-                    let raw = Challenge::parse(f.value);
+                    let raw = Challenge::parse(f.value_str());
                     assert!(raw.is_ok(), "{}: {name}", path.display());
                     seen += 1;
                 } else if name.ends_with("orization") {
-                    let raw = Credentials::parse(f.value);
+                    let raw = Credentials::parse(f.value_str());
                     assert!(raw.is_ok(), "{}: {name}", path.display());
                     seen += 1;
                 }
@@ -170,7 +170,7 @@ fn committed_messages_read_alike() {
             ) {
                 assert_eq!(
                     Challenge::from_header(&h.unwrap()),
-                    Challenge::parse(f.value)
+                    Challenge::parse(f.value_str())
                 );
             }
             for (h, f) in credentials.zip(
@@ -179,7 +179,7 @@ fn committed_messages_read_alike() {
             ) {
                 assert_eq!(
                     Credentials::from_header(&h.unwrap()),
-                    Credentials::parse(f.value)
+                    Credentials::parse(f.value_str())
                 );
             }
         }

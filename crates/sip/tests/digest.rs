@@ -74,7 +74,7 @@ fn check_vector(name: &str) {
         v["userhash"],
     );
     let creds = Credentials::parse(&header).unwrap();
-    assert_eq!(creds.response, v["response"]);
+    assert_eq!(creds.response.expose(), &v["response"]);
     assert_eq!(creds.nc, Some(nc));
     assert_eq!(creds.userhash, v["userhash"] == "true");
     assert!(format!("{ha1:?}").contains("redacted"));
@@ -167,7 +167,9 @@ fn round(
          From: <sip:nurse-42@clinic.example>;tag=1\r\nTo: <sip:nurse-42@clinic.example>\r\n\
          Call-ID: 1@192.0.2.7\r\nCSeq: 1 {}\r\nMax-Forwards: 70\r\n\
          Authorization: {header}\r\nContent-Length: 0\r\n\r\n",
-        request.method, request.uri, request.method
+        request.method,
+        request.uri(),
+        request.method
     )))
     .unwrap();
     let field = message.authorization().next().unwrap().unwrap();
@@ -373,7 +375,7 @@ fn replayed_or_tampered_credentials_fail() {
     );
     // Another realm, another user, a disabled algorithm.
     let mut c3 = creds.clone();
-    c3.realm = "elsewhere".into();
+    c3.realm = carevox_redact::Pii::new("elsewhere".to_owned());
     assert_eq!(
         server.verify(&c3, &request, "nurse-42", &secret, ADDR, now, &mut tracker),
         Err(DigestError::RealmMismatch)
@@ -423,7 +425,7 @@ fn userhash_and_auth_int() {
     let creds = client.authorize(&challenge, &request, &rng).unwrap();
     assert!(creds.userhash);
     assert_eq!(
-        creds.username,
+        *creds.username.expose(),
         user_hash(Algorithm::Sha256, "nurse-42", "clinic.example")
     );
     assert!(!creds.to_string().contains("nurse-42"));
@@ -473,7 +475,7 @@ fn non_ascii_user_names_travel_as_username_star() {
         .to_string();
     assert!(header.contains("username*=UTF-8''J%C3%A4s%C3%B8n%20Doe"));
     let creds = Credentials::parse(&header).unwrap();
-    assert_eq!(creds.username, "J\u{e4}s\u{f8}n Doe");
+    assert_eq!(creds.username.expose(), "J\u{e4}s\u{f8}n Doe");
     let mut tracker = NonceTracker::new(4);
     server
         .verify(
@@ -533,4 +535,80 @@ fn header_parsing_errors_are_typed() {
         Challenge::parse(&long),
         Err(DigestError::Params(AuthParamError::TooLong { .. }))
     ));
+}
+
+/// MD5 is never a default (SECURITY.md): the default server offers and
+/// accepts SHA-256 and SHA-512-256 only; MD5 answers are refused until a
+/// realm enables it explicitly.
+#[test]
+fn md5_is_off_by_default_and_on_only_when_asked() {
+    let rng = SystemRandom::new();
+    let now = 1_700_000_000;
+    let default = ServerConfig::new("clinic.example");
+    assert_eq!(
+        default.algorithms,
+        [Algorithm::Sha256, Algorithm::Sha512_256]
+    );
+    let strict = server(default.clone());
+    let offered: Vec<_> = strict
+        .challenges(now, ADDR, false, &rng)
+        .unwrap()
+        .iter()
+        .map(|c| c.algorithm.unwrap())
+        .collect();
+    assert_eq!(offered, [Algorithm::Sha256, Algorithm::Sha512_256]);
+    assert!(
+        strict
+            .challenge(now, ADDR, Algorithm::Md5, false, &rng)
+            .is_err()
+    );
+    // An MD5 answer (to a challenge from a server that allowed MD5, under
+    // the same secret) is refused by the default server.
+    let legacy = server(ServerConfig::legacy_md5_only("clinic.example"));
+    let challenge = legacy
+        .challenge(now, ADDR, Algorithm::Md5, false, &rng)
+        .unwrap();
+    let request = Request::new("REGISTER", "sip:clinic.example");
+    let secret = UserSecret::Password(Password::new("correct horse"));
+    let mut client = DigestClient::new("nurse-42", Password::new("correct horse"));
+    let mut tracker = NonceTracker::new(16);
+    assert!(
+        round(
+            &strict,
+            &mut client,
+            &challenge,
+            &request,
+            &secret,
+            now,
+            &mut tracker
+        )
+        .is_err()
+    );
+    let mut tracker = NonceTracker::new(16);
+    round(
+        &legacy,
+        &mut client,
+        &challenge,
+        &request,
+        &secret,
+        now,
+        &mut tracker,
+    )
+    .unwrap();
+    assert_eq!(
+        default.with_md5().algorithms,
+        [Algorithm::Sha256, Algorithm::Sha512_256, Algorithm::Md5]
+    );
+}
+
+/// A qop parameter naming only unknown options is refused, never read as
+/// the absence of qop (which would mean an RFC 2069 challenge).
+#[test]
+fn challenge_with_only_unknown_qop_is_refused() {
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-foo\"");
+    assert_eq!(c, Err(DigestError::InvalidParam("qop")));
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-foo,auth\"").unwrap();
+    assert_eq!(c.qop, [Qop::Auth]);
+    let c = Challenge::parse("Digest realm=\"r\", nonce=\"n\"").unwrap();
+    assert!(c.qop.is_empty());
 }

@@ -27,7 +27,7 @@ use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
 use carevox_sip::{
     Frame, HeaderName, Limits, Message, MessageBuilder, Method, StreamFramer, ValidationPolicy,
-    validate,
+    Verdict, validate,
 };
 
 /// How long one exchange may take before the test gives up; generous for a
@@ -149,8 +149,9 @@ impl Uas {
 
     /// The responses to one request from SIPp.
     fn answer(&mut self, request: &Message) -> Vec<MessageBuilder> {
-        validate(request, &ValidationPolicy::uas(&[]))
+        let verdict = validate(request, &ValidationPolicy::uas(&[]))
             .unwrap_or_else(|why| panic!("SIPp's request does not validate: {why}"));
+        assert_eq!(verdict, Verdict::Accept);
         let call_id = request.call_id().unwrap().to_owned();
         let n = self.calls.len();
         let call = self.calls.entry(call_id).or_insert_with(|| Call {
@@ -381,8 +382,9 @@ fn a_carevox_uac_calls_sipp_uas() {
         "SIPp's uas rings first"
     );
     for r in &responses {
-        validate(r, &ValidationPolicy::uas(&[]))
+        let verdict = validate(r, &ValidationPolicy::uas(&[]))
             .unwrap_or_else(|why| panic!("SIPp's response does not validate: {why}"));
+        assert_eq!(verdict, Verdict::Accept);
     }
     let answer = SessionDescription::parse(std::str::from_utf8(ok.body()).unwrap())
         .unwrap_or_else(|e| panic!("SIPp's SDP answer does not parse: {e}"));

@@ -160,7 +160,10 @@ fn attribute() -> impl Strategy<Value = Attribute> {
             "x-[a-z0-9-]{1,10}",
             proptest::option::of("[!-~][ -~]{0,20}")
         )
-            .prop_map(|(name, value)| Attribute::Other { name, value }),
+            .prop_map(|(name, value)| Attribute::Other {
+                name,
+                value: carevox_redact::Pii::new(value),
+            }),
     ]
 }
 
@@ -189,7 +192,7 @@ fn media() -> impl Strategy<Value = Media> {
             |(kind, port, num_ports, proto, formats, info, conns, bws, attrs)| {
                 let mut m = Media::new(kind, port, proto, formats);
                 m.num_ports = num_ports;
-                m.information = info;
+                m.information = carevox_redact::Pii::new(info);
                 m.connections = conns;
                 m.bandwidths = bws;
                 m.attributes = attrs;
@@ -222,9 +225,9 @@ fn session() -> impl Strategy<Value = SessionDescription> {
                     addr_type: c.addr_type,
                     address: o.3,
                 });
-                s.session_name = name;
-                s.information = info;
-                s.emails = emails;
+                s.session_name = carevox_redact::Pii::new(name);
+                s.information = carevox_redact::Pii::new(info);
+                s.emails = carevox_redact::Pii::new(emails);
                 s.connection = conn;
                 s.timings = times
                     .into_iter()
@@ -357,7 +360,7 @@ proptest! {
         charset_utf8 in any::<bool>(),
         userhash in any::<bool>(),
     ) {
-        let c = Challenge { realm, domain, nonce, opaque, stale, algorithm: alg, qop, charset_utf8, userhash };
+        let c = Challenge { realm, domain, nonce: nonce.into(), opaque: opaque.into(), stale, algorithm: alg, qop, charset_utf8, userhash };
         prop_assert_eq!(Challenge::parse(&c.to_string()).unwrap(), c);
     }
 
@@ -376,8 +379,9 @@ proptest! {
     ) {
         let extended = (extended || !username.is_ascii()) && !userhash;
         let c = Credentials {
-            username, extended_username: extended, realm, nonce, uri, response,
-            algorithm: Some(Algorithm::Sha256), cnonce, opaque: None, qop, nc, userhash,
+            username: username.into(), extended_username: extended, realm: realm.into(),
+            nonce: nonce.into(), uri: uri.into(), response: response.into(),
+            algorithm: Some(Algorithm::Sha256), cnonce: cnonce.into(), opaque: None.into(), qop, nc, userhash,
         };
         prop_assert_eq!(Credentials::parse(&c.to_string()).unwrap(), c);
     }

@@ -12,6 +12,12 @@ use bytes::Bytes;
 use carevox_sip::{Message, ValidationPolicy, validate};
 
 const EXTENSIONS: &[&str] = &["timer", "100rel", "path", "outbound", "gruu", "sec-agree"];
+/// The body types of the valid messages, as a server reading them all would list them.
+const BODY_TYPES: &[&str] = &[
+    "application/sdp",
+    "text/plain",
+    "application/dialog-info+xml",
+];
 
 #[test]
 fn valid_messages_are_accepted() {
@@ -20,9 +26,13 @@ fn valid_messages_are_accepted() {
         let raw = Bytes::from(fs::read(&path).unwrap());
         let msg = Message::parse(raw.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let proxy = ValidationPolicy::proxy(EXTENSIONS);
-        validate(&msg, &ValidationPolicy::uas(EXTENSIONS))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        validate(&msg, &proxy).unwrap_or_else(|e| panic!("{name} (proxy): {e}"));
+        let verdict = validate(
+            &msg,
+            &ValidationPolicy::uas(EXTENSIONS).with_body_types(BODY_TYPES),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(verdict, carevox_sip::Verdict::Accept, "{name}");
+        let _verdict = validate(&msg, &proxy).unwrap_or_else(|e| panic!("{name} (proxy): {e}"));
         assert_eq!(
             msg.as_bytes().as_ref(),
             common::without_leading_crlf(&raw),
@@ -49,7 +59,7 @@ fn invalid_messages_are_refused_with_the_right_status() {
         let got = match Message::parse(raw) {
             Err(e) => e.status_code(),
             Ok(msg) => match validate(&msg, &policy) {
-                Ok(()) => panic!("{name}: accepted, expected {status}"),
+                Ok(v) => panic!("{name}: accepted ({v:?}), expected {status}"),
                 Err(e) => e.status_code(),
             },
         };
@@ -174,4 +184,33 @@ fn decoded_details_of_selected_messages() {
         m.header_values_by_name("extensionHeader-!.%*+_`'~").next(),
         Some("大停電")
     );
+}
+
+/// A malformed URI is a syntax error (400) wherever it is; 416 is only for
+/// a Request-URI scheme the server does not support (RFC 3261 8.2.2.1).
+#[test]
+fn uri_errors_are_bad_requests_not_416() {
+    use carevox_sip::{NameAddr, Uri};
+    for bad in [
+        "Bob@Home <sip:bob@biloxi.example>",
+        "<sip:bob@biloxi.example|x>",
+        "\"unterminated <sip:bob@biloxi.example>",
+        "<sip:bob@-biloxi.example>",
+    ] {
+        let e = NameAddr::parse(bad).unwrap_err();
+        assert_eq!(e.status_code(), 400, "{bad}: {e}");
+    }
+    for bad in ["sip:a b", "sip:host:99999", "tel:abc", "nope"] {
+        assert_eq!(Uri::parse(bad).unwrap_err().status_code(), 400, "{bad}");
+    }
+    let raw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/torture/invalid/to-bad-display-name.sip");
+    let msg = Message::parse(Bytes::from(fs::read(raw).unwrap())).unwrap();
+    assert_eq!(msg.to().unwrap_err().status_code(), 400);
+    // The unsupported scheme itself still draws 416.
+    let raw = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/torture/invalid/unknown-scheme-request-uri.sip");
+    let msg = Message::parse(Bytes::from(fs::read(raw).unwrap())).unwrap();
+    let e = validate(&msg, &ValidationPolicy::default()).unwrap_err();
+    assert_eq!(e.status_code(), 416);
 }

@@ -1,5 +1,6 @@
 //! The client side: answering challenges.
 
+use carevox_redact::Pii;
 use ring::rand::SecureRandom;
 
 use super::digest::{Challenge, Credentials, user_hash};
@@ -9,28 +10,19 @@ use super::{
 
 /// Answers digest challenges for one user, counting `nc` per nonce.
 /// `Debug` shows neither the user name nor the password.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct DigestClient {
-    username: String,
+    username: Pii<String>,
     secret: UserSecret,
     /// The nonce last answered and the count used with it.
-    last: Option<(String, u32)>,
-}
-
-impl std::fmt::Debug for DigestClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DigestClient")
-            .field("username", &"<redacted>")
-            .field("nc", &self.last.as_ref().map(|(_, n)| *n))
-            .finish()
-    }
+    last: Option<(Pii<String>, u32)>,
 }
 
 impl DigestClient {
     /// A client for `username` with `password`.
     pub fn new(username: &str, password: Password) -> DigestClient {
         DigestClient {
-            username: username.to_owned(),
+            username: Pii::new(username.to_owned()),
             secret: UserSecret::Password(password),
             last: None,
         }
@@ -56,26 +48,26 @@ impl DigestClient {
         } else {
             return Err(DigestError::UnsupportedQop);
         };
-        if request.uri.is_empty() || request.uri.chars().any(char::is_control) {
+        if request.uri().is_empty() || request.uri().chars().any(char::is_control) {
             return Err(DigestError::InvalidParam("uri"));
         }
         let algorithm = challenge.effective_algorithm();
         let nc = match &self.last {
-            Some((nonce, n)) if *nonce == challenge.nonce => {
+            Some((nonce, n)) if nonce == &challenge.nonce => {
                 n.checked_add(1).ok_or(DigestError::InvalidParam("nc"))?
             }
             _ => 1,
         };
         let mut raw = [0u8; 16];
         rng.fill(&mut raw).map_err(|_| DigestError::Random)?;
-        let cnonce: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let cnonce = data_encoding::HEXLOWER.encode(&raw);
         let nc_text = format!("{nc:08x}");
         let response = compute_response(
             &ResponseInput {
                 algorithm,
-                username: &self.username,
+                username: self.username.expose(),
                 realm: &challenge.realm,
-                nonce: &challenge.nonce,
+                nonce: challenge.nonce.expose(),
                 cnonce: &cnonce,
                 nc: &nc_text,
                 qop,
@@ -86,26 +78,27 @@ impl DigestClient {
         .ok_or(DigestError::UnsupportedAlgorithm)?;
         let (username, extended_username) = if challenge.userhash {
             (
-                user_hash(algorithm, &self.username, &challenge.realm),
+                user_hash(algorithm, self.username.expose(), &challenge.realm),
                 false,
             )
         } else {
             let ascii = self
                 .username
+                .expose()
                 .chars()
                 .all(|c| c.is_ascii() && !c.is_ascii_control());
-            (self.username.clone(), !ascii)
+            (self.username.expose().clone(), !ascii)
         };
         self.last = Some((challenge.nonce.clone(), nc));
         Ok(Credentials {
-            username,
+            username: Pii::new(username),
             extended_username,
-            realm: challenge.realm.clone(),
+            realm: Pii::new(challenge.realm.clone()),
             nonce: challenge.nonce.clone(),
-            uri: request.uri.to_owned(),
-            response: response.as_str().to_owned(),
+            uri: Pii::new(request.uri().to_owned()),
+            response: Pii::new(response.as_str().to_owned()),
             algorithm: challenge.algorithm,
-            cnonce: Some(cnonce),
+            cnonce: Pii::new(Some(cnonce)),
             opaque: challenge.opaque.clone(),
             qop: Some(qop),
             nc: Some(nc),
@@ -130,7 +123,7 @@ impl DigestClient {
         compute_response(
             &ResponseInput {
                 algorithm,
-                username: &self.username,
+                username: self.username.expose(),
                 realm,
                 nonce,
                 cnonce,

@@ -2,21 +2,23 @@
 
 use std::fmt;
 
+use carevox_redact::Pii;
+
 use super::{Algorithm, DigestError, Qop, hex_hash};
 use crate::header::{AuthHeader, AuthParam};
 
 /// A `WWW-Authenticate` / `Proxy-Authenticate` digest challenge. `Debug`
 /// hides the nonce and `opaque`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The protection space.
     pub realm: String,
     /// `domain`, as written.
     pub domain: Option<String>,
-    /// The server nonce.
-    pub nonce: String,
+    /// The server nonce (redacted in `Debug`: it authenticates).
+    pub nonce: Pii<String>,
     /// `opaque`, to be echoed by the client.
-    pub opaque: Option<String>,
+    pub opaque: Pii<Option<String>>,
     /// `stale=true`: the previous nonce expired, the credentials were right.
     pub stale: bool,
     /// The algorithm; `None` when absent (which means MD5).
@@ -27,28 +29,6 @@ pub struct Challenge {
     pub charset_utf8: bool,
     /// `userhash=true`: the client should send a hashed user name.
     pub userhash: bool,
-}
-
-const REDACTED: &str = "<redacted>";
-
-fn redacted<T>(v: &Option<T>) -> Option<&'static str> {
-    v.as_ref().map(|_| REDACTED)
-}
-
-impl fmt::Debug for Challenge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Challenge")
-            .field("realm", &self.realm)
-            .field("domain", &self.domain)
-            .field("nonce", &REDACTED)
-            .field("opaque", &redacted(&self.opaque))
-            .field("stale", &self.stale)
-            .field("algorithm", &self.algorithm)
-            .field("qop", &self.qop)
-            .field("charset_utf8", &self.charset_utf8)
-            .field("userhash", &self.userhash)
-            .finish()
-    }
 }
 
 impl Challenge {
@@ -90,19 +70,28 @@ impl Challenge {
             Some(a) => Some(Algorithm::parse(&a.value()).ok_or(DigestError::UnsupportedAlgorithm)?),
             None => None,
         };
-        let qop = qop
-            .map(|q| {
-                q.value()
+        // No qop parameter is an RFC 2069 challenge (an empty list). A qop
+        // parameter naming no option this crate knows is not the same
+        // thing: refuse it rather than read it as "no qop".
+        let qop: Vec<Qop> = match qop {
+            None => Vec::new(),
+            Some(q) => {
+                let known: Vec<Qop> = q
+                    .value()
                     .split(',')
                     .filter_map(|v| Qop::parse(v.trim()))
-                    .collect()
-            })
-            .unwrap_or_default();
+                    .collect();
+                if known.is_empty() {
+                    return Err(DigestError::InvalidParam("qop"));
+                }
+                known
+            }
+        };
         Ok(Challenge {
             realm: owned(realm.ok_or(DigestError::MissingParam("realm"))?),
             domain: domain.map(owned),
-            nonce: owned(nonce.ok_or(DigestError::MissingParam("nonce"))?),
-            opaque: opaque.map(owned),
+            nonce: Pii::new(owned(nonce.ok_or(DigestError::MissingParam("nonce"))?)),
+            opaque: Pii::new(opaque.map(owned)),
             stale: bool_param(stale, "stale")?,
             algorithm,
             qop,
@@ -191,8 +180,8 @@ impl fmt::Display for Challenge {
         if let Some(d) = &self.domain {
             w.quoted("domain", d)?;
         }
-        w.quoted("nonce", &self.nonce)?;
-        if let Some(o) = &self.opaque {
+        w.quoted("nonce", self.nonce.expose())?;
+        if let Some(o) = self.opaque.expose() {
             w.quoted("opaque", o)?;
         }
         if self.stale {
@@ -217,53 +206,34 @@ impl fmt::Display for Challenge {
 
 /// An `Authorization` / `Proxy-Authorization` digest response. `Debug`
 /// shows the algorithm, qop, nonce count and flags only: the user name,
-/// URI, nonces and response stay hidden.
-#[derive(Clone, PartialEq, Eq)]
+/// realm, URI, nonces and response are held in [`Pii`] and stay hidden.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user name: plain, decoded from `username*`, or, with
     /// [`Credentials::userhash`], the hex `H(username:realm)`.
-    pub username: String,
+    pub username: Pii<String>,
     /// Whether the user name came in (or is to be written as) `username*`.
     pub extended_username: bool,
     /// The realm.
-    pub realm: String,
+    pub realm: Pii<String>,
     /// The server nonce being answered.
-    pub nonce: String,
+    pub nonce: Pii<String>,
     /// The digest URI.
-    pub uri: String,
+    pub uri: Pii<String>,
     /// The response, lower-case hex.
-    pub response: String,
+    pub response: Pii<String>,
     /// The algorithm; `None` when absent (MD5).
     pub algorithm: Option<Algorithm>,
     /// The client nonce.
-    pub cnonce: Option<String>,
+    pub cnonce: Pii<Option<String>>,
     /// The echoed `opaque`.
-    pub opaque: Option<String>,
+    pub opaque: Pii<Option<String>>,
     /// The chosen qop.
     pub qop: Option<Qop>,
     /// The nonce count.
     pub nc: Option<u32>,
     /// Whether `username` is hashed.
     pub userhash: bool,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &REDACTED)
-            .field("extended_username", &self.extended_username)
-            .field("realm", &REDACTED)
-            .field("nonce", &REDACTED)
-            .field("uri", &REDACTED)
-            .field("response", &REDACTED)
-            .field("algorithm", &self.algorithm)
-            .field("cnonce", &redacted(&self.cnonce))
-            .field("opaque", &redacted(&self.opaque))
-            .field("qop", &self.qop)
-            .field("nc", &self.nc)
-            .field("userhash", &self.userhash)
-            .finish()
-    }
 }
 
 impl Credentials {
@@ -330,15 +300,15 @@ impl Credentials {
             p.map(owned).ok_or(DigestError::MissingParam(name))
         };
         Ok(Credentials {
-            username,
+            username: Pii::new(username),
             extended_username,
-            realm: req(realm, "realm")?,
-            nonce: req(nonce, "nonce")?,
-            uri: req(uri, "uri")?,
-            response: req(response, "response")?,
+            realm: Pii::new(req(realm, "realm")?),
+            nonce: Pii::new(req(nonce, "nonce")?),
+            uri: Pii::new(req(uri, "uri")?),
+            response: Pii::new(req(response, "response")?),
             algorithm,
-            cnonce: cnonce.map(owned),
-            opaque: opaque.map(owned),
+            cnonce: Pii::new(cnonce.map(owned)),
+            opaque: Pii::new(opaque.map(owned)),
             qop,
             nc,
             userhash,
@@ -407,7 +377,8 @@ fn encode_ext_value(s: &str) -> String {
         if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push_str(&data_encoding::HEXUPPER.encode(&[b]));
         }
     }
     out
@@ -419,21 +390,21 @@ impl fmt::Display for Credentials {
         f.write_str("Digest")?;
         let mut w = Writer { f, first: true };
         if self.extended_username {
-            w.raw("username*", &encode_ext_value(&self.username))?;
+            w.raw("username*", &encode_ext_value(self.username.expose()))?;
         } else {
-            w.quoted("username", &self.username)?;
+            w.quoted("username", self.username.expose())?;
         }
-        w.quoted("realm", &self.realm)?;
-        w.quoted("nonce", &self.nonce)?;
-        w.quoted("uri", &self.uri)?;
-        w.quoted("response", &self.response)?;
+        w.quoted("realm", self.realm.expose())?;
+        w.quoted("nonce", self.nonce.expose())?;
+        w.quoted("uri", self.uri.expose())?;
+        w.quoted("response", self.response.expose())?;
         if let Some(a) = self.algorithm {
             w.raw("algorithm", a.name())?;
         }
-        if let Some(c) = &self.cnonce {
+        if let Some(c) = self.cnonce.expose() {
             w.quoted("cnonce", c)?;
         }
-        if let Some(o) = &self.opaque {
+        if let Some(o) = self.opaque.expose() {
             w.quoted("opaque", o)?;
         }
         if let Some(q) = self.qop {

@@ -64,10 +64,11 @@ pub use client::DigestClient;
 pub use digest::{Challenge, Credentials, user_hash};
 pub use server::{DigestServer, NonceTracker, ServerConfig, Verified};
 
+use carevox_redact::{Pii, Secret};
 use std::fmt;
 
 use md5::Digest as _;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 /// What went wrong in digest authentication. No variant carries a secret,
 /// a user name or a realm.
@@ -239,29 +240,23 @@ impl Qop {
 }
 
 /// A password: zeroized on drop, never printed.
-#[derive(Clone)]
-pub struct Password(Zeroizing<String>);
+#[derive(Debug, Clone)]
+pub struct Password(Secret<String>);
 
 impl Password {
     /// Wraps a password.
     pub fn new(password: &str) -> Password {
-        Password(Zeroizing::new(password.to_owned()))
+        Password(Secret::new(password.to_owned()))
     }
 
     fn bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        self.0.expose().as_bytes()
     }
 }
 
 /// What the server knows about a user's secret: the password, or the
 /// stored `H(username:realm:password)` (HA1) of one hash function.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum UserSecret {
     /// The password itself.
     Password(Password),
@@ -271,7 +266,7 @@ pub enum UserSecret {
         /// Which hash function the HA1 was computed with.
         algorithm: Algorithm,
         /// The lower-case hex HA1.
-        hex: Zeroizing<String>,
+        hex: Secret<String>,
     },
 }
 
@@ -280,7 +275,7 @@ impl UserSecret {
     pub fn ha1(algorithm: Algorithm, hex: &str) -> UserSecret {
         UserSecret::Ha1 {
             algorithm: algorithm.base(),
-            hex: Zeroizing::new(hex.to_ascii_lowercase()),
+            hex: Secret::new(hex.to_ascii_lowercase()),
         }
     }
 
@@ -303,7 +298,7 @@ impl UserSecret {
         );
         UserSecret::Ha1 {
             algorithm: algorithm.base(),
-            hex: Zeroizing::new(h.as_str().to_owned()),
+            hex: Secret::new(h.as_str().to_owned()),
         }
     }
 }
@@ -314,26 +309,16 @@ impl From<Password> for UserSecret {
     }
 }
 
-impl fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UserSecret::Password(_) => f.write_str("UserSecret::Password(<redacted>)"),
-            UserSecret::Ha1 { algorithm, .. } => {
-                write!(f, "UserSecret::Ha1({algorithm}, <redacted>)")
-            }
-        }
-    }
-}
-
-/// A request as digest authentication sees it.
+/// A request as digest authentication sees it. `Debug` redacts the URI
+/// and the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request<'a> {
     /// The method (`REGISTER`, `INVITE`, ...).
     pub method: &'a str,
     /// The request URI, as written in the request line.
-    pub uri: &'a str,
+    pub uri: Pii<&'a str>,
     /// The body, for `auth-int` (`None` is an empty body).
-    pub body: Option<&'a [u8]>,
+    pub body: Pii<Option<&'a [u8]>>,
 }
 
 impl<'a> Request<'a> {
@@ -341,17 +326,27 @@ impl<'a> Request<'a> {
     pub fn new(method: &'a str, uri: &'a str) -> Request<'a> {
         Request {
             method,
-            uri,
-            body: None,
+            uri: Pii::new(uri),
+            body: Pii::new(None),
         }
     }
 
     /// The same request with `body`.
     pub fn with_body(self, body: &'a [u8]) -> Request<'a> {
         Request {
-            body: Some(body),
+            body: Pii::new(Some(body)),
             ..self
         }
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &'a str {
+        self.uri.into_inner()
+    }
+
+    /// The body, if any.
+    pub fn body(&self) -> Option<&'a [u8]> {
+        self.body.into_inner()
     }
 }
 
@@ -378,18 +373,17 @@ impl Drop for HexDigest {
 }
 
 fn to_hex(raw: &[u8]) -> HexDigest {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = HexDigest {
         buf: [0u8; 64],
         len: 0,
     };
-    for (pair, b) in out.buf.chunks_exact_mut(2).zip(raw) {
-        if let [hi, lo] = pair {
-            *hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-            *lo = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
-        }
+    // Digests are at most 32 bytes (SHA-256, SHA-512/256): 64 hex digits.
+    let raw = raw.get(..32).unwrap_or(raw);
+    let len = data_encoding::HEXLOWER.encode_len(raw.len());
+    if let Some(dst) = out.buf.get_mut(..len) {
+        data_encoding::HEXLOWER.encode_mut(raw, dst);
+        out.len = len;
     }
-    out.len = (raw.len() * 2).min(64);
     out
 }
 
@@ -452,14 +446,16 @@ pub(crate) fn compute_response(
             ],
         ),
         UserSecret::Ha1 { algorithm, hex } => {
-            if *algorithm != alg.base() || hex.len() != alg.hex_len() {
+            if *algorithm != alg.base() || hex.expose().len() != alg.hex_len() {
                 return None;
             }
             let mut d = HexDigest {
                 buf: [0u8; 64],
-                len: hex.len(),
+                len: hex.expose().len(),
             };
-            d.buf.get_mut(..hex.len())?.copy_from_slice(hex.as_bytes());
+            d.buf
+                .get_mut(..hex.expose().len())?
+                .copy_from_slice(hex.expose().as_bytes());
             d
         }
     };
@@ -478,11 +474,12 @@ pub(crate) fn compute_response(
         base_ha1
     };
     let method = input.request.method.as_bytes();
-    let uri = input.request.uri.as_bytes();
+    let uri = input.request.uri().as_bytes();
     let ha2 = match input.qop {
         Qop::Auth => hex_hash(alg, &[method, b":", uri]),
         Qop::AuthInt => {
-            let body = hex_hash(alg, &[input.request.body.unwrap_or_default()]);
+            // `None` is documented as an empty body: H("") is its hash.
+            let body = hex_hash(alg, &[input.request.body().unwrap_or_default()]);
             hex_hash(alg, &[method, b":", uri, b":", body.as_bytes()])
         }
     };

@@ -1,5 +1,6 @@
 //! The server side: stateless nonces, verification, replay tracking.
 
+use carevox_redact::Pii;
 use std::collections::{HashMap, VecDeque};
 
 use base64::Engine as _;
@@ -28,8 +29,10 @@ pub struct ServerConfig {
     pub realm: String,
     /// Algorithms accepted in credentials, and offered by
     /// [`DigestServer::challenges`] in this order. Default: `SHA-256`, then
-    /// `MD5` for existing phones (RFC 8760 section 2.4 asks for the
-    /// preferred one first).
+    /// `SHA-512-256` (RFC 8760 section 2.4 asks for the preferred one
+    /// first). `MD5` is never a default: enable it explicitly with
+    /// [`ServerConfig::with_md5`] or [`ServerConfig::legacy_md5_only`] for
+    /// phones that know nothing else.
     pub algorithms: Vec<Algorithm>,
     /// How long a nonce stays valid, in seconds. Default 300.
     pub nonce_lifetime: u64,
@@ -48,11 +51,32 @@ impl ServerConfig {
     pub fn new(realm: &str) -> ServerConfig {
         ServerConfig {
             realm: realm.to_owned(),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Sha256, Algorithm::Sha512_256],
             nonce_lifetime: 300,
             max_clock_skew: 30,
             auth_int: false,
             userhash: false,
+        }
+    }
+
+    /// These settings with `MD5` accepted and offered after the algorithms
+    /// already listed, for existing phones that answer only `MD5`. MD5 is
+    /// broken as a hash; use it only where a phone offers nothing better.
+    #[must_use]
+    pub fn with_md5(mut self) -> ServerConfig {
+        if !self.algorithms.contains(&Algorithm::Md5) {
+            self.algorithms.push(Algorithm::Md5);
+        }
+        self
+    }
+
+    /// Settings for `realm` that offer and accept `MD5` only. baresip 1.0
+    /// needs this: it answers only `MD5` and abandons a registration whose
+    /// `401` also carries a `SHA-256` challenge, even beside an `MD5` one.
+    pub fn legacy_md5_only(realm: &str) -> ServerConfig {
+        ServerConfig {
+            algorithms: vec![Algorithm::Md5],
+            ..ServerConfig::new(realm)
         }
     }
 }
@@ -158,8 +182,8 @@ impl DigestServer {
         Ok(Challenge {
             realm: self.config.realm.clone(),
             domain: None,
-            nonce: self.nonce(now, binding, rng)?,
-            opaque: None,
+            nonce: Pii::new(self.nonce(now, binding, rng)?),
+            opaque: Pii::new(None),
             stale,
             algorithm: Some(algorithm),
             qop,
@@ -234,7 +258,7 @@ impl DigestServer {
         now: u64,
         tracker: &mut NonceTracker,
     ) -> Result<Verified, DigestError> {
-        if creds.realm != self.config.realm {
+        if *creds.realm.expose() != self.config.realm {
             return Err(DigestError::RealmMismatch);
         }
         let algorithm = creds.effective_algorithm();
@@ -248,21 +272,22 @@ impl DigestServer {
         let nc = creds.nc.ok_or(DigestError::MissingParam("nc"))?;
         let cnonce = creds
             .cnonce
+            .expose()
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or(DigestError::MissingParam("cnonce"))?;
-        if creds.uri != request.uri {
+        if creds.uri.expose() != request.uri() {
             return Err(DigestError::UriMismatch);
         }
         let user_ok = if creds.userhash {
-            creds.username == user_hash(algorithm, username, &self.config.realm)
+            *creds.username.expose() == user_hash(algorithm, username, &self.config.realm)
         } else {
-            creds.username == username
+            creds.username.expose() == username
         };
         if !user_ok {
             return Err(DigestError::UserMismatch);
         }
-        let (id, issued) = self.open_nonce(&creds.nonce, binding)?;
+        let (id, issued) = self.open_nonce(creds.nonce.expose(), binding)?;
         if issued > now.saturating_add(self.config.max_clock_skew) {
             return Err(DigestError::InvalidNonce);
         }
@@ -272,7 +297,7 @@ impl DigestServer {
                 algorithm,
                 username,
                 realm: &self.config.realm,
-                nonce: &creds.nonce,
+                nonce: creds.nonce.expose(),
                 cnonce,
                 nc: &nc_text,
                 qop,
@@ -281,7 +306,7 @@ impl DigestServer {
             secret,
         )
         .ok_or(DigestError::UnsupportedAlgorithm)?;
-        let given = creds.response.as_bytes();
+        let given = creds.response.expose().as_bytes();
         if given.len() != expected.as_bytes().len() || !bool::from(expected.as_bytes().ct_eq(given))
         {
             return Err(DigestError::ResponseMismatch);

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use carevox_redact::Pii;
+
 use super::SdpError;
 use super::crypto::Crypto;
 use super::parse::digits_u64;
@@ -64,12 +66,13 @@ pub enum Attribute {
     Setup(Setup),
     /// `a=mid:<identification tag>` (RFC 5888).
     Mid(String),
-    /// Any other attribute, as written.
+    /// Any other attribute, as written. The value may be anything (an
+    /// `ice-pwd` password, a label naming a patient): `Debug` redacts it.
     Other {
         /// The attribute name.
         name: String,
         /// The value after the `:`, if there is one.
-        value: Option<String>,
+        value: Pii<Option<String>>,
     },
 }
 
@@ -114,7 +117,7 @@ impl fmt::Display for Attribute {
             Attribute::Fingerprint(fp) => write!(f, "fingerprint:{fp}"),
             Attribute::Setup(s) => write!(f, "setup:{}", s.as_str()),
             Attribute::Mid(m) => write!(f, "mid:{m}"),
-            Attribute::Other { name, value } => match value {
+            Attribute::Other { name, value } => match value.expose() {
                 Some(v) => write!(f, "{name}:{v}"),
                 None => f.write_str(name),
             },
@@ -258,11 +261,12 @@ impl fmt::Display for Fingerprint {
         f.write_str(&self.hash_function)?;
         for (i, b) in self.bytes.iter().enumerate() {
             f.write_str(if i == 0 { " " } else { ":" })?;
-            if self.uppercase {
-                write!(f, "{b:02X}")?;
+            let hex = if self.uppercase {
+                &data_encoding::HEXUPPER
             } else {
-                write!(f, "{b:02x}")?;
-            }
+                &data_encoding::HEXLOWER
+            };
+            f.write_str(&hex.encode(&[*b]))?;
         }
         Ok(())
     }
@@ -304,15 +308,6 @@ impl Setup {
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 fn parse_fingerprint(value: &str) -> Option<Fingerprint> {
     let (hash, hex) = value.split_once(' ')?;
     if !is_token(hash) || hex.is_empty() {
@@ -325,10 +320,7 @@ fn parse_fingerprint(value: &str) -> Option<Fingerprint> {
     }
     let mut bytes = Vec::with_capacity(hex.len() / 3 + 1);
     for pair in hex.split(':') {
-        match pair.as_bytes() {
-            [hi, lo] => bytes.push(hex_val(*hi)? << 4 | hex_val(*lo)?),
-            _ => return None,
-        }
+        bytes.push(crate::parse::hex_byte(pair.as_bytes())?);
     }
     Some(Fingerprint {
         hash_function: hash.to_owned(),
@@ -465,7 +457,7 @@ pub(super) fn parse_attribute(line: usize, text: &str) -> Result<Attribute, SdpE
         }
         _ => Attribute::Other {
             name: name.to_owned(),
-            value: value.map(str::to_owned),
+            value: Pii::new(value.map(str::to_owned)),
         },
     })
 }

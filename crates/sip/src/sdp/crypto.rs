@@ -23,13 +23,15 @@
 //! assert_eq!(crypto.suite, CryptoSuite::AesCm128HmacSha1_80);
 //! let keying = crypto.srtp_keying()?;
 //! assert_eq!(keying.suite, "AES_CM_128_HMAC_SHA1_80");
-//! assert_eq!(keying.master_key.len() + keying.master_salt.len(), 30);
+//! assert_eq!(keying.master_key.expose().len() + keying.master_salt.expose().len(), 30);
 //! assert!(!format!("{crypto:?}").contains("WVNf"));
 //! assert_eq!(crypto.to_string(), line);
 //! # Ok::<(), carevox_sip::sdp::crypto::CryptoError>(())
 //! ```
 
 use std::fmt;
+
+use carevox_redact::Secret;
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -231,9 +233,9 @@ impl fmt::Display for CryptoSuite {
 /// The master key followed by the master salt: the decoded `inline:` value.
 ///
 /// Zeroized on drop, redacted in `Debug`, compared in constant time.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KeySalt {
-    bytes: Zeroizing<Vec<u8>>,
+    bytes: Secret<Vec<u8>>,
     /// Whether the base64 text was written with `=` padding.
     padded: bool,
 }
@@ -242,14 +244,14 @@ impl KeySalt {
     /// Wraps key||salt bytes supplied by the caller.
     pub fn new(bytes: Vec<u8>) -> KeySalt {
         KeySalt {
-            bytes: Zeroizing::new(bytes),
+            bytes: Secret::new(bytes),
             padded: true,
         }
     }
 
     /// The raw key||salt bytes, for keying an SRTP context.
     pub fn expose(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.expose()
     }
 
     fn encode(&self) -> Zeroizing<String> {
@@ -258,23 +260,18 @@ impl KeySalt {
         } else {
             &base64::engine::general_purpose::STANDARD_NO_PAD
         };
-        Zeroizing::new(engine.encode(self.bytes.as_slice()))
+        Zeroizing::new(engine.encode(self.bytes.expose().as_slice()))
     }
 }
 
 impl PartialEq for KeySalt {
     fn eq(&self, other: &Self) -> bool {
-        self.padded == other.padded && bool::from(self.bytes.as_slice().ct_eq(&other.bytes))
+        self.padded == other.padded
+            && bool::from(self.bytes.expose().as_slice().ct_eq(other.bytes.expose()))
     }
 }
 
 impl Eq for KeySalt {}
-
-impl fmt::Debug for KeySalt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeySalt(<redacted {} bytes>)", self.bytes.len())
-    }
-}
 
 /// A key lifetime: how many packets the key may protect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -328,7 +325,7 @@ pub struct KeyParam {
 }
 
 /// An SDES session parameter (RFC 4568 section 6.3).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SessionParam {
     /// `KDR=n`: key derivation rate 2^n.
@@ -343,21 +340,27 @@ pub enum SessionParam {
     Wsh(u32),
     /// Any other parameter (`FEC_ORDER=`, `FEC_KEY=`, extensions), as
     /// written. Redacted in `Debug`, since `FEC_KEY` carries key material.
-    Other(Zeroizing<String>),
+    Other(Secret<String>),
 }
 
-impl fmt::Debug for SessionParam {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SessionParam::Kdr(n) => write!(f, "Kdr({n})"),
-            SessionParam::UnencryptedSrtp => f.write_str("UnencryptedSrtp"),
-            SessionParam::UnencryptedSrtcp => f.write_str("UnencryptedSrtcp"),
-            SessionParam::UnauthenticatedSrtp => f.write_str("UnauthenticatedSrtp"),
-            SessionParam::Wsh(n) => write!(f, "Wsh({n})"),
-            SessionParam::Other(_) => f.write_str("Other(<redacted>)"),
+/// `Other` values are compared in constant time (for equal lengths).
+impl PartialEq for SessionParam {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SessionParam::Kdr(a), SessionParam::Kdr(b)) => a == b,
+            (SessionParam::Wsh(a), SessionParam::Wsh(b)) => a == b,
+            (SessionParam::UnencryptedSrtp, SessionParam::UnencryptedSrtp)
+            | (SessionParam::UnencryptedSrtcp, SessionParam::UnencryptedSrtcp)
+            | (SessionParam::UnauthenticatedSrtp, SessionParam::UnauthenticatedSrtp) => true,
+            (SessionParam::Other(a), SessionParam::Other(b)) => {
+                bool::from(a.expose().as_bytes().ct_eq(b.expose().as_bytes()))
+            }
+            _ => false,
         }
     }
 }
+
+impl Eq for SessionParam {}
 
 impl fmt::Display for SessionParam {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -367,7 +370,7 @@ impl fmt::Display for SessionParam {
             SessionParam::UnencryptedSrtcp => f.write_str("UNENCRYPTED_SRTCP"),
             SessionParam::UnauthenticatedSrtp => f.write_str("UNAUTHENTICATED_SRTP"),
             SessionParam::Wsh(n) => write!(f, "WSH={n}"),
-            SessionParam::Other(s) => f.write_str(s),
+            SessionParam::Other(s) => f.write_str(s.expose()),
         }
     }
 }
@@ -385,15 +388,16 @@ pub struct Crypto {
     pub session_params: Vec<SessionParam>,
 }
 
-/// What an SRTP context needs from an accepted `a=crypto` line.
-#[derive(Debug, Clone, Copy)]
-pub struct SrtpKeying<'a> {
+/// What an SRTP context needs from an accepted `a=crypto` line. The key
+/// and salt are copies, zeroized on drop and redacted in `Debug`.
+#[derive(Debug, Clone)]
+pub struct SrtpKeying {
     /// The suite name, as registered (`AES_CM_128_HMAC_SHA1_80`, ...).
     pub suite: &'static str,
     /// The master key.
-    pub master_key: &'a [u8],
+    pub master_key: Secret<Vec<u8>>,
     /// The master salt.
-    pub master_salt: &'a [u8],
+    pub master_salt: Secret<Vec<u8>>,
     /// The MKI of the first key, when the line carries one.
     pub mki: Option<Mki>,
     /// The key derivation rate exponent (`KDR=n`), 0 when absent.
@@ -442,6 +446,7 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
         .strip_prefix("inline:")
         .ok_or(CryptoError::KeyMethod { index })?;
     let mut parts = info.split('|');
+    // `split` yields at least one item; an empty one is refused just below.
     let key_text = parts.next().unwrap_or_default();
     if key_text.is_empty() {
         return Err(CryptoError::Base64 { index });
@@ -482,7 +487,7 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
     Ok(KeyParam {
         key_salt: KeySalt {
             padded: key_text.ends_with('=') || key_text.len() % 4 == 0,
-            bytes: Zeroizing::new(bytes.to_vec()),
+            bytes: Secret::new(bytes.to_vec()),
         },
         lifetime,
         mki,
@@ -509,7 +514,7 @@ fn parse_session_param(index: usize, text: &str) -> Result<SessionParam, CryptoE
                     .ok_or(bad)?;
                 SessionParam::Wsh(n)
             } else if text.bytes().all(|b| b.is_ascii_graphic()) {
-                SessionParam::Other(Zeroizing::new(text.to_owned()))
+                SessionParam::Other(Secret::new(text.to_owned()))
             } else {
                 return Err(bad);
             }
@@ -528,6 +533,7 @@ impl Crypto {
         if value.starts_with([' ', '\t']) {
             return Err(CryptoError::Syntax("leading whitespace"));
         }
+        // No field at all is an empty tag, refused just below.
         let tag_text = fields.next().map(|(_, f)| f).unwrap_or_default();
         if tag_text.is_empty() || tag_text.len() > 9 {
             return Err(CryptoError::Tag);
@@ -638,7 +644,7 @@ impl Crypto {
     /// The suite and the first key of a line that passes
     /// [`Crypto::ensure_secure`], split into master key and master salt, for
     /// keying an SRTP context.
-    pub fn srtp_keying(&self) -> Result<SrtpKeying<'_>, CryptoError> {
+    pub fn srtp_keying(&self) -> Result<SrtpKeying, CryptoError> {
         self.ensure_secure()?;
         let name = self
             .suite
@@ -674,8 +680,8 @@ impl Crypto {
         });
         Ok(SrtpKeying {
             suite: name,
-            master_key,
-            master_salt,
+            master_key: Secret::new(master_key.to_vec()),
+            master_salt: Secret::new(master_salt.to_vec()),
             mki: first.mki,
             kdr,
             window_size,
@@ -803,7 +809,10 @@ mod tests {
         let rng = ring::rand::SystemRandom::new();
         let c = Crypto::generate(7, CryptoSuite::AeadAes256Gcm, &rng).unwrap();
         let k = c.srtp_keying().unwrap();
-        assert_eq!((k.master_key.len(), k.master_salt.len()), (32, 12));
+        assert_eq!(
+            (k.master_key.expose().len(), k.master_salt.expose().len()),
+            (32, 12)
+        );
         let back = Crypto::parse(&c.to_string()).unwrap();
         assert_eq!(back, c);
     }

@@ -44,7 +44,8 @@ pub mod offer_answer;
 
 use std::fmt;
 
-use zeroize::Zeroizing;
+use carevox_redact::{Pii, Secret};
+use subtle::ConstantTimeEq;
 
 pub use attribute::{
     Attribute, Direction, Fingerprint, Fmtp, Rtcp, Rtpmap, Setup, is_token, is_token_char,
@@ -217,7 +218,8 @@ impl LineEnding {
 }
 
 /// The `o=` line: who created the session, and its identity and version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` redacts the user name, session id and address.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Origin {
     /// User name, `-` when none.
     pub username: String,
@@ -233,8 +235,8 @@ pub struct Origin {
     pub address: String,
 }
 
-/// A `c=` line: where media is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `c=` line: where media is sent. `Debug` redacts the address.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connection {
     /// Network type, `IN`.
     pub net_type: String,
@@ -243,6 +245,32 @@ pub struct Connection {
     /// The connection address, with any multicast `/ttl` and `/count`
     /// suffixes as written.
     pub address: String,
+}
+
+// The fields of `Origin` and `Connection` are plain `String`s that callers
+// build with struct literals; `Debug` wraps the PHI ones in `Pii` as it
+// formats them.
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Origin")
+            .field("username", &Pii::new(&self.username))
+            .field("session_id", &Pii::new(&self.session_id))
+            .field("session_version", &self.session_version)
+            .field("net_type", &self.net_type)
+            .field("addr_type", &self.addr_type)
+            .field("address", &Pii::new(&self.address))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("net_type", &self.net_type)
+            .field("addr_type", &self.addr_type)
+            .field("address", &Pii::new(&self.address))
+            .finish()
+    }
 }
 
 impl Connection {
@@ -280,26 +308,29 @@ pub struct Timing {
 
 /// The obsolete `k=` line, kept for round trips. Its value may hold a key in
 /// the clear, so it is zeroized on drop and redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ObsoleteKey(Zeroizing<String>);
+#[derive(Debug, Clone)]
+pub struct ObsoleteKey(Secret<String>);
 
 impl ObsoleteKey {
     /// Wraps a `k=` value.
     pub fn new(value: &str) -> ObsoleteKey {
-        ObsoleteKey(Zeroizing::new(value.to_owned()))
+        ObsoleteKey(Secret::new(value.to_owned()))
     }
 
     /// The value as written.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
-impl fmt::Debug for ObsoleteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ObsoleteKey(<redacted>)")
+/// Compared in constant time (for equal lengths).
+impl PartialEq for ObsoleteKey {
+    fn eq(&self, other: &Self) -> bool {
+        bool::from(self.expose().as_bytes().ct_eq(other.expose().as_bytes()))
     }
 }
+
+impl Eq for ObsoleteKey {}
 
 /// One media section: the `m=` line and the lines under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,7 +346,7 @@ pub struct Media {
     /// Media formats: RTP payload type numbers for RTP protocols.
     pub formats: Vec<String>,
     /// `i=` media title.
-    pub information: Option<String>,
+    pub information: Pii<Option<String>>,
     /// `c=` lines of this section.
     pub connections: Vec<Connection>,
     /// `b=` lines of this section.
@@ -335,7 +366,7 @@ impl Media {
             num_ports: None,
             protocol: protocol.to_owned(),
             formats,
-            information: None,
+            information: Pii::new(None),
             connections: Vec::new(),
             bandwidths: Vec::new(),
             key: None,
@@ -431,15 +462,15 @@ pub struct SessionDescription {
     /// `o=` origin.
     pub origin: Origin,
     /// `s=` session name (`" "` or `-` when there is none to give).
-    pub session_name: String,
+    pub session_name: Pii<String>,
     /// `i=` session information.
-    pub information: Option<String>,
+    pub information: Pii<Option<String>>,
     /// `u=` URI.
-    pub uri: Option<String>,
+    pub uri: Pii<Option<String>>,
     /// `e=` email addresses.
-    pub emails: Vec<String>,
+    pub emails: Pii<Vec<String>>,
     /// `p=` phone numbers.
-    pub phones: Vec<String>,
+    pub phones: Pii<Vec<String>>,
     /// Session-level `c=` line.
     pub connection: Option<Connection>,
     /// Session-level `b=` lines.
@@ -464,11 +495,11 @@ impl SessionDescription {
     pub fn new(origin: Origin) -> SessionDescription {
         SessionDescription {
             origin,
-            session_name: "-".to_owned(),
-            information: None,
-            uri: None,
-            emails: Vec::new(),
-            phones: Vec::new(),
+            session_name: Pii::new("-".to_owned()),
+            information: Pii::new(None),
+            uri: Pii::new(None),
+            emails: Pii::new(Vec::new()),
+            phones: Pii::new(Vec::new()),
             connection: None,
             bandwidths: Vec::new(),
             timings: vec![Timing {
@@ -558,17 +589,17 @@ impl fmt::Display for SessionDescription {
             "o={} {} {} {} {} {}{nl}",
             o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address
         )?;
-        write!(f, "s={}{nl}", self.session_name)?;
-        if let Some(i) = &self.information {
+        write!(f, "s={}{nl}", self.session_name.expose())?;
+        if let Some(i) = self.information.expose() {
             write!(f, "i={i}{nl}")?;
         }
-        if let Some(u) = &self.uri {
+        if let Some(u) = self.uri.expose() {
             write!(f, "u={u}{nl}")?;
         }
-        for e in &self.emails {
+        for e in self.emails.expose() {
             write!(f, "e={e}{nl}")?;
         }
-        for p in &self.phones {
+        for p in self.phones.expose() {
             write!(f, "p={p}{nl}")?;
         }
         if let Some(c) = &self.connection {
@@ -602,7 +633,7 @@ impl fmt::Display for SessionDescription {
                 write!(f, " {fmt}")?;
             }
             f.write_str(nl)?;
-            if let Some(i) = &m.information {
+            if let Some(i) = m.information.expose() {
                 write!(f, "i={i}{nl}")?;
             }
             for c in &m.connections {

@@ -1,5 +1,7 @@
 //! The line parser behind [`SessionDescription::parse_with_limits`].
 
+use carevox_redact::Pii;
+
 use super::attribute::{is_token, parse_attribute};
 use super::{
     Bandwidth, Connection, LineEnding, Media, ObsoleteKey, Origin, SdpError, SdpLimits,
@@ -188,7 +190,9 @@ impl Parser {
             let repeat = self.media_rank == Some(rank);
             self.media_rank = Some(rank);
             match kind {
-                b'i' if !repeat => media.information = Some(text(line, kind, value)?),
+                b'i' if !repeat => {
+                    media.information = Pii::new(Some(text(line, kind, value)?));
+                }
                 b'c' => media.connections.push(parse_connection(line, value)?),
                 b'b' => media.bandwidths.push(parse_bandwidth(line, value)?),
                 b'k' if !repeat => media.key = Some(ObsoleteKey::new(&text(line, kind, value)?)),
@@ -277,11 +281,11 @@ impl Parser {
         }
         Ok(SessionDescription {
             origin,
-            session_name,
-            information: self.information,
-            uri: self.uri,
-            emails: self.emails,
-            phones: self.phones,
+            session_name: Pii::new(session_name),
+            information: Pii::new(self.information),
+            uri: Pii::new(self.uri),
+            emails: Pii::new(self.emails),
+            phones: Pii::new(self.phones),
             connection: self.connection,
             bandwidths: self.bandwidths,
             timings: self.timings,

@@ -48,12 +48,12 @@ pub(crate) fn assert_rebuild_same(msg: &Message, what: &str) {
     let a: Vec<(HeaderName, String)> = msg
         .headers()
         .filter(|f| f.name != HeaderName::ContentLength)
-        .map(|f| (f.name, unfold(f.value).into_owned()))
+        .map(|f| (f.name, unfold(f.value_str()).into_owned()))
         .collect();
     let b: Vec<(HeaderName, String)> = rebuilt
         .headers()
         .filter(|f| f.name != HeaderName::ContentLength)
-        .map(|f| (f.name, f.value.to_owned()))
+        .map(|f| (f.name, f.value_str().to_owned()))
         .collect();
     assert_eq!(a, b, "{what}");
     assert_eq!(
