@@ -264,12 +264,12 @@ pub fn percent_decode(s: &str) -> Cow<'_, [u8]> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            if let Some(v) = bytes.get(i + 1..i + 3).and_then(hex_byte) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b == b'%'
+            && let Some(v) = bytes.get(i + 1..i + 3).and_then(hex_byte)
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b);
         i += 1;

@@ -343,10 +343,10 @@ impl<'a> SipUri<'a> {
                 None => (Some(ui), None),
             },
         };
-        if let Some(u) = user {
-            if u.is_empty() {
-                return Err(ParseError::uri("empty user"));
-            }
+        if let Some(u) = user
+            && u.is_empty()
+        {
+            return Err(ParseError::uri("empty user"));
         }
         // The host part ends at the first `;` (parameters) or `?` (headers).
         let end = hostpart
@@ -482,10 +482,10 @@ impl<'a> SipUri<'a> {
             }
         }
         for p in self.params.iter() {
-            if let Some(b) = other.params.get(p.name) {
-                if !same(p.value.unwrap_or(""), b.unwrap_or("")) {
-                    return false;
-                }
+            if let Some(b) = other.params.get(p.name)
+                && !same(p.value.unwrap_or(""), b.unwrap_or(""))
+            {
+                return false;
             }
         }
         headers_equivalent(self.headers(), other.headers())

@@ -389,17 +389,16 @@ impl Shared {
         if !state.conns.contains_key(&id) {
             return false;
         }
-        if let Some(old) = state.routes.insert(key, id) {
-            if old != id {
-                if let Some(conn) = state.conns.get_mut(&old) {
-                    conn.routes.retain(|k| *k != key);
-                }
-            }
+        if let Some(old) = state.routes.insert(key, id)
+            && old != id
+            && let Some(conn) = state.conns.get_mut(&old)
+        {
+            conn.routes.retain(|k| *k != key);
         }
-        if let Some(conn) = state.conns.get_mut(&id) {
-            if !conn.routes.contains(&key) {
-                conn.routes.push(key);
-            }
+        if let Some(conn) = state.conns.get_mut(&id)
+            && !conn.routes.contains(&key)
+        {
+            conn.routes.push(key);
         }
         true
     }
@@ -611,14 +610,14 @@ impl Transport {
             connection: Some(connection),
             remote: dest.addr,
         };
-        if let Some(id) = dest.connection {
-            if let Some(queue) = shared.queue_of(id, dest.kind) {
-                match queue.push(message.clone()) {
-                    Ok(()) => return Ok(sent(id)),
-                    // Closing: fall back to the address (RFC 3261 18.2.2).
-                    Err(Error::ConnectionClosed { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+        if let Some(id) = dest.connection
+            && let Some(queue) = shared.queue_of(id, dest.kind)
+        {
+            match queue.push(message.clone()) {
+                Ok(()) => return Ok(sent(id)),
+                // Closing: fall back to the address (RFC 3261 18.2.2).
+                Err(Error::ConnectionClosed { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         // A connection may close between lookup and push; try a fresh one

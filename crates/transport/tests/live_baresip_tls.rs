@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use carevox_sip::auth::{
     Algorithm, Credentials, DigestServer, NonceTracker, Password, Request, ServerConfig, UserSecret,
 };
-use carevox_sip::{Message, MessageBuilder, Method, ValidationPolicy, validate};
+use carevox_sip::{Message, MessageBuilder, Method, ValidationPolicy, Verdict, validate};
 use carevox_transport::{Destination, Event, Received, TransportConfig, TransportKind};
 use common::*;
 use ring::rand::SystemRandom;
@@ -176,7 +176,10 @@ async fn baresip_registers_over_tls_with_digest() {
         assert!(received.source.ip().is_loopback());
         connections.push(received.connection.expect("a TLS connection"));
         let msg = &received.message;
-        validate(msg, &ValidationPolicy::default()).expect("baresip's REGISTER validates");
+        assert_eq!(
+            validate(msg, &ValidationPolicy::default()).expect("baresip's REGISTER validates"),
+            Verdict::Accept
+        );
         assert_eq!(msg.method(), Some(Method::Register));
         assert!(
             msg.top_via()

@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use carevox_sip::auth::{
     Algorithm, Credentials, DigestServer, NonceTracker, Password, Request, ServerConfig, UserSecret,
 };
-use carevox_sip::{MessageBuilder, Method, ValidationPolicy, validate};
+use carevox_sip::{MessageBuilder, Method, ValidationPolicy, Verdict, validate};
 use carevox_transport::{Destination, Event, TransportConfig, TransportKind};
 use common::*;
 use ring::rand::SystemRandom;
@@ -162,7 +162,10 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
         messages += 1;
         assert_eq!(received.kind, TransportKind::Tls);
         let msg = &received.message;
-        validate(msg, &ValidationPolicy::default()).expect("linphonec's message validates");
+        assert_eq!(
+            validate(msg, &ValidationPolicy::default()).expect("linphonec's message validates"),
+            Verdict::Accept
+        );
         if msg.method() != Some(Method::Register) {
             continue;
         }

@@ -109,7 +109,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut written = 0;
     for (selector, suite) in Suite::ALL.iter().enumerate() {
         let Some(number) = libsrtp_suite(*suite) else {
-            eprintln!("{}: libsrtp has no such suite here, no seeds", suite.sdes_name());
+            eprintln!(
+                "{}: libsrtp has no such suite here, no seeds",
+                suite.sdes_name()
+            );
             continue;
         };
         let selector = u8::try_from(selector)?;
@@ -122,7 +125,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .map_err(|s| format!("protect: {s:?}"))?;
             let mut seed = vec![selector];
             seed.extend_from_slice(&packet);
-            fs::write(rtp_dir.join(format!("libsrtp-{}-{i}", suite.sdes_name())), seed)?;
+            fs::write(
+                rtp_dir.join(format!("libsrtp-{}-{i}", suite.sdes_name())),
+                seed,
+            )?;
             written += 1;
         }
         for (i, mut packet) in rtcp_packets(ssrc).into_iter().enumerate() {
@@ -131,7 +137,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .map_err(|s| format!("protect_rtcp: {s:?}"))?;
             let mut seed = vec![selector];
             seed.extend_from_slice(&packet);
-            fs::write(rtcp_dir.join(format!("libsrtp-{}-{i}", suite.sdes_name())), seed)?;
+            fs::write(
+                rtcp_dir.join(format!("libsrtp-{}-{i}", suite.sdes_name())),
+                seed,
+            )?;
             written += 1;
         }
     }

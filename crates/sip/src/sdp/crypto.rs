@@ -455,15 +455,15 @@ fn parse_key_param(index: usize, text: &str, suite: &CryptoSuite) -> Result<KeyP
         B64.decode(key_text)
             .map_err(|_| CryptoError::Base64 { index })?,
     );
-    if let (Some(expected), Some(name)) = (suite.key_salt_len(), suite.known_name()) {
-        if bytes.len() != expected {
-            return Err(CryptoError::KeyLength {
-                index,
-                suite: name,
-                expected,
-                actual: bytes.len(),
-            });
-        }
+    if let (Some(expected), Some(name)) = (suite.key_salt_len(), suite.known_name())
+        && bytes.len() != expected
+    {
+        return Err(CryptoError::KeyLength {
+            index,
+            suite: name,
+            expected,
+            actual: bytes.len(),
+        });
     }
     let max_log2 = if matches!(suite, CryptoSuite::Other(_)) {
         63

@@ -468,7 +468,7 @@ fn parse_zones(line: usize, value: &str) -> Result<String, SdpError> {
     let f = fields(line, b'z', value)?;
     let parts: Vec<&str> = f.collect();
     let ok = !parts.is_empty()
-        && parts.len() % 2 == 0
+        && parts.len().is_multiple_of(2)
         && parts.chunks(2).all(|pair| match pair {
             [time, offset] => {
                 digits_u64(time).is_some()
