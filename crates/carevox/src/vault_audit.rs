@@ -18,7 +18,7 @@
 //!     VaultAuditConfig::voicemail("carevox-vault"),
 //!     VaultActor::new("voicemail-service", AuthMethod::None, Timestamp(1_000)),
 //! ));
-//! # let keys = carevox::vault::LocalKeyFile::create(&dir.path().join("k"), &rng)?;
+//! # let keys = carevox::vault::LocalKeyFile::create(dir.path().join("k"), &rng)?;
 //! let vault = Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)).with_hook(hook.clone());
 //! vault.put(&rng, Metadata::new("vm-1", "audio/wav", 1, 2), b"RIFF")?;
 //! assert_eq!(hook.outcomes().len(), 1);
