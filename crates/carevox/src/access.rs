@@ -34,7 +34,7 @@
 //!     &Target {
 //!         event: EventType::VoicemailAccess,
 //!         action: Action::Read,
-//!         patient: Some("Patient/42"),
+//!         patient: Some(carevox::redact::Pii::new("Patient/42")),
 //!         object: Some(ObjectRef { kind: ObjectKind::Voicemail, id: "vm-1".into() }),
 //!         correlation_id: None,
 //!     },
@@ -50,6 +50,7 @@ use carevox_audit::{
     Action, AuthMethod, Detail, EventType, ObjectRef, Outcome, PurposeOfUse, Record, Timestamp,
 };
 use carevox_authz::{BreakGlassUse, Decision, Reason, Request};
+use carevox_redact::Pii;
 
 /// How an access request was decided, owned (free of the policy's
 /// lifetime) and printable.
@@ -109,8 +110,9 @@ pub struct Target<'a> {
     pub event: EventType,
     /// What was to be done.
     pub action: Action,
-    /// The patient reference (a FHIR reference such as `Patient/42`).
-    pub patient: Option<&'a str>,
+    /// The patient reference (a FHIR reference such as `Patient/42`);
+    /// PHI, so `Debug` shows `<redacted>`.
+    pub patient: Option<Pii<&'a str>>,
     /// The object.
     pub object: Option<ObjectRef>,
     /// A call or session id tying the record to others.
@@ -159,7 +161,7 @@ pub fn access_record(
     r.actor.role = subject.role.map(str::to_owned);
     r.actor.network_address = subject.network_address.map(str::to_owned);
     r.actor.auth = subject.auth.clone();
-    r.entity.patient = target.patient.map(str::to_owned);
+    r.entity.patient = target.patient.map(|p| (*p.expose()).to_owned());
     r.entity.object = target.object.clone();
     r.correlation_id = target.correlation_id.map(str::to_owned);
     if let Some(grant) = request.break_glass {

@@ -2,6 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The PHI and secret wrappers every crate uses (`Pii`, `Secret`).
+pub use carevox_redact as redact;
+
 #[cfg(feature = "audit")]
 pub use carevox_audit as audit;
 #[cfg(feature = "authz")]

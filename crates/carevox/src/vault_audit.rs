@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use carevox_audit::{
     Action, AuthMethod, Detail, EventType, ObjectKind, ObjectRef, Outcome, Record, Timestamp,
 };
+use carevox_redact::Pii;
 use carevox_vault::{Event, EventHook, Operation};
 
 use crate::audit_sink::AuditSink;
@@ -47,8 +48,8 @@ pub struct VaultActor {
     /// The time of the operations (the caller's clock).
     pub at: Timestamp,
     /// The patient the objects are about (a reference such as
-    /// `Patient/42`), if any.
-    pub patient: Option<String>,
+    /// `Patient/42`), if any; PHI, so `Debug` shows `<redacted>`.
+    pub patient: Option<Pii<String>>,
     /// For emergency access: a pointer to the access record that allowed
     /// it, e.g. `break-glass decision record #12` (the emergency itself is
     /// on that record, so that it raises one alert).
@@ -143,7 +144,7 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
     );
     r.actor.role.clone_from(&actor.role);
     r.actor.auth = actor.auth.clone();
-    r.entity.patient.clone_from(&actor.patient);
+    r.entity.patient = actor.patient.as_ref().map(|p| p.expose().clone());
     r.entity.object = Some(ObjectRef {
         kind: config.object_kind.clone(),
         id: event.object_id.to_owned(),

@@ -25,6 +25,7 @@ use carevox::authz::{
     TeamId, UserId,
 };
 use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
+use carevox::redact::Pii;
 use carevox::vault::{MemoryBackend, Metadata, Operation, Vault};
 use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook, vault_action};
 use ring::rand::SystemRandom;
@@ -100,7 +101,7 @@ fn decide(
         &Target {
             event: EventType::VoicemailAccess,
             action: Action::Read,
-            patient: Some("Patient/42"),
+            patient: Some(Pii::new("Patient/42")),
             object: Some(ObjectRef {
                 kind: ObjectKind::Voicemail,
                 id: "vm-1".into(),
@@ -295,7 +296,7 @@ fn vault_operations_become_records() {
         records: Mutex::new(Vec::new()),
     });
     let mut actor = VaultActor::new("voicemail-service", AuthMethod::None, Timestamp(NOW * 1000));
-    actor.patient = Some("Patient/42".into());
+    actor.patient = Some(Pii::new("Patient/42".into()));
     let hook = Arc::new(VaultAuditHook::new(
         Arc::clone(&log),
         VaultAuditConfig::voicemail("carevox-vault"),

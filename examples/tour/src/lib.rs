@@ -65,6 +65,7 @@ use carevox::authz::{
 };
 use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
 use carevox::media::{answer_audio, offer_crypto, offerer_srtp};
+use carevox::redact::Pii;
 use carevox::sdes::SdesOptions;
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::CryptoSuite;
@@ -264,7 +265,7 @@ fn vault_actor(user: &str, role: &str, now: u64, emergency: Option<String>) -> V
         Timestamp(now.saturating_mul(1000)),
     );
     actor.role = Some(role.into());
-    actor.patient = Some(PATIENT_REF.into());
+    actor.patient = Some(Pii::new(PATIENT_REF.into()));
     actor.emergency = emergency;
     actor
 }
@@ -845,7 +846,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
             &Target {
                 event: EventType::VoicemailAccess,
                 action: Action::Read,
-                patient: Some(PATIENT_REF),
+                patient: Some(Pii::new(PATIENT_REF)),
                 object: Some(object.clone()),
                 correlation_id: Some(&call_id),
             },
