@@ -189,8 +189,14 @@ struct Stream {
     ssrc: u32,
     rtp: ReplayWindow,
     start_roc: u32,
+    /// Outbound: the lowest SRTP index that may still be sent (moved up when
+    /// the ROC is set on a stream that has sent, so that no index repeats).
+    rtp_floor: u64,
     rtcp: ReplayWindow,
     rtcp_next: u32,
+    /// Outbound: whether an SRTCP packet was sent (then indices below
+    /// `rtcp_next` are used).
+    rtcp_sent: bool,
 }
 
 impl Stream {
@@ -199,10 +205,12 @@ impl Stream {
             ssrc,
             rtp: ReplayWindow::new(window),
             start_roc: roc,
+            rtp_floor: 0,
             rtcp: ReplayWindow::new(window),
             // libsrtp numbers the first SRTCP packet 1; doing the same keeps
             // the two bit-exact.
             rtcp_next: 1,
+            rtcp_sent: false,
         }
     }
 
@@ -327,22 +335,16 @@ impl Context {
                 reason: "the MKI is already in use",
             });
         }
-        let (Some(rtp), Some(rtcp)) = (
-            Crypto::new(&key, PacketKind::Rtp),
-            Crypto::new(&key, PacketKind::Rtcp),
-        ) else {
-            return Err(Error::InvalidKeyLength {
-                what: "master key",
-                len: key.key().len(),
-                expected: self.suite.key_len(),
-            });
-        };
+        let rtp = Crypto::new(&key, PacketKind::Rtp)?;
+        let rtcp = Crypto::new(&key, PacketKind::Rtcp)?;
+        // A key's own lifetime (SDES) lowers the context's limits.
+        let lifetime = key.lifetime().unwrap_or(u64::MAX);
         self.keys.push(KeySlot {
             mki: key.mki().into(),
             rtp,
             rtcp,
-            rtp_usage: Usage::new(self.config.srtp_limit),
-            rtcp_usage: Usage::new(self.config.srtcp_limit),
+            rtp_usage: Usage::new(self.config.srtp_limit.min(lifetime)),
+            rtcp_usage: Usage::new(self.config.srtcp_limit.min(lifetime)),
         });
         Ok(())
     }
@@ -460,6 +462,73 @@ impl Context {
             .map(Stream::roc)
     }
 
+    /// Sets the rollover counter of outbound stream `ssrc`, for an
+    /// application that resumes a session (the next packet is sent at this
+    /// ROC). On a stream that has sent nothing any ROC is taken; once a
+    /// packet was sent, only a ROC above the current one is, since a lower
+    /// or equal one would send packet indices again (keystream reuse), and
+    /// no index at or below the last one sent is ever sent afterwards.
+    pub fn set_outbound_roc(&mut self, ssrc: u32, roc: u32) -> Result<(), Error> {
+        let kind = PacketKind::Rtp;
+        let stream = self
+            .outbound
+            .iter_mut()
+            .find(|s| s.ssrc == ssrc)
+            .ok_or(Error::UnknownSsrc { kind, ssrc })?;
+        if stream.rtp.started() {
+            let current = stream.roc();
+            if roc <= current {
+                return Err(Error::IndexReuse {
+                    kind,
+                    ssrc,
+                    requested: u64::from(roc),
+                    lowest: u64::from(current) + 1,
+                });
+            }
+            stream.rtp_floor = stream.rtp.top() + 1;
+            stream.rtp.reset();
+        }
+        stream.start_roc = roc;
+        Ok(())
+    }
+
+    /// The SRTCP index the next SRTCP packet of outbound stream `ssrc` will
+    /// carry (libsrtp's numbering: 1 for a fresh stream).
+    pub fn outbound_srtcp_index(&self, ssrc: u32) -> Option<u32> {
+        self.outbound
+            .iter()
+            .find(|s| s.ssrc == ssrc)
+            .map(|s| s.rtcp_next)
+    }
+
+    /// Sets the SRTCP index of the next SRTCP packet of outbound stream
+    /// `ssrc` (0 to 2^31 - 1), for an application that resumes a session.
+    /// Once an SRTCP packet was sent, an index below the next one is
+    /// refused: it was used already.
+    pub fn set_outbound_srtcp_index(&mut self, ssrc: u32, index: u32) -> Result<(), Error> {
+        let kind = PacketKind::Rtcp;
+        if index > MAX_SRTCP_INDEX {
+            return Err(Error::InvalidConfig {
+                reason: "an SRTCP index must be below 2^31",
+            });
+        }
+        let stream = self
+            .outbound
+            .iter_mut()
+            .find(|s| s.ssrc == ssrc)
+            .ok_or(Error::UnknownSsrc { kind, ssrc })?;
+        if stream.rtcp_sent && index < stream.rtcp_next {
+            return Err(Error::IndexReuse {
+                kind,
+                ssrc,
+                requested: u64::from(index),
+                lowest: u64::from(stream.rtcp_next),
+            });
+        }
+        stream.rtcp_next = index;
+        Ok(())
+    }
+
     /// The current rollover counter of inbound stream `ssrc`.
     pub fn inbound_roc(&self, ssrc: u32) -> Option<u32> {
         self.inbound
@@ -547,6 +616,9 @@ impl Context {
         if index > MAX_SRTP_INDEX {
             return Err(Error::KeyExpired { kind, key: key_no });
         }
+        if index < stream.rtp_floor {
+            return Err(Error::Replay { kind, ssrc, index });
+        }
         stream
             .rtp
             .check(index)
@@ -571,8 +643,11 @@ impl Context {
                 .rtp
                 .mac(body, &roc.to_be_bytes())
                 .ok_or(Error::AuthenticationFailed { kind, ssrc })?;
+            let tag = tag
+                .get(..tag_len)
+                .ok_or(Error::AuthenticationFailed { kind, ssrc })?;
             put(tail, 0, &key.mki)?;
-            put(tail, key.mki.len(), tag.get(..tag_len).unwrap_or_default())?;
+            put(tail, key.mki.len(), tag)?;
         }
         stream.rtp.commit(index);
         key.rtp_usage.count();
@@ -632,11 +707,16 @@ impl Context {
         } else {
             (body_end, body_end)
         };
-        let hdr = rtp_header(packet.get(..body_end).unwrap_or_default(), trailer)?;
+        let short = Error::HeaderTooShort {
+            kind,
+            len,
+            needed: 12 + trailer,
+        };
+        let hdr = rtp_header(packet.get(..body_end).ok_or(short.clone())?, trailer)?;
         let ssrc = hdr.ssrc;
         let mki = packet
             .get(mki_at..mki_at + self.mki_len)
-            .unwrap_or_default();
+            .ok_or(short.clone())?;
         let key_no = Self::key_by_mki(&self.keys, mki, kind)?;
         let slot = self.inbound_slot(ssrc, kind)?;
         let index = match slot.and_then(|i| self.inbound.get(i)) {
@@ -666,7 +746,7 @@ impl Context {
         let plain_len = if aead {
             let (header, rest) = packet
                 .get_mut(..cipher_end)
-                .unwrap_or_default()
+                .ok_or(short)?
                 .split_at_mut_checked(hdr.len)
                 .ok_or(auth_failed.clone())?;
             key.rtp
@@ -675,7 +755,7 @@ impl Context {
             body_end
         } else {
             let (body, tail) = packet.split_at_mut(body_end);
-            let tag = tail.get(self.mki_len..).unwrap_or_default();
+            let tag = tail.get(self.mki_len..).ok_or(short)?;
             let roc = u32::try_from(index >> 16).unwrap_or(u32::MAX);
             key.rtp
                 .verify_mac(body, &roc.to_be_bytes(), tag)
@@ -696,7 +776,11 @@ impl Context {
                 self.inbound.push(s);
             }
         }
-        check_padding(buf.get(..plain_len).unwrap_or_default(), &hdr)?;
+        check_padding(
+            buf.get(..plain_len)
+                .ok_or(too_small(plain_len, available))?,
+            &hdr,
+        )?;
         Ok(plain_len)
     }
 
@@ -770,7 +854,7 @@ impl Context {
                     .map_err(|_| auth_failed)?
             } else {
                 put(buf, len, &e_index)?;
-                let aad = buf.get(..len + 4).unwrap_or_default();
+                let aad = buf.get(..len + 4).ok_or(too_small(len + 4, available))?;
                 key.rtcp
                     .seal(ssrc, u64::from(index), aad, &mut [])
                     .map_err(|_| auth_failed)?
@@ -786,17 +870,16 @@ impl Context {
             }
             put(buf, len, &e_index)?;
             put(buf, len + 4, &key.mki)?;
-            let tag = key
-                .rtcp
-                .mac(buf.get(..len + 4).unwrap_or_default(), &[])
-                .ok_or(auth_failed)?;
+            let signed = buf.get(..len + 4).ok_or(too_small(len + 4, available))?;
+            let tag = key.rtcp.mac(signed, &[]).ok_or(auth_failed.clone())?;
             put(
                 buf,
                 len + 4 + key.mki.len(),
-                tag.get(..tag_len).unwrap_or_default(),
+                tag.get(..tag_len).ok_or(auth_failed)?,
             )?;
         }
         stream.rtcp_next = index + 1;
+        stream.rtcp_sent = true;
         key.rtcp_usage.count();
         Ok(out_len)
     }
@@ -854,16 +937,21 @@ impl Context {
             )
         };
         let ssrc = rtcp_ssrc(packet, 0)?;
+        let short = Error::HeaderTooShort {
+            kind,
+            len,
+            needed: 8 + trailer,
+        };
         let e_index: [u8; 4] = packet
             .get(index_at..index_at + 4)
             .and_then(|b| b.try_into().ok())
-            .unwrap_or_default();
+            .ok_or(short.clone())?;
         let e_index_n = u32::from_be_bytes(e_index);
         let encrypted = e_index_n & 0x8000_0000 != 0;
         let index = u64::from(e_index_n & MAX_SRTCP_INDEX);
         let mki = packet
             .get(mki_at..mki_at + self.mki_len)
-            .unwrap_or_default();
+            .ok_or(short.clone())?;
         let key_no = Self::key_by_mki(&self.keys, mki, kind)?;
         let slot = self.inbound_slot(ssrc, kind)?;
         if let Some(s) = slot.and_then(|i| self.inbound.get(i)) {
@@ -882,9 +970,9 @@ impl Context {
             let plain_len = index_at - tag_len;
             if encrypted {
                 let mut aad = [0u8; 12];
-                put(&mut aad, 0, packet.get(..8).unwrap_or_default())?;
+                put(&mut aad, 0, packet.get(..8).ok_or(short.clone())?)?;
                 put(&mut aad, 8, &e_index)?;
-                let ct = packet.get_mut(8..index_at).unwrap_or_default();
+                let ct = packet.get_mut(8..index_at).ok_or(short)?;
                 key.rtcp
                     .open(ssrc, index, &aad, ct)
                     .map_err(|_| auth_failed)?;
@@ -893,21 +981,24 @@ impl Context {
                 put(
                     &mut tag,
                     0,
-                    packet.get(plain_len..index_at).unwrap_or_default(),
+                    packet.get(plain_len..index_at).ok_or(short.clone())?,
                 )?;
                 // The AAD is the packet followed by E||index: move the index
                 // over the tag, which is kept aside.
                 put(packet, plain_len, &e_index)?;
-                let aad = packet.get(..plain_len + 4).unwrap_or_default();
+                let aad = packet.get(..plain_len + 4).ok_or(short)?;
                 key.rtcp
                     .open(ssrc, index, aad, &mut tag)
                     .map_err(|_| auth_failed)?;
             }
             plain_len
         } else {
-            let tag = packet.get(len - tag_len..).unwrap_or_default();
+            let (signed, rest) = packet.split_at_checked(index_at + 4).ok_or(short.clone())?;
+            let tag = rest
+                .get(rest.len().checked_sub(tag_len).ok_or(short)?..)
+                .ok_or(auth_failed.clone())?;
             key.rtcp
-                .verify_mac(packet.get(..index_at + 4).unwrap_or_default(), &[], tag)
+                .verify_mac(signed, &[], tag)
                 .map_err(|_| auth_failed)?;
             if encrypted {
                 if let Some(payload) = packet.get_mut(8..index_at) {
@@ -988,8 +1079,10 @@ mod tests {
         let master =
             MasterKey::new(suite, &vec![0; suite.key_len()], &vec![0; suite.salt_len()]).unwrap();
         let mut ctx = Context::new(master, Config::new()).unwrap();
-        ctx.keys[0].rtp = Crypto::from_session_keys(suite, key, &[], salt).unwrap();
-        ctx.keys[0].rtcp = Crypto::from_session_keys(suite, key, &[], salt).unwrap();
+        ctx.keys[0].rtp =
+            Crypto::from_session_keys(suite, PacketKind::Rtp, key, &[], salt).unwrap();
+        ctx.keys[0].rtcp =
+            Crypto::from_session_keys(suite, PacketKind::Rtcp, key, &[], salt).unwrap();
         ctx
     }
 

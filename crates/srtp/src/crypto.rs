@@ -10,13 +10,14 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::key::{MasterKey, SessionKeys};
-use crate::{PacketKind, Suite};
+use crate::{Error, PacketKind, Suite};
 
 // Kept inline: one per master key and packet kind, and the hot path reads it
 // without an indirection.
 #[allow(clippy::large_enum_variant)]
 enum Cipher {
     Cm128(aes::Aes128Enc),
+    Cm192(aes::Aes192Enc),
     Cm256(aes::Aes256Enc),
     Gcm(aead::LessSafeKey),
 }
@@ -34,6 +35,9 @@ pub(crate) struct Crypto {
     /// The session salt as a big-endian number, already shifted into IV
     /// position: `salt << 16` for AES-CM, the 96-bit salt for GCM.
     salt: u128,
+    /// Length of the authentication tag of this packet kind (HMAC suites:
+    /// the truncated HMAC-SHA1 tag; GCM: 16).
+    tag_len: usize,
 }
 
 impl Drop for Crypto {
@@ -49,20 +53,28 @@ fn salt_number(salt: &[u8]) -> u128 {
 
 impl Crypto {
     /// Derives the session keys of `kind` from `master` and expands them.
-    pub(crate) fn new(master: &MasterKey, kind: PacketKind) -> Option<Crypto> {
-        let keys = SessionKeys::derive(master, kind);
+    pub(crate) fn new(master: &MasterKey, kind: PacketKind) -> Result<Crypto, Error> {
+        let keys = SessionKeys::derive(master, kind)?;
         let suite = master.suite();
+        let bad = Error::InvalidKeyLength {
+            what: "session key",
+            len: suite.key_len(),
+            expected: suite.key_len(),
+        };
         Crypto::from_session_keys(
             suite,
-            keys.enc.get(..suite.key_len())?,
+            kind,
+            keys.enc.get(..suite.key_len()).ok_or(bad.clone())?,
             &keys.auth[..],
-            keys.salt.get(..suite.salt_len())?,
+            keys.salt.get(..suite.salt_len()).ok_or(bad.clone())?,
         )
+        .ok_or(bad)
     }
 
     /// Expands session keys given directly (the RFC 7714 examples start here).
     pub(crate) fn from_session_keys(
         suite: Suite,
+        kind: PacketKind,
         enc: &[u8],
         auth: &[u8],
         salt: &[u8],
@@ -70,6 +82,9 @@ impl Crypto {
         let cipher = match suite {
             Suite::AesCm128HmacSha1_80 | Suite::AesCm128HmacSha1_32 => {
                 Cipher::Cm128(aes::Aes128Enc::new_from_slice(enc).ok()?)
+            }
+            Suite::AesCm192HmacSha1_80 | Suite::AesCm192HmacSha1_32 => {
+                Cipher::Cm192(aes::Aes192Enc::new_from_slice(enc).ok()?)
             }
             Suite::AesCm256HmacSha1_80 | Suite::AesCm256HmacSha1_32 => {
                 Cipher::Cm256(aes::Aes256Enc::new_from_slice(enc).ok()?)
@@ -91,7 +106,16 @@ impl Crypto {
         } else {
             salt_number(salt) << 16
         };
-        Some(Crypto { cipher, mac, salt })
+        let tag_len = match kind {
+            PacketKind::Rtp => suite.rtp_tag_len(),
+            PacketKind::Rtcp => suite.rtcp_tag_len(),
+        };
+        Some(Crypto {
+            cipher,
+            mac,
+            salt,
+            tag_len,
+        })
     }
 
     /// Encrypts or decrypts `data` in AES counter mode with the IV of
@@ -102,6 +126,13 @@ impl Crypto {
         match &self.cipher {
             Cipher::Cm128(aes) => {
                 let core = ctr::CtrCore::<&aes::Aes128Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
+                    aes,
+                    &iv.into(),
+                );
+                StreamCipherCoreWrapper::from_core(core).apply_keystream(data);
+            }
+            Cipher::Cm192(aes) => {
+                let core = ctr::CtrCore::<&aes::Aes192Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
                     aes,
                     &iv.into(),
                 );
@@ -128,10 +159,15 @@ impl Crypto {
     }
 
     /// Checks the truncated HMAC-SHA1 `tag` of `a || b` in constant time.
+    /// A tag of any length other than this packet kind's tag length (an
+    /// empty one included) is refused before any comparison.
     #[inline]
     pub(crate) fn verify_mac(&self, a: &[u8], b: &[u8], tag: &[u8]) -> Result<(), Unauthentic> {
+        if tag.len() != self.tag_len || tag.is_empty() {
+            return Err(Unauthentic);
+        }
         let full = self.mac(a, b).ok_or(Unauthentic)?;
-        let computed = full.get(..tag.len()).ok_or(Unauthentic)?;
+        let computed = full.get(..self.tag_len).ok_or(Unauthentic)?;
         if bool::from(computed.ct_eq(tag)) {
             Ok(())
         } else {
@@ -230,6 +266,7 @@ mod tests {
             cipher: Cipher::Cm128(aes::Aes128Enc::new_from_slice(&get(&v, "session_key")).unwrap()),
             mac: None,
             salt: salt_number(&get(&v, "session_salt")) << 16,
+            tag_len: 10,
         };
         assert_eq!(
             crypto.salt.to_be_bytes().to_vec(),
@@ -249,11 +286,16 @@ mod tests {
         assert_eq!(checked, 6);
     }
 
-    /// RFC 3711 B.3 and RFC 6188 7.2: the key derivation.
+    /// RFC 3711 B.3 and RFC 6188 7: the key derivation (AES-128, AES-192,
+    /// AES-256).
     #[test]
-    fn rfc3711_b3_and_rfc6188_7_2_key_derivation() {
+    fn rfc3711_b3_and_rfc6188_7_key_derivation() {
         for (file, suite) in [
             ("rfc3711_b3_key_derivation.txt", Suite::AesCm128HmacSha1_80),
+            (
+                "rfc6188_7_aes192_key_derivation.txt",
+                Suite::AesCm192HmacSha1_80,
+            ),
             (
                 "rfc6188_7_2_aes256_key_derivation.txt",
                 Suite::AesCm256HmacSha1_80,
@@ -262,7 +304,7 @@ mod tests {
             let v = vector(file);
             let master =
                 MasterKey::new(suite, &get(&v, "master_key"), &get(&v, "master_salt")).unwrap();
-            let keys = SessionKeys::derive(&master, PacketKind::Rtp);
+            let keys = SessionKeys::derive(&master, PacketKind::Rtp).unwrap();
             assert_eq!(
                 keys.enc[..suite.key_len()],
                 get(&v, "cipher_key")[..],
@@ -273,7 +315,7 @@ mod tests {
             if v.iter().any(|(k, _)| k == "auth_keystream") {
                 let want = get(&v, "auth_keystream");
                 let mut out = vec![0u8; want.len()];
-                crate::key::derive(&master, crate::Label::RtpAuthentication, &mut out);
+                crate::key::derive(&master, crate::Label::RtpAuthentication, &mut out).unwrap();
                 assert_eq!(out, want);
             }
         }
@@ -287,11 +329,37 @@ mod tests {
             cipher: Cipher::Cm128(aes::Aes128Enc::new(&Default::default())),
             mac: None,
             salt: salt_number(&get(&v, "session_salt")),
+            tag_len: 16,
         };
         let nonce = crypto.gcm_nonce(0x5501a0b2, 0xf17b);
         assert_eq!(nonce.as_ref().to_vec(), get(&v, "iv"));
         let v = vector("rfc7714_17_1_srtcp_aead_aes_128_gcm.txt");
         let nonce = crypto.gcm_nonce(0x4d617273, 0x5d4);
         assert_eq!(nonce.as_ref().to_vec(), get(&v, "iv"));
+    }
+
+    /// The tag check refuses a tag of the wrong length itself, the empty
+    /// tag included, whatever its caller checked before.
+    #[test]
+    fn verify_mac_refuses_wrong_tag_lengths() {
+        for suite in [Suite::AesCm128HmacSha1_80, Suite::AesCm192HmacSha1_32] {
+            let master = MasterKey::new(suite, &vec![3; suite.key_len()], &[4; 14]).unwrap();
+            for kind in [PacketKind::Rtp, PacketKind::Rtcp] {
+                let crypto = Crypto::new(&master, kind).unwrap();
+                let full = crypto.mac(b"packet", b"roc!").unwrap();
+                let tag_len = crypto.tag_len;
+                assert!(
+                    crypto
+                        .verify_mac(b"packet", b"roc!", &full[..tag_len])
+                        .is_ok()
+                );
+                for len in (0..=20).filter(|l| *l != tag_len) {
+                    assert!(
+                        crypto.verify_mac(b"packet", b"roc!", &full[..len]).is_err(),
+                        "{suite:?} {kind:?}: a {len}-byte tag was accepted"
+                    );
+                }
+            }
+        }
     }
 }

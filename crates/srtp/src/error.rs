@@ -173,6 +173,21 @@ pub enum Error {
         /// What did not fit.
         reason: &'static str,
     },
+    /// Setting an outbound stream's ROC or SRTCP index would send packet
+    /// indices that were already sent (keystream reuse).
+    #[error(
+        "{kind} index of SSRC {ssrc:#010x} cannot be set to {requested}: indices below {lowest} were already used"
+    )]
+    IndexReuse {
+        /// SRTP (the ROC) or SRTCP (the SRTCP index).
+        kind: PacketKind,
+        /// The stream.
+        ssrc: u32,
+        /// The ROC or SRTCP index asked for.
+        requested: u64,
+        /// The lowest value that may be set.
+        lowest: u64,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {reason}")]
     InvalidConfig {

@@ -2,6 +2,7 @@
 //! DTLS-SRTP.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
+use carevox_redact::Secret;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, Suite};
@@ -10,27 +11,18 @@ use crate::{Error, Suite};
 pub const MAX_MKI_LEN: usize = 128;
 
 /// A master key and master salt for one suite, with an optional MKI (master
-/// key identifier) that selects it on the wire.
+/// key identifier) that selects it on the wire and an optional lifetime.
 ///
-/// The key and salt are zeroized on drop and never printed: `Debug` shows the
-/// suite and the MKI length only.
-#[derive(Clone)]
+/// The key and salt are held in [`Secret`]s: zeroized on drop and printed
+/// as `<redacted>` by the derived `Debug`, which shows the suite, the MKI
+/// (sent in the clear in every packet) and the lifetime.
+#[derive(Debug, Clone)]
 pub struct MasterKey {
     suite: Suite,
-    key: Zeroizing<[u8; 32]>,
-    salt: Zeroizing<[u8; 14]>,
+    key: Secret<Vec<u8>>,
+    salt: Secret<Vec<u8>>,
     mki: Vec<u8>,
-}
-
-impl core::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("suite", &self.suite)
-            .field("key", &"<redacted>")
-            .field("salt", &"<redacted>")
-            .field("mki_len", &self.mki.len())
-            .finish()
-    }
+    lifetime: Option<u64>,
 }
 
 fn check_len(what: &'static str, got: &[u8], expected: usize) -> Result<(), Error> {
@@ -51,46 +43,27 @@ impl MasterKey {
     pub fn new(suite: Suite, key: &[u8], salt: &[u8]) -> Result<MasterKey, Error> {
         check_len("master key", key, suite.key_len())?;
         check_len("master salt", salt, suite.salt_len())?;
-        let mut k = Zeroizing::new([0u8; 32]);
-        let mut s = Zeroizing::new([0u8; 14]);
-        k.get_mut(..key.len())
-            .ok_or(Error::InvalidKeyLength {
-                what: "master key",
-                len: key.len(),
-                expected: suite.key_len(),
-            })?
-            .copy_from_slice(key);
-        s.get_mut(..salt.len())
-            .ok_or(Error::InvalidKeyLength {
-                what: "master salt",
-                len: salt.len(),
-                expected: suite.salt_len(),
-            })?
-            .copy_from_slice(salt);
         Ok(MasterKey {
             suite,
-            key: k,
-            salt: s,
+            key: Secret::new(key.to_vec()),
+            salt: Secret::new(salt.to_vec()),
             mki: Vec::new(),
+            lifetime: None,
         })
     }
 
     /// A master key from SDES (RFC 4568) keying material: the base64-decoded
     /// `inline:` value, the key followed by the salt.
     pub fn from_sdes(suite: Suite, key_and_salt: &[u8]) -> Result<MasterKey, Error> {
-        check_len(
-            "SDES key||salt",
-            key_and_salt,
-            suite.key_len() + suite.salt_len(),
-        )?;
-        let (key, salt) =
-            key_and_salt
-                .split_at_checked(suite.key_len())
-                .ok_or(Error::InvalidKeyLength {
-                    what: "SDES key||salt",
-                    len: key_and_salt.len(),
-                    expected: suite.key_len() + suite.salt_len(),
-                })?;
+        let bad = Error::InvalidKeyLength {
+            what: "SDES key||salt",
+            len: key_and_salt.len(),
+            expected: suite.key_len() + suite.salt_len(),
+        };
+        if key_and_salt.len() != suite.key_len() + suite.salt_len() {
+            return Err(bad);
+        }
+        let (key, salt) = key_and_salt.split_at_checked(suite.key_len()).ok_or(bad)?;
         MasterKey::new(suite, key, salt)
     }
 
@@ -143,6 +116,21 @@ impl MasterKey {
         Ok(self)
     }
 
+    /// The same key, to be used for at most `packets` SRTP packets and at
+    /// most `packets` SRTCP packets (the SDES key lifetime of RFC 4568
+    /// 6.1), or the context's limits where those are lower. `packets` must
+    /// be 1 to 2^48; the key is refused with [`Error::KeyExpired`] once the
+    /// lifetime is used up, and [`crate::Event::KeyLimitNear`] warns at 15/16.
+    pub fn with_lifetime(mut self, packets: u64) -> Result<MasterKey, Error> {
+        if packets == 0 || packets > crate::SRTP_KEY_LIMIT {
+            return Err(Error::InvalidConfig {
+                reason: "a key lifetime must be 1 to 2^48 packets",
+            });
+        }
+        self.lifetime = Some(packets);
+        Ok(self)
+    }
+
     /// The suite this key is for.
     pub fn suite(&self) -> Suite {
         self.suite
@@ -153,12 +141,17 @@ impl MasterKey {
         &self.mki
     }
 
+    /// The lifetime set with [`MasterKey::with_lifetime`], if any.
+    pub fn lifetime(&self) -> Option<u64> {
+        self.lifetime
+    }
+
     pub(crate) fn key(&self) -> &[u8] {
-        self.key.get(..self.suite.key_len()).unwrap_or(&[])
+        self.key.expose()
     }
 
     pub(crate) fn salt(&self) -> &[u8] {
-        self.salt.get(..self.suite.salt_len()).unwrap_or(&[])
+        self.salt.expose()
     }
 }
 
@@ -205,9 +198,12 @@ impl Label {
 
 /// The RFC 3711 4.3 key derivation with a key derivation rate of 0: fills
 /// `out` with the AES-CM PRF keystream for `label` under the master key
-/// (AES-128 or AES-256 by the suite, RFC 6188; the same PRF for GCM suites,
-/// RFC 7714 11).
-pub fn derive(master: &MasterKey, label: Label, out: &mut [u8]) {
+/// (AES-128, AES-192 or AES-256 by the suite, RFC 6188; the same PRF for
+/// GCM suites, RFC 7714 11).
+///
+/// Fails only if the key cannot key its cipher, which a [`MasterKey`]
+/// built through its constructors never does; `out` is then left zeroed.
+pub fn derive(master: &MasterKey, label: Label, out: &mut [u8]) -> Result<(), Error> {
     let mut iv = Zeroizing::new([0u8; 16]);
     for (d, s) in iv.iter_mut().zip(master.salt()) {
         *d = *s;
@@ -216,18 +212,25 @@ pub fn derive(master: &MasterKey, label: Label, out: &mut [u8]) {
         *b ^= label.byte();
     }
     out.zeroize();
-    match master.key().len() {
-        32 => {
-            if let Ok(mut c) = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(master.key(), &*iv) {
-                c.apply_keystream(out);
-            }
-        }
-        _ => {
-            if let Ok(mut c) = ctr::Ctr128BE::<aes::Aes128>::new_from_slices(master.key(), &*iv) {
-                c.apply_keystream(out);
-            }
-        }
+    let key = master.key();
+    let bad = Error::InvalidKeyLength {
+        what: "master key",
+        len: key.len(),
+        expected: master.suite().key_len(),
+    };
+    match key.len() {
+        16 => ctr::Ctr128BE::<aes::Aes128>::new_from_slices(key, &*iv)
+            .map_err(|_| bad)?
+            .apply_keystream(out),
+        24 => ctr::Ctr128BE::<aes::Aes192>::new_from_slices(key, &*iv)
+            .map_err(|_| bad)?
+            .apply_keystream(out),
+        32 => ctr::Ctr128BE::<aes::Aes256>::new_from_slices(key, &*iv)
+            .map_err(|_| bad)?
+            .apply_keystream(out),
+        _ => return Err(bad),
     }
+    Ok(())
 }
 
 /// Session keys derived for one direction of one packet kind.
@@ -238,7 +241,10 @@ pub(crate) struct SessionKeys {
 }
 
 impl SessionKeys {
-    pub(crate) fn derive(master: &MasterKey, kind: crate::PacketKind) -> SessionKeys {
+    pub(crate) fn derive(
+        master: &MasterKey,
+        kind: crate::PacketKind,
+    ) -> Result<SessionKeys, Error> {
         let (le, la, ls) = match kind {
             crate::PacketKind::Rtp => (
                 Label::RtpEncryption,
@@ -257,16 +263,25 @@ impl SessionKeys {
             auth: Zeroizing::new([0; 20]),
             salt: Zeroizing::new([0; 14]),
         };
-        if let Some(e) = keys.enc.get_mut(..suite.key_len()) {
-            derive(master, le, e);
-        }
+        let too_long = |what, expected| Error::InvalidKeyLength {
+            what,
+            len: expected,
+            expected,
+        };
+        let enc = keys
+            .enc
+            .get_mut(..suite.key_len())
+            .ok_or(too_long("session key", suite.key_len()))?;
+        derive(master, le, enc)?;
         if !suite.is_aead() {
-            derive(master, la, &mut keys.auth[..]);
+            derive(master, la, &mut keys.auth[..])?;
         }
-        if let Some(s) = keys.salt.get_mut(..suite.salt_len()) {
-            derive(master, ls, s);
-        }
-        keys
+        let salt = keys
+            .salt
+            .get_mut(..suite.salt_len())
+            .ok_or(too_long("session salt", suite.salt_len()))?;
+        derive(master, ls, salt)?;
+        Ok(keys)
     }
 }
 
@@ -277,9 +292,35 @@ mod tests {
     #[test]
     fn debug_is_redacted() {
         let k = MasterKey::new(Suite::AesCm128HmacSha1_80, &[0x41; 16], &[0x42; 14]).unwrap();
-        let s = format!("{k:?}");
-        assert!(s.contains("<redacted>"));
-        assert!(!s.contains("65") && !s.contains("41, 41"));
+        for s in [format!("{k:?}"), format!("{k:#?}")] {
+            assert!(s.contains("<redacted>"));
+            assert!(
+                !s.contains("65") && !s.contains("66") && !s.contains("41"),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetime_is_range_checked() {
+        let k = || MasterKey::new(Suite::AesCm128HmacSha1_80, &[1; 16], &[2; 14]).unwrap();
+        assert!(matches!(
+            k().with_lifetime(0),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(k().with_lifetime((1 << 48) + 1).is_err());
+        assert_eq!(
+            k().with_lifetime(1 << 48).unwrap().lifetime(),
+            Some(1 << 48)
+        );
+        assert_eq!(k().lifetime(), None);
+    }
+
+    #[test]
+    fn aes192_keys_have_24_bytes() {
+        assert!(MasterKey::from_sdes(Suite::AesCm192HmacSha1_80, &[0; 38]).is_ok());
+        assert!(MasterKey::from_sdes(Suite::AesCm192HmacSha1_32, &[0; 30]).is_err());
+        assert!(MasterKey::from_sdes(Suite::AesCm192HmacSha1_32, &[0; 46]).is_err());
     }
 
     #[test]

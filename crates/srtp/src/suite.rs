@@ -23,17 +23,25 @@ pub enum Suite {
     AeadAes128Gcm,
     /// AES-256 GCM with a 128-bit tag (RFC 7714).
     AeadAes256Gcm,
+    /// AES-192 counter mode, HMAC-SHA1 with an 80-bit tag (RFC 6188).
+    AesCm192HmacSha1_80,
+    /// AES-192 counter mode, HMAC-SHA1 with a 32-bit SRTP tag (RFC 6188);
+    /// SRTCP keeps the 80-bit tag.
+    AesCm192HmacSha1_32,
 }
 
 impl Suite {
-    /// Every suite, in the order of the enum.
-    pub const ALL: [Suite; 6] = [
+    /// Every suite, in the order of the enum (the AES-192 suites, added
+    /// last, come last so that existing positions keep their meaning).
+    pub const ALL: [Suite; 8] = [
         Suite::AesCm128HmacSha1_80,
         Suite::AesCm128HmacSha1_32,
         Suite::AesCm256HmacSha1_80,
         Suite::AesCm256HmacSha1_32,
         Suite::AeadAes128Gcm,
         Suite::AeadAes256Gcm,
+        Suite::AesCm192HmacSha1_80,
+        Suite::AesCm192HmacSha1_32,
     ];
 
     /// The suite from its SDES name (RFC 4568, RFC 6188, RFC 7714), e.g.
@@ -42,6 +50,8 @@ impl Suite {
         Ok(match name {
             "AES_CM_128_HMAC_SHA1_80" => Suite::AesCm128HmacSha1_80,
             "AES_CM_128_HMAC_SHA1_32" => Suite::AesCm128HmacSha1_32,
+            "AES_192_CM_HMAC_SHA1_80" => Suite::AesCm192HmacSha1_80,
+            "AES_192_CM_HMAC_SHA1_32" => Suite::AesCm192HmacSha1_32,
             "AES_256_CM_HMAC_SHA1_80" => Suite::AesCm256HmacSha1_80,
             "AES_256_CM_HMAC_SHA1_32" => Suite::AesCm256HmacSha1_32,
             "AEAD_AES_128_GCM" => Suite::AeadAes128Gcm,
@@ -55,6 +65,8 @@ impl Suite {
         match self {
             Suite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             Suite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            Suite::AesCm192HmacSha1_80 => "AES_192_CM_HMAC_SHA1_80",
+            Suite::AesCm192HmacSha1_32 => "AES_192_CM_HMAC_SHA1_32",
             Suite::AesCm256HmacSha1_80 => "AES_256_CM_HMAC_SHA1_80",
             Suite::AesCm256HmacSha1_32 => "AES_256_CM_HMAC_SHA1_32",
             Suite::AeadAes128Gcm => "AEAD_AES_128_GCM",
@@ -63,7 +75,8 @@ impl Suite {
     }
 
     /// The suite from its DTLS-SRTP protection profile number (RFC 5764,
-    /// RFC 7714). AES-256 counter mode has no registered profile.
+    /// RFC 7714). AES-192 and AES-256 counter mode have no registered
+    /// profile.
     pub fn from_dtls_profile(id: u16) -> Result<Suite, Error> {
         Ok(match id {
             0x0001 => Suite::AesCm128HmacSha1_80,
@@ -74,10 +87,11 @@ impl Suite {
         })
     }
 
-    /// Length of the master key in bytes (16 or 32).
+    /// Length of the master key in bytes (16, 24 or 32).
     pub fn key_len(self) -> usize {
         match self {
             Suite::AesCm128HmacSha1_80 | Suite::AesCm128HmacSha1_32 | Suite::AeadAes128Gcm => 16,
+            Suite::AesCm192HmacSha1_80 | Suite::AesCm192HmacSha1_32 => 24,
             Suite::AesCm256HmacSha1_80 | Suite::AesCm256HmacSha1_32 | Suite::AeadAes256Gcm => 32,
         }
     }
@@ -95,8 +109,12 @@ impl Suite {
     /// Length of the SRTP authentication tag in bytes.
     pub fn rtp_tag_len(self) -> usize {
         match self {
-            Suite::AesCm128HmacSha1_80 | Suite::AesCm256HmacSha1_80 => 10,
-            Suite::AesCm128HmacSha1_32 | Suite::AesCm256HmacSha1_32 => 4,
+            Suite::AesCm128HmacSha1_80
+            | Suite::AesCm192HmacSha1_80
+            | Suite::AesCm256HmacSha1_80 => 10,
+            Suite::AesCm128HmacSha1_32
+            | Suite::AesCm192HmacSha1_32
+            | Suite::AesCm256HmacSha1_32 => 4,
             Suite::AeadAes128Gcm | Suite::AeadAes256Gcm => 16,
         }
     }

@@ -464,3 +464,172 @@ fn sdes_and_dtls_keying() {
         .unwrap();
     client_rx.unprotect_rtp_vec(&wire, &mut back).unwrap();
 }
+
+/// A resumed outbound stream: its ROC can move forward, never back or in
+/// place once a packet went out, and the receiver follows it.
+#[test]
+fn outbound_roc_can_be_set_without_reusing_an_index() {
+    let suite = Suite::AesCm128HmacSha1_80;
+    let (mut tx, mut rx) = pair(suite, Config::new());
+    let mut wire = Vec::new();
+    let mut back = Vec::new();
+    // Nothing sent yet: any ROC.
+    tx.set_outbound_roc(0x1234, 7).unwrap();
+    assert_eq!(tx.outbound_roc(0x1234), Some(7));
+    tx.protect_rtp_vec(&rtp(0x1234, 10, 20), &mut wire).unwrap();
+    rx.set_inbound_roc(0x1234, 7).unwrap();
+    rx.unprotect_rtp_vec(&wire, &mut back).unwrap();
+    assert_eq!(rx.inbound_roc(0x1234), Some(7));
+    // Sent at ROC 7: 7 and below would reuse indices.
+    for roc in [0, 6, 7] {
+        assert!(
+            matches!(
+                tx.set_outbound_roc(0x1234, roc),
+                Err(Error::IndexReuse {
+                    kind: PacketKind::Rtp,
+                    ssrc: 0x1234,
+                    lowest: 8,
+                    ..
+                })
+            ),
+            "ROC {roc}"
+        );
+    }
+    tx.set_outbound_roc(0x1234, 9).unwrap();
+    tx.protect_rtp_vec(&rtp(0x1234, 3, 20), &mut wire).unwrap();
+    assert_eq!(tx.outbound_roc(0x1234), Some(9));
+    rx.set_inbound_roc(0x1234, 9).unwrap();
+    rx.unprotect_rtp_vec(&wire, &mut back).unwrap();
+    assert_eq!(back, rtp(0x1234, 3, 20));
+    assert!(matches!(
+        tx.set_outbound_roc(0x9999, 1),
+        Err(Error::UnknownSsrc { ssrc: 0x9999, .. })
+    ));
+}
+
+/// After the ROC moved up, a sequence number that the index estimate puts
+/// under the old ROC is refused if that index was sent before.
+#[test]
+fn an_index_sent_before_a_roc_change_is_never_sent_again() {
+    let suite = Suite::AesCm128HmacSha1_80;
+    let (mut tx, _) = pair(suite, Config::new());
+    let mut wire = Vec::new();
+    tx.protect_rtp_vec(&rtp(0x1234, 65_100, 20), &mut wire)
+        .unwrap();
+    tx.set_outbound_roc(0x1234, 1).unwrap();
+    tx.protect_rtp_vec(&rtp(0x1234, 10, 20), &mut wire).unwrap();
+    // seq 65 050 right after 1:10 is estimated at ROC 0: index 65 050 was
+    // within reach of the first packet's index and must not go out.
+    assert!(matches!(
+        tx.protect_rtp_vec(&rtp(0x1234, 65_050, 20), &mut wire),
+        Err(Error::Replay { .. } | Error::TooOld { .. })
+    ));
+}
+
+/// The SRTCP index of an outbound stream can be set for a resumed session;
+/// once SRTCP was sent, an index below the next one is refused.
+#[test]
+fn outbound_srtcp_index_can_be_set_without_reuse() {
+    for suite in Suite::ALL {
+        let (mut tx, mut rx) = pair(suite, Config::new());
+        let mut wire = Vec::new();
+        let mut back = Vec::new();
+        assert_eq!(tx.outbound_srtcp_index(0x1234), Some(1));
+        tx.set_outbound_srtcp_index(0x1234, 5000).unwrap();
+        let c = rtcp(0x1234, 40);
+        tx.protect_rtcp_vec(&c, &mut wire).unwrap();
+        let trailer_index = if suite.is_aead() {
+            &wire[wire.len() - 4..]
+        } else {
+            &wire[wire.len() - suite.rtcp_tag_len() - 4..wire.len() - suite.rtcp_tag_len()]
+        };
+        assert_eq!(
+            u32::from_be_bytes(trailer_index.try_into().unwrap()),
+            0x8000_0000 | 5000,
+            "{suite}"
+        );
+        rx.unprotect_rtcp_vec(&wire, &mut back).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(tx.outbound_srtcp_index(0x1234), Some(5001));
+        for index in [0, 4999, 5000] {
+            assert!(
+                matches!(
+                    tx.set_outbound_srtcp_index(0x1234, index),
+                    Err(Error::IndexReuse {
+                        kind: PacketKind::Rtcp,
+                        lowest: 5001,
+                        ..
+                    })
+                ),
+                "{suite}: index {index}"
+            );
+        }
+        assert!(matches!(
+            tx.set_outbound_srtcp_index(0x1234, 1 << 31),
+            Err(Error::InvalidConfig { .. })
+        ));
+        tx.set_outbound_srtcp_index(0x1234, 6000).unwrap();
+        tx.protect_rtcp_vec(&c, &mut wire).unwrap();
+        rx.unprotect_rtcp_vec(&wire, &mut back).unwrap();
+        assert_eq!(back, c);
+    }
+}
+
+/// A key's lifetime (SDES) limits it below the context's limits.
+#[test]
+fn a_key_lifetime_is_enforced() {
+    let suite = Suite::AesCm192HmacSha1_80;
+    let k = key(suite, 9).with_lifetime(32).unwrap();
+    let mut tx = Context::new(k.clone(), Config::new()).unwrap();
+    tx.add_outbound_stream(0x1234).unwrap();
+    let mut rx = Context::new(k, Config::new()).unwrap();
+    let mut wire = Vec::new();
+    let mut back = Vec::new();
+    for seq in 0..32u16 {
+        tx.protect_rtp_vec(&rtp(0x1234, seq, 20), &mut wire)
+            .unwrap();
+        rx.unprotect_rtp_vec(&wire, &mut back).unwrap();
+    }
+    assert!(matches!(
+        tx.poll_event(),
+        Some(Event::KeyLimitNear { limit: 32, .. })
+    ));
+    assert!(matches!(
+        tx.protect_rtp_vec(&rtp(0x1234, 32, 20), &mut wire),
+        Err(Error::KeyExpired { key: 0, .. })
+    ));
+}
+
+/// A truncated SRTP or SRTCP packet (its tag cut short, or nothing but a
+/// header) is refused with a typed error, never authenticated with a short
+/// or empty tag.
+#[test]
+fn truncated_packets_are_refused() {
+    for suite in Suite::ALL {
+        let (mut tx, mut rx) = pair(suite, Config::new());
+        let mut wire = Vec::new();
+        let mut back = Vec::new();
+        tx.protect_rtp_vec(&rtp(0x1234, 1, 0), &mut wire).unwrap();
+        for cut in 1..=suite.rtp_tag_len() {
+            let short = &wire[..wire.len() - cut];
+            assert!(
+                matches!(
+                    rx.unprotect_rtp_vec(short, &mut back),
+                    Err(Error::HeaderTooShort { .. } | Error::AuthenticationFailed { .. })
+                ),
+                "{suite}: cut {cut}"
+            );
+        }
+        tx.protect_rtcp_vec(&rtcp(0x1234, 0), &mut wire).unwrap();
+        for cut in 1..=suite.rtcp_tag_len() {
+            let short = &wire[..wire.len() - cut];
+            assert!(
+                matches!(
+                    rx.unprotect_rtcp_vec(short, &mut back),
+                    Err(Error::HeaderTooShort { .. } | Error::AuthenticationFailed { .. })
+                ),
+                "{suite}: cut {cut}"
+            );
+        }
+    }
+}

@@ -34,13 +34,14 @@ fn every_vector_file_is_known() {
     let known = [
         "aes_cm_keystream",
         "kdf_aes_cm_128",
+        "kdf_aes_cm_192",
         "kdf_aes_cm_256",
         "aead_srtp",
         "aead_srtcp",
         "pipeline",
     ];
     let files = files();
-    assert_eq!(files.len(), 10);
+    assert_eq!(files.len(), 11);
     for f in files {
         let v = vector(&f);
         let ty = field(&v, "type").unwrap_or_else(|| panic!("{f}: no type"));

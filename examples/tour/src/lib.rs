@@ -29,6 +29,11 @@
 //! 6. **Proof**: the audit log is checkpointed and verified with the public
 //!    key alone, and the physician's access record is proven included.
 //!
+//! The glue between the crates (SDES keys to SRTP contexts, the offer and
+//! answer, access decisions, logins and vault operations to audit records)
+//! is the facade's (`carevox::media`, `carevox::sdes`, `carevox::access`,
+//! `carevox::login`, `carevox::vault_audit`); the tour only calls it.
+//!
 //! Time: policy decisions, sessions, vault objects and audit records use a
 //! simulated clock that starts at [`Options::start`] (seconds since the Unix
 //! epoch) and is advanced explicitly by the tour (a few seconds per step,
@@ -42,25 +47,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use carevox_audit::monitor::{Alert, Monitor, MonitorConfig};
-use carevox_audit::{
-    Action, AuditLog, AuthMethod as AuditAuth, EventType, LogConfig, ObjectKind, ObjectRef,
-    Outcome, PurposeOfUse, Record, Signer, Timestamp, VerifyOptions, verify_log,
+pub use carevox::access::Access;
+use carevox::access::{Subject, Target, access_record};
+use carevox::audit::monitor::{Alert, Monitor, MonitorConfig};
+use carevox::audit::{
+    Action, AuditLog, AuthMethod as AuditAuth, EventType, LogConfig, ObjectKind, ObjectRef, Record,
+    Signer, Timestamp, VerifyOptions, verify_log,
 };
-use carevox_authz::lockout::{LockoutPolicy, LockoutState};
-use carevox_authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore, SessionToken};
-use carevox_authz::password::{Argon2Params, HashAlgorithm, Password, PasswordHasher};
-use carevox_authz::totp::{Totp, TotpAlgorithm, TotpSecret};
-use carevox_authz::{
-    Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Reason, Request, Resource,
-    Session, TeamId, UserId,
+use carevox::audit_sink::AuditSink;
+use carevox::authz::lockout::{LockoutPolicy, LockoutState};
+use carevox::authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore, SessionToken};
+use carevox::authz::password::{Argon2Params, HashAlgorithm, Password, PasswordHasher};
+use carevox::authz::totp::{Totp, TotpAlgorithm, TotpSecret};
+use carevox::authz::{
+    Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Request, Resource, Session,
+    TeamId, UserId,
 };
-use carevox_sip::sdp::SessionDescription;
-use carevox_sip::sdp::crypto::{Crypto, CryptoSuite};
-use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
-use carevox_sip::{Message, MessageBuilder, ValidationPolicy, validate};
-use carevox_srtp::{Config, Context, MasterKey};
-use carevox_vault::{Event, FsBackend, LocalKeyFile, Metadata, Operation, Vault};
+use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
+use carevox::media::{answer_audio, offer_crypto, offerer_srtp};
+use carevox::redact::Pii;
+use carevox::sdes::SdesOptions;
+use carevox::sip::sdp::SessionDescription;
+use carevox::sip::sdp::crypto::CryptoSuite;
+use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
+use carevox::sip::{Message, MessageBuilder, ValidationPolicy, validate};
+use carevox::vault::{FsBackend, LocalKeyFile, Metadata, Vault};
+use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
@@ -129,27 +141,6 @@ impl Default for Options {
             data_dir: None,
             // 2026-11-23 10:00 UTC: within day hours of the sample policy.
             start: 1_795_428_000,
-        }
-    }
-}
-
-/// How an access request was decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
-    /// Allowed by this rule.
-    Permitted(String),
-    /// Denied by this forbid rule.
-    Forbidden(String),
-    /// Denied: no rule permits it.
-    NotPermitted,
-}
-
-impl std::fmt::Display for Access {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Access::Permitted(rule) => write!(f, "allowed by rule {rule}"),
-            Access::Forbidden(rule) => write!(f, "denied: forbidden by rule {rule}"),
-            Access::NotPermitted => write!(f, "denied: no rule permits it"),
         }
     }
 }
@@ -245,93 +236,38 @@ struct Audit {
 }
 
 impl Audit {
-    fn append(&self, record: &Record) -> Result<u64, TourError> {
-        let seq = self.log.append(record).at("audit append")?;
+    fn add(&self, record: &Record) -> Result<u64, TourError> {
+        AuditSink::append(self, record).at("audit append")
+    }
+}
+
+/// The log, with the monitor watching every record appended: the vault's
+/// hook appends through this too.
+impl AuditSink for Audit {
+    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
+        let seq = self.log.append(record)?;
         let mut guard = self
             .monitor
             .lock()
-            .map_err(|_| TourError::Unexpected("monitor lock poisoned".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (monitor, alerts) = &mut *guard;
         monitor.observe(seq, record, alerts);
         Ok(seq)
     }
 }
 
-/// Who is acting on the vault right now, for the hook's records.
-#[derive(Debug, Clone, Default)]
-struct Actor {
-    user: String,
-    role: String,
-    now_ms: u64,
-    /// For emergency access: the decision record that allowed it.
-    purpose: Option<String>,
-}
-
-/// Turns vault events into audit records.
-#[derive(Debug)]
-struct VaultAudit {
-    audit: Arc<Audit>,
-    actor: Mutex<Actor>,
-    /// Sequence numbers written, or the failures to append.
-    written: Mutex<Vec<Result<u64, String>>>,
-}
-
-impl VaultAudit {
-    fn set_actor(&self, user: &str, role: &str, now: u64, emergency: Option<String>) {
-        if let Ok(mut a) = self.actor.lock() {
-            *a = Actor {
-                user: user.into(),
-                role: role.into(),
-                now_ms: now.saturating_mul(1000),
-                purpose: emergency,
-            };
-        }
-    }
-
-    fn on_event(&self, event: &Event<'_>) {
-        let actor = self.actor.lock().map(|a| a.clone()).unwrap_or_default();
-        let action = match event.operation {
-            Operation::Write => Action::Create,
-            Operation::Open | Operation::Read => Action::Read,
-            Operation::Delete | Operation::Shred | Operation::Purge => Action::Delete,
-            _ => Action::Update,
-        };
-        let outcome = match event.outcome {
-            carevox_vault::Outcome::Success => Outcome::Success,
-            _ => Outcome::SeriousFailure,
-        };
-        let mut r = Record::new(
-            EventType::VoicemailAccess,
-            action,
-            outcome,
-            Timestamp(actor.now_ms),
-            actor.user,
-            "carevox-vault",
-        );
-        r.actor.role = Some(actor.role);
-        r.actor.auth = AuditAuth::PasswordMfa;
-        r.entity.patient = Some(PATIENT_REF.into());
-        r.entity.object = Some(ObjectRef {
-            kind: ObjectKind::Voicemail,
-            id: event.object_id.into(),
-        });
-        // The emergency itself is on the decision record (one alert per
-        // emergency access); the vault's records point back to it.
-        if let Some(decision) = actor.purpose {
-            r.details.push(carevox_audit::Detail {
-                key: "emergency-access".into(),
-                value: decision,
-            });
-        }
-        r.details.push(carevox_audit::Detail {
-            key: "vault-operation".into(),
-            value: format!("{:?}", event.operation),
-        });
-        let result = self.audit.append(&r).map_err(|e| e.to_string());
-        if let Ok(mut w) = self.written.lock() {
-            w.push(result);
-        }
-    }
+/// Who acts on the vault: a member of staff or the voicemail service, at
+/// `now` (seconds), about the tour's patient.
+fn vault_actor(user: &str, role: &str, now: u64, emergency: Option<String>) -> VaultActor {
+    let mut actor = VaultActor::new(
+        user,
+        AuditAuth::PasswordMfa,
+        Timestamp(now.saturating_mul(1000)),
+    );
+    actor.role = Some(role.into());
+    actor.patient = Some(Pii::new(PATIENT_REF.into()));
+    actor.emergency = emergency;
+    actor
 }
 
 /// A member of staff with enrolled credentials.
@@ -374,23 +310,23 @@ impl Auth {
         now: u64,
         rng: &dyn SecureRandom,
     ) -> Result<(Option<Login>, u64), TourError> {
-        self.lockout.check(&staff.lockout, now).at("lockout")?;
-        let mut record = Record::new(
-            EventType::Login,
-            Action::Execute,
-            Outcome::Success,
-            Timestamp(now * 1000),
-            staff.name,
-            SOURCE,
-        );
-        record.actor.role = Some(staff.role.into());
-        record.actor.network_address = Some(address.into());
+        let subject = LoginSubject {
+            user_id: staff.name,
+            role: Some(staff.role),
+            network_address: Some(address),
+        };
+        if let Err(carevox::authz::lockout::LockoutError::Locked { retry_after_secs }) =
+            self.lockout.check(&staff.lockout, now)
+        {
+            let event = LoginEvent::LockedOut { retry_after_secs };
+            let seq = audit.add(&login_record(&event, &subject, now, SOURCE))?;
+            return Ok((None, seq));
+        }
         let password = Password::new(typed).at("password")?;
         if self.hasher.verify(&password, &staff.hash).is_err() {
-            self.lockout.record_failure(&mut staff.lockout, now);
-            record.outcome = Outcome::MinorFailure;
-            record.actor.auth = AuditAuth::Password;
-            let seq = audit.append(&record)?;
+            let locked_until = self.lockout.record_failure(&mut staff.lockout, now);
+            let event = LoginEvent::PasswordRefused { locked_until };
+            let seq = audit.add(&login_record(&event, &subject, now, SOURCE))?;
             return Ok((None, seq));
         }
         let code = self.totp.generate(&staff.totp, now).at("totp")?;
@@ -409,10 +345,9 @@ impl Auth {
                 now,
             )
             .at("session")?;
-        record.actor.auth = AuditAuth::PasswordMfa;
         let session_id = info.id.to_string();
-        record.correlation_id = Some(session_id.clone());
-        let seq = audit.append(&record)?;
+        let event = LoginEvent::LoggedIn { session: &info };
+        let seq = audit.add(&login_record(&event, &subject, now, SOURCE))?;
         Ok((
             Some(Login {
                 token,
@@ -625,8 +560,10 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     // ---- Stage 2: SIP and SDES ------------------------------------------------
     let t = Instant::now();
     let mut lines = Vec::new();
-    let offer_crypto =
-        Crypto::generate(1, CryptoSuite::AesCm128HmacSha1_80, &rng).at("sdes offer")?;
+    // The caller offers one suite, checked by the facade to be one that
+    // carevox-srtp keys before the key is drawn.
+    let sdes_options = SdesOptions::new();
+    let offer_crypto = offer_crypto(1, CryptoSuite::AesCm128HmacSha1_80, &rng).at("sdes offer")?;
     let offer_text = format!(
         "v=0\r\no=- 4711 1 IN IP4 {OFFICE_ADDRESS}\r\ns=-\r\nc=IN IP4 {OFFICE_ADDRESS}\r\nt=0 0\r\n\
          m=audio 40000 RTP/SAVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
@@ -673,19 +610,26 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let received = Message::parse(invite_wire).at("callee parse")?;
     validate(&received, &ValidationPolicy::default()).at("callee validate")?;
     let offer = SessionDescription::parse_bytes(received.body()).at("callee sdp")?;
-    let answer = answer_audio(
+    // The facade answers and keys the callee's two SRTP contexts from the
+    // same a=crypto lines it chose.
+    let answered = answer_audio(
         &offer,
         &AudioCapabilities::new(vec![Codec::pcmu()]),
         &LocalMedia::new("10.20.99.5", 50000, "815"),
         &rng,
+        &sdes_options,
     )
     .at("answer")?;
+    let answer = answered.answer;
     let audio = answer
         .audio
         .ok_or_else(|| TourError::Unexpected("audio refused".into()))?;
     let sdes = audio
         .srtp
         .ok_or_else(|| TourError::Unexpected("no SDES in the answer".into()))?;
+    let callee_srtp = answered
+        .srtp
+        .ok_or_else(|| TourError::Unexpected("no SRTP keys for the callee".into()))?;
     let ok = MessageBuilder::response_to(&received, 200, "OK")
         .at("200 OK")?
         .to_tag("vm815")
@@ -712,32 +656,24 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         return unexpected("Call-ID mismatch");
     }
     let answer_sdp = SessionDescription::parse_bytes(reply.body()).at("caller sdp")?;
-    let answer_crypto = answer_sdp
-        .media
-        .first()
-        .and_then(|m| m.cryptos().find(|c| c.tag == offer_crypto.tag))
-        .ok_or_else(|| TourError::Unexpected("the answer has no matching a=crypto".into()))?;
 
-    // SDES -> SRTP glue: suite name and key||salt.
-    let key = |c: &Crypto| -> Result<MasterKey, TourError> {
-        let k = c.srtp_keying().at("sdes keying")?;
-        let mut material = Zeroizing::new(Vec::with_capacity(46));
-        material.extend_from_slice(k.master_key);
-        material.extend_from_slice(k.master_salt);
-        MasterKey::from_sdes_name(k.suite, &material).at("srtp key")
-    };
-    let suite = offer_crypto
-        .srtp_keying()
-        .at("sdes keying")?
-        .suite
-        .to_string();
-    // Caller: sends with its own key, receives with the answer's.
-    let mut caller_out = Context::new(key(&offer_crypto)?, Config::new()).at("srtp")?;
+    // Caller: the facade checks the answer's a=crypto against the offer and
+    // keys both directions (sends with its own key, receives with the
+    // answer's); the callee's contexts came with its answer (receives with
+    // the offer's key as it parsed it, sends with its own).
+    let caller_srtp = offerer_srtp(
+        std::slice::from_ref(&offer_crypto),
+        &answer_sdp,
+        &sdes_options,
+    )
+    .at("caller srtp")?;
+    if caller_srtp.suite != callee_srtp.suite {
+        return unexpected("the two sides keyed different suites");
+    }
+    let suite = caller_srtp.suite.sdes_name().to_string();
+    let (mut caller_out, mut caller_in) = (caller_srtp.outbound, caller_srtp.inbound);
     caller_out.add_outbound_stream(SSRC_CALLER).at("srtp")?;
-    let mut caller_in = Context::new(key(answer_crypto)?, Config::new()).at("srtp")?;
-    // Callee: receives with the offer's key (as it parsed it), sends with its own.
-    let mut callee_in = Context::new(key(&sdes.remote)?, Config::new()).at("srtp")?;
-    let mut callee_out = Context::new(key(&sdes.local)?, Config::new()).at("srtp")?;
+    let (mut callee_out, mut callee_in) = (callee_srtp.outbound, callee_srtp.inbound);
     callee_out.add_outbound_stream(SSRC_CALLEE).at("srtp")?;
     lines.push(format!(
         "the caller parses and validates the 200 OK; both sides key SRTP ({suite}) in each direction from the SDES material"
@@ -770,13 +706,13 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
                 *b ^= 0x01;
             }
             match callee_in.unprotect_rtp_vec(&tampered, &mut plain) {
-                Err(carevox_srtp::Error::AuthenticationFailed { .. }) => tampered_refused = true,
+                Err(carevox::srtp::Error::AuthenticationFailed { .. }) => tampered_refused = true,
                 other => return unexpected(format!("tampered packet: {other:?}")),
             }
         }
         if i == FRAMES / 2 + 1 {
             match callee_in.unprotect_rtp_vec(&previous, &mut plain) {
-                Err(carevox_srtp::Error::Replay { .. }) => replay_refused = true,
+                Err(carevox::srtp::Error::Replay { .. }) => replay_refused = true,
                 other => return unexpected(format!("replayed packet: {other:?}")),
             }
         }
@@ -828,19 +764,18 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let key_path = data_dir.join("vault.key");
     let keys = LocalKeyFile::create(&key_path, &rng).at("vault key")?;
     fs::set_permissions(&key_path, fs::Permissions::from_mode(0o600)).at("vault key")?;
-    let hook = Arc::new(VaultAudit {
-        audit: Arc::clone(&audit),
-        actor: Mutex::new(Actor::default()),
-        written: Mutex::new(Vec::new()),
-    });
-    let hook_ref = Arc::clone(&hook);
+    // Every vault operation reaches the audit log through the facade's hook.
+    let hook = Arc::new(VaultAuditHook::new(
+        Arc::clone(&audit),
+        VaultAuditConfig::voicemail("carevox-vault"),
+        vault_actor("voicemail-service", "system", clock.0, None),
+    ));
     let backend = FsBackend::open(private_dir(&data_dir.join("vault"))?).at("vault")?;
-    let vault = Vault::new(Arc::new(backend), Arc::new(keys))
-        .with_hook(Arc::new(move |e: &Event<'_>| hook_ref.on_event(e)));
+    let vault = Vault::new(Arc::new(backend), Arc::new(keys)).with_hook(hook.clone());
     let wav = wav_file(&pcm);
     let voicemail_id = format!("vm-{}", call_id.split('@').next().unwrap_or("call"));
     let now = clock.advance(15);
-    hook.set_actor("voicemail-service", "system", now, None);
+    hook.set_actor(vault_actor("voicemail-service", "system", now, None));
     let meta = Metadata::new(&voicemail_id, "audio/wav", now, now + 6 * 365 * 86_400)
         .label("patient", PATIENT_REF)
         .label("call-id", &call_id);
@@ -879,78 +814,62 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         ephi: true,
     };
     let no_teams: [TeamId; 0] = [];
-    let decide = |session: &Session,
+    // One record per decision (the facade's access glue); the vault's hook
+    // adds one per vault operation.
+    let object = ObjectRef {
+        kind: ObjectKind::Voicemail,
+        id: voicemail_id.clone(),
+    };
+    let decide = |staff: &Staff,
+                  session: &Session,
                   teams: &[TeamId],
                   now: u64,
                   break_glass: Option<BreakGlass<'_>>|
-     -> (Access, bool) {
-        let d = policy.decide(&Request {
+     -> Result<(Access, bool, u64), TourError> {
+        let request = Request {
             principal: session.principal(teams),
             action: listen,
             resource,
             now,
             break_glass,
-        });
-        let access = match d.reason {
-            Reason::Permitted { rule } => Access::Permitted(rule.to_string()),
-            Reason::Forbidden { rule } => Access::Forbidden(rule.to_string()),
-            _ => Access::NotPermitted,
         };
-        (access, d.review)
-    };
-    // One record per decision; the vault's hook adds one per vault operation.
-    let access_record = |staff: &Staff,
-                         access: &Access,
-                         now: u64,
-                         emergency: Option<&str>|
-     -> Result<u64, TourError> {
-        let outcome = match access {
-            Access::Permitted(_) => Outcome::Success,
-            _ => Outcome::MinorFailure,
-        };
-        let mut r = Record::new(
-            EventType::VoicemailAccess,
-            Action::Read,
-            outcome,
-            Timestamp(now * 1000),
-            staff.name,
+        let d = policy.decide(&request);
+        let record = access_record(
+            &request,
+            &d,
+            &Subject {
+                user_id: staff.name,
+                role: Some(staff.role),
+                network_address: Some(OFFICE_ADDRESS),
+                auth: AuditAuth::PasswordMfa,
+            },
+            &Target {
+                event: EventType::VoicemailAccess,
+                action: Action::Read,
+                patient: Some(Pii::new(PATIENT_REF)),
+                object: Some(object.clone()),
+                correlation_id: Some(&call_id),
+            },
             SOURCE,
         );
-        r.actor.role = Some(staff.role.into());
-        r.actor.network_address = Some(OFFICE_ADDRESS.into());
-        r.actor.auth = AuditAuth::PasswordMfa;
-        r.entity.patient = Some(PATIENT_REF.into());
-        r.entity.object = Some(ObjectRef {
-            kind: ObjectKind::Voicemail,
-            id: voicemail_id.clone(),
-        });
-        r.correlation_id = Some(call_id.clone());
-        if let Some(justification) = emergency {
-            r.purpose = PurposeOfUse::Emergency {
-                justification: justification.into(),
-            };
-        }
-        r.details.push(carevox_audit::Detail {
-            key: "decision".into(),
-            value: access.to_string(),
-        });
-        audit.append(&r)
+        let seq = audit.add(&record)?;
+        Ok((Access::from_decision(&d), d.review, seq))
     };
 
     let now = clock.advance(600);
-    let (receptionist_access, _) = decide(&receptionist_s, &no_teams, now, None);
-    let seq = access_record(&receptionist, &receptionist_access, now, None)?;
+    let (receptionist_access, _, seq) =
+        decide(&receptionist, &receptionist_s, &no_teams, now, None)?;
     lines.push(format!(
         "front.desk (receptionist) asks to play it: {receptionist_access}; record #{seq}"
     ));
 
     let now = clock.advance(60);
-    let (physician_access, _) = decide(&physician_s, &care_teams, now, None);
-    let access_record_seq = access_record(&physician, &physician_access, now, None)?;
+    let (physician_access, _, access_record_seq) =
+        decide(&physician, &physician_s, &care_teams, now, None)?;
     if !matches!(physician_access, Access::Permitted(_)) {
         return unexpected(format!("physician: {physician_access}"));
     }
-    hook.set_actor(physician.name, physician.role, now, None);
+    hook.set_actor(vault_actor(physician.name, physician.role, now, None));
     let (_, played) = vault.get(&voicemail_id).at("vault get")?;
     lines.push(format!(
         "dr.lee (physician, care team {}) plays it: {physician_access}; record #{access_record_seq}; {} bytes decrypted",
@@ -966,8 +885,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         issued_at: now,
         expires_at: now + 30 * 60,
     };
-    let (admin_access, _) = decide(&admin_s, &no_teams, now, Some(grant));
-    let seq = access_record(&admin, &admin_access, now, Some(reason))?;
+    let (admin_access, _, seq) = decide(&admin, &admin_s, &no_teams, now, Some(grant))?;
     lines.push(format!(
         "admin.sam (administrator) tries to break the glass: {admin_access}; record #{seq} (the policy never lets administrators read ePHI)"
     ));
@@ -977,15 +895,14 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         issued_at: now,
         expires_at: now + 30 * 60,
     };
-    let (on_call_access, review) = decide(&on_call_s, &no_teams, now, Some(grant));
-    let seq = access_record(&on_call, &on_call_access, now, Some(reason))?;
+    let (on_call_access, review, seq) = decide(&on_call, &on_call_s, &no_teams, now, Some(grant))?;
     if matches!(on_call_access, Access::Permitted(_)) {
-        hook.set_actor(
+        hook.set_actor(vault_actor(
             on_call.name,
             on_call.role,
             now,
             Some(format!("break-glass decision record #{seq}")),
-        );
+        ));
         vault
             .get_range(&voicemail_id, 0, 44)
             .at("vault get_range")?;
@@ -1000,20 +917,16 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         auth.sessions.touch(&nurse_token, now),
         Err(SessionError::IdleTimeout)
     );
-    let mut r = Record::new(
-        EventType::Logout,
-        Action::Execute,
-        Outcome::Success,
-        Timestamp(now * 1000),
-        nurse.name,
-        SOURCE,
-    );
-    r.details.push(carevox_audit::Detail {
-        key: "reason".into(),
-        value: "idle timeout".into(),
-    });
-    r.correlation_id = Some(nurse_session);
-    let seq = audit.append(&r)?;
+    let logoff = LoginEvent::LoggedOff {
+        session_id: &nurse_session,
+        reason: LogoffReason::IdleTimeout,
+    };
+    let nurse_subject = LoginSubject {
+        user_id: nurse.name,
+        role: Some(nurse.role),
+        network_address: None,
+    };
+    let seq = audit.add(&login_record(&logoff, &nurse_subject, now, SOURCE))?;
     lines.push(format!(
         "nurse.ana's session, idle for 16 minutes, is logged off automatically: {idle_logoff}; record #{seq}"
     ));
@@ -1034,11 +947,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     // ---- Stage 6: checkpoint, verification, inclusion proof --------------------
     let t = Instant::now();
     let mut lines = Vec::new();
-    let written = hook
-        .written
-        .lock()
-        .map(|w| w.clone())
-        .map_err(|_| TourError::Unexpected("hook lock poisoned".into()))?;
+    let written = hook.outcomes();
     if let Some(Err(e)) = written.iter().find(|w| w.is_err()) {
         return unexpected(format!("a vault event was not audited: {e}"));
     }
@@ -1050,7 +959,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     lines.push(format!(
         "signed checkpoint: {} records, root {}…",
         checkpoint.tree_size,
-        carevox_audit::hex_encode(checkpoint.root.get(..8).unwrap_or_default())
+        carevox::audit::hex_encode(checkpoint.root.get(..8).unwrap_or_default())
     ));
     let verified = verify_log(&audit_dir, &public, VerifyOptions::default()).at("verify")?;
     let audit_verified = verified.damage.is_none() && verified.records == checkpoint.tree_size;
@@ -1074,7 +983,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
         .inclusion_proof(access_record_seq, checkpoint.tree_size)
         .at("inclusion proof")?;
     let leaf = audit.log.leaf_hash(access_record_seq).at("leaf")?;
-    let inclusion_verified = carevox_audit::merkle::verify_inclusion(
+    let inclusion_verified = carevox::audit::merkle::verify_inclusion(
         access_record_seq,
         checkpoint.tree_size,
         &leaf,

@@ -1,8 +1,9 @@
 //! A real softphone calls a carevox endpoint: baresip (Debian
 //! `baresip-core`) dials a user agent server built from carevox-sip on
 //! 127.0.0.1, offering SRTP with SDES keys; the server answers with its own
-//! key from `answer_audio`, keys carevox-srtp in each direction from the two
-//! `a=crypto` lines, authenticates and decrypts every packet baresip sends,
+//! key from the facade's `carevox::media::answer_audio`, which also keys
+//! carevox-srtp in each direction from the two `a=crypto` lines; it
+//! authenticates and decrypts every packet baresip sends,
 //! sends protected audio back, and hangs up with a BYE.
 //!
 //! baresip must be installed: `cargo xtask test` and `.ci/run` install it
@@ -19,12 +20,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use carevox_sip::sdp::SessionDescription;
-use carevox_sip::sdp::crypto::Crypto;
-use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
-use carevox_sip::{HeaderName, Message, MessageBuilder, Method, ValidationPolicy, validate};
-use carevox_srtp::{Config, Context, MasterKey};
-use zeroize::Zeroizing;
+use carevox::media::answer_audio;
+use carevox::sdes::SdesOptions;
+use carevox::sip::sdp::SessionDescription;
+use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
+use carevox::sip::{HeaderName, Message, MessageBuilder, Method, ValidationPolicy, validate};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 /// Packets to take from baresip (20 ms each) before hanging up: long
@@ -103,14 +103,6 @@ fn recv(sock: &UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
     }
 }
 
-fn srtp_key(c: &Crypto) -> MasterKey {
-    let k = c.srtp_keying().unwrap();
-    let mut material = Zeroizing::new(Vec::with_capacity(46));
-    material.extend_from_slice(k.master_key);
-    material.extend_from_slice(k.master_salt);
-    MasterKey::from_sdes_name(k.suite, &material).unwrap()
-}
-
 /// A PCMU packet of frame `i`: a 1 kHz square-ish tone, enough for baresip
 /// to decode something other than silence.
 fn our_packet(i: u32) -> Vec<u8> {
@@ -164,11 +156,12 @@ fn baresip_calls_with_srtp_and_both_directions_decrypt() {
     let local = LocalMedia::new("127.0.0.1", media_addr.port(), "7");
     // Secure defaults: SRTP required, plain RTP refused.
     let caps = AudioCapabilities::new(vec![Codec::pcmu()]);
-    let answer = answer_audio(&offer, &caps, &local, &rng).unwrap();
+    let answered = answer_audio(&offer, &caps, &local, &rng, &SdesOptions::new()).unwrap();
+    let answer = answered.answer;
     let audio = answer.audio.as_ref().expect("audio accepted");
-    let sdes = audio.srtp.as_ref().expect("SDES negotiated");
-    let mut inbound = Context::new(srtp_key(&sdes.remote), Config::new()).unwrap();
-    let mut outbound = Context::new(srtp_key(&sdes.local), Config::new()).unwrap();
+    assert!(audio.srtp.is_some(), "SDES negotiated");
+    let srtp = answered.srtp.expect("SRTP keyed from the SDES lines");
+    let (mut inbound, mut outbound) = (srtp.inbound, srtp.outbound);
     outbound.add_outbound_stream(OUR_SSRC).unwrap();
     let ok = MessageBuilder::response_to(&invite, 200, "OK")
         .unwrap()

@@ -16,7 +16,13 @@
 //! - for `RTP/SAVP` and `RTP/SAVPF` (SDES), chooses among the offered
 //!   `a=crypto` lines that pass the secure-default checks the strongest suite
 //!   both sides support, echoes its tag, and draws a fresh local key from the
-//!   caller's random source.
+//!   caller's random source. A line is skipped when it asks for what carevox
+//!   does not key: a key derivation rate (`KDR=`, carevox-srtp derives once,
+//!   as RFC 3711 KDR 0), forward error correction (`FEC_ORDER=`, `FEC_KEY=`)
+//!   or a session parameter it does not know. [`answer_audio_with`] takes a
+//!   further check from the caller (the `carevox` facade passes one that
+//!   keys carevox-srtp with the line), so that nothing is chosen that the
+//!   SRTP layer then refuses.
 //!
 //! Plain `RTP/AVP` is rejected unless [`AudioCapabilities::allow_plain_rtp`]
 //! is set; DTLS-SRTP (`UDP/TLS/RTP/SAVP[F]`) is not negotiated by this helper
@@ -47,7 +53,7 @@
 
 use ring::rand::SecureRandom;
 
-use super::crypto::{Crypto, CryptoError, CryptoSuite};
+use super::crypto::{Crypto, CryptoError, CryptoSuite, SessionParam};
 use super::{Attribute, Connection, Direction, Fmtp, Media, Origin, Rtpmap, SessionDescription};
 
 /// Why an answer could not be built.
@@ -261,6 +267,21 @@ pub fn answer_audio(
     local: &LocalMedia,
     rng: &dyn SecureRandom,
 ) -> Result<Answer, OfferAnswerError> {
+    answer_audio_with(offer, caps, local, rng, &|_| true)
+}
+
+/// Builds the answer to `offer` like [`answer_audio`], choosing only among
+/// the offered `a=crypto` lines that `accept` also accepts (besides the
+/// checks [`answer_audio`] makes). The SRTP layer passes a check that keys a
+/// context with the line, so that the answer never chooses a line it cannot
+/// key.
+pub fn answer_audio_with(
+    offer: &SessionDescription,
+    caps: &AudioCapabilities,
+    local: &LocalMedia,
+    rng: &dyn SecureRandom,
+    accept: &dyn Fn(&Crypto) -> bool,
+) -> Result<Answer, OfferAnswerError> {
     if offer.media.is_empty() {
         return Err(OfferAnswerError::NoMedia);
     }
@@ -269,7 +290,7 @@ pub fn answer_audio(
     let mut audio = None;
     for (index, m) in offer.media.iter().enumerate() {
         let accepted = if audio.is_none() {
-            try_accept(offer, index, m, caps, local, rng)?
+            try_accept(offer, index, m, caps, local, rng, accept)?
         } else {
             None
         };
@@ -326,6 +347,7 @@ fn try_accept(
     caps: &AudioCapabilities,
     local: &LocalMedia,
     rng: &dyn SecureRandom,
+    accept: &dyn Fn(&Crypto) -> bool,
 ) -> Result<Option<(Media, NegotiatedAudio)>, OfferAnswerError> {
     if m.kind != "audio" || m.is_rejected() {
         return Ok(None);
@@ -367,7 +389,7 @@ fn try_accept(
         None
     };
     let srtp = if sdes {
-        match choose_crypto(m, caps) {
+        match choose_crypto(m, caps, accept) {
             Some(remote) => {
                 let local_line = Crypto::generate(remote.tag, remote.suite.clone(), rng)?;
                 Some(SdesKeys {
@@ -457,12 +479,37 @@ fn try_accept(
     Ok(Some((media, negotiated)))
 }
 
+/// Whether the line asks only for what carevox keys: no key derivation
+/// rate, no FEC, no session parameter carevox does not know (`WSH=` is
+/// known; the insecure ones are refused by [`Crypto::is_secure`]).
+fn keyable_params(c: &Crypto) -> bool {
+    c.session_params.iter().all(|p| {
+        matches!(
+            p,
+            SessionParam::Wsh(_)
+                | SessionParam::UnencryptedSrtp
+                | SessionParam::UnencryptedSrtcp
+                | SessionParam::UnauthenticatedSrtp
+        )
+    })
+}
+
 /// The strongest offered `a=crypto` line that passes the secure-default
-/// checks and whose suite is locally enabled; the first such line wins a tie.
-fn choose_crypto<'a>(m: &'a Media, caps: &AudioCapabilities) -> Option<&'a Crypto> {
+/// checks, asks for nothing carevox does not key, is accepted by `accept`
+/// and whose suite is locally enabled; the first such line wins a tie.
+fn choose_crypto<'a>(
+    m: &'a Media,
+    caps: &AudioCapabilities,
+    accept: &dyn Fn(&Crypto) -> bool,
+) -> Option<&'a Crypto> {
     let mut best: Option<(&Crypto, u8)> = None;
     for c in m.cryptos() {
-        if !c.is_secure() || !caps.crypto_suites.contains(&c.suite) || c.srtp_keying().is_err() {
+        if !c.is_secure()
+            || !caps.crypto_suites.contains(&c.suite)
+            || c.srtp_keying().is_err()
+            || !keyable_params(c)
+            || !accept(c)
+        {
             continue;
         }
         let Some(strength) = c.suite.strength() else {
@@ -473,4 +520,65 @@ fn choose_crypto<'a>(m: &'a Media, caps: &AudioCapabilities) -> Option<&'a Crypt
         }
     }
     best.map(|(c, _)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer(lines: &[&str]) -> SessionDescription {
+        let mut text = String::from(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/SAVP 0\r\n",
+        );
+        for l in lines {
+            text.push_str(&format!("a=crypto:{l}\r\n"));
+        }
+        SessionDescription::parse(&text).unwrap()
+    }
+
+    fn chosen_tag(sdp: &SessionDescription, accept: &dyn Fn(&Crypto) -> bool) -> Option<u32> {
+        let caps = AudioCapabilities::new(vec![Codec::pcmu()]);
+        let local = LocalMedia::new("198.51.100.7", 30000, "1");
+        #[allow(clippy::disallowed_methods)] // tests draw real randomness
+        let rng = ring::rand::SystemRandom::new();
+        let answer = answer_audio_with(sdp, &caps, &local, &rng, accept).unwrap();
+        answer.audio.and_then(|a| a.srtp).map(|k| k.remote.tag)
+    }
+
+    const K30: &str = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
+    const K46: &str = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==";
+
+    #[test]
+    fn lines_asking_for_kdr_fec_or_unknown_params_are_skipped() {
+        for param in [
+            "KDR=0",
+            "KDR=1",
+            "KDR=24",
+            "FEC_ORDER=FEC_SRTP",
+            "FEC_KEY=inline:QUFB",
+            "X_NEW=1",
+        ] {
+            let sdp = offer(&[
+                &format!("1 AES_256_CM_HMAC_SHA1_80 inline:{K46} {param}"),
+                &format!("2 AES_CM_128_HMAC_SHA1_32 inline:{K30}"),
+            ]);
+            assert_eq!(chosen_tag(&sdp, &|_| true), Some(2), "{param}");
+            let only = offer(&[&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{K30} {param}")]);
+            assert_eq!(chosen_tag(&only, &|_| true), None, "{param}");
+        }
+        let wsh = offer(&[&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{K30} WSH=128")]);
+        assert_eq!(chosen_tag(&wsh, &|_| true), Some(1));
+    }
+
+    #[test]
+    fn the_callers_check_decides_among_the_offered_lines() {
+        let sdp = offer(&[
+            &format!("1 AES_256_CM_HMAC_SHA1_80 inline:{K46}"),
+            &format!("2 AES_CM_128_HMAC_SHA1_80 inline:{K30}"),
+        ]);
+        assert_eq!(chosen_tag(&sdp, &|_| true), Some(1));
+        assert_eq!(chosen_tag(&sdp, &|c| c.tag != 1), Some(2));
+        assert_eq!(chosen_tag(&sdp, &|_| false), None);
+    }
 }

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// The PHI and secret wrappers every crate uses (`Pii`, `Secret`).
+pub use carevox_redact as redact;
+
+#[cfg(feature = "audit")]
+pub use carevox_audit as audit;
+#[cfg(feature = "authz")]
+pub use carevox_authz as authz;
+#[cfg(feature = "sip")]
+pub use carevox_sip as sip;
+#[cfg(feature = "srtp")]
+pub use carevox_srtp as srtp;
+#[cfg(feature = "vault")]
+pub use carevox_vault as vault;
+
+#[cfg(all(feature = "sip", feature = "srtp"))]
+pub mod media;
+#[cfg(all(feature = "sip", feature = "srtp"))]
+pub mod sdes;
+
+#[cfg(all(feature = "authz", feature = "audit"))]
+pub mod access;
+#[cfg(feature = "audit")]
+pub mod audit_sink;
+#[cfg(all(feature = "authz", feature = "audit"))]
+pub mod login;
+#[cfg(all(feature = "vault", feature = "audit"))]
+pub mod vault_audit;
