@@ -336,7 +336,7 @@ fn session_config(crypto: &Crypto, options: &SdesOptions) -> Result<Config, Sdes
                     .map_err(|_| SdesError::ReplayWindow { size: *size })?;
             }
             SessionParam::Other(text) => {
-                let text: &str = text;
+                let text: &str = text.expose();
                 return Err(if text.starts_with("FEC_ORDER=") {
                     SdesError::Fec { param: "FEC_ORDER" }
                 } else if text.starts_with("FEC_KEY=") {
