@@ -28,6 +28,7 @@ pub use uri::{Host, OpaqueUri, SipUri, TelUri, Uri};
 pub use validate::{Invalid, Role, ValidationPolicy, validate};
 
 // Transactions and dialogs (RFC 3261 sections 17 and 12), sans-IO.
+pub mod dialog;
 pub mod transaction;
 
 // SDP with SDES keys, and digest authentication.

@@ -788,7 +788,8 @@ impl TransactionLayer {
     /// (section 9.1) and starts its client transaction. If no provisional
     /// response has arrived yet, the CANCEL waits for one (9.1 forbids
     /// sending it before); if the INVITE then ends first, the CANCEL
-    /// transaction ends without being sent.
+    /// transaction ends without being sent. Once the CANCEL is out, the
+    /// INVITE gets 64·T1 for its final response, then times out (9.1).
     pub fn send_cancel(
         &mut self,
         now: Instant,
@@ -813,8 +814,12 @@ impl TransactionLayer {
         let cancel = cancel_for(&txn.request)?;
         let (dest, transport, held) = (txn.peer, txn.transport, txn.state == State::Calling);
         let id = self.start_client(now, cancel, dest, transport, held.then_some(invite))?;
-        if held && let Some(t) = self.txns.get_mut(&invite) {
-            t.held_cancel = Some(id);
+        if held {
+            if let Some(t) = self.txns.get_mut(&invite) {
+                t.held_cancel = Some(id);
+            }
+        } else {
+            self.cancel_sent(now, invite);
         }
         Ok(id)
     }
@@ -1190,11 +1195,24 @@ impl TransactionLayer {
         }
         if let Some(c) = release_cancel {
             self.release_cancel(now, c);
+            self.cancel_sent(now, id);
         }
         if let Some(c) = drop_cancel {
             self.terminate(c);
         }
         Ok(())
+    }
+
+    /// 9.1: without a final response 64·T1 after the CANCEL went out, the
+    /// INVITE client transaction is given up (Event::Timeout).
+    fn cancel_sent(&mut self, now: Instant, invite: TransactionId) {
+        let limit = now + self.config.timers.t1x64();
+        if let Some(t) = self.txns.get_mut(&invite)
+            && t.state == State::Proceeding
+        {
+            t.timeout = Some(limit);
+            self.arm(invite, TimerKind::Timeout, limit);
+        }
     }
 
     fn release_cancel(&mut self, now: Instant, id: TransactionId) {
