@@ -819,3 +819,25 @@ fn bad_requests_to_send_are_refused() {
         TransactionError::DuplicateBranch
     );
 }
+
+#[test]
+fn a_cancelled_invite_without_final_response_times_out_after_64_t1() {
+    let mut p = Probe::new();
+    let inv = request("INVITE", "z9hG4bKc5");
+    let id = p.send(inv.clone(), TransportKind::Udp);
+    p.receive(response_to(&inv, 180, Some("t")), TransportKind::Udp);
+    p.run_until(Duration::from_secs(100));
+    assert_eq!(
+        p.layer.state(id),
+        Some(State::Proceeding),
+        "no Timer B once Proceeding"
+    );
+    p.layer.send_cancel(p.now, id).unwrap();
+    p.drain();
+    p.take_events();
+    p.run_until(Duration::from_secs(100) + T1 * 64 - ms(1));
+    assert_eq!(p.layer.state(id), Some(State::Proceeding));
+    p.run_until(Duration::from_secs(100) + T1 * 64);
+    assert!(p.events.iter().any(|(_, e)| is_timeout(e, id)));
+    assert_eq!(p.layer.state(id), None);
+}
