@@ -550,3 +550,27 @@ fn bye_in_an_early_dialog_is_refused() {
     );
     assert!(a.ua.send_in_dialog(a.now, d, "UPDATE", &[], None).is_ok());
 }
+
+#[test]
+fn early_dialogs_no_2xx_confirmed_end_with_the_invite_transaction() {
+    let mut a = Ua::alice();
+    let inv = a.invite();
+    a.receive(reply(&inv, 180, "late", &[("Contact", "<sip:b@192.0.2.21>")]));
+    a.receive(reply(&inv, 200, "won", &[("Contact", "<sip:b@192.0.2.22>")]));
+    assert_eq!(a.ua.dialogs().count(), 2);
+    a.take_events();
+    // Timer M (64*T1 after the 2xx) ends the INVITE transaction.
+    a.run_until(Duration::from_secs(31));
+    assert_eq!(a.ua.dialogs().count(), 2);
+    a.run_until(Duration::from_secs(33));
+    let ended: Vec<_> = a
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, UaEvent::DialogTerminated { .. }))
+        .collect();
+    assert_eq!(ended.len(), 1);
+    let left: Vec<_> = a.ua.dialogs().collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].remote_tag(), "won");
+    assert_eq!(left[0].state(), DialogState::Confirmed);
+}

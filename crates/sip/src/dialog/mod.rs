@@ -1101,13 +1101,24 @@ impl UserAgent {
                 if let Some(info) = self.clients.remove(&id)
                     && info.invite
                 {
+                    // 13.2.2.4: once the INVITE transaction is over (64*T1
+                    // after the first 2xx), early dialogs that no 2xx
+                    // confirmed end.
+                    let mut early = Vec::new();
                     for d in self.dialogs.values_mut() {
                         if d.pending_invite == Some(id) {
                             d.pending_invite = None;
                         }
                         if d.invite == Some(id) {
                             d.invite = None;
+                            if d.state == DialogState::Early {
+                                early.push(d.id);
+                            }
                         }
+                    }
+                    early.sort_unstable();
+                    for d in early {
+                        self.end_dialog(d, TerminationReason::EarlyFailure);
                     }
                 }
                 self.servers.remove(&id);
