@@ -555,8 +555,18 @@ fn bye_in_an_early_dialog_is_refused() {
 fn early_dialogs_no_2xx_confirmed_end_with_the_invite_transaction() {
     let mut a = Ua::alice();
     let inv = a.invite();
-    a.receive(reply(&inv, 180, "late", &[("Contact", "<sip:b@192.0.2.21>")]));
-    a.receive(reply(&inv, 200, "won", &[("Contact", "<sip:b@192.0.2.22>")]));
+    a.receive(reply(
+        &inv,
+        180,
+        "late",
+        &[("Contact", "<sip:b@192.0.2.21>")],
+    ));
+    a.receive(reply(
+        &inv,
+        200,
+        "won",
+        &[("Contact", "<sip:b@192.0.2.22>")],
+    ));
     assert_eq!(a.ua.dialogs().count(), 2);
     a.take_events();
     // Timer M (64*T1 after the 2xx) ends the INVITE transaction.
