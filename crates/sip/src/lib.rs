@@ -29,6 +29,10 @@ pub use salvage::PartialRequest;
 pub use uri::{Host, OpaqueUri, SipUri, TelUri, Uri};
 pub use validate::{Invalid, Role, ValidationPolicy, Verdict, validate};
 
+// Transactions and dialogs (RFC 3261 sections 17 and 12), sans-IO.
+pub mod dialog;
+pub mod transaction;
+
 // SDP with SDES keys, and digest authentication.
 pub mod auth;
 pub mod sdp;

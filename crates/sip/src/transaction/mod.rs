@@ -1,0 +1,1414 @@
+//! SIP transactions (RFC 3261 section 17, with the corrections of RFC 6026),
+//! sans-IO.
+//!
+//! A [`TransactionLayer`] holds every live client and server transaction of
+//! one endpoint. It never opens a socket and never reads a clock: the caller
+//! feeds it what arrived and what time it is, and drains what it wants sent,
+//! what the transaction user (TU) must know, and when to wake it next.
+//!
+//! # Run loop
+//!
+//! ```text
+//! loop {
+//!     layer.handle_input(now, input)?;        // a datagram, or Input::Timeout
+//!     // API calls (send_request, send_response, send_cancel) take `now` too
+//!     while let Some(output) = layer.poll_output() {
+//!         match output {
+//!             Output::Transmit(t) => socket.send_to(&t.bytes, t.destination),
+//!             Output::Event(e)    => tu.handle(e),
+//!             Output::Timeout(at) => { wake_at = at; break }
+//!         }
+//!     }
+//!     // poll_output() returning None: no timer is pending, wait for input only
+//! }
+//! ```
+//!
+//! # What each transaction does
+//!
+//! | kind | states | timers |
+//! |---|---|---|
+//! | INVITE client (17.1.1, RFC 6026 7.2) | Calling, Proceeding, Completed, Accepted | A (retransmit, doubling), B (64·T1 timeout), D (32 s wait for response retransmissions), M (64·T1 in Accepted) |
+//! | non-INVITE client (17.1.2) | Trying, Proceeding, Completed | E (retransmit, doubling to T2), F (64·T1 timeout), K (T4) |
+//! | INVITE server (17.2.1, RFC 6026 7.1) | Proceeding, Completed, Confirmed, Accepted | 100 Trying after 200 ms, G (retransmit, doubling to T2), H (64·T1 wait for ACK), I (T4), L (64·T1 in Accepted) |
+//! | non-INVITE server (17.2.2) | Trying, Proceeding, Completed | J (64·T1) |
+//!
+//! Retransmission timers (A, E, G) run only over unreliable transports; the
+//! waiting timers D, I, J and K are zero over reliable ones (the transaction
+//! ends at once).
+//!
+//! The ACK for a non-2xx final response is built and sent inside the INVITE
+//! client transaction (17.1.1.3). The ACK for a 2xx is the TU's to send
+//! ([`TransactionLayer::send_stateless`]); 2xx retransmissions reach the TU
+//! while the client transaction is Accepted (RFC 6026), and a TU resends its
+//! 2xx through the server transaction while that is Accepted.
+//!
+//! Responses are sent to the address the request came from, over the same
+//! transport (symmetric response routing, as RFC 3581 describes): the layer
+//! resolves no names.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use bytes::Bytes;
+//! use carevox_sip::Message;
+//! use carevox_sip::transaction::{
+//!     Config, Event, Input, Output, TransactionLayer, TransportKind,
+//! };
+//!
+//! let mut uac = TransactionLayer::new(Config::default());
+//! let server: std::net::SocketAddr = "127.0.0.1:5060".parse()?;
+//! let options = Message::parse(Bytes::from_static(
+//!     b"OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\n\
+//! Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK74bf9\r\n\
+//! Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=9fxced76sl\r\n\
+//! To: <sip:bob@127.0.0.1>\r\nCall-ID: 3848276298220188511\r\n\
+//! CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+//! ))?;
+//! let start = Instant::now();
+//! let id = uac.send_request(start, options, server, TransportKind::Udp)?;
+//! // The request goes out, then the layer asks to be woken at Timer E.
+//! assert!(matches!(uac.poll_output(), Some(Output::Transmit(_))));
+//! let Some(Output::Timeout(at)) = uac.poll_output() else { panic!() };
+//! assert_eq!(at, start + Duration::from_millis(500));
+//! // Nobody answers: the request is retransmitted at T1...
+//! uac.handle_input(at, Input::Timeout)?;
+//! assert!(matches!(uac.poll_output(), Some(Output::Transmit(_))));
+//! // ...and after 64*T1 the TU learns that the transaction timed out.
+//! let mut now = at;
+//! let timed_out = loop {
+//!     match uac.poll_output() {
+//!         Some(Output::Timeout(at)) => { now = at; uac.handle_input(now, Input::Timeout)?; }
+//!         Some(Output::Event(Event::Timeout { id: t })) => break t,
+//!         Some(_) => {}
+//!         None => panic!("no timer left"),
+//!     }
+//! };
+//! assert_eq!(timed_out, id);
+//! assert_eq!(now, start + Duration::from_secs(32));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod key;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::builder::MessageBuilder;
+use crate::error::ParseError;
+use crate::header::Method;
+use crate::message::Message;
+use crate::name::HeaderName;
+
+pub use key::MAGIC_COOKIE;
+use key::{ClientKey, MergeKey, ServerKey};
+
+/// The transport a message travels over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportKind {
+    /// UDP: unreliable, the transaction layer retransmits.
+    Udp,
+    /// TCP: reliable.
+    Tcp,
+    /// TLS over TCP: reliable.
+    Tls,
+}
+
+impl TransportKind {
+    /// True for transports that deliver reliably (no retransmissions, and
+    /// the waiting timers D, I, J, K are zero).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Self::Udp)
+    }
+
+    /// The name written in a Via header field (`UDP`, `TCP`, `TLS`).
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+        }
+    }
+}
+
+/// The timer values of RFC 3261 (table 4). Every other timer derives from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timers {
+    /// T1, the round-trip estimate (500 ms).
+    pub t1: Duration,
+    /// T2, the longest retransmit interval for non-INVITE requests and INVITE
+    /// responses (4 s).
+    pub t2: Duration,
+    /// T4, the longest time a message stays in the network (5 s).
+    pub t4: Duration,
+    /// Timer D, how long an INVITE client transaction waits for response
+    /// retransmissions over an unreliable transport (at least 32 s).
+    pub d: Duration,
+    /// How long an INVITE server transaction waits for a provisional response
+    /// from the TU before it sends 100 Trying itself (200 ms, 17.2.1).
+    pub trying: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            d: Duration::from_secs(32),
+            trying: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Timers {
+    /// 64·T1: timers B, F, H, J, L and M.
+    pub fn t1x64(&self) -> Duration {
+        self.t1.saturating_mul(64)
+    }
+}
+
+/// Configuration of a [`TransactionLayer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The timer values.
+    pub timers: Timers,
+    /// The most transactions alive at once; past it, new requests are
+    /// refused with [`TransactionError::TooManyTransactions`].
+    pub max_transactions: usize,
+    /// Answer merged requests with 482 (8.2.2.2). Right for a user agent;
+    /// a proxy turns it off.
+    pub reject_merged_requests: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timers: Timers::default(),
+            max_transactions: 10_000,
+            reject_merged_requests: true,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the timer values.
+    pub fn with_timers(mut self, timers: Timers) -> Self {
+        self.timers = timers;
+        self
+    }
+    /// Sets the cap on live transactions.
+    pub fn with_max_transactions(mut self, n: usize) -> Self {
+        self.max_transactions = n;
+        self
+    }
+    /// Turns merged-request detection (482) on or off.
+    pub fn with_reject_merged_requests(mut self, on: bool) -> Self {
+        self.reject_merged_requests = on;
+        self
+    }
+}
+
+impl Timers {
+    /// Sets T1.
+    pub fn with_t1(mut self, t1: Duration) -> Self {
+        self.t1 = t1;
+        self
+    }
+    /// Sets T2.
+    pub fn with_t2(mut self, t2: Duration) -> Self {
+        self.t2 = t2;
+        self
+    }
+    /// Sets T4.
+    pub fn with_t4(mut self, t4: Duration) -> Self {
+        self.t4 = t4;
+        self
+    }
+    /// Sets Timer D.
+    pub fn with_d(mut self, d: Duration) -> Self {
+        self.d = d;
+        self
+    }
+    /// Sets the delay before an automatic 100 Trying.
+    pub fn with_trying(mut self, trying: Duration) -> Self {
+        self.trying = trying;
+        self
+    }
+}
+
+/// Identifies one transaction of a [`TransactionLayer`]. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransactionId(u64);
+
+impl fmt::Display for TransactionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tx{}", self.0)
+    }
+}
+
+/// Which of the four state machines a transaction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// INVITE client transaction (figure 5, RFC 6026 figure 5).
+    InviteClient,
+    /// Non-INVITE client transaction (figure 6).
+    NonInviteClient,
+    /// INVITE server transaction (figure 7, RFC 6026 figure 7).
+    InviteServer,
+    /// Non-INVITE server transaction (figure 8).
+    NonInviteServer,
+}
+
+impl Kind {
+    /// True for client transactions.
+    pub fn is_client(self) -> bool {
+        matches!(self, Self::InviteClient | Self::NonInviteClient)
+    }
+}
+
+/// The state of a transaction (the boxes of figures 5 to 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// INVITE client: the request is out, no response yet.
+    Calling,
+    /// Non-INVITE: request sent or received, no response yet.
+    Trying,
+    /// A provisional response was received or sent.
+    Proceeding,
+    /// A final (non-2xx for INVITE) response was received or sent.
+    Completed,
+    /// INVITE server: the ACK for the non-2xx response arrived.
+    Confirmed,
+    /// INVITE: a 2xx was received or sent (RFC 6026).
+    Accepted,
+}
+
+/// A received message and where it came from.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The address it came from (responses go back there).
+    pub source: SocketAddr,
+    /// The transport it came over.
+    pub transport: TransportKind,
+    /// The message.
+    pub message: Message,
+}
+
+/// What a [`TransactionLayer`] is fed.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Input {
+    /// A message arrived.
+    Receive(Received),
+    /// The time asked for by the last [`Output::Timeout`] has come (or any
+    /// later time): every timer due by `now` fires.
+    Timeout,
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send them.
+    pub destination: SocketAddr,
+    /// Over which transport.
+    pub transport: TransportKind,
+    /// One whole SIP message.
+    pub bytes: Bytes,
+}
+
+/// What the transaction user must know.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A request that created a server transaction: answer it with
+    /// [`TransactionLayer::send_response`]. Retransmissions are absorbed.
+    Request {
+        /// The new server transaction.
+        id: TransactionId,
+        /// The request.
+        request: Message,
+        /// Where it came from.
+        source: SocketAddr,
+        /// Over which transport.
+        transport: TransportKind,
+        /// For a CANCEL, the INVITE server transaction it cancels, if any
+        /// (section 9.2); answer 481 when there is none.
+        cancels: Option<TransactionId>,
+    },
+    /// An ACK that is not part of an INVITE server transaction's non-2xx
+    /// exchange: the ACK for a 2xx (13.3.1.4), for the TU.
+    Ack {
+        /// The INVITE server transaction it matched, if still Accepted.
+        transaction: Option<TransactionId>,
+        /// The ACK.
+        request: Message,
+        /// Where it came from.
+        source: SocketAddr,
+        /// Over which transport.
+        transport: TransportKind,
+    },
+    /// A response for a client transaction: each provisional, the final
+    /// response, and for INVITE every 2xx retransmission and 2xx from another
+    /// fork while Accepted (RFC 6026).
+    Response {
+        /// The client transaction.
+        id: TransactionId,
+        /// The response.
+        response: Message,
+    },
+    /// A response that matched no client transaction. A user agent ignores
+    /// it (18.1.2); a stateless proxy may forward it.
+    UnmatchedResponse {
+        /// The response.
+        response: Message,
+        /// Where it came from.
+        source: SocketAddr,
+    },
+    /// A request that merged with one already being served (8.2.2.2): the
+    /// layer answered it with 482 in a server transaction of its own.
+    MergedRequest {
+        /// That server transaction.
+        id: TransactionId,
+    },
+    /// The transaction failed: no final response in time (Timer B or F), or
+    /// no ACK for a non-2xx final response (Timer H).
+    Timeout {
+        /// The transaction.
+        id: TransactionId,
+    },
+    /// The transport reported a failure for this transaction
+    /// ([`TransactionLayer::transport_error`]).
+    TransportError {
+        /// The transaction.
+        id: TransactionId,
+    },
+    /// The transaction ended and was removed; its id is now unknown.
+    Terminated {
+        /// The transaction.
+        id: TransactionId,
+    },
+}
+
+/// What the caller must do next: drained with [`TransactionLayer::poll_output`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Output {
+    /// Send these bytes.
+    Transmit(Transmit),
+    /// Tell the transaction user.
+    Event(Event),
+    /// Nothing more to do until this instant: then feed [`Input::Timeout`].
+    Timeout(Instant),
+}
+
+/// Why a transaction operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// The cap on live transactions is reached.
+    #[error("too many live transactions (limit {limit})")]
+    TooManyTransactions {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// No live transaction has this id (it ended, or never existed).
+    #[error("no live transaction {id}")]
+    UnknownTransaction {
+        /// The id.
+        id: TransactionId,
+    },
+    /// The operation does not fit the transaction's kind or state.
+    #[error("{what} is not allowed in {kind:?} transaction {id} in state {state:?}")]
+    InvalidState {
+        /// The transaction.
+        id: TransactionId,
+        /// Its kind.
+        kind: Kind,
+        /// Its state.
+        state: State,
+        /// What was attempted.
+        what: &'static str,
+    },
+    /// A request was expected and a response given, or the reverse.
+    #[error("expected a {expected}")]
+    WrongMessageKind {
+        /// `request` or `response`.
+        expected: &'static str,
+    },
+    /// ACK is never sent in a client transaction of its own: the INVITE
+    /// client transaction sends the ACK for a non-2xx response, and the TU
+    /// sends the ACK for a 2xx with [`TransactionLayer::send_stateless`].
+    #[error("ACK is not sent in a transaction of its own")]
+    AckNotTransactional,
+    /// The request's top Via has no branch starting with the magic cookie.
+    #[error("the top Via of a request sent by this layer needs a branch starting with z9hG4bK")]
+    MissingBranch,
+    /// A client transaction with the same branch and method is alive.
+    #[error("a client transaction with this branch and method is alive")]
+    DuplicateBranch,
+    /// The response's CSeq does not match the transaction's request.
+    #[error("the response's CSeq does not match the request of transaction {id}")]
+    ResponseMismatch {
+        /// The transaction.
+        id: TransactionId,
+    },
+    /// A received or given message lacks what transactions need.
+    #[error("message unusable for transactions: {0}")]
+    Message(#[from] ParseError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    /// A, E, G.
+    Retransmit,
+    /// B, F, H.
+    Timeout,
+    /// D, I, J, K, L, M.
+    End,
+    /// The automatic 100 Trying.
+    Trying,
+}
+
+#[derive(Debug)]
+struct Txn {
+    kind: Kind,
+    state: State,
+    request: Message,
+    peer: SocketAddr,
+    transport: TransportKind,
+    /// Server: the last response sent. Client: unused.
+    last_response: Option<Message>,
+    /// INVITE client: the ACK for the non-2xx final response.
+    ack: Option<Bytes>,
+    /// Next retransmission and the interval that led to it.
+    retransmit: Option<(Instant, Duration)>,
+    timeout: Option<Instant>,
+    end: Option<Instant>,
+    trying: Option<Instant>,
+    server_key: Option<ServerKey>,
+    client_key: Option<ClientKey>,
+    merge_key: Option<MergeKey>,
+    /// Non-INVITE client: a CANCEL held until the INVITE gets a provisional.
+    held_for: Option<TransactionId>,
+    /// INVITE client: the CANCEL held for it.
+    held_cancel: Option<TransactionId>,
+}
+
+impl Txn {
+    fn deadline(&self, kind: TimerKind) -> Option<Instant> {
+        match kind {
+            TimerKind::Retransmit => self.retransmit.map(|(at, _)| at),
+            TimerKind::Timeout => self.timeout,
+            TimerKind::End => self.end,
+            TimerKind::Trying => self.trying,
+        }
+    }
+}
+
+/// The transactions of one endpoint, as one sans-IO state machine. See the
+/// [module documentation](self) for the run loop.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    config: Config,
+    next_id: u64,
+    txns: HashMap<TransactionId, Txn>,
+    servers: HashMap<ServerKey, TransactionId>,
+    clients: HashMap<ClientKey, TransactionId>,
+    merges: HashMap<MergeKey, TransactionId>,
+    timers: BinaryHeap<Reverse<(Instant, TransactionId, TimerKind)>>,
+    out: VecDeque<Output>,
+}
+
+impl TransactionLayer {
+    /// A layer with no transactions.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            next_id: 0,
+            txns: HashMap::new(),
+            servers: HashMap::new(),
+            clients: HashMap::new(),
+            merges: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Number of live transactions.
+    pub fn len(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// True when no transaction is alive.
+    pub fn is_empty(&self) -> bool {
+        self.txns.is_empty()
+    }
+
+    /// The state of a live transaction.
+    pub fn state(&self, id: TransactionId) -> Option<State> {
+        self.txns.get(&id).map(|t| t.state)
+    }
+
+    /// The kind of a live transaction.
+    pub fn kind(&self, id: TransactionId) -> Option<Kind> {
+        self.txns.get(&id).map(|t| t.kind)
+    }
+
+    /// The request of a live transaction.
+    pub fn request(&self, id: TransactionId) -> Option<&Message> {
+        self.txns.get(&id).map(|t| &t.request)
+    }
+
+    /// The peer of a live transaction: the destination of a client
+    /// transaction, the source of a server transaction's request.
+    pub fn peer(&self, id: TransactionId) -> Option<(SocketAddr, TransportKind)> {
+        self.txns.get(&id).map(|t| (t.peer, t.transport))
+    }
+
+    /// The next thing to do: a message to send, an event for the TU, or the
+    /// time to be woken at. `None` when nothing is queued and no timer runs.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        self.next_deadline().map(Output::Timeout)
+    }
+
+    /// The earliest pending timer.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+            if self.is_live(at, id, kind) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn is_live(&self, at: Instant, id: TransactionId, kind: TimerKind) -> bool {
+        self.txns
+            .get(&id)
+            .is_some_and(|t| t.deadline(kind) == Some(at))
+    }
+
+    /// Feeds a received message or a timer expiry. Timers due by `now` fire
+    /// first, whatever the input.
+    ///
+    /// A received message that transactions cannot use (no Via, no CSeq, ...)
+    /// is dropped with an error and changes nothing; so is a new request
+    /// past the cap on live transactions.
+    pub fn handle_input(&mut self, now: Instant, input: Input) -> Result<(), TransactionError> {
+        self.fire_timers(now);
+        match input {
+            Input::Timeout => Ok(()),
+            Input::Receive(r) => {
+                if r.message.is_request() {
+                    self.receive_request(now, r)
+                } else {
+                    self.receive_response(now, r)
+                }
+            }
+        }
+    }
+
+    fn alloc_id(&mut self) -> TransactionId {
+        self.next_id += 1;
+        TransactionId(self.next_id)
+    }
+
+    fn check_cap(&self) -> Result<(), TransactionError> {
+        if self.txns.len() >= self.config.max_transactions {
+            return Err(TransactionError::TooManyTransactions {
+                limit: self.config.max_transactions,
+            });
+        }
+        Ok(())
+    }
+
+    fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant) {
+        self.timers.push(Reverse((at, id, kind)));
+        // Cancelled timers stay in the heap until their time; keep it in
+        // proportion to the live transactions.
+        if self.timers.len() > 8 * (self.txns.len() + 16) {
+            let txns = &self.txns;
+            self.timers.retain(|Reverse((at, id, kind))| {
+                txns.get(id).is_some_and(|t| t.deadline(*kind) == Some(*at))
+            });
+        }
+    }
+
+    fn transmit(&mut self, destination: SocketAddr, transport: TransportKind, bytes: Bytes) {
+        self.out.push_back(Output::Transmit(Transmit {
+            destination,
+            transport,
+            bytes,
+        }));
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    /// Sends a message outside any transaction: the ACK for a 2xx, or a
+    /// response forwarded statelessly.
+    pub fn send_stateless(
+        &mut self,
+        destination: SocketAddr,
+        transport: TransportKind,
+        message: &Message,
+    ) {
+        self.transmit(destination, transport, message.as_bytes().clone());
+    }
+
+    /// Starts a client transaction for `request` (any method but ACK) and
+    /// sends it to `destination`. The request's top Via must carry a branch
+    /// with the magic cookie, unique to this request ([`new_branch`]).
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        request: Message,
+        destination: SocketAddr,
+        transport: TransportKind,
+    ) -> Result<TransactionId, TransactionError> {
+        self.start_client(now, request, destination, transport, None)
+    }
+
+    fn start_client(
+        &mut self,
+        now: Instant,
+        request: Message,
+        destination: SocketAddr,
+        transport: TransportKind,
+        held_for: Option<TransactionId>,
+    ) -> Result<TransactionId, TransactionError> {
+        let method = request.method().ok_or(TransactionError::WrongMessageKind {
+            expected: "request",
+        })?;
+        if method == Method::Ack {
+            return Err(TransactionError::AckNotTransactional);
+        }
+        let key = ClientKey::of_request(&request)?.ok_or(TransactionError::MissingBranch)?;
+        if !request
+            .top_via()?
+            .branch()
+            .is_some_and(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len())
+        {
+            return Err(TransactionError::MissingBranch);
+        }
+        if request.cseq()?.method != method {
+            return Err(ParseError::header("CSeq", "method differs from the request's").into());
+        }
+        if self.clients.contains_key(&key) {
+            return Err(TransactionError::DuplicateBranch);
+        }
+        self.check_cap()?;
+        let id = self.alloc_id();
+        let invite = method == Method::Invite;
+        let t = self.config.timers;
+        let bytes = request.as_bytes().clone();
+        let mut txn = Txn {
+            kind: if invite {
+                Kind::InviteClient
+            } else {
+                Kind::NonInviteClient
+            },
+            state: if invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
+            request,
+            peer: destination,
+            transport,
+            last_response: None,
+            ack: None,
+            retransmit: None,
+            timeout: None,
+            end: None,
+            trying: None,
+            server_key: None,
+            client_key: Some(key.clone()),
+            merge_key: None,
+            held_for,
+            held_cancel: None,
+        };
+        self.clients.insert(key, id);
+        if held_for.is_none() {
+            self.start_client_timers(now, id, &mut txn, t);
+            self.transmit(destination, transport, bytes);
+        }
+        self.txns.insert(id, txn);
+        self.arm_all(id);
+        Ok(id)
+    }
+
+    fn start_client_timers(&mut self, now: Instant, _id: TransactionId, txn: &mut Txn, t: Timers) {
+        if !txn.transport.is_reliable() {
+            txn.retransmit = Some((now + t.t1, t.t1));
+        }
+        txn.timeout = Some(now + t.t1x64());
+    }
+
+    /// Pushes every armed timer of `id` into the heap.
+    fn arm_all(&mut self, id: TransactionId) {
+        let Some(txn) = self.txns.get(&id) else {
+            return;
+        };
+        let armed = [
+            TimerKind::Retransmit,
+            TimerKind::Timeout,
+            TimerKind::End,
+            TimerKind::Trying,
+        ]
+        .map(|k| (k, txn.deadline(k)));
+        for (kind, at) in armed {
+            if let Some(at) = at {
+                self.arm(id, kind, at);
+            }
+        }
+    }
+
+    /// Builds the CANCEL for the INVITE of client transaction `invite`
+    /// (section 9.1) and starts its client transaction. If no provisional
+    /// response has arrived yet, the CANCEL waits for one (9.1 forbids
+    /// sending it before); if the INVITE then ends first, the CANCEL
+    /// transaction ends without being sent. Once the CANCEL is out, the
+    /// INVITE gets 64·T1 for its final response, then times out (9.1).
+    pub fn send_cancel(
+        &mut self,
+        now: Instant,
+        invite: TransactionId,
+    ) -> Result<TransactionId, TransactionError> {
+        let txn = self
+            .txns
+            .get(&invite)
+            .ok_or(TransactionError::UnknownTransaction { id: invite })?;
+        let invalid = |what| TransactionError::InvalidState {
+            id: invite,
+            kind: txn.kind,
+            state: txn.state,
+            what,
+        };
+        if txn.kind != Kind::InviteClient {
+            return Err(invalid("CANCEL"));
+        }
+        if !matches!(txn.state, State::Calling | State::Proceeding) || txn.held_cancel.is_some() {
+            return Err(invalid("CANCEL after a final response or a first CANCEL"));
+        }
+        let cancel = cancel_for(&txn.request)?;
+        let (dest, transport, held) = (txn.peer, txn.transport, txn.state == State::Calling);
+        let id = self.start_client(now, cancel, dest, transport, held.then_some(invite))?;
+        if held {
+            if let Some(t) = self.txns.get_mut(&invite) {
+                t.held_cancel = Some(id);
+            }
+        } else {
+            self.cancel_sent(now, invite);
+        }
+        Ok(id)
+    }
+
+    /// Reports that the transport failed to deliver a message of transaction
+    /// `id` (a refused connection, an ICMP error): the transaction ends and
+    /// the TU gets [`Event::TransportError`] (17.1.4, 17.2.4).
+    pub fn transport_error(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+    ) -> Result<(), TransactionError> {
+        self.fire_timers(now);
+        if !self.txns.contains_key(&id) {
+            return Err(TransactionError::UnknownTransaction { id });
+        }
+        self.event(Event::TransportError { id });
+        self.terminate(id);
+        Ok(())
+    }
+
+    /// Sends a response in server transaction `id`.
+    ///
+    /// INVITE: provisional responses keep it Proceeding; a 2xx moves it to
+    /// Accepted, where further 2xx (the TU's retransmissions, 13.3.1.4) are
+    /// sent as given; a 300-699 moves it to Completed, retransmitted by the
+    /// layer until the ACK. Non-INVITE: a final response moves it to
+    /// Completed, where retransmitted requests get it again.
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        response: Message,
+    ) -> Result<(), TransactionError> {
+        self.fire_timers(now);
+        let t = self.config.timers;
+        let txn = self
+            .txns
+            .get_mut(&id)
+            .ok_or(TransactionError::UnknownTransaction { id })?;
+        let Some(status) = response.status() else {
+            return Err(TransactionError::WrongMessageKind {
+                expected: "response",
+            });
+        };
+        let invalid = |what| TransactionError::InvalidState {
+            id,
+            kind: txn.kind,
+            state: txn.state,
+            what,
+        };
+        if txn.kind.is_client() {
+            return Err(invalid("sending a response"));
+        }
+        let (rc, qc) = (response.cseq()?, txn.request.cseq()?);
+        if rc.seq != qc.seq || rc.method != qc.method {
+            return Err(TransactionError::ResponseMismatch { id });
+        }
+        let class = status / 100;
+        let reliable = txn.transport.is_reliable();
+        let mut end_now = false;
+        match (txn.kind, txn.state, class) {
+            (Kind::InviteServer, State::Proceeding, 1) => {
+                txn.trying = None;
+            }
+            (Kind::InviteServer, State::Proceeding | State::Accepted, 2) => {
+                if txn.state == State::Proceeding {
+                    txn.state = State::Accepted;
+                    txn.trying = None;
+                    txn.end = Some(now + t.t1x64());
+                }
+            }
+            (Kind::InviteServer, State::Proceeding, 3..=6) => {
+                txn.state = State::Completed;
+                txn.trying = None;
+                if !reliable {
+                    txn.retransmit = Some((now + t.t1, t.t1));
+                }
+                txn.timeout = Some(now + t.t1x64());
+            }
+            (Kind::NonInviteServer, State::Trying | State::Proceeding, 1) => {
+                txn.state = State::Proceeding;
+            }
+            (Kind::NonInviteServer, State::Trying | State::Proceeding, 2..=6) => {
+                txn.state = State::Completed;
+                if reliable {
+                    end_now = true;
+                } else {
+                    txn.end = Some(now + t.t1x64());
+                }
+            }
+            _ => return Err(invalid("this response")),
+        }
+        let (peer, transport) = (txn.peer, txn.transport);
+        let bytes = response.as_bytes().clone();
+        txn.last_response = Some(response);
+        self.transmit(peer, transport, bytes);
+        if end_now {
+            self.terminate(id);
+        } else {
+            self.arm_all(id);
+        }
+        Ok(())
+    }
+
+    fn receive_request(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
+        let method = r
+            .message
+            .method()
+            .ok_or(TransactionError::WrongMessageKind {
+                expected: "request",
+            })?;
+        let (is_ack, is_cancel) = (method == Method::Ack, method == Method::Cancel);
+        // Everything matching needs, checked before any state changes.
+        r.message.cseq()?;
+        r.message.call_id()?;
+        r.message.from()?;
+        let to_tag = r.message.to()?.tag().map(str::to_owned);
+        let key = ServerKey::of_request(&r.message, None)?;
+        if let Some(&id) = self.servers.get(&key) {
+            let legacy_ok =
+                !key.is_legacy() || self.legacy_to_tag_matches(id, is_ack, to_tag.as_deref());
+            if legacy_ok {
+                return self.server_retransmission(now, id, is_ack, r);
+            }
+        }
+        if is_ack {
+            self.event(Event::Ack {
+                transaction: None,
+                request: r.message,
+                source: r.source,
+                transport: r.transport,
+            });
+            return Ok(());
+        }
+        let merge_key = MergeKey::of_request(&r.message)?;
+        if self.config.reject_merged_requests
+            && let Some(mk) = &merge_key
+            && self.merges.contains_key(mk)
+        {
+            self.check_cap()?;
+            let response =
+                MessageBuilder::response_to(&r.message, 482, "Loop Detected")?.build()?;
+            let id = self.new_server(now, r, Some(key), None);
+            self.event(Event::MergedRequest { id });
+            return self.send_response(now, id, response);
+        }
+        self.check_cap()?;
+        let cancels = if is_cancel {
+            let invite_key = ServerKey::of_request(&r.message, Some(Method::Invite))?;
+            self.servers.get(&invite_key).copied().filter(|id| {
+                self.txns
+                    .get(id)
+                    .is_some_and(|t| t.kind == Kind::InviteServer)
+            })
+        } else {
+            None
+        };
+        let (request, source, transport) = (r.message.clone(), r.source, r.transport);
+        let id = self.new_server(now, r, Some(key), merge_key);
+        self.event(Event::Request {
+            id,
+            request,
+            source,
+            transport,
+            cancels,
+        });
+        Ok(())
+    }
+
+    fn legacy_to_tag_matches(&self, id: TransactionId, is_ack: bool, to_tag: Option<&str>) -> bool {
+        let Some(txn) = self.txns.get(&id) else {
+            return false;
+        };
+        let expected = if is_ack {
+            txn.last_response
+                .as_ref()
+                .and_then(|r| r.to().ok().and_then(|t| t.tag()))
+        } else {
+            txn.request.to().ok().and_then(|t| t.tag())
+        };
+        expected == to_tag
+    }
+
+    fn new_server(
+        &mut self,
+        now: Instant,
+        r: Received,
+        key: Option<ServerKey>,
+        merge_key: Option<MergeKey>,
+    ) -> TransactionId {
+        let id = self.alloc_id();
+        let invite = r.message.method() == Some(Method::Invite);
+        let txn = Txn {
+            kind: if invite {
+                Kind::InviteServer
+            } else {
+                Kind::NonInviteServer
+            },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
+            request: r.message,
+            peer: r.source,
+            transport: r.transport,
+            last_response: None,
+            ack: None,
+            retransmit: None,
+            timeout: None,
+            end: None,
+            trying: invite.then(|| now + self.config.timers.trying),
+            server_key: key.clone(),
+            client_key: None,
+            merge_key: merge_key.clone(),
+            held_for: None,
+            held_cancel: None,
+        };
+        if let Some(k) = key {
+            self.servers.insert(k, id);
+        }
+        if let Some(k) = merge_key {
+            self.merges.insert(k, id);
+        }
+        self.txns.insert(id, txn);
+        self.arm_all(id);
+        id
+    }
+
+    fn server_retransmission(
+        &mut self,
+        now: Instant,
+        id: TransactionId,
+        is_ack: bool,
+        r: Received,
+    ) -> Result<(), TransactionError> {
+        let t = self.config.timers;
+        let Some(txn) = self.txns.get_mut(&id) else {
+            return Ok(());
+        };
+        if is_ack {
+            if txn.kind != Kind::InviteServer {
+                return Ok(());
+            }
+            match txn.state {
+                State::Completed => {
+                    txn.state = State::Confirmed;
+                    txn.retransmit = None;
+                    txn.timeout = None;
+                    if txn.transport.is_reliable() {
+                        self.terminate(id);
+                    } else {
+                        txn.end = Some(now + t.t4);
+                        self.arm_all(id);
+                    }
+                }
+                State::Accepted => self.event(Event::Ack {
+                    transaction: Some(id),
+                    request: r.message,
+                    source: r.source,
+                    transport: r.transport,
+                }),
+                _ => {}
+            }
+            return Ok(());
+        }
+        let resend = match (txn.kind, txn.state) {
+            (Kind::InviteServer, State::Proceeding | State::Completed)
+            | (Kind::NonInviteServer, State::Proceeding | State::Completed) => {
+                txn.last_response.as_ref().map(|m| m.as_bytes().clone())
+            }
+            _ => None,
+        };
+        if let Some(bytes) = resend {
+            let (peer, transport) = (txn.peer, txn.transport);
+            self.transmit(peer, transport, bytes);
+        }
+        Ok(())
+    }
+
+    fn receive_response(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
+        let status = r.message.status().unwrap_or(0);
+        let key = ClientKey::of_response(&r.message)?;
+        let Some(id) = key.and_then(|k| self.clients.get(&k).copied()) else {
+            self.event(Event::UnmatchedResponse {
+                response: r.message,
+                source: r.source,
+            });
+            return Ok(());
+        };
+        let t = self.config.timers;
+        let Some(txn) = self.txns.get_mut(&id) else {
+            return Ok(());
+        };
+        if txn.held_for.is_some() {
+            // A CANCEL not sent yet cannot have a response.
+            return Ok(());
+        }
+        let class = status / 100;
+        let reliable = txn.transport.is_reliable();
+        let mut deliver = false;
+        let mut release_cancel = None;
+        let mut drop_cancel = None;
+        let mut end_now = false;
+        match (txn.kind, txn.state, class) {
+            (Kind::InviteClient, State::Calling | State::Proceeding, 1) => {
+                txn.state = State::Proceeding;
+                txn.retransmit = None;
+                txn.timeout = None;
+                release_cancel = txn.held_cancel.take();
+                deliver = true;
+            }
+            (Kind::InviteClient, State::Calling | State::Proceeding, 2) => {
+                txn.state = State::Accepted;
+                txn.retransmit = None;
+                txn.timeout = None;
+                txn.end = Some(now + t.t1x64());
+                drop_cancel = txn.held_cancel.take();
+                deliver = true;
+            }
+            (Kind::InviteClient, State::Calling | State::Proceeding, 3..=6) => {
+                let ack = ack_for(&txn.request, &r.message)?;
+                txn.state = State::Completed;
+                txn.retransmit = None;
+                txn.timeout = None;
+                let bytes = ack.as_bytes().clone();
+                txn.ack = Some(bytes.clone());
+                if reliable {
+                    end_now = true;
+                } else {
+                    txn.end = Some(now + t.d);
+                }
+                drop_cancel = txn.held_cancel.take();
+                let (peer, transport) = (txn.peer, txn.transport);
+                self.transmit(peer, transport, bytes);
+                deliver = true;
+            }
+            (Kind::InviteClient, State::Completed, 3..=6) => {
+                if let Some(bytes) = txn.ack.clone() {
+                    let (peer, transport) = (txn.peer, txn.transport);
+                    self.transmit(peer, transport, bytes);
+                }
+            }
+            (Kind::InviteClient, State::Accepted, 2) => deliver = true,
+            (Kind::NonInviteClient, State::Trying | State::Proceeding, 1) => {
+                txn.state = State::Proceeding;
+                deliver = true;
+            }
+            (Kind::NonInviteClient, State::Trying | State::Proceeding, 2..=6) => {
+                txn.state = State::Completed;
+                txn.retransmit = None;
+                txn.timeout = None;
+                if reliable {
+                    end_now = true;
+                } else {
+                    txn.end = Some(now + t.t4);
+                }
+                deliver = true;
+            }
+            _ => {}
+        }
+        if deliver {
+            self.event(Event::Response {
+                id,
+                response: r.message,
+            });
+        }
+        if end_now {
+            self.terminate(id);
+        } else {
+            self.arm_all(id);
+        }
+        if let Some(c) = release_cancel {
+            self.release_cancel(now, c);
+            self.cancel_sent(now, id);
+        }
+        if let Some(c) = drop_cancel {
+            self.terminate(c);
+        }
+        Ok(())
+    }
+
+    /// 9.1: without a final response 64·T1 after the CANCEL went out, the
+    /// INVITE client transaction is given up (Event::Timeout).
+    fn cancel_sent(&mut self, now: Instant, invite: TransactionId) {
+        let limit = now + self.config.timers.t1x64();
+        if let Some(t) = self.txns.get_mut(&invite)
+            && t.state == State::Proceeding
+        {
+            t.timeout = Some(limit);
+            self.arm(invite, TimerKind::Timeout, limit);
+        }
+    }
+
+    fn release_cancel(&mut self, now: Instant, id: TransactionId) {
+        let t = self.config.timers;
+        let Some(mut txn) = self.txns.remove(&id) else {
+            return;
+        };
+        txn.held_for = None;
+        self.start_client_timers(now, id, &mut txn, t);
+        let (peer, transport, bytes) = (txn.peer, txn.transport, txn.request.as_bytes().clone());
+        self.txns.insert(id, txn);
+        self.transmit(peer, transport, bytes);
+        self.arm_all(id);
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if self.is_live(at, id, kind) {
+                self.fire(at, id, kind);
+            }
+        }
+    }
+
+    fn fire(&mut self, at: Instant, id: TransactionId, kind: TimerKind) {
+        let t = self.config.timers;
+        let Some(txn) = self.txns.get_mut(&id) else {
+            return;
+        };
+        match kind {
+            TimerKind::Retransmit => {
+                let Some((_, interval)) = txn.retransmit else {
+                    return;
+                };
+                let (bytes, next) = match (txn.kind, txn.state) {
+                    // Timer A: the INVITE, the interval doubling without cap.
+                    (Kind::InviteClient, State::Calling) => (
+                        Some(txn.request.as_bytes().clone()),
+                        interval.saturating_mul(2),
+                    ),
+                    // Timer E: doubling up to T2, then T2 once Proceeding.
+                    (Kind::NonInviteClient, State::Trying) => (
+                        Some(txn.request.as_bytes().clone()),
+                        interval.saturating_mul(2).min(t.t2),
+                    ),
+                    (Kind::NonInviteClient, State::Proceeding) => {
+                        (Some(txn.request.as_bytes().clone()), t.t2)
+                    }
+                    // Timer G: the final response, doubling up to T2.
+                    (Kind::InviteServer, State::Completed) => (
+                        txn.last_response.as_ref().map(|m| m.as_bytes().clone()),
+                        interval.saturating_mul(2).min(t.t2),
+                    ),
+                    _ => (None, interval),
+                };
+                let Some(bytes) = bytes else {
+                    txn.retransmit = None;
+                    return;
+                };
+                txn.retransmit = Some((at + next, next));
+                let (peer, transport) = (txn.peer, txn.transport);
+                self.transmit(peer, transport, bytes);
+                self.arm(id, TimerKind::Retransmit, at + next);
+            }
+            TimerKind::Timeout => {
+                self.event(Event::Timeout { id });
+                self.terminate(id);
+            }
+            TimerKind::End => self.terminate(id),
+            TimerKind::Trying => {
+                txn.trying = None;
+                if txn.kind == Kind::InviteServer
+                    && txn.state == State::Proceeding
+                    && txn.last_response.is_none()
+                {
+                    let trying = MessageBuilder::response_to(&txn.request, 100, "Trying")
+                        .and_then(|b| b.build());
+                    if let Ok(trying) = trying {
+                        let (peer, transport) = (txn.peer, txn.transport);
+                        let bytes = trying.as_bytes().clone();
+                        txn.last_response = Some(trying);
+                        self.transmit(peer, transport, bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    fn terminate(&mut self, id: TransactionId) {
+        let Some(txn) = self.txns.remove(&id) else {
+            return;
+        };
+        if let Some(k) = &txn.server_key
+            && self.servers.get(k) == Some(&id)
+        {
+            self.servers.remove(k);
+        }
+        if let Some(k) = &txn.client_key
+            && self.clients.get(k) == Some(&id)
+        {
+            self.clients.remove(k);
+        }
+        if let Some(k) = &txn.merge_key
+            && self.merges.get(k) == Some(&id)
+        {
+            self.merges.remove(k);
+        }
+        self.event(Event::Terminated { id });
+        if let Some(c) = txn.held_cancel {
+            self.terminate(c);
+        }
+    }
+}
+
+/// The ACK for a non-2xx final response (17.1.1.3): Request-URI, Call-ID,
+/// From, CSeq number and the single top Via of the INVITE, the To of the
+/// response, and the INVITE's Route header fields.
+pub fn ack_for(invite: &Message, response: &Message) -> Result<Message, ParseError> {
+    let uri = invite.request_uri_str().ok_or(ParseError::StartLine {
+        what: "not a request",
+    })?;
+    let via = invite
+        .list(HeaderName::Via)
+        .next()
+        .ok_or(ParseError::MissingHeader { header: "Via" })?;
+    let to = response
+        .header(HeaderName::To)
+        .ok_or(ParseError::MissingHeader { header: "To" })?;
+    let mut b = MessageBuilder::request("ACK", uri)?
+        .header("Via", via)?
+        .header("Max-Forwards", "70")?
+        .header(
+            "From",
+            invite
+                .header(HeaderName::From)
+                .ok_or(ParseError::MissingHeader { header: "From" })?,
+        )?
+        .header("To", &crate::builder::unfold(to))?
+        .header("Call-ID", invite.call_id()?)?
+        .header("CSeq", &format!("{} ACK", invite.cseq()?.seq))?;
+    for route in invite.header_values(HeaderName::Route) {
+        b = b.header("Route", &crate::builder::unfold(route))?;
+    }
+    b.build()
+}
+
+/// The CANCEL for a request (9.1): Request-URI, Call-ID, From, To, CSeq
+/// number and the single top Via of the request, and its Route header
+/// fields.
+pub fn cancel_for(request: &Message) -> Result<Message, ParseError> {
+    let uri = request.request_uri_str().ok_or(ParseError::StartLine {
+        what: "not a request",
+    })?;
+    let via = request
+        .list(HeaderName::Via)
+        .next()
+        .ok_or(ParseError::MissingHeader { header: "Via" })?;
+    let field = |name, header| {
+        request
+            .header(name)
+            .map(|v| crate::builder::unfold(v).into_owned())
+            .ok_or(ParseError::MissingHeader { header })
+    };
+    let mut b = MessageBuilder::request("CANCEL", uri)?
+        .header("Via", via)?
+        .header("Max-Forwards", "70")?
+        .header("From", &field(HeaderName::From, "From")?)?
+        .header("To", &field(HeaderName::To, "To")?)?
+        .header("Call-ID", request.call_id()?)?
+        .header("CSeq", &format!("{} CANCEL", request.cseq()?.seq))?;
+    for route in request.header_values(HeaderName::Route) {
+        b = b.header("Route", &crate::builder::unfold(route))?;
+    }
+    b.build()
+}
+
+/// Random hex of `bytes` random bytes, for branches, tags and Call-IDs.
+pub fn random_token(
+    rng: &dyn ring::rand::SecureRandom,
+    bytes: usize,
+) -> Result<String, RandomError> {
+    let mut buf = [0u8; 32];
+    let buf = buf.get_mut(..bytes.min(32)).ok_or(RandomError)?;
+    rng.fill(buf).map_err(|_| RandomError)?;
+    Ok(data_encoding::HEXLOWER.encode(buf))
+}
+
+/// A new branch for a request's Via: the magic cookie and 96 random bits.
+pub fn new_branch(rng: &dyn ring::rand::SecureRandom) -> Result<String, RandomError> {
+    Ok(format!("{MAGIC_COOKIE}{}", random_token(rng, 12)?))
+}
+
+/// The random number generator failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the random number generator failed")]
+pub struct RandomError;
