@@ -121,6 +121,12 @@ struct Io {
 struct CpIo {
     file: Box<dyn AppendFile>,
     path: PathBuf,
+    /// The newest checkpoint in the file. Every write is checked against it
+    /// under this lock, the one place checkpoints are written: a request for
+    /// the same size and time (an on-demand checkpoint racing an automatic
+    /// one) returns it instead of writing it twice, and nothing that would
+    /// go backwards is ever written.
+    last: Option<Checkpoint>,
 }
 
 /// A tamper-evident audit log in a directory. `Send + Sync`: share it
@@ -422,7 +428,7 @@ impl AuditLog {
             cp_size,
             cp_time,
             cp_request: None,
-            last_checkpoint,
+            last_checkpoint: last_checkpoint.clone(),
             scratch: Vec::with_capacity(512),
         };
         let io = Io {
@@ -434,6 +440,7 @@ impl AuditLog {
         let cp_io = CpIo {
             file: cp_file,
             path: cp_path,
+            last: last_checkpoint,
         };
         Ok((
             AuditLog {
@@ -619,10 +626,18 @@ impl AuditLog {
     }
 
     fn write_checkpoint(&self, cp_io: &mut CpIo, req: CpRequest) -> Result<Checkpoint> {
+        if let Some(last) = &cp_io.last {
+            if req.size <= last.tree_size && req.time <= last.time {
+                // The same checkpoint (or one it supersedes) is already
+                // written: the file never holds one twice or out of order.
+                return Ok(last.clone());
+            }
+        }
         let cp = self.signer.sign(req.size, req.root, req.time);
         let mut framed = Vec::with_capacity(160);
         put_frame(&mut framed, &cp.to_bytes())?;
         write_sync(&mut *cp_io.file, &cp_io.path, &framed)?;
+        cp_io.last = Some(cp.clone());
         Ok(cp)
     }
 
