@@ -10,11 +10,10 @@ use crate::error::{Error, Result};
 use crate::merkle::{Frontier, Hash, MerkleTree, leaf_hash};
 use crate::record::{Record, Timestamp};
 use crate::segment::{
-    Entry, FRAME_OVERHEAD, SegmentHeader, checkpoint_header, find_valid_frame_after,
-    put_entry_frame, put_frame, read_frame,
+    FRAME_OVERHEAD, SegmentHeader, checkpoint_header, put_entry_frame, put_frame,
 };
 use crate::storage::{AppendFile, FsStorage, Storage};
-use crate::store::{CHECKPOINT_FILE, list_segments_in, scan_checkpoints_in, segment_name};
+use crate::store::{CHECKPOINT_FILE, list_segments_in, segment_name};
 
 /// How a log is run. The defaults suit a PBX: a checkpoint every 10 000
 /// records or every minute of record time, 64 MiB segments.
@@ -190,181 +189,76 @@ impl AuditLog {
         let st = &*storage;
         st.create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut report = OpenReport::default();
-        let mut segs = list_segments_in(st, &dir, &config.archive_dirs)?;
-
-        let mut next_seq = 0u64;
-        let mut last_hash = [0u8; 32];
-        let mut frontier = Frontier::new();
-        let mut tree = config.keep_proof_tree.then(MerkleTree::new);
-        let mut last_recorded = 0u64;
-        let mut current: Option<(PathBuf, u64, u64)> = None; // path, bytes, records
-
-        // A segment whose header was never completely written holds no
-        // record: a crash while it was being created. Only a file shorter
-        // than its header counts; any other damage is reported, not removed.
-        if let Some(last) = segs.last() {
-            let full_header = crate::segment::header_len(last.first_seq) as u64;
-            let len = st
-                .file_len(&last.path)
-                .map_err(|e| Error::io(&last.path, e))?;
-            if last.live && len < full_header {
-                st.remove(&last.path)
-                    .map_err(|e| Error::io(&last.path, e))?;
-                report.torn.push(TornTail {
-                    path: last.path.clone(),
-                    offset: 0,
-                    bytes_cut: len,
-                    reason: "segment header cut short",
-                });
-                segs.pop();
-            }
-        }
-        let count = segs.len();
-
-        let mut bytes = Vec::new();
-        for (i, seg) in segs.iter().enumerate() {
-            let is_last = i + 1 == count;
-            st.read_into(&seg.path, &mut bytes)
-                .map_err(|e| Error::io(&seg.path, e))?;
-            let (header, hlen) =
-                SegmentHeader::decode(&bytes).map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
-            if header.first_seq != seg.first_seq {
-                return Err(corrupt(&seg.path, 0, "header does not match the file name"));
-            }
-            if i == 0 {
-                next_seq = header.first_seq;
-                last_hash = header.prev_hash;
-                frontier = header.frontier.clone();
-                if header.first_seq != 0 {
-                    tree = None;
-                }
-                report.first_seq = header.first_seq;
-            } else if header.first_seq != next_seq {
-                return Err(corrupt(
-                    &seg.path,
-                    0,
-                    format!(
-                        "segment starts at record {} but {next_seq} was expected",
-                        header.first_seq
-                    ),
-                ));
-            } else if header.prev_hash != last_hash || header.frontier != frontier {
-                return Err(corrupt(
-                    &seg.path,
-                    0,
-                    "segment header does not continue the chain",
-                ));
-            }
-            let mut off = hlen;
-            let mut records = 0u64;
-            while off < bytes.len() {
-                let rest = bytes.get(off..).unwrap_or_default();
-                match read_frame(rest) {
-                    Ok((body, n)) => {
-                        let e = Entry::parse(body)
-                            .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                        if e.seq != next_seq || e.prev != last_hash {
-                            return Err(corrupt(
-                                &seg.path,
-                                off as u64,
-                                format!("record {} does not continue the chain", e.seq),
-                            ));
-                        }
-                        let h = leaf_hash(body);
-                        frontier.push(h);
-                        if let Some(t) = tree.as_mut() {
-                            t.push(h);
-                        }
-                        last_hash = h;
-                        if let Some(t) = Record::peek_recorded(e.record) {
-                            last_recorded = t.0;
-                        }
-                        next_seq += 1;
-                        records += 1;
-                        off += n;
-                    }
-                    Err(fe) => {
-                        let torn = is_last
-                            && seg.live
-                            && find_valid_frame_after(&bytes, off, next_seq).is_none();
-                        if !torn {
-                            return Err(corrupt(&seg.path, off as u64, fe.as_str()));
-                        }
-                        st.truncate(&seg.path, off as u64)
-                            .map_err(|e| Error::io(&seg.path, e))?;
-                        report.torn.push(TornTail {
-                            path: seg.path.clone(),
-                            offset: off as u64,
-                            bytes_cut: (bytes.len() - off) as u64,
-                            reason: fe.as_str(),
-                        });
-                        break;
-                    }
-                }
-            }
-            if is_last {
-                current = Some((seg.path.clone(), off as u64, records));
-            }
-        }
-        report.segments = count;
-        report.records = next_seq - report.first_seq;
-
-        // Checkpoints.
-        let cp_path = dir.join(CHECKPOINT_FILE);
-        let scan = scan_checkpoints_in(st, &cp_path)?;
         let key = signer.verifying_key();
-        if let Some((off, reason)) = scan.damage {
-            if !scan.damage_is_tail {
-                return Err(corrupt(&cp_path, off, reason));
+        let cp_path = dir.join(CHECKPOINT_FILE);
+
+        // The verifier's checks, exactly: opening accepts what `verify`
+        // accepts and refuses what it refuses.
+        let opts = crate::verify::VerifyOptions {
+            archive_dirs: config.archive_dirs.clone(),
+            ..crate::verify::VerifyOptions::default()
+        };
+        let scanned = crate::verify::scan_log(st, &dir, &key, opts, config.keep_proof_tree)?;
+        if let Some(d) = scanned.report.damage {
+            return Err(Error::Corrupt {
+                reason: d.to_string(),
+                path: d.path,
+                offset: d.offset,
+            });
+        }
+        let mut segs = scanned.segments;
+        if let Some((path, offset)) = &scanned.report.torn_tail {
+            let len = st.file_len(path).map_err(|e| Error::io(path, e))?;
+            if *offset == 0 {
+                // A segment whose header was never completely written
+                // holds no record: a crash while it was being created.
+                st.remove(path).map_err(|e| Error::io(path, e))?;
+                segs.retain(|(p, _, _)| p != path);
+            } else {
+                st.truncate(path, *offset).map_err(|e| Error::io(path, e))?;
             }
-            let len = st.file_len(&cp_path).unwrap_or(0);
-            if scan.valid_len == 0 {
+            report.torn.push(TornTail {
+                path: path.clone(),
+                offset: *offset,
+                bytes_cut: len.saturating_sub(*offset),
+                reason: if *offset == 0 {
+                    "segment header cut short"
+                } else {
+                    "unacknowledged write at the end of the newest segment"
+                },
+            });
+        }
+        if let Some((valid_len, reason)) = scanned.checkpoint_tail {
+            let len = st.file_len(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
+            if valid_len == 0 {
                 st.remove(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
             } else {
-                st.truncate(&cp_path, scan.valid_len)
+                st.truncate(&cp_path, valid_len)
                     .map_err(|e| Error::io(&cp_path, e))?;
             }
             report.torn.push(TornTail {
                 path: cp_path.clone(),
-                offset: scan.valid_len,
-                bytes_cut: len.saturating_sub(scan.valid_len),
+                offset: valid_len,
+                bytes_cut: len.saturating_sub(valid_len),
                 reason,
             });
         }
-        let mut last_checkpoint = None;
-        for (cp, off) in &scan.checkpoints {
-            cp.verify(&key)
-                .map_err(|_| corrupt(&cp_path, *off, "checkpoint signature does not verify"))?;
-            last_checkpoint = Some(cp.clone());
-        }
-        report.checkpoints = scan.checkpoints.len();
-        if let Some(cp) = &last_checkpoint {
-            if cp.tree_size > next_seq {
-                return Err(corrupt(
-                    &cp_path,
-                    0,
-                    format!(
-                        "checkpoint covers {} records but the log holds {next_seq}",
-                        cp.tree_size
-                    ),
-                ));
-            }
-            if cp.tree_size >= report.first_seq {
-                // The checkpoint must match the records we hold.
-                let root = match &tree {
-                    Some(t) => Some(t.root_at(cp.tree_size)?),
-                    None if cp.tree_size == next_seq => Some(frontier.root()),
-                    None => None,
-                };
-                if root.is_some_and(|r| r != cp.root) {
-                    return Err(corrupt(
-                        &cp_path,
-                        0,
-                        "last checkpoint does not match the records",
-                    ));
-                }
-            }
-        }
+        let live = list_segments_in(st, &dir, &[])?;
+        let next_seq = scanned.frontier.size();
+        let last_hash = scanned.last_hash;
+        let frontier = scanned.frontier;
+        let tree = scanned.tree;
+        let last_recorded = scanned.last_recorded;
+        report.first_seq = scanned.report.first_seq;
+        report.segments = segs.len();
+        report.records = scanned.report.records;
+        report.checkpoints = scanned.report.checkpoints;
+        let last_checkpoint = scanned.report.last_checkpoint;
+        let newest_is_archived = segs
+            .last()
+            .is_some_and(|(p, _, _)| !live.iter().any(|l| &l.path == p));
+        let current = segs.last().cloned();
+
         // The file and its directory entry are durable when it returns.
         let cp_file = match st.open_append(&cp_path) {
             Ok(f) => f,
@@ -389,7 +283,7 @@ impl AuditLog {
                 (path, header.len() as u64, 0, Some(file))
             }
         };
-        if !segs.last().is_none_or(|s| s.live) {
+        if newest_is_archived {
             return Err(corrupt(
                 &seg_path,
                 0,
@@ -402,9 +296,9 @@ impl AuditLog {
                 .open_append(&seg_path)
                 .map_err(|e| Error::io(&seg_path, e))?,
         };
-        let sealed = segs
+        let sealed = live
             .iter()
-            .filter(|s| s.live && s.path != seg_path)
+            .filter(|s| s.path != seg_path && segs.iter().any(|(p, _, _)| p == &s.path))
             .map(|s| s.path.clone())
             .collect();
 
@@ -488,6 +382,7 @@ impl AuditLog {
 
     fn stage_encoded(&self, st: &mut State, rec: &[u8], recorded: u64) -> Result<u64> {
         let seq = st.next_seq;
+        let next = seq.checked_add(1).ok_or(Error::SequenceOverflow)?;
         let frame_len = (rec.len() + crate::segment::ENTRY_PREFIX + FRAME_OVERHEAD) as u64;
         if st.seg_records > 0 && st.seg_bytes + frame_len > self.config.segment_max_bytes {
             let mut header = Vec::new();
@@ -513,11 +408,12 @@ impl AuditLog {
         let body = st.buf.get(start + 4..end - 4).unwrap_or_default();
         let h = leaf_hash(body);
         st.last_hash = h;
-        st.frontier.push(h);
+        // Cannot fail: the size is `seq`, checked above.
+        st.frontier.push(h)?;
         if let Some(t) = st.tree.as_mut() {
             t.push(h);
         }
-        st.next_seq = seq + 1;
+        st.next_seq = next;
         st.last_recorded = recorded;
         st.seg_bytes += frame_len;
         st.seg_records += 1;
@@ -668,7 +564,7 @@ impl AuditLog {
     pub fn append(&self, record: &Record) -> Result<u64> {
         let mut st = self.lock()?;
         let seq = self.stage(&mut st, record)?;
-        drop(self.wait(st, seq + 1)?);
+        drop(self.wait(st, seq.saturating_add(1))?);
         Ok(seq)
     }
 

@@ -40,6 +40,10 @@ pub const ENTRY_PREFIX: usize = 40;
 /// Length of the checkpoint file header.
 pub const CHECKPOINT_HEADER_LEN: usize = 10;
 
+/// The length of the longest segment header (a first sequence number with
+/// all 64 bits set).
+pub const MAX_HEADER_LEN: usize = 8 + 2 + 8 + 32 + 1 + 32 * 64 + 4;
+
 /// The length of the header of a segment whose first record is `first_seq`
 /// (its frontier has one node per set bit of `first_seq`).
 pub fn header_len(first_seq: u64) -> usize {
@@ -315,7 +319,7 @@ mod tests {
     fn header_round_trip_and_damage() {
         let mut f = Frontier::new();
         for i in 0..5u8 {
-            f.push([i; 32]);
+            f.push([i; 32]).unwrap();
         }
         let h = SegmentHeader {
             first_seq: 5,

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::segment::{CHECKPOINT_HEADER_LEN, check_checkpoint_header, read_frame};
+use crate::segment::{
+    CHECKPOINT_HEADER_LEN, FrameError, MAX_HEADER_LEN, check_checkpoint_header, read_frame,
+};
 use crate::storage::{FsStorage, Storage};
 
 /// File name of the checkpoint file in a log directory.
@@ -188,12 +190,15 @@ pub fn for_each_record_in(
     let count = segs.len();
     let mut next: Option<u64> = None;
     let mut head = [0u8; 32];
-    let mut bytes = Vec::new();
+    // One window of bounded size at a time: memory does not grow with
+    // the files.
+    let mut buf = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
-        storage
-            .read_into(&seg.path, &mut bytes)
+        let len = storage
+            .file_len(&seg.path)
             .map_err(|e| Error::io(&seg.path, e))?;
-        let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)
+        let start = read_window(storage, &seg.path, 0, len, MAX_HEADER_LEN, &mut buf)?;
+        let (header, hlen) = crate::segment::SegmentHeader::decode(start)
             .map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
         if next.is_some_and(|n| n != header.first_seq) {
             return Err(corrupt(
@@ -206,47 +211,90 @@ pub fn for_each_record_in(
         if next.is_none() {
             head = header.prev_hash;
         }
-        while off < bytes.len() {
-            match bytes.get(off..).map(read_frame) {
-                Some(Ok((body, n))) => {
-                    let e = crate::segment::Entry::parse(body)
-                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                    if e.seq != expected {
-                        return Err(corrupt(
-                            &seg.path,
-                            off as u64,
-                            format!("record {expected} expected"),
-                        ));
+        let mut off = hlen as u64;
+        'segment: while off < len {
+            let bytes = read_window(storage, &seg.path, off, len, WINDOW, &mut buf)?;
+            let at_eof = off.saturating_add(bytes.len() as u64) >= len;
+            let mut pos = 0usize;
+            while pos < bytes.len() {
+                let at = off.saturating_add(pos as u64);
+                match bytes.get(pos..).map(read_frame) {
+                    Some(Ok((body, n))) => {
+                        let e = crate::segment::Entry::parse(body)
+                            .map_err(|e| corrupt(&seg.path, at, e.to_string()))?;
+                        if e.seq != expected {
+                            return Err(corrupt(
+                                &seg.path,
+                                at,
+                                format!("record {expected} expected"),
+                            ));
+                        }
+                        let rec = crate::record::Record::decode(e.record)
+                            .map_err(|e| corrupt(&seg.path, at, e.to_string()))?;
+                        f(
+                            e.seq,
+                            &rec,
+                            Location {
+                                segment: header.first_seq,
+                                offset: at,
+                            },
+                        )?;
+                        head = crate::merkle::leaf_hash(body);
+                        expected = expected.checked_add(1).ok_or(Error::SequenceOverflow)?;
+                        pos += n;
                     }
-                    let rec = crate::record::Record::decode(e.record)
-                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                    f(
-                        e.seq,
-                        &rec,
-                        Location {
-                            segment: header.first_seq,
-                            offset: off as u64,
-                        },
-                    )?;
-                    head = crate::merkle::leaf_hash(body);
-                    expected += 1;
-                    off += n;
-                }
-                Some(Err(fe)) => {
-                    let torn = i + 1 == count
-                        && seg.live
-                        && crate::segment::find_valid_frame_after(&bytes, off, expected).is_none();
-                    if torn {
-                        break;
+                    Some(Err(FrameError::Truncated)) if !at_eof && pos > 0 => break,
+                    Some(Err(fe)) => {
+                        let file = crate::verify::SegmentFile {
+                            storage,
+                            path: &seg.path,
+                            len,
+                            live_tail: i + 1 == count && seg.live,
+                        };
+                        let torn = file.live_tail
+                            && !crate::verify::valid_frame_after(&file, at, expected)?;
+                        if torn {
+                            break 'segment;
+                        }
+                        return Err(corrupt(&seg.path, at, fe.as_str().into()));
                     }
-                    return Err(corrupt(&seg.path, off as u64, fe.as_str().into()));
+                    None => break 'segment,
                 }
-                None => break,
             }
+            if pos == 0 {
+                break;
+            }
+            off = off.saturating_add(pos as u64);
         }
         next = Some(expected);
     }
     Ok((next.unwrap_or(0), head))
+}
+
+/// Bytes of a segment read at once (at least one frame of the largest size).
+const WINDOW: usize = 4 << 20;
+
+/// Reads up to `max` bytes of `path` at `off` (not past `len`) into
+/// `buf`; returns how many were read. `buf` only ever grows to `max`.
+fn read_window<'b>(
+    storage: &dyn Storage,
+    path: &Path,
+    off: u64,
+    len: u64,
+    max: usize,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8]> {
+    let want = usize::try_from(len.saturating_sub(off)).map_or(max, |n| n.min(max));
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let short = || Error::io(path, io::ErrorKind::UnexpectedEof.into());
+    let (window, _) = buf.split_at_mut_checked(want).ok_or_else(short)?;
+    let got = storage
+        .read_at(path, off, window)
+        .map_err(|e| Error::io(path, e))?;
+    let (read, _) = window.split_at_checked(got).ok_or_else(short)?;
+    Ok(read)
 }
 
 /// Reads the record whose frame is at `loc`.
@@ -301,8 +349,12 @@ pub fn read_record_at_in(
     if frame_len > n {
         frame.resize(frame_len, 0);
         let rest = frame.get_mut(n..).unwrap_or_default();
+        let at = loc
+            .offset
+            .checked_add(n as u64)
+            .ok_or(Error::SequenceOverflow)?;
         n += storage
-            .read_at(&path, loc.offset + n as u64, rest)
+            .read_at(&path, at, rest)
             .map_err(|e| Error::io(&path, e))?;
     }
     let frame = frame.get(..n.min(frame_len)).unwrap_or_default();

@@ -1,7 +1,12 @@
 //! Checkpoints under concurrency: an on-demand checkpoint racing an
 //! automatic one of the same size and time must not write it twice, and
 //! the log must verify and reopen whatever the interleaving.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::{Arc, Barrier};
 

@@ -49,7 +49,7 @@ fn rfc9162_merkle_tree_hash_vectors() {
     let mut frontier = Frontier::new();
     for l in &leaves {
         tree.push(leaf_hash(l));
-        frontier.push(leaf_hash(l));
+        frontier.push(leaf_hash(l)).unwrap();
     }
     assert_eq!(frontier.root().to_vec(), roots[8].1);
     for (size, root) in &roots {
