@@ -206,26 +206,15 @@ impl AuditLog {
                 offset: d.offset,
             });
         }
-        let mut segs = scanned.segments;
+        let segs = scanned.segments;
         if let Some((path, offset)) = &scanned.report.torn_tail {
             let len = st.file_len(path).map_err(|e| Error::io(path, e))?;
-            if *offset == 0 {
-                // A segment whose header was never completely written
-                // holds no record: a crash while it was being created.
-                st.remove(path).map_err(|e| Error::io(path, e))?;
-                segs.retain(|(p, _, _)| p != path);
-            } else {
-                st.truncate(path, *offset).map_err(|e| Error::io(path, e))?;
-            }
+            st.truncate(path, *offset).map_err(|e| Error::io(path, e))?;
             report.torn.push(TornTail {
                 path: path.clone(),
                 offset: *offset,
                 bytes_cut: len.saturating_sub(*offset),
-                reason: if *offset == 0 {
-                    "segment header cut short"
-                } else {
-                    "unacknowledged write at the end of the newest segment"
-                },
+                reason: "unacknowledged write at the end of the newest segment",
             });
         }
         if let Some((valid_len, reason)) = scanned.checkpoint_tail {
@@ -302,6 +291,11 @@ impl AuditLog {
             .map(|s| s.path.clone())
             .collect();
 
+        let recovery: Vec<Record> = report
+            .torn
+            .iter()
+            .map(|t| recovery_record(t, last_recorded))
+            .collect();
         let (cp_size, cp_time) = last_checkpoint
             .as_ref()
             .map_or((0, 0), |c| (c.tree_size, c.time.0));
@@ -336,19 +330,22 @@ impl AuditLog {
             path: cp_path,
             last: last_checkpoint,
         };
-        Ok((
-            AuditLog {
-                state: Mutex::new(state),
-                cond: Condvar::new(),
-                io: Mutex::new(io),
-                cp_io: Mutex::new(cp_io),
-                signer,
-                config,
-                dir,
-                storage,
-            },
-            report,
-        ))
+        let log = AuditLog {
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+            io: Mutex::new(io),
+            cp_io: Mutex::new(cp_io),
+            signer,
+            config,
+            dir,
+            storage,
+        };
+        // No cut is silent: each is recorded in the log itself, durably,
+        // before the log is handed out.
+        if !recovery.is_empty() {
+            log.append_batch(&recovery)?;
+        }
+        Ok((log, report))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
@@ -773,6 +770,28 @@ impl AuditLog {
         st.sync_dir(&io.dir).map_err(|e| Error::io(&io.dir, e))?;
         Ok(moved)
     }
+}
+
+/// The record that says what recovery cut. Its time is the last record's
+/// (opening reads no clock); the details name the file, the offset, the
+/// bytes cut and why.
+fn recovery_record(t: &TornTail, last_recorded: u64) -> Record {
+    let file = t
+        .path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Record::new(
+        crate::record::EventType::LogRecovery,
+        crate::record::Action::Delete,
+        crate::record::Outcome::Success,
+        Timestamp(last_recorded),
+        "carevox-audit",
+        "carevox-audit recovery",
+    )
+    .with_detail("file", file)
+    .with_detail("offset", t.offset.to_string())
+    .with_detail("bytes_cut", t.bytes_cut.to_string())
+    .with_detail("reason", t.reason)
 }
 
 /// Appends `bytes` and returns once they are durable (`fdatasync`).

@@ -113,8 +113,9 @@ pub fn scan_checkpoints_in(storage: &dyn Storage, path: &Path) -> Result<Checkpo
 pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
     let mut scan = CheckpointScan::default();
     if bytes.len() < CHECKPOINT_HEADER_LEN {
+        // The file is created whole (header written and synced before it
+        // gets its name): a short header is damage, not a crash.
         scan.damage = Some((0, "header cut short"));
-        scan.damage_is_tail = true;
         return scan;
     }
     if check_checkpoint_header(bytes).is_err() {
@@ -139,7 +140,10 @@ pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
             },
             Err(e) => {
                 scan.damage = Some((off as u64, e.as_str()));
-                // A tail is torn if no well-formed checkpoint frame follows.
+                // A torn write of the newest checkpoint: nothing valid after
+                // it, and the file ends inside it or holds only zeros from a
+                // sector boundary inside it on. A whole frame with changed
+                // bits is damage.
                 let mut later = off + 1;
                 let mut found = false;
                 while later + 8 <= bytes.len() {
@@ -151,7 +155,22 @@ pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
                     }
                     later += 1;
                 }
-                scan.damage_is_tail = !found;
+                let end = match crate::segment::frame_span(rest) {
+                    Ok(n) => off.saturating_add(n),
+                    Err(_) => off.saturating_add(4),
+                };
+                let sector = end.saturating_sub(1) / 512 * 512;
+                let zeros = bytes
+                    .get(off.max(sector)..)
+                    .is_some_and(|t| t.iter().all(|b| *b == 0));
+                // Every checkpoint frame has the same length: a torn one
+                // starts with (a prefix of) it.
+                let len_field = u32::try_from(crate::checkpoint::CHECKPOINT_LEN)
+                    .map(u32::to_be_bytes)
+                    .unwrap_or_default();
+                let cut_short =
+                    e == FrameError::Truncated && rest.iter().zip(len_field).all(|(a, b)| *a == b);
+                scan.damage_is_tail = !found && (cut_short || zeros);
                 return scan;
             }
         }
@@ -251,8 +270,10 @@ pub fn for_each_record_in(
                             len,
                             live_tail: i + 1 == count && seg.live,
                         };
-                        let torn = file.live_tail
-                            && !crate::verify::valid_frame_after(&file, at, expected)?;
+                        let span = bytes
+                            .get(pos..)
+                            .and_then(|b| crate::segment::frame_span(b).ok());
+                        let torn = crate::verify::looks_torn(&file, at, fe, span, expected)?;
                         if torn {
                             break 'segment;
                         }

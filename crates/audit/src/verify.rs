@@ -478,12 +478,8 @@ pub(crate) fn scan_log(
         let head = read_window(storage, &seg.path, 0, len, MAX_HEADER_LEN, &mut buf)?;
         scan.report.segments += 1;
         let is_last = i + 1 == count;
-        let full_header = crate::segment::header_len(seg.first_seq);
-        if is_last && seg.live && (i > 0 || seg.first_seq == 0) && head.len() < full_header {
-            // A crash while the newest segment was being created.
-            scan.report.torn_tail = Some((seg.path.clone(), 0));
-            break;
-        }
+        // Segments are created whole (see `Storage::create_append`): a
+        // header cut short is damage, never a crash.
         let Ok((header, hlen)) = SegmentHeader::decode(head) else {
             scan.damage(
                 DamageKind::BadSegment,
@@ -940,7 +936,8 @@ fn verify_window(
     }
     if let Some((off, fe)) = frame_err {
         let at = base.saturating_add(off as u64);
-        let torn = file.live_tail && !valid_frame_after(file, at, scan.expected)?;
+        let span = bytes.get(off..).and_then(|b| frame_span(b).ok());
+        let torn = looks_torn(file, at, fe, span, scan.expected)?;
         if torn {
             scan.report.torn_tail = Some((path.to_path_buf(), at));
         } else {
@@ -957,13 +954,63 @@ fn verify_window(
     Ok(WindowEnd::More(consumed))
 }
 
+/// Sectors are written whole or not at all; a write cut short by a crash
+/// leaves the part of it not yet on disk as zeros (or no bytes at all).
+const SECTOR: u64 = 512;
+
+/// A page of zeros, to compare runs of zeros a page at a time.
+const ZERO_PAGE: [u8; 4096] = [0; 4096];
+
+/// True if damage at `at` in the newest live segment is what a crash in
+/// the middle of an unacknowledged write leaves: nothing valid follows,
+/// and either the file ends inside the frame, or the file holds only
+/// zeros from a sector boundary inside the frame to its end. Anything
+/// else (a whole frame with changed bits, a frame with a wrong length) is
+/// damage to a record that may have been acknowledged, never cut.
+pub(crate) fn looks_torn(
+    file: &SegmentFile<'_>,
+    at: u64,
+    fe: FrameError,
+    span: Option<usize>,
+    min_seq: u64,
+) -> Result<bool> {
+    if !file.live_tail || valid_frame_after(file, at, min_seq)? {
+        return Ok(false);
+    }
+    if fe == FrameError::Truncated {
+        return Ok(true);
+    }
+    let end = at.saturating_add(span.map_or(4, |n| n as u64));
+    let sector = end.saturating_sub(1) / SECTOR * SECTOR;
+    zeros_to_eof(file, at.max(sector))
+}
+
+/// True if every byte of the file from `from` to its end is zero.
+fn zeros_to_eof(file: &SegmentFile<'_>, from: u64) -> Result<bool> {
+    let mut buf = Vec::new();
+    let mut off = from;
+    while off < file.len {
+        let window = read_window(file.storage, file.path, off, file.len, WINDOW, &mut buf)?;
+        if window.is_empty() {
+            break;
+        }
+        if !window
+            .chunks(ZERO_PAGE.len())
+            .all(|c| ZERO_PAGE.starts_with(c))
+        {
+            return Ok(false);
+        }
+        off = off.saturating_add(window.len() as u64);
+    }
+    Ok(true)
+}
+
 /// True if a well-formed entry frame (checksum valid, sequence number
 /// `>= min_seq`) starts anywhere after `from` in the file: then damage at
 /// `from` is not a torn tail. Reads the rest of the file one window at a
 /// time, so memory stays bounded; runs of zeros are skipped a page at a time.
 pub(crate) fn valid_frame_after(file: &SegmentFile<'_>, from: u64, min_seq: u64) -> Result<bool> {
     const OVERLAP: usize = crate::segment::MAX_BODY + crate::segment::FRAME_OVERHEAD;
-    const ZEROS: [u8; 4096] = [0; 4096];
     let mut buf = Vec::new();
     let mut off = from.saturating_add(1);
     while off < file.len {
@@ -982,8 +1029,8 @@ pub(crate) fn valid_frame_after(file: &SegmentFile<'_>, from: u64, min_seq: u64)
         while o < limit {
             // A frame that a valid entry could start needs a non-zero length
             // byte: skip whole zero pages.
-            if buf.get(o..o + ZEROS.len()) == Some(&ZEROS[..]) {
-                o += ZEROS.len() - 3;
+            if buf.get(o..o + ZERO_PAGE.len()) == Some(&ZERO_PAGE[..]) {
+                o += ZERO_PAGE.len() - 3;
                 continue;
             }
             if let Some(Ok((body, _))) = buf.get(o..).map(read_frame) {

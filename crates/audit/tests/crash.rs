@@ -104,15 +104,22 @@ fn crash_child() {
     }
 }
 
-fn records_on_disk(dir: &Path) -> BTreeMap<u64, (String, String)> {
+/// The writers' records by sequence number, and how many records say what
+/// recovery cut.
+fn records_on_disk(dir: &Path) -> (BTreeMap<u64, (String, String)>, usize) {
     let mut m = BTreeMap::new();
+    let mut recoveries = 0;
     for_each_record(dir, &[], |seq, r, _| {
+        if r.event == EventType::LogRecovery {
+            recoveries += 1;
+            return Ok(());
+        }
         let get = |k: &str| r.details.iter().find(|d| d.key == k).unwrap().value.clone();
         m.insert(seq, (get("thread"), get("i")));
         Ok(())
     })
     .unwrap();
-    m
+    (m, recoveries)
 }
 
 #[test]
@@ -184,7 +191,9 @@ fn kill_9_during_concurrent_appends() {
         let (log, report) = AuditLog::open(dir.path(), signer(), config())
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         torn_seen += report.torn.len();
-        let on_disk = records_on_disk(dir.path());
+        let (on_disk, recoveries) = records_on_disk(dir.path());
+        // Every cut is itself in the log.
+        assert_eq!(recoveries, torn_seen, "round {round}: a silent cut");
         let acks = acks.lock().unwrap();
         for (seq, t, i) in acks.iter() {
             let got = on_disk

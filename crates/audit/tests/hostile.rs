@@ -205,3 +205,20 @@ fn frontier_push_past_the_last_size_is_an_error() {
     assert!(g.push([1; 32]).is_err());
     assert_eq!(g, f);
 }
+
+#[test]
+fn a_flipped_bit_in_the_newest_checkpoint_is_damage_not_a_torn_tail() {
+    let storage = a_log(3);
+    let path = Path::new(DIR).join("checkpoints.cvc");
+    let good = storage.file_bytes(&path).unwrap();
+    for back in [1, 20, 80, 150] {
+        let s = storage.snapshot();
+        let mut bytes = good.clone();
+        let at = bytes.len() - back;
+        bytes[at] ^= 0x04;
+        s.set_file_bytes(&path, bytes.clone());
+        let report = assert_agree(&s);
+        assert!(!report.is_ok(), "flip {back} bytes from the end");
+        assert_eq!(s.file_bytes(&path).unwrap(), bytes, "nothing cut");
+    }
+}
