@@ -26,9 +26,9 @@ use crate::error::{Error, Result};
 use crate::merkle::{Frontier, Hash};
 
 /// Magic of a segment file.
-pub const SEGMENT_MAGIC: &[u8; 8] = b"CVXAUSEG";
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"CVXAUSEG";
 /// Magic of the checkpoint file.
-pub const CHECKPOINT_MAGIC: &[u8; 8] = b"CVXAUCKP";
+pub(crate) const CHECKPOINT_MAGIC: &[u8; 8] = b"CVXAUCKP";
 /// Format version of both files.
 pub const FORMAT_VERSION: u16 = 1;
 /// Largest frame body accepted.
@@ -42,7 +42,7 @@ pub const CHECKPOINT_HEADER_LEN: usize = 10;
 
 /// The length of the longest segment header (a first sequence number with
 /// all 64 bits set).
-pub const MAX_HEADER_LEN: usize = 8 + 2 + 8 + 32 + 1 + 32 * 64 + 4;
+pub(crate) const MAX_HEADER_LEN: usize = 8 + 2 + 8 + 32 + 1 + 32 * 64 + 4;
 
 /// The length of the header of a segment whose first record is `first_seq`
 /// (its frontier has one node per set bit of `first_seq`).
@@ -175,7 +175,7 @@ pub fn read_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
 
 /// The total length of the frame at the start of `bytes`, from its length
 /// field, without checking its checksum (see [`frame_checksum_ok`]).
-pub fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
+pub(crate) fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
     let (lb, _) = bytes
         .split_first_chunk::<4>()
         .ok_or(FrameError::Truncated)?;
@@ -192,7 +192,7 @@ pub fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
 
 /// True if `frame` (exactly one whole frame: length, body, checksum) holds
 /// the right CRC-32 of its length and body.
-pub fn frame_checksum_ok(frame: &[u8]) -> bool {
+pub(crate) fn frame_checksum_ok(frame: &[u8]) -> bool {
     match frame.split_last_chunk::<4>() {
         Some((covered, cb)) if covered.len() >= 4 => {
             crc32fast::hash(covered) == u32::from_be_bytes(*cb)
@@ -272,7 +272,7 @@ pub fn checkpoint_header() -> [u8; CHECKPOINT_HEADER_LEN] {
 }
 
 /// Checks the checkpoint file header.
-pub fn check_checkpoint_header(bytes: &[u8]) -> Result<()> {
+pub(crate) fn check_checkpoint_header(bytes: &[u8]) -> Result<()> {
     let (h, _) = bytes
         .split_first_chunk::<CHECKPOINT_HEADER_LEN>()
         .ok_or_else(|| Error::malformed("checkpoint file", 0, "header cut short"))?;

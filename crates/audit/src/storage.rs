@@ -2,7 +2,7 @@
 //! implementation [`FsStorage`] (the default) and [`MemoryStorage`] for
 //! tests.
 //!
-//! The log, the verifier, the index and the readers in [`crate::store`] do
+//! The log, the verifier, the index and the readers ([`crate::for_each_record_in`] and the like) do
 //! all their I/O through a `Storage`. Files are named by paths: a log is a
 //! live directory (segments `seg-<20 digits>.cva`, the checkpoint file
 //! `checkpoints.cvc`, the index `index.cvi`) and any number of archive

@@ -17,16 +17,16 @@ use crate::storage::{FsStorage, Storage};
 /// File name of the checkpoint file in a log directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints.cvc";
 /// File name extension of segment files.
-pub const SEGMENT_EXT: &str = "cva";
+pub(crate) const SEGMENT_EXT: &str = "cva";
 
 /// The file name of the segment whose first record is `first_seq`.
-pub fn segment_name(first_seq: u64) -> String {
+pub(crate) fn segment_name(first_seq: u64) -> String {
     format!("seg-{first_seq:020}.{SEGMENT_EXT}")
 }
 
 /// A segment file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentFile {
+pub(crate) struct SegmentFile {
     /// First sequence number, from the file name.
     pub first_seq: u64,
     /// Where it is.
@@ -43,14 +43,10 @@ fn parse_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Every segment under `live` and `archives`, by first sequence number.
-/// A sequence number found twice is reported as damage by the caller.
-pub fn list_segments(live: &Path, archives: &[PathBuf]) -> Result<Vec<SegmentFile>> {
-    list_segments_in(&FsStorage, live, archives)
-}
-
-/// [`list_segments`] in `storage`.
-pub fn list_segments_in(
+/// Every segment under `live` and `archives` in `storage`, by first
+/// sequence number. A sequence number found twice is reported as damage by
+/// the caller.
+pub(crate) fn list_segments_in(
     storage: &dyn Storage,
     live: &Path,
     archives: &[PathBuf],

@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use carevox_audit::store::scan_checkpoints_in;
+use carevox_audit::scan_checkpoints_in;
 use carevox_audit::{
     Action, AuditLog, EventType, LogConfig, MemoryStorage, Outcome, Record, Signer, Storage,
     Timestamp, VerifyOptions, verify_log, verify_log_in,

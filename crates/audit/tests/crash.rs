@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use carevox_audit::store::for_each_record;
+use carevox_audit::for_each_record;
 use carevox_audit::{
     Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp, VerifyOptions,
     verify_log,

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use carevox_audit::store::for_each_record_in;
+use carevox_audit::for_each_record_in;
 use carevox_audit::{
     Action, AuditLog, DamageKind, EventType, LogConfig, MemoryStorage, Outcome, Record, Signer,
     Storage, Timestamp, VerifyOptions, VerifyReport, verify_log_in,

@@ -298,7 +298,7 @@ fn torn_tail_is_cut_and_log_stays_appendable() {
         assert_eq!(log.append(&rec(6)).unwrap(), 6);
         drop(log);
         let mut cuts = Vec::new();
-        carevox_audit::store::for_each_record_in(&*place.storage, &place.dir, &[], |seq, r, _| {
+        carevox_audit::for_each_record_in(&*place.storage, &place.dir, &[], |seq, r, _| {
             if r.event == EventType::LogRecovery {
                 let d: Vec<_> = r
                     .details

@@ -13,7 +13,7 @@ use std::alloc::System;
 use std::fs::OpenOptions;
 use std::io::Write;
 
-use carevox_audit::store::for_each_record;
+use carevox_audit::for_each_record;
 use carevox_audit::{
     Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp, VerifyOptions,
     verify_log,

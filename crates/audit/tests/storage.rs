@@ -12,13 +12,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use carevox_audit::index::{Index, Query};
-use carevox_audit::store::CHECKPOINT_FILE;
+use carevox_audit::CHECKPOINT_FILE;
 use carevox_audit::{
     Action, AuditLog, DamageKind, Error, EventType, FsStorage, LogConfig, MemoryStorage,
     OpenReport, Outcome, Record, Signer, Storage, Timestamp, VerifyOptions, VerifyReport,
     verify_log_in,
 };
+use carevox_audit::{Index, Query};
 
 const DIR: &str = "/srv/audit";
 const SEG0: &str = "/srv/audit/seg-00000000000000000000.cva";
@@ -56,7 +56,7 @@ fn verify(m: &MemoryStorage, archives: Vec<PathBuf>) -> VerifyReport {
 fn frame_ends(m: &MemoryStorage, records: u64) -> Vec<usize> {
     let full = m.file_bytes(SEG0).unwrap();
     let mut ends = Vec::new();
-    let mut off = carevox_audit::segment::header_len(0);
+    let mut off = carevox_audit::internal::header_len(0);
     for _ in 0..records {
         let len = u32::from_be_bytes(full[off..off + 4].try_into().unwrap()) as usize;
         off += len + 8;
@@ -79,7 +79,7 @@ fn every_prefix_of_a_segment_reopens_to_its_whole_records() {
     let ends = frame_ends(&m, 4);
     drop(log);
     let full = m.file_bytes(SEG0).unwrap();
-    let header = carevox_audit::segment::header_len(0);
+    let header = carevox_audit::internal::header_len(0);
     for cut in header..=full.len() {
         let crashed = m.snapshot();
         crashed.set_file_bytes(SEG0, full[..cut].to_vec());
@@ -224,7 +224,7 @@ fn damage_inside_the_checkpoint_file_is_refused() {
     log.checkpoint(Timestamp(1_760_000_001_000)).unwrap();
     drop(log);
     let mut bytes = m.file_bytes(&cp_path).unwrap();
-    let first = carevox_audit::segment::checkpoint_header().len();
+    let first = carevox_audit::internal::checkpoint_header().len();
     bytes[first + 10] ^= 0x40;
     m.set_file_bytes(&cp_path, bytes.clone());
     let err = open(&m, LogConfig::default()).unwrap_err();

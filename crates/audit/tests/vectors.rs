@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use carevox_audit::for_each_record;
 use carevox_audit::merkle::{
     Frontier, MerkleTree, leaf_hash, verify_consistency, verify_inclusion,
 };
-use carevox_audit::store::for_each_record;
 use carevox_audit::{
     Action, AuditLog, AuthMethod, EventType, LogConfig, ObjectKind, ObjectRef, Outcome,
     PurposeOfUse, Record, Signer, Timestamp, VerifyOptions, hex_decode, verify_log,
