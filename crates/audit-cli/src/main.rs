@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use carevox_audit::monitor::{Monitor, MonitorConfig, WorkingHours};
 use carevox_audit::{
-    CHECKPOINT_FILE, Checkpoint, Index, Progress, Query, Record, Timestamp, VerifyOptions,
-    VerifyingKey, for_each_record, scan_checkpoints, verify_log,
+    CHECKPOINT_FILE, Checkpoint, Index, Progress, Query, Record, SealSeed, Timestamp,
+    VerifyOptions, VerifyingKey, for_each_record, scan_checkpoints, verify_log,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -45,6 +45,10 @@ enum Command {
         /// detects rollback and forks.
         #[arg(long, value_name = "CHECKPOINT.json")]
         trusted: Option<PathBuf>,
+        /// A file holding the log's sealing seed (64 hex digits or 32 raw
+        /// bytes): every seal and every sealed record is checked.
+        #[arg(long, value_name = "FILE")]
+        seal_seed: Option<PathBuf>,
     },
     /// Print every record as one JSON object per line.
     Export {
@@ -186,13 +190,31 @@ fn progress_bar(what: &'static str) -> Option<ProgressBar> {
     Some(bar)
 }
 
+/// The sealing seed from a file of 64 hex digits or 32 raw bytes (a file,
+/// never an argument: arguments are visible to other users).
+fn load_seed(path: &Path) -> Result<SealSeed, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice()) {
+        return Ok(SealSeed::from_bytes(raw));
+    }
+    let hex = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(bytes.trim_ascii())
+        .ok()
+        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+        .ok_or_else(|| Failure::Usage("--seal-seed: expected 64 hex digits or 32 bytes".into()))?;
+    Ok(SealSeed::from_bytes(hex))
+}
+
 fn verify(
     dir: &Path,
     key: &str,
     archive: Vec<PathBuf>,
     trusted: Option<PathBuf>,
+    seal_seed: Option<PathBuf>,
 ) -> Result<ExitCode, Failure> {
     let key = load_key(key)?;
+    let seal_seed = seal_seed.as_deref().map(load_seed).transpose()?;
     let trusted = match trusted {
         None => None,
         Some(path) => {
@@ -218,6 +240,7 @@ fn verify(
             archive_dirs: archive,
             trusted,
             progress: Some(&mut progress),
+            seal_seed,
         },
     )?;
     if let Some(bar) = &bar {
@@ -348,7 +371,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             key,
             archive,
             trusted,
-        } => verify(&dir, &key, archive, trusted),
+            seal_seed,
+        } => verify(&dir, &key, archive, trusted, seal_seed),
         Command::Export {
             dir,
             format: Format::Jsonl,

@@ -10,6 +10,7 @@ mod log;
 pub mod merkle;
 pub mod monitor;
 mod record;
+mod seal;
 mod segment;
 pub mod storage;
 mod store;
@@ -26,6 +27,7 @@ pub use record::{
     Action, Actor, AuthMethod, Detail, Entity, EventType, ObjectKind, ObjectRef, Outcome,
     PurposeOfUse, RECORD_VERSION, Record, Timestamp,
 };
+pub use seal::SealSeed;
 pub use storage::{AppendFile, FsStorage, MemoryStorage, Storage};
 pub use store::{
     CHECKPOINT_FILE, CheckpointScan, Location, for_each_record, for_each_record_in, read_record_at,

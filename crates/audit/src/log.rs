@@ -32,6 +32,12 @@ pub struct LogConfig {
     /// Directories (in the log's storage) holding archived segments, read
     /// on open so that proofs cover them.
     pub archive_dirs: Vec<PathBuf>,
+    /// Seal every group commit with a forward-secure key (see
+    /// [`SealSeed`](crate::SealSeed)). Given when the log has no sealing
+    /// key yet, it starts sealing from epoch 0; a log that has a key file
+    /// seals on with it and ignores this. Keep the seed for the verifier,
+    /// not on the machine that writes the log.
+    pub seal_seed: Option<crate::seal::SealSeed>,
 }
 
 impl Default for LogConfig {
@@ -42,6 +48,7 @@ impl Default for LogConfig {
             segment_max_bytes: 64 << 20,
             keep_proof_tree: true,
             archive_dirs: Vec::new(),
+            seal_seed: None,
         }
     }
 }
@@ -115,6 +122,15 @@ struct Io {
     sealed: Vec<PathBuf>,
 }
 
+/// The sealing key and the seals file.
+struct SealIo {
+    key: crate::seal::SealKey,
+    file: Box<dyn AppendFile>,
+    path: PathBuf,
+    key_path: PathBuf,
+    sealed: u64,
+}
+
 /// The checkpoint file, locked apart from the segments so that the next
 /// round's records can be written and synced while a checkpoint is.
 struct CpIo {
@@ -136,6 +152,7 @@ struct CpIo {
 /// [`Storage`]: the file system for [`AuditLog::open`], any other for
 /// [`AuditLog::open_in`].
 pub struct AuditLog {
+    seal: Mutex<Option<SealIo>>,
     state: Mutex<State>,
     cond: Condvar,
     io: Mutex<Io>,
@@ -330,7 +347,9 @@ impl AuditLog {
             path: cp_path,
             last: last_checkpoint,
         };
+        let seal = open_sealing(st, &dir, config.seal_seed.as_ref(), next_seq)?;
         let log = AuditLog {
+            seal: Mutex::new(seal),
             state: Mutex::new(state),
             cond: Condvar::new(),
             io: Mutex::new(io),
@@ -345,6 +364,9 @@ impl AuditLog {
         if !recovery.is_empty() {
             log.append_batch(&recovery)?;
         }
+        // Records written but never sealed (a crash before their seal):
+        // never acknowledged, kept, and sealed now.
+        log.seal_round(&log.storage, next_seq, last_hash)?;
         Ok((log, report))
     }
 
@@ -451,11 +473,14 @@ impl AuditLog {
         let rolls = std::mem::take(&mut st.rolls);
         let cp = st.cp_request.take();
         let end = st.next_seq;
+        let head = st.last_hash;
         drop(st);
 
         let (written, cp_io) = match self.io.lock() {
             Ok(mut io) => {
-                let written = self.write_records(&mut io, &buf, &rolls);
+                let written = self
+                    .write_records(&mut io, &buf, &rolls)
+                    .and_then(|()| self.seal_round(&self.storage, end, head));
                 let cp_io = match (&cp, &written) {
                     (Some(_), Ok(())) => self.cp_io.lock().ok(),
                     _ => None,
@@ -515,6 +540,32 @@ impl AuditLog {
         if !chunk.is_empty() {
             write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
         }
+        Ok(())
+    }
+
+    /// Seals the log at `size` records (chain hash `head`) with the
+    /// current epoch's key, makes the seal durable, then moves to the next
+    /// epoch: the new key replaces the old one in its file durably and the
+    /// old one is zeroized. Runs before any writer of the round is woken.
+    fn seal_round(&self, storage: &Arc<dyn Storage>, size: u64, head: Hash) -> Result<()> {
+        let mut guard = self.seal.lock().map_err(|_| Error::Poisoned)?;
+        let Some(seal) = guard.as_mut() else {
+            return Ok(());
+        };
+        if size <= seal.sealed {
+            return Ok(());
+        }
+        let s = seal.key.seal(size, head);
+        let mut framed = Vec::with_capacity(96);
+        put_frame(&mut framed, &s.to_bytes())?;
+        write_sync(&mut *seal.file, &seal.path, &framed)?;
+        let next = seal.key.next()?;
+        storage
+            .replace(&seal.key_path, &next.to_file())
+            .map_err(|e| Error::io(&seal.key_path, e))?;
+        // The old key is zeroized as it is dropped here.
+        seal.key = next;
+        seal.sealed = size;
         Ok(())
     }
 
@@ -770,6 +821,76 @@ impl AuditLog {
         st.sync_dir(&io.dir).map_err(|e| Error::io(&io.dir, e))?;
         Ok(moved)
     }
+}
+
+/// Loads (or, given a seed, creates) the sealing key and the seals file.
+/// The key file must be ahead of every seal: if a crash came between a
+/// seal and the key's replacement, the key moves on first, so that no key
+/// ever seals twice.
+fn open_sealing(
+    st: &dyn Storage,
+    dir: &Path,
+    seed: Option<&crate::seal::SealSeed>,
+    size: u64,
+) -> Result<Option<SealIo>> {
+    use crate::seal::{KEY_FILE, SEALS_FILE, SealKey, parse_seals, seals_header};
+    let key_path = dir.join(KEY_FILE);
+    let path = dir.join(SEALS_FILE);
+    let key = match st.read(&key_path) {
+        Ok(bytes) => {
+            SealKey::from_file(&bytes).map_err(|e| corrupt(&key_path, 0, e.to_string()))?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match seed {
+            None => return Ok(None),
+            Some(seed) => {
+                let key = seed.key();
+                st.replace(&key_path, &key.to_file())
+                    .map_err(|e| Error::io(&key_path, e))?;
+                key
+            }
+        },
+        Err(e) => return Err(Error::io(&key_path, e)),
+    };
+    let (file, seals) = match st.read(&path) {
+        Ok(bytes) => {
+            let seals = parse_seals(&bytes).map_err(|(off, why)| corrupt(&path, off, why))?;
+            let file = st.open_append(&path).map_err(|e| Error::io(&path, e))?;
+            (file, seals)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let file = st
+                .create_append(&path, &seals_header())
+                .map_err(|e| Error::io(&path, e))?;
+            (file, Vec::new())
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let (last_epoch, sealed) = seals
+        .last()
+        .map_or((None, 0), |(s, _)| (Some(s.epoch), s.size));
+    if sealed > size {
+        return Err(corrupt(
+            &path,
+            0,
+            "a seal covers records that are not there",
+        ));
+    }
+    let key = match last_epoch {
+        Some(e) if e >= key.epoch => {
+            let next = key.forward_to(e.checked_add(1).ok_or(Error::SequenceOverflow)?)?;
+            st.replace(&key_path, &next.to_file())
+                .map_err(|e| Error::io(&key_path, e))?;
+            next
+        }
+        _ => key,
+    };
+    Ok(Some(SealIo {
+        key,
+        file,
+        path,
+        key_path,
+        sealed,
+    }))
 }
 
 /// The record that says what recovery cut. Its time is the last record's

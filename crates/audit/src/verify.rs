@@ -39,6 +39,10 @@ pub struct VerifyOptions<'a> {
     pub trusted: Option<Checkpoint>,
     /// Called now and then with the progress.
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
+    /// The seed of the log's sealing keys: every seal is checked, and
+    /// every record a seal covers must be the one sealed. Without it the
+    /// seals are not read.
+    pub seal_seed: Option<crate::seal::SealSeed>,
 }
 
 impl fmt::Debug for VerifyOptions<'_> {
@@ -47,6 +51,7 @@ impl fmt::Debug for VerifyOptions<'_> {
             .field("archive_dirs", &self.archive_dirs)
             .field("trusted", &self.trusted)
             .field("progress", &self.progress.is_some())
+            .field("seal_seed", &self.seal_seed)
             .finish()
     }
 }
@@ -96,6 +101,9 @@ pub enum DamageKind {
     Fork,
     /// The external trusted checkpoint itself does not verify.
     UntrustedCheckpoint,
+    /// A seal of a group commit is missing, damaged or forged (its tag
+    /// does not verify with that epoch's key), or out of order.
+    BadSeal,
     /// A sequence number or tree size read from the files would grow past
     /// the largest one the format holds (`2^64 - 1`).
     SequenceOverflow,
@@ -128,6 +136,7 @@ impl fmt::Display for DamageKind {
             DamageKind::Fork => write!(f, "log differs from a trusted checkpoint"),
             DamageKind::UntrustedCheckpoint => write!(f, "trusted checkpoint does not verify"),
             DamageKind::SequenceOverflow => write!(f, "sequence number out of range"),
+            DamageKind::BadSeal => write!(f, "missing, damaged or forged seal"),
         }
     }
 }
@@ -193,6 +202,9 @@ pub struct VerifyReport {
     /// An incomplete write at the end of the newest segment (a crash before
     /// the append was acknowledged); opening the log cuts it.
     pub torn_tail: Option<(PathBuf, u64)>,
+    /// The number of records (from sequence 0) covered by the newest
+    /// seal that matched, when a seal seed was given.
+    pub sealed: u64,
     /// The first damage, if any.
     pub damage: Option<Damage>,
 }
@@ -227,6 +239,9 @@ struct Scan<'a, 'p> {
     last_recorded: u64,
     /// Each segment read: path, length of its valid part, records in it.
     segments: Vec<(PathBuf, u64, u64)>,
+    /// The checked seals, by size, and the next one to match.
+    seals: Vec<crate::seal::Seal>,
+    next_seal: usize,
 }
 
 impl Scan<'_, '_> {
@@ -449,7 +464,12 @@ pub(crate) fn scan_log(
         tree: keep_tree.then(MerkleTree::new),
         last_recorded: 0,
         segments: Vec::new(),
+        seals: Vec::new(),
+        next_seal: 0,
     };
+    if let Some(seed) = opts.seal_seed.take() {
+        check_seals(storage, dir, &seed, &mut scan)?;
+    }
     if let Some(t) = &scan.trusted {
         if !scan.trusted_ok {
             scan.damage(
@@ -602,6 +622,21 @@ pub(crate) fn scan_log(
                 detail: "a signed checkpoint covers records that are not there",
             });
         }
+    }
+    if let Some(seal) = scan.seals.get(scan.next_seal).copied() {
+        let last = segs
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_else(|| dir.to_path_buf());
+        scan.damage(
+            DamageKind::Truncated {
+                checkpoint_size: seal.size,
+            },
+            Some(size),
+            &last,
+            0,
+            "a seal covers records that are not there",
+        );
     }
     if let Some(t) = scan.trusted.clone() {
         if scan.trusted_ok && t.tree_size > size {
@@ -871,6 +906,7 @@ fn verify_window(
         scan.last_prev = e.prev;
         scan.last_hash = h;
         scan.expected = next;
+        scan.match_seals(path, off64);
         if let Some(t) = scan.tree.as_mut() {
             t.push(h);
         }
@@ -952,6 +988,89 @@ fn verify_window(
         return Ok(WindowEnd::Stop(at));
     }
     Ok(WindowEnd::More(consumed))
+}
+
+impl Scan<'_, '_> {
+    /// After record `expected - 1`: every seal of this size must hold its
+    /// chain hash.
+    fn match_seals(&mut self, path: &Path, offset: u64) {
+        while let Some(seal) = self.seals.get(self.next_seal).copied() {
+            if seal.size > self.expected {
+                break;
+            }
+            self.next_seal += 1;
+            if seal.size < self.expected {
+                // Covers archived records that were not given.
+                continue;
+            }
+            if seal.head == self.last_hash {
+                self.report.sealed = seal.size;
+            } else {
+                self.damage(
+                    DamageKind::Modified,
+                    Some(seal.size.saturating_sub(1)),
+                    path,
+                    offset,
+                    "the records differ from the ones a seal authenticated",
+                );
+            }
+        }
+    }
+}
+
+/// Reads the seals and checks each tag with its epoch's key, derived from
+/// the seed; epochs must grow and sizes must not shrink.
+fn check_seals(
+    storage: &dyn Storage,
+    dir: &Path,
+    seed: &crate::seal::SealSeed,
+    scan: &mut Scan<'_, '_>,
+) -> Result<()> {
+    let path = dir.join(crate::seal::SEALS_FILE);
+    let bytes = match storage.read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            scan.damage(
+                DamageKind::BadSeal,
+                None,
+                &path,
+                0,
+                "the seals file is missing",
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(crate::Error::io(&path, e)),
+    };
+    let seals = match crate::seal::parse_seals(&bytes) {
+        Ok(s) => s,
+        Err((off, why)) => {
+            scan.damage(DamageKind::BadSeal, None, &path, off, why);
+            return Ok(());
+        }
+    };
+    let mut key = seed.key();
+    let mut prev: Option<crate::seal::Seal> = None;
+    for (seal, off) in seals {
+        let ordered = prev.is_none_or(|p| seal.epoch > p.epoch && seal.size >= p.size);
+        if !ordered {
+            scan.damage(DamageKind::BadSeal, None, &path, off, "seals out of order");
+            return Ok(());
+        }
+        key = key.forward_to(seal.epoch)?;
+        if !key.check(&seal) {
+            scan.damage(
+                DamageKind::BadSeal,
+                Some(seal.size.saturating_sub(1)),
+                &path,
+                off,
+                "the seal's tag does not verify with its epoch's key",
+            );
+            return Ok(());
+        }
+        scan.seals.push(seal);
+        prev = Some(seal);
+    }
+    Ok(())
 }
 
 /// Sectors are written whole or not at all; a write cut short by a crash

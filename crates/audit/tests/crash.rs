@@ -21,13 +21,14 @@ use std::time::Duration;
 
 use carevox_audit::for_each_record;
 use carevox_audit::{
-    Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp, VerifyOptions,
-    verify_log,
+    Action, AuditLog, EventType, LogConfig, Outcome, Record, SealSeed, Signer, Timestamp,
+    VerifyOptions, verify_log,
 };
 
 const DIR_ENV: &str = "CAREVOX_AUDIT_CRASH_DIR";
 const TIME_ENV: &str = "CAREVOX_AUDIT_CRASH_TIME";
 const THREADS: u64 = 4;
+const SEAL_SEED: [u8; 32] = [0x33; 32];
 
 fn signer() -> Signer {
     Signer::from_seed(&[11; 32]).unwrap()
@@ -38,6 +39,7 @@ fn config() -> LogConfig {
         checkpoint_every_records: 50,
         checkpoint_every_millis: 0,
         segment_max_bytes: 32 << 10,
+        seal_seed: Some(SealSeed::from_bytes(SEAL_SEED)),
         ..LogConfig::default()
     }
 }
@@ -209,7 +211,12 @@ fn kill_9_during_concurrent_appends() {
         // Still appendable, still verifiable.
         log.append(&record(time + 5, 99, round)).unwrap();
         drop(log);
-        let v = verify_log(dir.path(), &key, VerifyOptions::default()).unwrap();
+        let opts = VerifyOptions {
+            seal_seed: Some(SealSeed::from_bytes(SEAL_SEED)),
+            ..VerifyOptions::default()
+        };
+        let v = verify_log(dir.path(), &key, opts).unwrap();
+        assert_eq!(v.sealed, v.records, "round {round}: every record is sealed");
         assert!(v.is_ok(), "round {round}: {:?}", v.damage);
     }
     assert!(total_acked > 0, "the child acknowledged nothing");
