@@ -424,7 +424,10 @@ impl AuditLog {
         let prev = st.last_hash;
         put_entry_frame(&mut st.buf, seq, &prev, rec)?;
         let end = st.buf.len();
-        let body = st.buf.get(start + 4..end - 4).unwrap_or_default();
+        let body = st
+            .buf
+            .get(start + 4..end - 4)
+            .ok_or_else(|| Error::malformed("staged frame", start, "out of range"))?;
         let h = leaf_hash(body);
         st.last_hash = h;
         // Cannot fail: the size is `seq`, checked above.
@@ -527,7 +530,9 @@ impl AuditLog {
     fn write_records(&self, io: &mut Io, buf: &[u8], rolls: &[Roll]) -> Result<()> {
         let mut pos = 0usize;
         for roll in rolls {
-            let chunk = buf.get(pos..roll.at).unwrap_or_default();
+            let chunk = buf
+                .get(pos..roll.at)
+                .ok_or_else(|| Error::malformed("staged frames", pos, "out of range"))?;
             write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
             let path = io.dir.join(segment_name(roll.first_seq));
             let file = create_segment(&*self.storage, &path, &roll.header)?;
@@ -536,7 +541,9 @@ impl AuditLog {
             io.seg_file = file;
             pos = roll.at;
         }
-        let chunk = buf.get(pos..).unwrap_or_default();
+        let chunk = buf
+            .get(pos..)
+            .ok_or_else(|| Error::malformed("staged frames", pos, "out of range"))?;
         if !chunk.is_empty() {
             write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
         }
@@ -638,7 +645,10 @@ impl AuditLog {
         let first = st.next_seq;
         let mut start = 0;
         for (r, &end) in records.iter().zip(&ends) {
-            let bytes = encoded.get(start..end).unwrap_or_default();
+            let Some(bytes) = encoded.get(start..end) else {
+                staged = Err(Error::malformed("encoded records", start, "out of range"));
+                break;
+            };
             start = end;
             let recorded = r.recorded.0;
             if let Err(e) = Self::admit(&st, recorded)

@@ -74,7 +74,8 @@ impl SegmentHeader {
         for n in self.frontier.nodes() {
             out.extend_from_slice(n);
         }
-        let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
+        let (_, header) = out.split_at(start);
+        let crc = crc32fast::hash(header);
         out.extend_from_slice(&crc.to_be_bytes());
     }
 
@@ -99,7 +100,10 @@ impl SegmentHeader {
         }
         let covered = r.pos();
         let crc = r.u32()?;
-        if crc32fast::hash(bytes.get(..covered).unwrap_or_default()) != crc {
+        let (header, _) = bytes
+            .split_at_checked(covered)
+            .ok_or_else(|| Error::malformed("segment header", 0, "truncated"))?;
+        if crc32fast::hash(header) != crc {
             return Err(Error::malformed(
                 "segment header",
                 covered,
@@ -257,7 +261,8 @@ pub fn put_entry_frame(out: &mut Vec<u8>, seq: u64, prev: &Hash, record: &[u8]) 
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(prev);
     out.extend_from_slice(record);
-    let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
+    let (_, frame) = out.split_at(start);
+    let crc = crc32fast::hash(frame);
     out.extend_from_slice(&crc.to_be_bytes());
     Ok(())
 }

@@ -96,18 +96,76 @@ pub fn scan_checkpoints(path: &Path) -> Result<CheckpointScan> {
 }
 
 /// [`scan_checkpoints`] in `storage`.
+///
+/// The file is read one window at a time: memory grows with the number
+/// of checkpoints, not with the size of anything else in the file.
 pub fn scan_checkpoints_in(storage: &dyn Storage, path: &Path) -> Result<CheckpointScan> {
-    let bytes = match storage.read(path) {
-        Ok(b) => b,
+    let len = match storage.file_len(path) {
+        Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CheckpointScan::default()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    Ok(scan_checkpoint_bytes(&bytes))
+    let frame = crate::checkpoint::CHECKPOINT_LEN + crate::segment::FRAME_OVERHEAD;
+    let mut buf = Vec::new();
+    let mut scan = CheckpointScan::default();
+    // The header and whole frames, a window at a time.
+    let mut off = 0u64;
+    let mut first = true;
+    loop {
+        let window = read_window(storage, path, off, len, CP_WINDOW, &mut buf)?;
+        let at_eof = off.saturating_add(window.len() as u64) >= len;
+        // Whole frames only, unless this is the end of the file.
+        let head = if first { CHECKPOINT_HEADER_LEN } else { 0 };
+        let keep = if at_eof || window.len() < head {
+            window.len()
+        } else {
+            head + (window.len() - head) / frame * frame
+        };
+        let mut part = scan_checkpoint_part(window.get(..keep).unwrap_or(window), first);
+        for (_, at) in &mut part.checkpoints {
+            *at = at.saturating_add(off);
+        }
+        scan.checkpoints.append(&mut part.checkpoints);
+        scan.valid_len = off.saturating_add(part.valid_len);
+        if let Some((at, why)) = part.damage {
+            let at = off.saturating_add(at);
+            scan.damage = Some((at, why));
+            if part.damage_is_tail && !at_eof {
+                // Judged on a window: decide on the whole rest of the file.
+                scan.damage_is_tail = false;
+                let rest_len = len.saturating_sub(at);
+                if rest_len <= CP_WINDOW as u64 {
+                    let rest = read_window(storage, path, at, len, CP_WINDOW, &mut buf)?;
+                    let tail = scan_checkpoint_part(rest, false);
+                    scan.damage_is_tail = tail.damage_is_tail && tail.damage == Some((0, why));
+                }
+            } else {
+                scan.damage_is_tail = part.damage_is_tail;
+            }
+            return Ok(scan);
+        }
+        if at_eof || keep == 0 {
+            return Ok(scan);
+        }
+        off = off.saturating_add(keep as u64);
+        first = false;
+    }
 }
+
+/// Bytes of the checkpoint file read at once.
+const CP_WINDOW: usize = 1 << 20;
 
 /// Parses the bytes of a checkpoint file.
 pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
+    scan_checkpoint_part(bytes, true)
+}
+
+/// Parses whole checkpoint frames, after the file header if `header`.
+fn scan_checkpoint_part(bytes: &[u8], header: bool) -> CheckpointScan {
     let mut scan = CheckpointScan::default();
+    if !header {
+        return scan_checkpoint_frames(bytes, 0, scan);
+    }
     if bytes.len() < CHECKPOINT_HEADER_LEN {
         // The file is created whole (header written and synced before it
         // gets its name): a short header is damage, not a crash.
@@ -118,10 +176,13 @@ pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
         scan.damage = Some((0, "bad magic or version"));
         return scan;
     }
-    let mut off = CHECKPOINT_HEADER_LEN;
+    scan_checkpoint_frames(bytes, CHECKPOINT_HEADER_LEN, scan)
+}
+
+fn scan_checkpoint_frames(bytes: &[u8], start: usize, mut scan: CheckpointScan) -> CheckpointScan {
+    let mut off = start;
     scan.valid_len = off as u64;
-    while off < bytes.len() {
-        let rest = bytes.get(off..).unwrap_or_default();
+    while let Some(rest) = bytes.get(off..).filter(|r| !r.is_empty()) {
         match read_frame(rest) {
             Ok((body, n)) => match Checkpoint::decode(body) {
                 Ok(cp) => {
@@ -365,7 +426,9 @@ pub fn read_record_at_in(
     let frame_len = body_len + crate::segment::FRAME_OVERHEAD;
     if frame_len > n {
         frame.resize(frame_len, 0);
-        let rest = frame.get_mut(n..).unwrap_or_default();
+        let rest = frame
+            .get_mut(n..)
+            .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
         let at = loc
             .offset
             .checked_add(n as u64)
@@ -374,7 +437,9 @@ pub fn read_record_at_in(
             .read_at(&path, at, rest)
             .map_err(|e| Error::io(&path, e))?;
     }
-    let frame = frame.get(..n.min(frame_len)).unwrap_or_default();
+    let frame = frame
+        .get(..n.min(frame_len))
+        .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
     let (body, _) = read_frame(frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
     let e = crate::segment::Entry::parse(body)?;
     Ok((e.seq, crate::record::Record::decode(e.record)?))

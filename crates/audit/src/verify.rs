@@ -1246,7 +1246,9 @@ fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)], first: u64) -> Ch
         if !crc_ok {
             return Leaf::default();
         }
-        let body = bytes.get(s..e).unwrap_or_default();
+        let Some(body) = bytes.get(s..e) else {
+            return Leaf::default();
+        };
         let entry = Entry::parse(body).ok();
         let record_ok = entry.is_some_and(|entry| Record::validate(entry.record).is_ok());
         Leaf {

@@ -222,3 +222,36 @@ fn a_flipped_bit_in_the_newest_checkpoint_is_damage_not_a_torn_tail() {
         assert_eq!(s.file_bytes(&path).unwrap(), bytes, "nothing cut");
     }
 }
+
+#[test]
+fn a_long_checkpoint_file_is_read_in_windows() {
+    // More checkpoints than one read window holds, then a torn one.
+    let storage = MemoryStorage::new();
+    let cfg = LogConfig {
+        checkpoint_every_records: 1,
+        checkpoint_every_millis: 0,
+        ..LogConfig::default()
+    };
+    let (log, _) =
+        AuditLog::open_in(Arc::new(storage.clone()), DIR, signer(), cfg.clone()).unwrap();
+    for i in 0..8_000 {
+        log.append(&rec(i)).unwrap();
+    }
+    drop(log);
+    let path = Path::new(DIR).join("checkpoints.cvc");
+    let good = storage.file_bytes(&path).unwrap();
+    assert!(good.len() > 1 << 20);
+    let report = verify(&storage);
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.checkpoints, 8_000);
+    let mut torn = good.clone();
+    torn.extend_from_slice(&good[good.len() - 153..good.len() - 100]);
+    storage.set_file_bytes(&path, torn);
+    let report = assert_agree(&storage);
+    assert!(report.is_ok());
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 60] ^= 1;
+    storage.set_file_bytes(&path, bad);
+    assert!(!assert_agree(&storage).is_ok());
+}
