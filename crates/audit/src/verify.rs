@@ -242,6 +242,8 @@ struct Scan<'a, 'p> {
     /// The checked seals, by size, and the next one to match.
     seals: Vec<crate::seal::Seal>,
     next_seal: usize,
+    /// Without the seed: the size the newest seal covers.
+    unkeyed_seal: Option<u64>,
 }
 
 impl Scan<'_, '_> {
@@ -466,9 +468,13 @@ pub(crate) fn scan_log(
         segments: Vec::new(),
         seals: Vec::new(),
         next_seal: 0,
+        unkeyed_seal: None,
     };
-    if let Some(seed) = opts.seal_seed.take() {
-        check_seals(storage, dir, &seed, &mut scan)?;
+    match opts.seal_seed.take() {
+        Some(seed) => check_seals(storage, dir, &seed, &mut scan)?,
+        // Without the seed, the checks opening makes: the seals file parses
+        // and no seal covers records that are not there.
+        None => seal_structure(storage, dir, &mut scan)?,
     }
     if let Some(t) = &scan.trusted {
         if !scan.trusted_ok {
@@ -623,14 +629,19 @@ pub(crate) fn scan_log(
             });
         }
     }
-    if let Some(seal) = scan.seals.get(scan.next_seal).copied() {
+    let beyond = scan
+        .seals
+        .get(scan.next_seal)
+        .map(|s| s.size)
+        .or(scan.unkeyed_seal.filter(|s| *s > size));
+    if let Some(seal_size) = beyond {
         let last = segs
             .last()
             .map(|s| s.path.clone())
             .unwrap_or_else(|| dir.to_path_buf());
         scan.damage(
             DamageKind::Truncated {
-                checkpoint_size: seal.size,
+                checkpoint_size: seal_size,
             },
             Some(size),
             &last,
@@ -1016,6 +1027,27 @@ impl Scan<'_, '_> {
             }
         }
     }
+}
+
+/// Without the seed: the seals file, if any, must parse; its newest seal
+/// is kept so that a log cut below it is reported.
+fn seal_structure(storage: &dyn Storage, dir: &Path, scan: &mut Scan<'_, '_>) -> Result<()> {
+    let path = dir.join(crate::seal::SEALS_FILE);
+    let bytes = match storage.read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(crate::Error::io(&path, e)),
+    };
+    match crate::seal::parse_seals(&bytes) {
+        Ok(seals) => {
+            if let Some((last, _)) = seals.last() {
+                // Matched by size only: without the key its tag means nothing.
+                scan.unkeyed_seal = Some(last.size);
+            }
+        }
+        Err((off, why)) => scan.damage(DamageKind::BadSeal, None, &path, off, why),
+    }
+    Ok(())
 }
 
 /// Reads the seals and checks each tag with its epoch's key, derived from

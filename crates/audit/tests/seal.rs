@@ -159,3 +159,27 @@ fn deleted_or_damaged_seals_are_named() {
         DamageKind::BadSeal
     );
 }
+
+#[test]
+fn a_log_cut_below_its_newest_seal_is_refused_without_the_seed_too() {
+    let m = sealed_log(6);
+    let before = m.file_bytes(SEG0).unwrap();
+    // Cut the newest record off at its frame boundary.
+    let mut off = 8 + 2 + 8 + 32 + 1 + 4;
+    let mut last = off;
+    while off < before.len() {
+        last = off;
+        let len = u32::from_be_bytes(before[off..off + 4].try_into().unwrap()) as usize;
+        off += len + 8;
+    }
+    m.set_file_bytes(SEG0, before[..last].to_vec());
+    let d = verify(&m, None)
+        .damage
+        .expect("a seal covers the cut record");
+    assert!(
+        matches!(d.kind, DamageKind::Truncated { checkpoint_size: 6 }),
+        "{d}"
+    );
+    assert!(!verify(&m, Some(seed())).is_ok());
+    assert!(AuditLog::open_in(Arc::new(m.clone()), DIR, signer(), config(None)).is_err());
+}
