@@ -110,6 +110,25 @@ fn garbage_tails_do_not_grow_memory() {
         drop(log);
     });
 
+    // A 1 GiB sparse tail on the checkpoint file: damage (no crash leaves
+    // that much), found in bounded memory; then the file is put back.
+    let cp = dir.join("checkpoints.cvc");
+    let f = OpenOptions::new().write(true).open(&cp).unwrap();
+    let cp_len = f.metadata().unwrap().len();
+    f.set_len(cp_len + (1 << 30)).unwrap();
+    let report = measured("verify with a checkpoint tail", || {
+        verify_log(&dir, &key, VerifyOptions::default()).unwrap()
+    });
+    let d = report.damage.expect("a 1 GiB checkpoint tail is damage");
+    assert_eq!((d.path.as_path(), d.offset), (cp.as_path(), cp_len));
+    f.set_len(cp_len).unwrap();
+    drop(f);
+    assert!(
+        verify_log(&dir, &key, VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
+
     // 64 MiB of zeros written after a sealed segment: damage, located.
     let mut f = OpenOptions::new().append(true).open(&sealed).unwrap();
     let at = f.metadata().unwrap().len();
