@@ -1,8 +1,8 @@
 //! Fuzz entry points of carevox-audit: segment files and checkpoint files,
 //! the bytes a verifier reads from a directory it does not trust.
 
-use carevox_audit::segment::{Entry, SegmentHeader, read_frame};
-use carevox_audit::store::scan_checkpoint_bytes;
+use carevox_audit::internal::{Entry, SegmentHeader, read_frame};
+use carevox_audit::internal::scan_checkpoint_bytes;
 use carevox_audit::{Checkpoint, Record, VerifyingKey};
 
 /// A whole segment file: header, then frames, entries and records, as the
@@ -32,7 +32,7 @@ pub fn audit_segment(data: &[u8]) {
         }
         off += n;
     }
-    let _ = carevox_audit::segment::find_valid_frame_after(data, 0, 0);
+    let _ = carevox_audit::internal::find_valid_frame_after(data, 0, 0);
 }
 
 /// A checkpoint file, and the bytes as a single checkpoint. Invariant: a

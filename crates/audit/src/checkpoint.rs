@@ -62,39 +62,15 @@ impl VerifyingKey {
     }
 }
 
-/// Lower-case hex of bytes.
+/// Lower-case hex of bytes (RFC 4648 base16).
 pub fn hex_encode(bytes: &[u8]) -> String {
-    fn digit(n: u8) -> char {
-        char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
-    }
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(digit(b >> 4));
-        s.push(digit(b & 15));
-    }
-    s
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// Bytes from hex, or `None` if it is not an even number of hex digits.
+/// Bytes from hex (either case), or `None` if it is not an even number of
+/// hex digits.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let b = s.as_bytes();
-    if b.len() % 2 != 0 {
-        return None;
-    }
-    b.chunks_exact(2)
-        .map(|p| match p {
-            [h, l] => Some(nibble(*h)? << 4 | nibble(*l)?),
-            _ => None,
-        })
-        .collect()
+    data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).ok()
 }
 
 /// The log's Ed25519 signing key.

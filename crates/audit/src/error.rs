@@ -88,6 +88,10 @@ pub enum Error {
         "proofs need the leaves of archived segments: open the log with its archive directories"
     )]
     HistoryUnavailable,
+    /// A sequence number or tree size would grow past `2^64 - 1`: the
+    /// files claim a position no log can reach.
+    #[error("sequence number out of range: it would grow past 2^64 - 1")]
+    SequenceOverflow,
     /// The index file is missing, damaged or out of date.
     #[error("index {0}")]
     Index(&'static str),

@@ -124,14 +124,7 @@ impl Index {
     pub fn build_in(storage: &dyn Storage, dir: &Path, archives: &[PathBuf]) -> Result<Self> {
         let mut entries = Vec::new();
         let (count, head) = for_each_record_in(storage, dir, archives, |seq, r, loc| {
-            entries.push(Entry {
-                seq,
-                occurred: r.occurred.0,
-                actor: key(1, &r.actor.user_id),
-                patient: r.entity.patient.as_deref().map_or(0, |p| key(2, p)),
-                event: key(3, r.event.name()),
-                loc,
-            });
+            entries.push(entry_of(seq, r, loc));
             Ok(())
         })?;
         Ok(Index {
@@ -225,8 +218,10 @@ impl Index {
         }))
     }
 
-    /// The index of `dir`, rebuilt (and rewritten) if missing, damaged or
-    /// behind the log. Returns it and whether it was rebuilt.
+    /// The index of `dir`, checked entry by entry against the log, and
+    /// rebuilt (and rewritten) if missing, damaged, behind the log or
+    /// different from it in any entry: a query never answers from an index
+    /// that lost or gained an entry. Returns it and whether it was rebuilt.
     pub fn open_current(dir: &Path, archives: &[PathBuf]) -> Result<(Self, bool)> {
         Self::open_current_in(&FsStorage, dir, archives)
     }
@@ -238,8 +233,7 @@ impl Index {
         archives: &[PathBuf],
     ) -> Result<(Self, bool)> {
         if let Ok(Some(idx)) = Self::load_in(storage, dir) {
-            let (count, head) = log_head(storage, dir, archives)?;
-            if idx.count == count && idx.head == head {
+            if idx.matches_log(storage, dir, archives)? {
                 return Ok((idx, false));
             }
         }
@@ -282,23 +276,31 @@ impl Index {
     }
 }
 
-/// The size of the log and the chain hash of its newest record, from the
-/// newest segment alone.
-fn log_head(storage: &dyn Storage, dir: &Path, archives: &[PathBuf]) -> Result<(u64, Hash)> {
-    let segs = crate::store::list_segments_in(storage, dir, archives)?;
-    let Some(last) = segs.last() else {
-        return Ok((0, [0; 32]));
-    };
-    let bytes = storage
-        .read(&last.path)
-        .map_err(|e| Error::io(&last.path, e))?;
-    let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)?;
-    let mut count = header.first_seq;
-    let mut head = header.prev_hash;
-    while let Some(Ok((body, n))) = bytes.get(off..).map(crate::segment::read_frame) {
-        head = crate::merkle::leaf_hash(body);
-        count += 1;
-        off += n;
+fn entry_of(seq: u64, r: &Record, loc: Location) -> Entry {
+    Entry {
+        seq,
+        occurred: r.occurred.0,
+        actor: key(1, &r.actor.user_id),
+        patient: r.entity.patient.as_deref().map_or(0, |p| key(2, p)),
+        event: key(3, r.event.name()),
+        loc,
     }
-    Ok((count, head))
+}
+
+impl Index {
+    /// True if this index is exactly the one the log yields now: every
+    /// entry, in order, and the log's size and head. The index file is not
+    /// authenticated (anyone who can write it can drop entries), so it is
+    /// checked against the log, one record at a time in bounded memory,
+    /// before any answer is given from it.
+    fn matches_log(&self, storage: &dyn Storage, dir: &Path, archives: &[PathBuf]) -> Result<bool> {
+        let mut i = 0usize;
+        let mut same = true;
+        let (count, head) = for_each_record_in(storage, dir, archives, |seq, r, loc| {
+            same = same && self.entries.get(i) == Some(&entry_of(seq, r, loc));
+            i += 1;
+            Ok(())
+        })?;
+        Ok(same && i == self.entries.len() && count == self.count && head == self.head)
+    }
 }

@@ -10,11 +10,10 @@ use crate::error::{Error, Result};
 use crate::merkle::{Frontier, Hash, MerkleTree, leaf_hash};
 use crate::record::{Record, Timestamp};
 use crate::segment::{
-    Entry, FRAME_OVERHEAD, SegmentHeader, checkpoint_header, find_valid_frame_after,
-    put_entry_frame, put_frame, read_frame,
+    FRAME_OVERHEAD, SegmentHeader, checkpoint_header, put_entry_frame, put_frame,
 };
 use crate::storage::{AppendFile, FsStorage, Storage};
-use crate::store::{CHECKPOINT_FILE, list_segments_in, scan_checkpoints_in, segment_name};
+use crate::store::{CHECKPOINT_FILE, list_segments_in, segment_name};
 
 /// How a log is run. The defaults suit a PBX: a checkpoint every 10 000
 /// records or every minute of record time, 64 MiB segments.
@@ -33,6 +32,12 @@ pub struct LogConfig {
     /// Directories (in the log's storage) holding archived segments, read
     /// on open so that proofs cover them.
     pub archive_dirs: Vec<PathBuf>,
+    /// Seal every group commit with a forward-secure key (see
+    /// [`SealSeed`](crate::SealSeed)). Given when the log has no sealing
+    /// key yet, it starts sealing from epoch 0; a log that has a key file
+    /// seals on with it and ignores this. Keep the seed for the verifier,
+    /// not on the machine that writes the log.
+    pub seal_seed: Option<crate::seal::SealSeed>,
 }
 
 impl Default for LogConfig {
@@ -43,6 +48,7 @@ impl Default for LogConfig {
             segment_max_bytes: 64 << 20,
             keep_proof_tree: true,
             archive_dirs: Vec::new(),
+            seal_seed: None,
         }
     }
 }
@@ -116,11 +122,26 @@ struct Io {
     sealed: Vec<PathBuf>,
 }
 
+/// The sealing key and the seals file.
+struct SealIo {
+    key: crate::seal::SealKey,
+    file: Box<dyn AppendFile>,
+    path: PathBuf,
+    key_path: PathBuf,
+    sealed: u64,
+}
+
 /// The checkpoint file, locked apart from the segments so that the next
 /// round's records can be written and synced while a checkpoint is.
 struct CpIo {
     file: Box<dyn AppendFile>,
     path: PathBuf,
+    /// The newest checkpoint in the file. Every write is checked against it
+    /// under this lock, the one place checkpoints are written: a request for
+    /// the same size and time (an on-demand checkpoint racing an automatic
+    /// one) returns it instead of writing it twice, and nothing that would
+    /// go backwards is ever written.
+    last: Option<Checkpoint>,
 }
 
 /// A tamper-evident audit log in a directory. `Send + Sync`: share it
@@ -131,6 +152,7 @@ struct CpIo {
 /// [`Storage`]: the file system for [`AuditLog::open`], any other for
 /// [`AuditLog::open_in`].
 pub struct AuditLog {
+    seal: Mutex<Option<SealIo>>,
     state: Mutex<State>,
     cond: Condvar,
     io: Mutex<Io>,
@@ -184,181 +206,65 @@ impl AuditLog {
         let st = &*storage;
         st.create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut report = OpenReport::default();
-        let mut segs = list_segments_in(st, &dir, &config.archive_dirs)?;
-
-        let mut next_seq = 0u64;
-        let mut last_hash = [0u8; 32];
-        let mut frontier = Frontier::new();
-        let mut tree = config.keep_proof_tree.then(MerkleTree::new);
-        let mut last_recorded = 0u64;
-        let mut current: Option<(PathBuf, u64, u64)> = None; // path, bytes, records
-
-        // A segment whose header was never completely written holds no
-        // record: a crash while it was being created. Only a file shorter
-        // than its header counts; any other damage is reported, not removed.
-        if let Some(last) = segs.last() {
-            let full_header = crate::segment::header_len(last.first_seq) as u64;
-            let len = st
-                .file_len(&last.path)
-                .map_err(|e| Error::io(&last.path, e))?;
-            if last.live && len < full_header {
-                st.remove(&last.path)
-                    .map_err(|e| Error::io(&last.path, e))?;
-                report.torn.push(TornTail {
-                    path: last.path.clone(),
-                    offset: 0,
-                    bytes_cut: len,
-                    reason: "segment header cut short",
-                });
-                segs.pop();
-            }
-        }
-        let count = segs.len();
-
-        let mut bytes = Vec::new();
-        for (i, seg) in segs.iter().enumerate() {
-            let is_last = i + 1 == count;
-            st.read_into(&seg.path, &mut bytes)
-                .map_err(|e| Error::io(&seg.path, e))?;
-            let (header, hlen) =
-                SegmentHeader::decode(&bytes).map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
-            if header.first_seq != seg.first_seq {
-                return Err(corrupt(&seg.path, 0, "header does not match the file name"));
-            }
-            if i == 0 {
-                next_seq = header.first_seq;
-                last_hash = header.prev_hash;
-                frontier = header.frontier.clone();
-                if header.first_seq != 0 {
-                    tree = None;
-                }
-                report.first_seq = header.first_seq;
-            } else if header.first_seq != next_seq {
-                return Err(corrupt(
-                    &seg.path,
-                    0,
-                    format!(
-                        "segment starts at record {} but {next_seq} was expected",
-                        header.first_seq
-                    ),
-                ));
-            } else if header.prev_hash != last_hash || header.frontier != frontier {
-                return Err(corrupt(
-                    &seg.path,
-                    0,
-                    "segment header does not continue the chain",
-                ));
-            }
-            let mut off = hlen;
-            let mut records = 0u64;
-            while off < bytes.len() {
-                let rest = bytes.get(off..).unwrap_or_default();
-                match read_frame(rest) {
-                    Ok((body, n)) => {
-                        let e = Entry::parse(body)
-                            .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                        if e.seq != next_seq || e.prev != last_hash {
-                            return Err(corrupt(
-                                &seg.path,
-                                off as u64,
-                                format!("record {} does not continue the chain", e.seq),
-                            ));
-                        }
-                        let h = leaf_hash(body);
-                        frontier.push(h);
-                        if let Some(t) = tree.as_mut() {
-                            t.push(h);
-                        }
-                        last_hash = h;
-                        if let Some(t) = Record::peek_recorded(e.record) {
-                            last_recorded = t.0;
-                        }
-                        next_seq += 1;
-                        records += 1;
-                        off += n;
-                    }
-                    Err(fe) => {
-                        let torn = is_last
-                            && seg.live
-                            && find_valid_frame_after(&bytes, off, next_seq).is_none();
-                        if !torn {
-                            return Err(corrupt(&seg.path, off as u64, fe.as_str()));
-                        }
-                        st.truncate(&seg.path, off as u64)
-                            .map_err(|e| Error::io(&seg.path, e))?;
-                        report.torn.push(TornTail {
-                            path: seg.path.clone(),
-                            offset: off as u64,
-                            bytes_cut: (bytes.len() - off) as u64,
-                            reason: fe.as_str(),
-                        });
-                        break;
-                    }
-                }
-            }
-            if is_last {
-                current = Some((seg.path.clone(), off as u64, records));
-            }
-        }
-        report.segments = count;
-        report.records = next_seq - report.first_seq;
-
-        // Checkpoints.
-        let cp_path = dir.join(CHECKPOINT_FILE);
-        let scan = scan_checkpoints_in(st, &cp_path)?;
         let key = signer.verifying_key();
-        if let Some((off, reason)) = scan.damage {
-            if !scan.damage_is_tail {
-                return Err(corrupt(&cp_path, off, reason));
-            }
-            let len = st.file_len(&cp_path).unwrap_or(0);
-            if scan.valid_len == 0 {
+        let cp_path = dir.join(CHECKPOINT_FILE);
+
+        // The verifier's checks, exactly: opening accepts what `verify`
+        // accepts and refuses what it refuses.
+        let opts = crate::verify::VerifyOptions {
+            archive_dirs: config.archive_dirs.clone(),
+            ..crate::verify::VerifyOptions::default()
+        };
+        let scanned = crate::verify::scan_log(st, &dir, &key, opts, config.keep_proof_tree)?;
+        if let Some(d) = scanned.report.damage {
+            return Err(Error::Corrupt {
+                reason: d.to_string(),
+                path: d.path,
+                offset: d.offset,
+            });
+        }
+        let segs = scanned.segments;
+        if let Some((path, offset)) = &scanned.report.torn_tail {
+            let len = st.file_len(path).map_err(|e| Error::io(path, e))?;
+            st.truncate(path, *offset).map_err(|e| Error::io(path, e))?;
+            report.torn.push(TornTail {
+                path: path.clone(),
+                offset: *offset,
+                bytes_cut: len.saturating_sub(*offset),
+                reason: "unacknowledged write at the end of the newest segment",
+            });
+        }
+        if let Some((valid_len, reason)) = scanned.checkpoint_tail {
+            let len = st.file_len(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
+            if valid_len == 0 {
                 st.remove(&cp_path).map_err(|e| Error::io(&cp_path, e))?;
             } else {
-                st.truncate(&cp_path, scan.valid_len)
+                st.truncate(&cp_path, valid_len)
                     .map_err(|e| Error::io(&cp_path, e))?;
             }
             report.torn.push(TornTail {
                 path: cp_path.clone(),
-                offset: scan.valid_len,
-                bytes_cut: len.saturating_sub(scan.valid_len),
+                offset: valid_len,
+                bytes_cut: len.saturating_sub(valid_len),
                 reason,
             });
         }
-        let mut last_checkpoint = None;
-        for (cp, off) in &scan.checkpoints {
-            cp.verify(&key)
-                .map_err(|_| corrupt(&cp_path, *off, "checkpoint signature does not verify"))?;
-            last_checkpoint = Some(cp.clone());
-        }
-        report.checkpoints = scan.checkpoints.len();
-        if let Some(cp) = &last_checkpoint {
-            if cp.tree_size > next_seq {
-                return Err(corrupt(
-                    &cp_path,
-                    0,
-                    format!(
-                        "checkpoint covers {} records but the log holds {next_seq}",
-                        cp.tree_size
-                    ),
-                ));
-            }
-            if cp.tree_size >= report.first_seq {
-                // The checkpoint must match the records we hold.
-                let root = match &tree {
-                    Some(t) => Some(t.root_at(cp.tree_size)?),
-                    None if cp.tree_size == next_seq => Some(frontier.root()),
-                    None => None,
-                };
-                if root.is_some_and(|r| r != cp.root) {
-                    return Err(corrupt(
-                        &cp_path,
-                        0,
-                        "last checkpoint does not match the records",
-                    ));
-                }
-            }
-        }
+        let live = list_segments_in(st, &dir, &[])?;
+        let next_seq = scanned.frontier.size();
+        let last_hash = scanned.last_hash;
+        let frontier = scanned.frontier;
+        let tree = scanned.tree;
+        let last_recorded = scanned.last_recorded;
+        report.first_seq = scanned.report.first_seq;
+        report.segments = segs.len();
+        report.records = scanned.report.records;
+        report.checkpoints = scanned.report.checkpoints;
+        let last_checkpoint = scanned.report.last_checkpoint;
+        let newest_is_archived = segs
+            .last()
+            .is_some_and(|(p, _, _)| !live.iter().any(|l| &l.path == p));
+        let current = segs.last().cloned();
+
         // The file and its directory entry are durable when it returns.
         let cp_file = match st.open_append(&cp_path) {
             Ok(f) => f,
@@ -383,7 +289,7 @@ impl AuditLog {
                 (path, header.len() as u64, 0, Some(file))
             }
         };
-        if !segs.last().is_none_or(|s| s.live) {
+        if newest_is_archived {
             return Err(corrupt(
                 &seg_path,
                 0,
@@ -396,12 +302,17 @@ impl AuditLog {
                 .open_append(&seg_path)
                 .map_err(|e| Error::io(&seg_path, e))?,
         };
-        let sealed = segs
+        let sealed = live
             .iter()
-            .filter(|s| s.live && s.path != seg_path)
+            .filter(|s| s.path != seg_path && segs.iter().any(|(p, _, _)| p == &s.path))
             .map(|s| s.path.clone())
             .collect();
 
+        let recovery: Vec<Record> = report
+            .torn
+            .iter()
+            .map(|t| recovery_record(t, last_recorded))
+            .collect();
         let (cp_size, cp_time) = last_checkpoint
             .as_ref()
             .map_or((0, 0), |c| (c.tree_size, c.time.0));
@@ -422,7 +333,7 @@ impl AuditLog {
             cp_size,
             cp_time,
             cp_request: None,
-            last_checkpoint,
+            last_checkpoint: last_checkpoint.clone(),
             scratch: Vec::with_capacity(512),
         };
         let io = Io {
@@ -434,20 +345,29 @@ impl AuditLog {
         let cp_io = CpIo {
             file: cp_file,
             path: cp_path,
+            last: last_checkpoint,
         };
-        Ok((
-            AuditLog {
-                state: Mutex::new(state),
-                cond: Condvar::new(),
-                io: Mutex::new(io),
-                cp_io: Mutex::new(cp_io),
-                signer,
-                config,
-                dir,
-                storage,
-            },
-            report,
-        ))
+        let seal = open_sealing(st, &dir, config.seal_seed.as_ref(), next_seq)?;
+        let log = AuditLog {
+            seal: Mutex::new(seal),
+            state: Mutex::new(state),
+            cond: Condvar::new(),
+            io: Mutex::new(io),
+            cp_io: Mutex::new(cp_io),
+            signer,
+            config,
+            dir,
+            storage,
+        };
+        // No cut is silent: each is recorded in the log itself, durably,
+        // before the log is handed out.
+        if !recovery.is_empty() {
+            log.append_batch(&recovery)?;
+        }
+        // Records written but never sealed (a crash before their seal):
+        // never acknowledged, kept, and sealed now.
+        log.seal_round(&log.storage, next_seq, last_hash)?;
+        Ok((log, report))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
@@ -481,6 +401,7 @@ impl AuditLog {
 
     fn stage_encoded(&self, st: &mut State, rec: &[u8], recorded: u64) -> Result<u64> {
         let seq = st.next_seq;
+        let next = seq.checked_add(1).ok_or(Error::SequenceOverflow)?;
         let frame_len = (rec.len() + crate::segment::ENTRY_PREFIX + FRAME_OVERHEAD) as u64;
         if st.seg_records > 0 && st.seg_bytes + frame_len > self.config.segment_max_bytes {
             let mut header = Vec::new();
@@ -503,14 +424,18 @@ impl AuditLog {
         let prev = st.last_hash;
         put_entry_frame(&mut st.buf, seq, &prev, rec)?;
         let end = st.buf.len();
-        let body = st.buf.get(start + 4..end - 4).unwrap_or_default();
+        let body = st
+            .buf
+            .get(start + 4..end - 4)
+            .ok_or_else(|| Error::malformed("staged frame", start, "out of range"))?;
         let h = leaf_hash(body);
         st.last_hash = h;
-        st.frontier.push(h);
+        // Cannot fail: the size is `seq`, checked above.
+        st.frontier.push(h)?;
         if let Some(t) = st.tree.as_mut() {
             t.push(h);
         }
-        st.next_seq = seq + 1;
+        st.next_seq = next;
         st.last_recorded = recorded;
         st.seg_bytes += frame_len;
         st.seg_records += 1;
@@ -551,11 +476,14 @@ impl AuditLog {
         let rolls = std::mem::take(&mut st.rolls);
         let cp = st.cp_request.take();
         let end = st.next_seq;
+        let head = st.last_hash;
         drop(st);
 
         let (written, cp_io) = match self.io.lock() {
             Ok(mut io) => {
-                let written = self.write_records(&mut io, &buf, &rolls);
+                let written = self
+                    .write_records(&mut io, &buf, &rolls)
+                    .and_then(|()| self.seal_round(&self.storage, end, head));
                 let cp_io = match (&cp, &written) {
                     (Some(_), Ok(())) => self.cp_io.lock().ok(),
                     _ => None,
@@ -602,7 +530,9 @@ impl AuditLog {
     fn write_records(&self, io: &mut Io, buf: &[u8], rolls: &[Roll]) -> Result<()> {
         let mut pos = 0usize;
         for roll in rolls {
-            let chunk = buf.get(pos..roll.at).unwrap_or_default();
+            let chunk = buf
+                .get(pos..roll.at)
+                .ok_or_else(|| Error::malformed("staged frames", pos, "out of range"))?;
             write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
             let path = io.dir.join(segment_name(roll.first_seq));
             let file = create_segment(&*self.storage, &path, &roll.header)?;
@@ -611,18 +541,54 @@ impl AuditLog {
             io.seg_file = file;
             pos = roll.at;
         }
-        let chunk = buf.get(pos..).unwrap_or_default();
+        let chunk = buf
+            .get(pos..)
+            .ok_or_else(|| Error::malformed("staged frames", pos, "out of range"))?;
         if !chunk.is_empty() {
             write_sync(&mut *io.seg_file, &io.seg_path, chunk)?;
         }
         Ok(())
     }
 
+    /// Seals the log at `size` records (chain hash `head`) with the
+    /// current epoch's key, makes the seal durable, then moves to the next
+    /// epoch: the new key replaces the old one in its file durably and the
+    /// old one is zeroized. Runs before any writer of the round is woken.
+    fn seal_round(&self, storage: &Arc<dyn Storage>, size: u64, head: Hash) -> Result<()> {
+        let mut guard = self.seal.lock().map_err(|_| Error::Poisoned)?;
+        let Some(seal) = guard.as_mut() else {
+            return Ok(());
+        };
+        if size <= seal.sealed {
+            return Ok(());
+        }
+        let s = seal.key.seal(size, head);
+        let mut framed = Vec::with_capacity(96);
+        put_frame(&mut framed, &s.to_bytes())?;
+        write_sync(&mut *seal.file, &seal.path, &framed)?;
+        let next = seal.key.next()?;
+        storage
+            .replace(&seal.key_path, &next.to_file())
+            .map_err(|e| Error::io(&seal.key_path, e))?;
+        // The old key is zeroized as it is dropped here.
+        seal.key = next;
+        seal.sealed = size;
+        Ok(())
+    }
+
     fn write_checkpoint(&self, cp_io: &mut CpIo, req: CpRequest) -> Result<Checkpoint> {
+        if let Some(last) = &cp_io.last {
+            if req.size <= last.tree_size && req.time <= last.time {
+                // The same checkpoint (or one it supersedes) is already
+                // written: the file never holds one twice or out of order.
+                return Ok(last.clone());
+            }
+        }
         let cp = self.signer.sign(req.size, req.root, req.time);
         let mut framed = Vec::with_capacity(160);
         put_frame(&mut framed, &cp.to_bytes())?;
         write_sync(&mut *cp_io.file, &cp_io.path, &framed)?;
+        cp_io.last = Some(cp.clone());
         Ok(cp)
     }
 
@@ -653,7 +619,7 @@ impl AuditLog {
     pub fn append(&self, record: &Record) -> Result<u64> {
         let mut st = self.lock()?;
         let seq = self.stage(&mut st, record)?;
-        drop(self.wait(st, seq + 1)?);
+        drop(self.wait(st, seq.saturating_add(1))?);
         Ok(seq)
     }
 
@@ -679,7 +645,10 @@ impl AuditLog {
         let first = st.next_seq;
         let mut start = 0;
         for (r, &end) in records.iter().zip(&ends) {
-            let bytes = encoded.get(start..end).unwrap_or_default();
+            let Some(bytes) = encoded.get(start..end) else {
+                staged = Err(Error::malformed("encoded records", start, "out of range"));
+                break;
+            };
             start = end;
             let recorded = r.recorded.0;
             if let Err(e) = Self::admit(&st, recorded)
@@ -862,6 +831,98 @@ impl AuditLog {
         st.sync_dir(&io.dir).map_err(|e| Error::io(&io.dir, e))?;
         Ok(moved)
     }
+}
+
+/// Loads (or, given a seed, creates) the sealing key and the seals file.
+/// The key file must be ahead of every seal: if a crash came between a
+/// seal and the key's replacement, the key moves on first, so that no key
+/// ever seals twice.
+fn open_sealing(
+    st: &dyn Storage,
+    dir: &Path,
+    seed: Option<&crate::seal::SealSeed>,
+    size: u64,
+) -> Result<Option<SealIo>> {
+    use crate::seal::{KEY_FILE, SEALS_FILE, SealKey, parse_seals, seals_header};
+    let key_path = dir.join(KEY_FILE);
+    let path = dir.join(SEALS_FILE);
+    let key = match st.read(&key_path) {
+        Ok(bytes) => {
+            SealKey::from_file(&bytes).map_err(|e| corrupt(&key_path, 0, e.to_string()))?
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match seed {
+            None => return Ok(None),
+            Some(seed) => {
+                let key = seed.key();
+                st.replace(&key_path, &key.to_file())
+                    .map_err(|e| Error::io(&key_path, e))?;
+                key
+            }
+        },
+        Err(e) => return Err(Error::io(&key_path, e)),
+    };
+    let (file, seals) = match st.read(&path) {
+        Ok(bytes) => {
+            let seals = parse_seals(&bytes).map_err(|(off, why)| corrupt(&path, off, why))?;
+            let file = st.open_append(&path).map_err(|e| Error::io(&path, e))?;
+            (file, seals)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let file = st
+                .create_append(&path, &seals_header())
+                .map_err(|e| Error::io(&path, e))?;
+            (file, Vec::new())
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let (last_epoch, sealed) = seals
+        .last()
+        .map_or((None, 0), |(s, _)| (Some(s.epoch), s.size));
+    if sealed > size {
+        return Err(corrupt(
+            &path,
+            0,
+            "a seal covers records that are not there",
+        ));
+    }
+    let key = match last_epoch {
+        Some(e) if e >= key.epoch => {
+            let next = key.forward_to(e.checked_add(1).ok_or(Error::SequenceOverflow)?)?;
+            st.replace(&key_path, &next.to_file())
+                .map_err(|e| Error::io(&key_path, e))?;
+            next
+        }
+        _ => key,
+    };
+    Ok(Some(SealIo {
+        key,
+        file,
+        path,
+        key_path,
+        sealed,
+    }))
+}
+
+/// The record that says what recovery cut. Its time is the last record's
+/// (opening reads no clock); the details name the file, the offset, the
+/// bytes cut and why.
+fn recovery_record(t: &TornTail, last_recorded: u64) -> Record {
+    let file = t
+        .path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    Record::new(
+        crate::record::EventType::LogRecovery,
+        crate::record::Action::Delete,
+        crate::record::Outcome::Success,
+        Timestamp(last_recorded),
+        "carevox-audit",
+        "carevox-audit recovery",
+    )
+    .with_detail("file", file)
+    .with_detail("offset", t.offset.to_string())
+    .with_detail("bytes_cut", t.bytes_cut.to_string())
+    .with_detail("reason", t.reason)
 }
 
 /// Appends `bytes` and returns once they are durable (`fdatasync`).

@@ -75,8 +75,10 @@ impl Frontier {
         &self.nodes
     }
 
-    /// Appends a leaf hash.
-    pub fn push(&mut self, leaf: Hash) {
+    /// Appends a leaf hash; an error if the tree already holds `2^64 - 1`
+    /// leaves (a size read from a file that no log can reach).
+    pub fn push(&mut self, leaf: Hash) -> Result<()> {
+        let size = self.size.checked_add(1).ok_or(Error::SequenceOverflow)?;
         let mut acc = leaf;
         let mut s = self.size;
         while s & 1 == 1 {
@@ -87,7 +89,8 @@ impl Frontier {
             s >>= 1;
         }
         self.nodes.push(acc);
-        self.size += 1;
+        self.size = size;
+        Ok(())
     }
 
     /// Appends the root of a perfect subtree of `2^height` leaves, as if
@@ -476,13 +479,13 @@ mod tests {
                 let start = start_blocks * w;
                 let mut one = Frontier::new();
                 for h in &leaves[..start] {
-                    one.push(*h);
+                    one.push(*h).unwrap();
                 }
                 let mut sub = one.clone();
                 let mut block = Frontier::new();
                 for h in &leaves[start..start + w] {
-                    one.push(*h);
-                    block.push(*h);
+                    one.push(*h).unwrap();
+                    block.push(*h).unwrap();
                 }
                 assert!(sub.push_subtree(block.root(), height));
                 assert_eq!(sub, one, "height {height}, start {start}");
@@ -490,7 +493,7 @@ mod tests {
         }
         // Off its boundary, a subtree is refused and nothing changes.
         let mut f = Frontier::new();
-        f.push(leaves[0]);
+        f.push(leaves[0]).unwrap();
         let before = f.clone();
         assert!(!f.push_subtree(leaves[1], 1));
         assert_eq!(f, before);
@@ -505,7 +508,7 @@ mod tests {
             let h = leaf_hash(&i.to_be_bytes());
             leaves.push(h);
             tree.push(h);
-            frontier.push(h);
+            frontier.push(h).unwrap();
             let n = leaves.len() as u64;
             assert_eq!(tree.root(), reference_root(&leaves));
             assert_eq!(frontier.root(), tree.root());

@@ -252,6 +252,10 @@ coded_enum! {
         ConfigurationChange = 11,
         /// A key was created, rotated or destroyed.
         KeyManagement = 12,
+        /// The audit log cut the torn tail of an unacknowledged write when
+        /// it was opened after a crash; the details say which file, where
+        /// and how many bytes.
+        LogRecovery = 13,
     }
     other: 255
 }
@@ -654,7 +658,7 @@ impl Record {
         if r.u8()? != RECORD_VERSION {
             return Err(Error::malformed("record", 0, "unknown record version"));
         }
-        coded(&mut r, 1..=12)?; // event type
+        coded(&mut r, 1..=13)?; // event type (LogRecovery is 13)
         coded(&mut r, 1..=5)?; // action
         let at = r.pos();
         if Outcome::from_code(r.u8()?).is_none() {

@@ -26,9 +26,9 @@ use crate::error::{Error, Result};
 use crate::merkle::{Frontier, Hash};
 
 /// Magic of a segment file.
-pub const SEGMENT_MAGIC: &[u8; 8] = b"CVXAUSEG";
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"CVXAUSEG";
 /// Magic of the checkpoint file.
-pub const CHECKPOINT_MAGIC: &[u8; 8] = b"CVXAUCKP";
+pub(crate) const CHECKPOINT_MAGIC: &[u8; 8] = b"CVXAUCKP";
 /// Format version of both files.
 pub const FORMAT_VERSION: u16 = 1;
 /// Largest frame body accepted.
@@ -39,6 +39,10 @@ pub const FRAME_OVERHEAD: usize = 8;
 pub const ENTRY_PREFIX: usize = 40;
 /// Length of the checkpoint file header.
 pub const CHECKPOINT_HEADER_LEN: usize = 10;
+
+/// The length of the longest segment header (a first sequence number with
+/// all 64 bits set).
+pub(crate) const MAX_HEADER_LEN: usize = 8 + 2 + 8 + 32 + 1 + 32 * 64 + 4;
 
 /// The length of the header of a segment whose first record is `first_seq`
 /// (its frontier has one node per set bit of `first_seq`).
@@ -70,7 +74,8 @@ impl SegmentHeader {
         for n in self.frontier.nodes() {
             out.extend_from_slice(n);
         }
-        let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
+        let (_, header) = out.split_at(start);
+        let crc = crc32fast::hash(header);
         out.extend_from_slice(&crc.to_be_bytes());
     }
 
@@ -95,7 +100,10 @@ impl SegmentHeader {
         }
         let covered = r.pos();
         let crc = r.u32()?;
-        if crc32fast::hash(bytes.get(..covered).unwrap_or_default()) != crc {
+        let (header, _) = bytes
+            .split_at_checked(covered)
+            .ok_or_else(|| Error::malformed("segment header", 0, "truncated"))?;
+        if crc32fast::hash(header) != crc {
             return Err(Error::malformed(
                 "segment header",
                 covered,
@@ -171,7 +179,7 @@ pub fn read_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
 
 /// The total length of the frame at the start of `bytes`, from its length
 /// field, without checking its checksum (see [`frame_checksum_ok`]).
-pub fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
+pub(crate) fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
     let (lb, _) = bytes
         .split_first_chunk::<4>()
         .ok_or(FrameError::Truncated)?;
@@ -188,7 +196,7 @@ pub fn frame_span(bytes: &[u8]) -> Result<usize, FrameError> {
 
 /// True if `frame` (exactly one whole frame: length, body, checksum) holds
 /// the right CRC-32 of its length and body.
-pub fn frame_checksum_ok(frame: &[u8]) -> bool {
+pub(crate) fn frame_checksum_ok(frame: &[u8]) -> bool {
     match frame.split_last_chunk::<4>() {
         Some((covered, cb)) if covered.len() >= 4 => {
             crc32fast::hash(covered) == u32::from_be_bytes(*cb)
@@ -253,7 +261,8 @@ pub fn put_entry_frame(out: &mut Vec<u8>, seq: u64, prev: &Hash, record: &[u8]) 
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(prev);
     out.extend_from_slice(record);
-    let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
+    let (_, frame) = out.split_at(start);
+    let crc = crc32fast::hash(frame);
     out.extend_from_slice(&crc.to_be_bytes());
     Ok(())
 }
@@ -268,7 +277,7 @@ pub fn checkpoint_header() -> [u8; CHECKPOINT_HEADER_LEN] {
 }
 
 /// Checks the checkpoint file header.
-pub fn check_checkpoint_header(bytes: &[u8]) -> Result<()> {
+pub(crate) fn check_checkpoint_header(bytes: &[u8]) -> Result<()> {
     let (h, _) = bytes
         .split_first_chunk::<CHECKPOINT_HEADER_LEN>()
         .ok_or_else(|| Error::malformed("checkpoint file", 0, "header cut short"))?;
@@ -315,7 +324,7 @@ mod tests {
     fn header_round_trip_and_damage() {
         let mut f = Frontier::new();
         for i in 0..5u8 {
-            f.push([i; 32]);
+            f.push([i; 32]).unwrap();
         }
         let h = SegmentHeader {
             first_seq: 5,

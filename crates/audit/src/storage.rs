@@ -2,7 +2,7 @@
 //! implementation [`FsStorage`] (the default) and [`MemoryStorage`] for
 //! tests.
 //!
-//! The log, the verifier, the index and the readers in [`crate::store`] do
+//! The log, the verifier, the index and the readers ([`crate::for_each_record_in`] and the like) do
 //! all their I/O through a `Storage`. Files are named by paths: a log is a
 //! live directory (segments `seg-<20 digits>.cva`, the checkpoint file
 //! `checkpoints.cvc`, the index `index.cvi`) and any number of archive
@@ -88,7 +88,8 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Creates the file `path`, which must not exist, readable and writable
     /// by its owner only, writes `initial` into it and returns it opened
     /// for appending. When it returns, the file, `initial` and the file's
-    /// entry in its directory are durable.
+    /// entry in its directory are durable. The file appears whole: a crash
+    /// never leaves it under its name with only part of `initial`.
     fn create_append(&self, path: &Path, initial: &[u8]) -> io::Result<Box<dyn AppendFile>>;
 
     /// Opens the existing file `path` for appending.
@@ -217,13 +218,32 @@ impl Storage for FsStorage {
     }
 
     fn create_append(&self, path: &Path, initial: &[u8]) -> io::Result<Box<dyn AppendFile>> {
-        let mut file = private_file_options()
-            .append(true)
-            .create_new(true)
-            .open(path)?;
-        file.write_all(initial)?;
-        file.sync_all()?;
+        // Whole or not at all: the initial bytes are written and synced
+        // under a temporary name, then the file takes its name. A crash
+        // never leaves a file with a partial header.
+        if fs::metadata(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "file already exists",
+            ));
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(".new");
+        let tmp = path.with_file_name(tmp_name);
+        let mut f = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(initial)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
         fs_sync_dir(parent(path)?)?;
+        let file = OpenOptions::new().append(true).open(path)?;
         Ok(Box::new(FsAppendFile { file }))
     }
 

@@ -9,22 +9,24 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
-use crate::segment::{CHECKPOINT_HEADER_LEN, check_checkpoint_header, read_frame};
+use crate::segment::{
+    CHECKPOINT_HEADER_LEN, FrameError, MAX_HEADER_LEN, check_checkpoint_header, read_frame,
+};
 use crate::storage::{FsStorage, Storage};
 
 /// File name of the checkpoint file in a log directory.
 pub const CHECKPOINT_FILE: &str = "checkpoints.cvc";
 /// File name extension of segment files.
-pub const SEGMENT_EXT: &str = "cva";
+pub(crate) const SEGMENT_EXT: &str = "cva";
 
 /// The file name of the segment whose first record is `first_seq`.
-pub fn segment_name(first_seq: u64) -> String {
+pub(crate) fn segment_name(first_seq: u64) -> String {
     format!("seg-{first_seq:020}.{SEGMENT_EXT}")
 }
 
 /// A segment file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentFile {
+pub(crate) struct SegmentFile {
     /// First sequence number, from the file name.
     pub first_seq: u64,
     /// Where it is.
@@ -41,14 +43,10 @@ fn parse_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// Every segment under `live` and `archives`, by first sequence number.
-/// A sequence number found twice is reported as damage by the caller.
-pub fn list_segments(live: &Path, archives: &[PathBuf]) -> Result<Vec<SegmentFile>> {
-    list_segments_in(&FsStorage, live, archives)
-}
-
-/// [`list_segments`] in `storage`.
-pub fn list_segments_in(
+/// Every segment under `live` and `archives` in `storage`, by first
+/// sequence number. A sequence number found twice is reported as damage by
+/// the caller.
+pub(crate) fn list_segments_in(
     storage: &dyn Storage,
     live: &Path,
     archives: &[PathBuf],
@@ -98,31 +96,93 @@ pub fn scan_checkpoints(path: &Path) -> Result<CheckpointScan> {
 }
 
 /// [`scan_checkpoints`] in `storage`.
+///
+/// The file is read one window at a time: memory grows with the number
+/// of checkpoints, not with the size of anything else in the file.
 pub fn scan_checkpoints_in(storage: &dyn Storage, path: &Path) -> Result<CheckpointScan> {
-    let bytes = match storage.read(path) {
-        Ok(b) => b,
+    let len = match storage.file_len(path) {
+        Ok(n) => n,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(CheckpointScan::default()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    Ok(scan_checkpoint_bytes(&bytes))
+    let frame = crate::checkpoint::CHECKPOINT_LEN + crate::segment::FRAME_OVERHEAD;
+    let mut buf = Vec::new();
+    let mut scan = CheckpointScan::default();
+    // The header and whole frames, a window at a time.
+    let mut off = 0u64;
+    let mut first = true;
+    loop {
+        let window = read_window(storage, path, off, len, CP_WINDOW, &mut buf)?;
+        let at_eof = off.saturating_add(window.len() as u64) >= len;
+        // Whole frames only, unless this is the end of the file.
+        let head = if first { CHECKPOINT_HEADER_LEN } else { 0 };
+        let keep = if at_eof || window.len() < head {
+            window.len()
+        } else {
+            head + (window.len() - head) / frame * frame
+        };
+        let mut part = scan_checkpoint_part(window.get(..keep).unwrap_or(window), first);
+        for (_, at) in &mut part.checkpoints {
+            *at = at.saturating_add(off);
+        }
+        scan.checkpoints.append(&mut part.checkpoints);
+        scan.valid_len = off.saturating_add(part.valid_len);
+        if let Some((at, why)) = part.damage {
+            let at = off.saturating_add(at);
+            scan.damage = Some((at, why));
+            if part.damage_is_tail && !at_eof {
+                // Judged on a window: decide on the whole rest of the file.
+                scan.damage_is_tail = false;
+                let rest_len = len.saturating_sub(at);
+                if rest_len <= CP_WINDOW as u64 {
+                    let rest = read_window(storage, path, at, len, CP_WINDOW, &mut buf)?;
+                    let tail = scan_checkpoint_part(rest, false);
+                    scan.damage_is_tail = tail.damage_is_tail && tail.damage == Some((0, why));
+                }
+            } else {
+                scan.damage_is_tail = part.damage_is_tail;
+            }
+            return Ok(scan);
+        }
+        if at_eof || keep == 0 {
+            return Ok(scan);
+        }
+        off = off.saturating_add(keep as u64);
+        first = false;
+    }
 }
+
+/// Bytes of the checkpoint file read at once.
+const CP_WINDOW: usize = 1 << 20;
 
 /// Parses the bytes of a checkpoint file.
 pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
+    scan_checkpoint_part(bytes, true)
+}
+
+/// Parses whole checkpoint frames, after the file header if `header`.
+fn scan_checkpoint_part(bytes: &[u8], header: bool) -> CheckpointScan {
     let mut scan = CheckpointScan::default();
+    if !header {
+        return scan_checkpoint_frames(bytes, 0, scan);
+    }
     if bytes.len() < CHECKPOINT_HEADER_LEN {
+        // The file is created whole (header written and synced before it
+        // gets its name): a short header is damage, not a crash.
         scan.damage = Some((0, "header cut short"));
-        scan.damage_is_tail = true;
         return scan;
     }
     if check_checkpoint_header(bytes).is_err() {
         scan.damage = Some((0, "bad magic or version"));
         return scan;
     }
-    let mut off = CHECKPOINT_HEADER_LEN;
+    scan_checkpoint_frames(bytes, CHECKPOINT_HEADER_LEN, scan)
+}
+
+fn scan_checkpoint_frames(bytes: &[u8], start: usize, mut scan: CheckpointScan) -> CheckpointScan {
+    let mut off = start;
     scan.valid_len = off as u64;
-    while off < bytes.len() {
-        let rest = bytes.get(off..).unwrap_or_default();
+    while let Some(rest) = bytes.get(off..).filter(|r| !r.is_empty()) {
         match read_frame(rest) {
             Ok((body, n)) => match Checkpoint::decode(body) {
                 Ok(cp) => {
@@ -137,7 +197,10 @@ pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
             },
             Err(e) => {
                 scan.damage = Some((off as u64, e.as_str()));
-                // A tail is torn if no well-formed checkpoint frame follows.
+                // A torn write of the newest checkpoint: nothing valid after
+                // it, and the file ends inside it or holds only zeros from a
+                // sector boundary inside it on. A whole frame with changed
+                // bits is damage.
                 let mut later = off + 1;
                 let mut found = false;
                 while later + 8 <= bytes.len() {
@@ -149,7 +212,22 @@ pub fn scan_checkpoint_bytes(bytes: &[u8]) -> CheckpointScan {
                     }
                     later += 1;
                 }
-                scan.damage_is_tail = !found;
+                let end = match crate::segment::frame_span(rest) {
+                    Ok(n) => off.saturating_add(n),
+                    Err(_) => off.saturating_add(4),
+                };
+                let sector = end.saturating_sub(1) / 512 * 512;
+                let zeros = bytes
+                    .get(off.max(sector)..)
+                    .is_some_and(|t| t.iter().all(|b| *b == 0));
+                // Every checkpoint frame has the same length: a torn one
+                // starts with (a prefix of) it.
+                let len_field = u32::try_from(crate::checkpoint::CHECKPOINT_LEN)
+                    .map(u32::to_be_bytes)
+                    .unwrap_or_default();
+                let cut_short =
+                    e == FrameError::Truncated && rest.iter().zip(len_field).all(|(a, b)| *a == b);
+                scan.damage_is_tail = !found && (cut_short || zeros);
                 return scan;
             }
         }
@@ -188,12 +266,15 @@ pub fn for_each_record_in(
     let count = segs.len();
     let mut next: Option<u64> = None;
     let mut head = [0u8; 32];
-    let mut bytes = Vec::new();
+    // One window of bounded size at a time: memory does not grow with
+    // the files.
+    let mut buf = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
-        storage
-            .read_into(&seg.path, &mut bytes)
+        let len = storage
+            .file_len(&seg.path)
             .map_err(|e| Error::io(&seg.path, e))?;
-        let (header, mut off) = crate::segment::SegmentHeader::decode(&bytes)
+        let start = read_window(storage, &seg.path, 0, len, MAX_HEADER_LEN, &mut buf)?;
+        let (header, hlen) = crate::segment::SegmentHeader::decode(start)
             .map_err(|e| corrupt(&seg.path, 0, e.to_string()))?;
         if next.is_some_and(|n| n != header.first_seq) {
             return Err(corrupt(
@@ -206,47 +287,92 @@ pub fn for_each_record_in(
         if next.is_none() {
             head = header.prev_hash;
         }
-        while off < bytes.len() {
-            match bytes.get(off..).map(read_frame) {
-                Some(Ok((body, n))) => {
-                    let e = crate::segment::Entry::parse(body)
-                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                    if e.seq != expected {
-                        return Err(corrupt(
-                            &seg.path,
-                            off as u64,
-                            format!("record {expected} expected"),
-                        ));
+        let mut off = hlen as u64;
+        'segment: while off < len {
+            let bytes = read_window(storage, &seg.path, off, len, WINDOW, &mut buf)?;
+            let at_eof = off.saturating_add(bytes.len() as u64) >= len;
+            let mut pos = 0usize;
+            while pos < bytes.len() {
+                let at = off.saturating_add(pos as u64);
+                match bytes.get(pos..).map(read_frame) {
+                    Some(Ok((body, n))) => {
+                        let e = crate::segment::Entry::parse(body)
+                            .map_err(|e| corrupt(&seg.path, at, e.to_string()))?;
+                        if e.seq != expected {
+                            return Err(corrupt(
+                                &seg.path,
+                                at,
+                                format!("record {expected} expected"),
+                            ));
+                        }
+                        let rec = crate::record::Record::decode(e.record)
+                            .map_err(|e| corrupt(&seg.path, at, e.to_string()))?;
+                        f(
+                            e.seq,
+                            &rec,
+                            Location {
+                                segment: header.first_seq,
+                                offset: at,
+                            },
+                        )?;
+                        head = crate::merkle::leaf_hash(body);
+                        expected = expected.checked_add(1).ok_or(Error::SequenceOverflow)?;
+                        pos += n;
                     }
-                    let rec = crate::record::Record::decode(e.record)
-                        .map_err(|e| corrupt(&seg.path, off as u64, e.to_string()))?;
-                    f(
-                        e.seq,
-                        &rec,
-                        Location {
-                            segment: header.first_seq,
-                            offset: off as u64,
-                        },
-                    )?;
-                    head = crate::merkle::leaf_hash(body);
-                    expected += 1;
-                    off += n;
-                }
-                Some(Err(fe)) => {
-                    let torn = i + 1 == count
-                        && seg.live
-                        && crate::segment::find_valid_frame_after(&bytes, off, expected).is_none();
-                    if torn {
-                        break;
+                    Some(Err(FrameError::Truncated)) if !at_eof && pos > 0 => break,
+                    Some(Err(fe)) => {
+                        let file = crate::verify::SegmentFile {
+                            storage,
+                            path: &seg.path,
+                            len,
+                            live_tail: i + 1 == count && seg.live,
+                        };
+                        let span = bytes
+                            .get(pos..)
+                            .and_then(|b| crate::segment::frame_span(b).ok());
+                        let torn = crate::verify::looks_torn(&file, at, fe, span, expected)?;
+                        if torn {
+                            break 'segment;
+                        }
+                        return Err(corrupt(&seg.path, at, fe.as_str().into()));
                     }
-                    return Err(corrupt(&seg.path, off as u64, fe.as_str().into()));
+                    None => break 'segment,
                 }
-                None => break,
             }
+            if pos == 0 {
+                break;
+            }
+            off = off.saturating_add(pos as u64);
         }
         next = Some(expected);
     }
     Ok((next.unwrap_or(0), head))
+}
+
+/// Bytes of a segment read at once (at least one frame of the largest size).
+const WINDOW: usize = 4 << 20;
+
+/// Reads up to `max` bytes of `path` at `off` (not past `len`) into
+/// `buf`; returns how many were read. `buf` only ever grows to `max`.
+fn read_window<'b>(
+    storage: &dyn Storage,
+    path: &Path,
+    off: u64,
+    len: u64,
+    max: usize,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8]> {
+    let want = usize::try_from(len.saturating_sub(off)).map_or(max, |n| n.min(max));
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let short = || Error::io(path, io::ErrorKind::UnexpectedEof.into());
+    let (window, _) = buf.split_at_mut_checked(want).ok_or_else(short)?;
+    let got = storage
+        .read_at(path, off, window)
+        .map_err(|e| Error::io(path, e))?;
+    let (read, _) = window.split_at_checked(got).ok_or_else(short)?;
+    Ok(read)
 }
 
 /// Reads the record whose frame is at `loc`.
@@ -300,12 +426,20 @@ pub fn read_record_at_in(
     let frame_len = body_len + crate::segment::FRAME_OVERHEAD;
     if frame_len > n {
         frame.resize(frame_len, 0);
-        let rest = frame.get_mut(n..).unwrap_or_default();
+        let rest = frame
+            .get_mut(n..)
+            .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
+        let at = loc
+            .offset
+            .checked_add(n as u64)
+            .ok_or(Error::SequenceOverflow)?;
         n += storage
-            .read_at(&path, loc.offset + n as u64, rest)
+            .read_at(&path, at, rest)
             .map_err(|e| Error::io(&path, e))?;
     }
-    let frame = frame.get(..n.min(frame_len)).unwrap_or_default();
+    let frame = frame
+        .get(..n.min(frame_len))
+        .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
     let (body, _) = read_frame(frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
     let e = crate::segment::Entry::parse(body)?;
     Ok((e.seq, crate::record::Record::decode(e.record)?))

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{Checkpoint, VerifyingKey};
 use crate::error::Result;
+use crate::merkle::MerkleTree;
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::record::Record;
 use crate::segment::{
-    Entry, FrameError, SegmentHeader, find_valid_frame_after, frame_checksum_ok, frame_span,
+    Entry, FrameError, MAX_HEADER_LEN, SegmentHeader, frame_checksum_ok, frame_span, read_frame,
 };
 use crate::storage::{FsStorage, Storage};
 use crate::store::{CHECKPOINT_FILE, list_segments_in, scan_checkpoints_in};
@@ -38,6 +39,10 @@ pub struct VerifyOptions<'a> {
     pub trusted: Option<Checkpoint>,
     /// Called now and then with the progress.
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
+    /// The seed of the log's sealing keys: every seal is checked, and
+    /// every record a seal covers must be the one sealed. Without it the
+    /// seals are not read.
+    pub seal_seed: Option<crate::seal::SealSeed>,
 }
 
 impl fmt::Debug for VerifyOptions<'_> {
@@ -46,6 +51,7 @@ impl fmt::Debug for VerifyOptions<'_> {
             .field("archive_dirs", &self.archive_dirs)
             .field("trusted", &self.trusted)
             .field("progress", &self.progress.is_some())
+            .field("seal_seed", &self.seal_seed)
             .finish()
     }
 }
@@ -95,6 +101,12 @@ pub enum DamageKind {
     Fork,
     /// The external trusted checkpoint itself does not verify.
     UntrustedCheckpoint,
+    /// A seal of a group commit is missing, damaged or forged (its tag
+    /// does not verify with that epoch's key), or out of order.
+    BadSeal,
+    /// A sequence number or tree size read from the files would grow past
+    /// the largest one the format holds (`2^64 - 1`).
+    SequenceOverflow,
 }
 
 impl fmt::Display for DamageKind {
@@ -123,6 +135,8 @@ impl fmt::Display for DamageKind {
             }
             DamageKind::Fork => write!(f, "log differs from a trusted checkpoint"),
             DamageKind::UntrustedCheckpoint => write!(f, "trusted checkpoint does not verify"),
+            DamageKind::SequenceOverflow => write!(f, "sequence number out of range"),
+            DamageKind::BadSeal => write!(f, "missing, damaged or forged seal"),
         }
     }
 }
@@ -188,6 +202,9 @@ pub struct VerifyReport {
     /// An incomplete write at the end of the newest segment (a crash before
     /// the append was acknowledged); opening the log cuts it.
     pub torn_tail: Option<(PathBuf, u64)>,
+    /// The number of records (from sequence 0) covered by the newest
+    /// seal that matched, when a seal seed was given.
+    pub sealed: u64,
     /// The first damage, if any.
     pub damage: Option<Damage>,
 }
@@ -216,6 +233,17 @@ struct Scan<'a, 'p> {
     progress: Option<&'a mut (dyn FnMut(Progress) + 'p)>,
     bytes_done: u64,
     total_bytes: u64,
+    /// Every leaf hash, kept when the log is being opened and wants proofs.
+    tree: Option<MerkleTree>,
+    /// The `recorded` time of the last good record.
+    last_recorded: u64,
+    /// Each segment read: path, length of its valid part, records in it.
+    segments: Vec<(PathBuf, u64, u64)>,
+    /// The checked seals, by size, and the next one to match.
+    seals: Vec<crate::seal::Seal>,
+    next_seal: usize,
+    /// Without the seed: the size the newest seal covers.
+    unkeyed_seal: Option<u64>,
 }
 
 impl Scan<'_, '_> {
@@ -321,9 +349,35 @@ pub fn verify_log_in(
     storage: &dyn Storage,
     dir: impl AsRef<Path>,
     key: &VerifyingKey,
-    mut opts: VerifyOptions<'_>,
+    opts: VerifyOptions<'_>,
 ) -> Result<VerifyReport> {
-    let dir = dir.as_ref();
+    scan_log(storage, dir.as_ref(), key, opts, false).map(|s| s.report)
+}
+
+/// What a full check of a log found, with the state that opening it for
+/// appends continues from. Opening and verifying share this one path, so
+/// that `open` accepts exactly what `verify` accepts.
+pub(crate) struct Scanned {
+    pub(crate) report: VerifyReport,
+    pub(crate) frontier: Frontier,
+    pub(crate) last_hash: Hash,
+    pub(crate) tree: Option<MerkleTree>,
+    pub(crate) last_recorded: u64,
+    /// Each segment read: path, length of its valid part, records in it.
+    pub(crate) segments: Vec<(PathBuf, u64, u64)>,
+    /// A torn tail of the checkpoint file: its valid length, and why.
+    pub(crate) checkpoint_tail: Option<(u64, &'static str)>,
+}
+
+/// Checks the whole log (the verifier); with `keep_tree`, keeps every
+/// leaf hash for proofs.
+pub(crate) fn scan_log(
+    storage: &dyn Storage,
+    dir: &Path,
+    key: &VerifyingKey,
+    mut opts: VerifyOptions<'_>,
+    keep_tree: bool,
+) -> Result<Scanned> {
     let cp_path = dir.join(CHECKPOINT_FILE);
     let cp_scan = scan_checkpoints_in(storage, &cp_path)?;
     let mut report = VerifyReport {
@@ -409,7 +463,19 @@ pub fn verify_log_in(
         progress: opts.progress.take(),
         bytes_done: 0,
         total_bytes,
+        tree: keep_tree.then(MerkleTree::new),
+        last_recorded: 0,
+        segments: Vec::new(),
+        seals: Vec::new(),
+        next_seal: 0,
+        unkeyed_seal: None,
     };
+    match opts.seal_seed.take() {
+        Some(seed) => check_seals(storage, dir, &seed, &mut scan)?,
+        // Without the seed, the checks opening makes: the seals file parses
+        // and no seal covers records that are not there.
+        None => seal_structure(storage, dir, &mut scan)?,
+    }
     if let Some(t) = &scan.trusted {
         if !scan.trusted_ok {
             scan.damage(
@@ -425,24 +491,22 @@ pub fn verify_log_in(
     }
 
     let count = segs.len();
+    // One buffer of at most `WINDOW` bytes serves every segment: memory
+    // stays bounded whatever the size of the files.
     let mut buf = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
         if scan.report.damage.is_some() {
             break;
         }
-        // One buffer serves every segment: no fresh pages after the first.
-        storage
-            .read_into(&seg.path, &mut buf)
+        let len = storage
+            .file_len(&seg.path)
             .map_err(|e| crate::Error::io(&seg.path, e))?;
-        let bytes = buf.as_slice();
+        let head = read_window(storage, &seg.path, 0, len, MAX_HEADER_LEN, &mut buf)?;
         scan.report.segments += 1;
-        let full_header = crate::segment::header_len(seg.first_seq);
-        if i + 1 == count && seg.live && i > 0 && bytes.len() < full_header {
-            // A crash while the newest segment was being created.
-            scan.report.torn_tail = Some((seg.path.clone(), 0));
-            break;
-        }
-        let Ok((header, hlen)) = SegmentHeader::decode(bytes) else {
+        let is_last = i + 1 == count;
+        // Segments are created whole (see `Storage::create_append`): a
+        // header cut short is damage, never a crash.
+        let Ok((header, hlen)) = SegmentHeader::decode(head) else {
             scan.damage(
                 DamageKind::BadSegment,
                 Some(scan.expected),
@@ -468,6 +532,9 @@ pub fn verify_log_in(
             scan.frontier = header.frontier.clone();
             scan.report.first_seq = header.first_seq;
             scan.last_matched = header.first_seq;
+            if header.first_seq != 0 {
+                scan.tree = None;
+            }
             scan.check_roots(&seg.path, 0);
         } else if header.first_seq > scan.expected {
             let count = header.first_seq - scan.expected;
@@ -498,11 +565,39 @@ pub fn verify_log_in(
             );
             break;
         }
-        let is_last = i + 1 == count;
-        verify_segment(&mut scan, &seg.path, bytes, hlen, is_last && seg.live);
-        scan.bytes_done += bytes.len() as u64;
+        let live_tail = is_last && seg.live;
+        let seg_first = scan.expected;
+        let mut off = hlen as u64;
+        let mut valid_end = off;
+        while off < len {
+            let window = read_window(storage, &seg.path, off, len, WINDOW, &mut buf)?;
+            let at_eof = off.saturating_add(window.len() as u64) >= len;
+            let file = SegmentFile {
+                storage,
+                path: &seg.path,
+                len,
+                live_tail,
+            };
+            match verify_window(&mut scan, &file, window, off, at_eof)? {
+                WindowEnd::More(consumed) if consumed > 0 => {
+                    off = off.saturating_add(consumed as u64);
+                    valid_end = off;
+                }
+                WindowEnd::More(_) => break,
+                WindowEnd::Stop(end) => {
+                    valid_end = end;
+                    break;
+                }
+            }
+        }
+        scan.segments.push((
+            seg.path.clone(),
+            valid_end,
+            scan.expected.saturating_sub(seg_first),
+        ));
+        scan.bytes_done = scan.bytes_done.saturating_add(len);
         let p = Progress {
-            records: scan.frontier.size() - scan.report.first_seq,
+            records: scan.frontier.size().saturating_sub(scan.report.first_seq),
             bytes: scan.bytes_done,
             total_bytes: scan.total_bytes,
         };
@@ -513,7 +608,7 @@ pub fn verify_log_in(
 
     scan.settle(true);
     let size = scan.frontier.size();
-    scan.report.records = size - scan.report.first_seq;
+    scan.report.records = size.saturating_sub(scan.report.first_seq);
     scan.report.root = scan.frontier.root();
     if scan.report.damage.is_none() {
         // Checkpoints beyond the end: truncation below a checkpoint.
@@ -534,6 +629,26 @@ pub fn verify_log_in(
             });
         }
     }
+    let beyond = scan
+        .seals
+        .get(scan.next_seal)
+        .map(|s| s.size)
+        .or(scan.unkeyed_seal.filter(|s| *s > size));
+    if let Some(seal_size) = beyond {
+        let last = segs
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_else(|| dir.to_path_buf());
+        scan.damage(
+            DamageKind::Truncated {
+                checkpoint_size: seal_size,
+            },
+            Some(size),
+            &last,
+            0,
+            "a seal covers records that are not there",
+        );
+    }
     if let Some(t) = scan.trusted.clone() {
         if scan.trusted_ok && t.tree_size > size {
             scan.damage(
@@ -550,27 +665,89 @@ pub fn verify_log_in(
     if scan.report.damage.is_none() {
         scan.report.damage = cp_damage;
     }
-    Ok(scan.report)
+    let checkpoint_tail = match cp_scan.damage {
+        Some((_, reason)) if cp_scan.damage_is_tail => Some((cp_scan.valid_len, reason)),
+        _ => None,
+    };
+    Ok(Scanned {
+        report: scan.report,
+        frontier: scan.frontier,
+        last_hash: scan.last_hash,
+        tree: scan.tree,
+        last_recorded: scan.last_recorded,
+        segments: scan.segments,
+        checkpoint_tail,
+    })
 }
 
-fn verify_segment(
-    scan: &mut Scan<'_, '_>,
+/// The segment file a window belongs to.
+pub(crate) struct SegmentFile<'s> {
+    pub(crate) storage: &'s dyn Storage,
+    pub(crate) path: &'s Path,
+    pub(crate) len: u64,
+    /// The newest live segment: damage at its very end may be a torn tail.
+    pub(crate) live_tail: bool,
+}
+
+/// How a window ended.
+enum WindowEnd {
+    /// Every whole frame checked out: this many bytes were consumed; the
+    /// next window starts after them.
+    More(usize),
+    /// Checking stopped (damage, or a torn tail) at this file offset.
+    Stop(u64),
+}
+
+/// Reads up to `max` bytes of `path` at `off` (not past `len`) into
+/// `buf`; returns how many were read. `buf` only ever grows to `max`.
+fn read_window<'b>(
+    storage: &dyn Storage,
     path: &Path,
+    off: u64,
+    len: u64,
+    max: usize,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8]> {
+    let want = usize::try_from(len.saturating_sub(off)).map_or(max, |n| n.min(max));
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let short = || crate::Error::io(path, std::io::ErrorKind::UnexpectedEof.into());
+    let (window, _) = buf.split_at_mut_checked(want).ok_or_else(short)?;
+    let got = storage
+        .read_at(path, off, window)
+        .map_err(|e| crate::Error::io(path, e))?;
+    let (read, _) = window.split_at_checked(got).ok_or_else(short)?;
+    Ok(read)
+}
+
+/// Checks the frames of one window of a segment: `bytes` starts at file
+/// offset `base`; `at_eof` says whether it reaches the end of the file.
+fn verify_window(
+    scan: &mut Scan<'_, '_>,
+    file: &SegmentFile<'_>,
     bytes: &[u8],
-    start: usize,
-    live_tail: bool,
-) {
-    // Frame the whole segment first (lengths only; checksums are checked
-    // with the hashes below): classification looks ahead.
+    base: u64,
+    at_eof: bool,
+) -> Result<WindowEnd> {
+    let path = file.path;
+    // Frame the window first (lengths and checksums, stopping at the first
+    // bad frame): classification looks ahead.
     let mut frames: Vec<(usize, usize, usize)> = Vec::new(); // offset, body start, body end
-    let mut off = start;
+    let mut off = 0usize;
     let mut frame_err = None;
     while off < bytes.len() {
         match bytes.get(off..).map(frame_span) {
             Some(Ok(n)) => {
+                if !bytes.get(off..off + n).is_some_and(frame_checksum_ok) {
+                    frame_err = Some((off, FrameError::Checksum));
+                    break;
+                }
                 frames.push((off, off + 4, off + n - 4));
                 off += n;
             }
+            // A frame that goes on in the next window.
+            Some(Err(FrameError::Truncated)) if !at_eof => break,
             Some(Err(e)) => {
                 frame_err = Some((off, e));
                 break;
@@ -578,6 +755,7 @@ fn verify_segment(
             None => break,
         }
     }
+    let consumed = off;
 
     // Checksums, leaf hashes, record checks and the roots of aligned
     // blocks of leaves are independent of each other: spread them over the
@@ -616,8 +794,10 @@ fn verify_segment(
             stopped = true;
             break;
         }
-        let (off, _, _) = frames.get(j).copied().unwrap_or_default();
-        let off64 = off as u64;
+        let Some(&(off, _, _)) = frames.get(j) else {
+            break;
+        };
+        let off64 = base.saturating_add(off as u64);
         let Some(leaf) = checked.leaves.get(j) else {
             break;
         };
@@ -647,7 +827,7 @@ fn verify_segment(
                 } else {
                     scan.damage(
                         DamageKind::Deleted {
-                            count: e.seq - expected,
+                            count: e.seq.saturating_sub(expected),
                         },
                         Some(expected),
                         path,
@@ -655,7 +835,7 @@ fn verify_segment(
                         "sequence numbers jump",
                     );
                 }
-            } else if e.seq + 1 == expected && e.prev == scan.last_prev {
+            } else if e.seq.checked_add(1) == Some(expected) && e.prev == scan.last_prev {
                 scan.damage(
                     DamageKind::Inserted,
                     Some(e.seq),
@@ -723,20 +903,51 @@ fn verify_segment(
             stopped = true;
             break;
         }
+        let Some(next) = scan.expected.checked_add(1) else {
+            scan.damage(
+                DamageKind::SequenceOverflow,
+                Some(expected),
+                path,
+                off64,
+                "the sequence number cannot grow past 2^64 - 1",
+            );
+            stopped = true;
+            break;
+        };
         scan.last_prev = e.prev;
         scan.last_hash = h;
-        scan.expected += 1;
+        scan.expected = next;
+        scan.match_seals(path, off64);
+        if let Some(t) = scan.tree.as_mut() {
+            t.push(h);
+        }
+        if let Some(t) = body_at(j).and_then(|b| Entry::parse(b).ok()) {
+            if let Some(r) = Record::peek_recorded(t.record) {
+                scan.last_recorded = r.0;
+            }
+        }
         match block {
             None => {
-                scan.frontier.push(h);
+                if scan.frontier.push(h).is_err() {
+                    scan.damage(
+                        DamageKind::SequenceOverflow,
+                        Some(expected),
+                        path,
+                        off64,
+                        "the tree size cannot grow past 2^64 - 1",
+                    );
+                    stopped = true;
+                    break;
+                }
                 scan.check_roots(path, off64);
             }
             Some((_, end, root)) if j + 1 == end => {
                 block = None;
                 if !scan.frontier.push_subtree(root, BLOCK_HEIGHT) {
                     // Unreachable: blocks start on their boundary.
-                    for l in checked.leaves.get(end - BLOCK..end).unwrap_or_default() {
-                        scan.frontier.push(l.hash);
+                    for l in checked.leaves.get(end - BLOCK..end).into_iter().flatten() {
+                        // Cannot overflow: the block fits below 2^64.
+                        let _ = scan.frontier.push(l.hash);
                     }
                 }
                 scan.check_roots(path, off64);
@@ -760,29 +971,234 @@ fn verify_segment(
         for l in checked
             .leaves
             .get(start..done.max(start))
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
         {
-            scan.frontier.push(l.hash);
+            // Cannot overflow: these leaves were checked in order above.
+            let _ = scan.frontier.push(l.hash);
         }
     }
     if stopped || scan.report.damage.is_some() {
-        return;
+        return Ok(WindowEnd::Stop(base));
     }
     if let Some((off, fe)) = frame_err {
-        let torn = live_tail && find_valid_frame_after(bytes, off, scan.expected).is_none();
+        let at = base.saturating_add(off as u64);
+        let span = bytes.get(off..).and_then(|b| frame_span(b).ok());
+        let torn = looks_torn(file, at, fe, span, scan.expected)?;
         if torn {
-            scan.report.torn_tail = Some((path.to_path_buf(), off as u64));
+            scan.report.torn_tail = Some((path.to_path_buf(), at));
         } else {
             scan.damage(
                 DamageKind::Modified,
                 Some(scan.expected),
                 path,
-                off as u64,
+                at,
                 fe.as_str(),
             );
         }
+        return Ok(WindowEnd::Stop(at));
+    }
+    Ok(WindowEnd::More(consumed))
+}
+
+impl Scan<'_, '_> {
+    /// After record `expected - 1`: every seal of this size must hold its
+    /// chain hash.
+    fn match_seals(&mut self, path: &Path, offset: u64) {
+        while let Some(seal) = self.seals.get(self.next_seal).copied() {
+            if seal.size > self.expected {
+                break;
+            }
+            self.next_seal += 1;
+            if seal.size < self.expected {
+                // Covers archived records that were not given.
+                continue;
+            }
+            if seal.head == self.last_hash {
+                self.report.sealed = seal.size;
+            } else {
+                self.damage(
+                    DamageKind::Modified,
+                    Some(seal.size.saturating_sub(1)),
+                    path,
+                    offset,
+                    "the records differ from the ones a seal authenticated",
+                );
+            }
+        }
     }
 }
+
+/// Without the seed: the seals file, if any, must parse; its newest seal
+/// is kept so that a log cut below it is reported.
+fn seal_structure(storage: &dyn Storage, dir: &Path, scan: &mut Scan<'_, '_>) -> Result<()> {
+    let path = dir.join(crate::seal::SEALS_FILE);
+    let bytes = match storage.read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(crate::Error::io(&path, e)),
+    };
+    match crate::seal::parse_seals(&bytes) {
+        Ok(seals) => {
+            if let Some((last, _)) = seals.last() {
+                // Matched by size only: without the key its tag means nothing.
+                scan.unkeyed_seal = Some(last.size);
+            }
+        }
+        Err((off, why)) => scan.damage(DamageKind::BadSeal, None, &path, off, why),
+    }
+    Ok(())
+}
+
+/// Reads the seals and checks each tag with its epoch's key, derived from
+/// the seed; epochs must grow and sizes must not shrink.
+fn check_seals(
+    storage: &dyn Storage,
+    dir: &Path,
+    seed: &crate::seal::SealSeed,
+    scan: &mut Scan<'_, '_>,
+) -> Result<()> {
+    let path = dir.join(crate::seal::SEALS_FILE);
+    let bytes = match storage.read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            scan.damage(
+                DamageKind::BadSeal,
+                None,
+                &path,
+                0,
+                "the seals file is missing",
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(crate::Error::io(&path, e)),
+    };
+    let seals = match crate::seal::parse_seals(&bytes) {
+        Ok(s) => s,
+        Err((off, why)) => {
+            scan.damage(DamageKind::BadSeal, None, &path, off, why);
+            return Ok(());
+        }
+    };
+    let mut key = seed.key();
+    let mut prev: Option<crate::seal::Seal> = None;
+    for (seal, off) in seals {
+        let ordered = prev.is_none_or(|p| seal.epoch > p.epoch && seal.size >= p.size);
+        if !ordered {
+            scan.damage(DamageKind::BadSeal, None, &path, off, "seals out of order");
+            return Ok(());
+        }
+        key = key.forward_to(seal.epoch)?;
+        if !key.check(&seal) {
+            scan.damage(
+                DamageKind::BadSeal,
+                Some(seal.size.saturating_sub(1)),
+                &path,
+                off,
+                "the seal's tag does not verify with its epoch's key",
+            );
+            return Ok(());
+        }
+        scan.seals.push(seal);
+        prev = Some(seal);
+    }
+    Ok(())
+}
+
+/// Sectors are written whole or not at all; a write cut short by a crash
+/// leaves the part of it not yet on disk as zeros (or no bytes at all).
+const SECTOR: u64 = 512;
+
+/// A page of zeros, to compare runs of zeros a page at a time.
+const ZERO_PAGE: [u8; 4096] = [0; 4096];
+
+/// True if damage at `at` in the newest live segment is what a crash in
+/// the middle of an unacknowledged write leaves: nothing valid follows,
+/// and either the file ends inside the frame, or the file holds only
+/// zeros from a sector boundary inside the frame to its end. Anything
+/// else (a whole frame with changed bits, a frame with a wrong length) is
+/// damage to a record that may have been acknowledged, never cut.
+pub(crate) fn looks_torn(
+    file: &SegmentFile<'_>,
+    at: u64,
+    fe: FrameError,
+    span: Option<usize>,
+    min_seq: u64,
+) -> Result<bool> {
+    if !file.live_tail || valid_frame_after(file, at, min_seq)? {
+        return Ok(false);
+    }
+    if fe == FrameError::Truncated {
+        return Ok(true);
+    }
+    let end = at.saturating_add(span.map_or(4, |n| n as u64));
+    let sector = end.saturating_sub(1) / SECTOR * SECTOR;
+    zeros_to_eof(file, at.max(sector))
+}
+
+/// True if every byte of the file from `from` to its end is zero.
+fn zeros_to_eof(file: &SegmentFile<'_>, from: u64) -> Result<bool> {
+    let mut buf = Vec::new();
+    let mut off = from;
+    while off < file.len {
+        let window = read_window(file.storage, file.path, off, file.len, WINDOW, &mut buf)?;
+        if window.is_empty() {
+            break;
+        }
+        if !window
+            .chunks(ZERO_PAGE.len())
+            .all(|c| ZERO_PAGE.starts_with(c))
+        {
+            return Ok(false);
+        }
+        off = off.saturating_add(window.len() as u64);
+    }
+    Ok(true)
+}
+
+/// True if a well-formed entry frame (checksum valid, sequence number
+/// `>= min_seq`) starts anywhere after `from` in the file: then damage at
+/// `from` is not a torn tail. Reads the rest of the file one window at a
+/// time, so memory stays bounded; runs of zeros are skipped a page at a time.
+pub(crate) fn valid_frame_after(file: &SegmentFile<'_>, from: u64, min_seq: u64) -> Result<bool> {
+    const OVERLAP: usize = crate::segment::MAX_BODY + crate::segment::FRAME_OVERHEAD;
+    let mut buf = Vec::new();
+    let mut off = from.saturating_add(1);
+    while off < file.len {
+        let buf = read_window(file.storage, file.path, off, file.len, WINDOW, &mut buf)?;
+        if buf.is_empty() {
+            break;
+        }
+        let at_eof = off.saturating_add(buf.len() as u64) >= file.len;
+        // Offsets whose longest possible frame lies inside this window.
+        let limit = if at_eof {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(OVERLAP).max(1)
+        };
+        let mut o = 0usize;
+        while o < limit {
+            // A frame that a valid entry could start needs a non-zero length
+            // byte: skip whole zero pages.
+            if buf.get(o..o + ZERO_PAGE.len()) == Some(&ZERO_PAGE[..]) {
+                o += ZERO_PAGE.len() - 3;
+                continue;
+            }
+            if let Some(Ok((body, _))) = buf.get(o..).map(read_frame) {
+                if Entry::parse(body).is_ok_and(|e| e.seq >= min_seq) {
+                    return Ok(true);
+                }
+            }
+            o += 1;
+        }
+        off = off.saturating_add(o as u64);
+    }
+    Ok(false)
+}
+
+/// Bytes of a segment read at once: at least one whole frame of the
+/// largest size, and a constant that bounds the verifier's memory.
+const WINDOW: usize = 4 << 20;
 
 /// Records per aligned block whose subtree root is computed in parallel.
 const BLOCK: usize = 256;
@@ -836,7 +1252,7 @@ impl Scan<'_, '_> {
     /// root mismatch waits to be settled.
     fn can_take_block(&self, n: u64) -> bool {
         let size = self.frontier.size();
-        let inside = |s: u64| s > size && s < size + n;
+        let inside = |s: u64| s > size && size.checked_add(n).is_none_or(|end| s < end);
         self.pending_root.is_none()
             && self.report.damage.is_none()
             && self.size_matches_expected()
@@ -862,7 +1278,9 @@ fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)], first: u64) -> Ch
         if !crc_ok {
             return Leaf::default();
         }
-        let body = bytes.get(s..e).unwrap_or_default();
+        let Some(body) = bytes.get(s..e) else {
+            return Leaf::default();
+        };
         let entry = Entry::parse(body).ok();
         let record_ok = entry.is_some_and(|entry| Record::validate(entry.record).is_ok());
         Leaf {
@@ -908,7 +1326,8 @@ fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)], first: u64) -> Ch
         while b + BLOCK <= hi {
             let mut f = Frontier::new();
             for l in leaves.get(b - lo..b - lo + BLOCK).unwrap_or_default() {
-                f.push(l.hash);
+                // Cannot fail: a block holds 256 leaves.
+                let _ = f.push(l.hash);
             }
             roots.push(f.root());
             b += BLOCK;

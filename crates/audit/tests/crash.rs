@@ -19,15 +19,16 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use carevox_audit::store::for_each_record;
+use carevox_audit::for_each_record;
 use carevox_audit::{
-    Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp, VerifyOptions,
-    verify_log,
+    Action, AuditLog, EventType, LogConfig, Outcome, Record, SealSeed, Signer, Timestamp,
+    VerifyOptions, verify_log,
 };
 
 const DIR_ENV: &str = "CAREVOX_AUDIT_CRASH_DIR";
 const TIME_ENV: &str = "CAREVOX_AUDIT_CRASH_TIME";
 const THREADS: u64 = 4;
+const SEAL_SEED: [u8; 32] = [0x33; 32];
 
 fn signer() -> Signer {
     Signer::from_seed(&[11; 32]).unwrap()
@@ -38,6 +39,7 @@ fn config() -> LogConfig {
         checkpoint_every_records: 50,
         checkpoint_every_millis: 0,
         segment_max_bytes: 32 << 10,
+        seal_seed: Some(SealSeed::from_bytes(SEAL_SEED)),
         ..LogConfig::default()
     }
 }
@@ -104,15 +106,22 @@ fn crash_child() {
     }
 }
 
-fn records_on_disk(dir: &Path) -> BTreeMap<u64, (String, String)> {
+/// The writers' records by sequence number, and how many records say what
+/// recovery cut.
+fn records_on_disk(dir: &Path) -> (BTreeMap<u64, (String, String)>, usize) {
     let mut m = BTreeMap::new();
+    let mut recoveries = 0;
     for_each_record(dir, &[], |seq, r, _| {
+        if r.event == EventType::LogRecovery {
+            recoveries += 1;
+            return Ok(());
+        }
         let get = |k: &str| r.details.iter().find(|d| d.key == k).unwrap().value.clone();
         m.insert(seq, (get("thread"), get("i")));
         Ok(())
     })
     .unwrap();
-    m
+    (m, recoveries)
 }
 
 #[test]
@@ -184,7 +193,9 @@ fn kill_9_during_concurrent_appends() {
         let (log, report) = AuditLog::open(dir.path(), signer(), config())
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         torn_seen += report.torn.len();
-        let on_disk = records_on_disk(dir.path());
+        let (on_disk, recoveries) = records_on_disk(dir.path());
+        // Every cut is itself in the log.
+        assert_eq!(recoveries, torn_seen, "round {round}: a silent cut");
         let acks = acks.lock().unwrap();
         for (seq, t, i) in acks.iter() {
             let got = on_disk
@@ -200,7 +211,12 @@ fn kill_9_during_concurrent_appends() {
         // Still appendable, still verifiable.
         log.append(&record(time + 5, 99, round)).unwrap();
         drop(log);
-        let v = verify_log(dir.path(), &key, VerifyOptions::default()).unwrap();
+        let opts = VerifyOptions {
+            seal_seed: Some(SealSeed::from_bytes(SEAL_SEED)),
+            ..VerifyOptions::default()
+        };
+        let v = verify_log(dir.path(), &key, opts).unwrap();
+        assert_eq!(v.sealed, v.records, "round {round}: every record is sealed");
         assert!(v.is_ok(), "round {round}: {:?}", v.damage);
     }
     assert!(total_acked > 0, "the child acknowledged nothing");

@@ -9,9 +9,9 @@
     clippy::cast_possible_truncation
 )]
 
+use carevox_audit::internal::scan_checkpoint_bytes;
+use carevox_audit::internal::{Entry, SegmentHeader, read_frame};
 use carevox_audit::merkle::{MerkleTree, leaf_hash, verify_consistency, verify_inclusion};
-use carevox_audit::segment::{Entry, SegmentHeader, read_frame};
-use carevox_audit::store::scan_checkpoint_bytes;
 use carevox_audit::{
     Action, Actor, AuthMethod, Checkpoint, Detail, Entity, EventType, LogConfig, ObjectKind,
     ObjectRef, Outcome, PurposeOfUse, Record, Signer, Timestamp, VerifyOptions, verify_log,

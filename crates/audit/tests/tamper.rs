@@ -10,8 +10,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use carevox_audit::internal::{Entry, SegmentHeader, put_entry_frame, put_frame, read_frame};
 use carevox_audit::merkle::leaf_hash;
-use carevox_audit::segment::{Entry, SegmentHeader, put_entry_frame, put_frame, read_frame};
 use carevox_audit::{
     Action, AuditLog, DamageKind, EventType, LogConfig, Outcome, PurposeOfUse, Record, Signer,
     Timestamp, VerifyOptions, VerifyReport, VerifyingKey, verify_log,

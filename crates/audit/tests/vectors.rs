@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use carevox_audit::for_each_record;
 use carevox_audit::merkle::{
     Frontier, MerkleTree, leaf_hash, verify_consistency, verify_inclusion,
 };
-use carevox_audit::store::for_each_record;
 use carevox_audit::{
     Action, AuditLog, AuthMethod, EventType, LogConfig, ObjectKind, ObjectRef, Outcome,
     PurposeOfUse, Record, Signer, Timestamp, VerifyOptions, hex_decode, verify_log,
@@ -49,7 +49,7 @@ fn rfc9162_merkle_tree_hash_vectors() {
     let mut frontier = Frontier::new();
     for l in &leaves {
         tree.push(leaf_hash(l));
-        frontier.push(leaf_hash(l));
+        frontier.push(leaf_hash(l)).unwrap();
     }
     assert_eq!(frontier.root().to_vec(), roots[8].1);
     for (size, root) in &roots {

@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use carevox_audit::segment::{SegmentHeader, read_frame};
+use carevox_audit::internal::{SegmentHeader, read_frame};
 use carevox_audit::{Action, AuditLog, EventType, LogConfig, Outcome, Record, Signer, Timestamp};
 
 fn cli(args: &[&str]) -> Output {
@@ -74,7 +74,11 @@ fn verify_reports_ok_and_names_damage() {
 
     // The key as a file of raw bytes works too.
     let key_file = dir.path().join("key.bin");
-    std::fs::write(&key_file, carevox_audit::hex_decode(&key).unwrap()).unwrap();
+    std::fs::write(
+        &key_file,
+        data_encoding::HEXLOWER.decode(key.as_bytes()).unwrap(),
+    )
+    .unwrap();
     assert!(
         cli(&["verify", d, "--key", key_file.to_str().unwrap()])
             .status
@@ -261,4 +265,28 @@ fn monitor_prints_typed_alerts() {
         .count();
     assert_eq!(outside, 10, "records 0..10 are before 08:10");
     assert!(alerts.iter().any(|a| a["alert"] == "many_patients"));
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let help = cli(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("verify"));
+    let version = cli(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert!(text(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    assert_eq!(cli(&["verify", "--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn piped_runs_show_no_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let out = cli(&["verify", d, "--key", &key]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    let out = cli(&["export", d, "--format", "jsonl"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }
