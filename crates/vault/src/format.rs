@@ -36,7 +36,11 @@ pub const KEY_RECORD_MAGIC: [u8; 8] = *b"CVXVKREC";
 /// The key record format version.
 pub const KEY_RECORD_VERSION: u16 = 1;
 const KEY_RECORD_FIXED: usize = 16;
-const MAX_WRAPPED_LEN: usize = 4096;
+/// Longest wrapped data key a key record may hold.
+pub const MAX_WRAPPED_LEN: usize = 4096;
+/// Longest key record, in bytes: the fixed part and [`MAX_WRAPPED_LEN`].
+/// The filesystem backend reads no more than one byte past it.
+pub const MAX_KEY_RECORD_LEN: usize = KEY_RECORD_FIXED + MAX_WRAPPED_LEN;
 
 /// The public, authenticated part of an object header.
 ///

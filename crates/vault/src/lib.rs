@@ -13,8 +13,8 @@ pub use backend::{Backend, FsBackend, MemoryBackend, PayloadSink};
 pub use error::{Error, Result};
 pub use format::{KeyRecord, Metadata, ObjectHeader};
 pub use keys::{
-    DEFAULT_PBKDF2_ITERATIONS, KeyError, KeyProvider, LocalKeyFile, MIN_PBKDF2_ITERATIONS,
-    PassphraseProvider,
+    DEFAULT_PBKDF2_ITERATIONS, KeyError, KeyProvider, LocalKeyFile, MAX_KEY_FILE_LEN,
+    MAX_KEY_FILE_VERSIONS, MAX_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS, PassphraseProvider,
 };
 pub use stream::{DataKey, Decryptor, Encryptor, ReadAt};
 pub use vault::{

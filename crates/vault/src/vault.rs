@@ -240,9 +240,12 @@ impl Vault {
     }
 
     fn data_key(&self, id: &str, record: &KeyRecord) -> Result<DataKey> {
-        Ok(self
-            .keys
-            .unwrap(record.kek_version, &record.wrapped, id.as_bytes())?)
+        self.keys
+            .unwrap(record.kek_version, &record.wrapped, id.as_bytes())
+            .map_err(|source| Error::KeyRecord {
+                kek_version: record.kek_version,
+                source,
+            })
     }
 
     /// Starts writing a new object described by `metadata`. Write the
