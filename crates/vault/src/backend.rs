@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carevox_redact::{Pii, Secret};
+
 use crate::stream::ReadAt;
 
 /// A payload being written. Nothing is visible under the object's name until
@@ -340,10 +342,12 @@ fn list_dir(dir: &Path, suffix: &str) -> io::Result<Vec<String>> {
     Ok(ids)
 }
 
+/// `Debug` shows the ids only: key records are secrets (a printed copy
+/// would outlive a shred), payloads are bulk ciphertext.
 #[derive(Debug, Default)]
 struct MemState {
-    payloads: HashMap<String, Arc<Vec<u8>>>,
-    keys: HashMap<String, Vec<u8>>,
+    payloads: HashMap<String, Pii<Arc<Vec<u8>>>>,
+    keys: HashMap<String, Secret<Vec<u8>>>,
 }
 
 /// An in-memory backend, for tests. Also lets a test read and replace the
@@ -365,22 +369,24 @@ impl MemoryBackend {
 
     /// The stored payload bytes of `id`.
     pub fn payload_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.lock().payloads.get(id).map(|p| p.to_vec())
+        self.lock().payloads.get(id).map(|p| p.expose().to_vec())
     }
 
     /// Replaces the stored payload bytes of `id`.
     pub fn set_payload_bytes(&self, id: &str, bytes: Vec<u8>) {
-        self.lock().payloads.insert(id.to_owned(), Arc::new(bytes));
+        self.lock()
+            .payloads
+            .insert(id.to_owned(), Pii::new(Arc::new(bytes)));
     }
 
     /// The stored key record of `id`.
     pub fn key_record_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.lock().keys.get(id).cloned()
+        self.lock().keys.get(id).map(|k| k.expose().clone())
     }
 
     /// Replaces the stored key record of `id`.
     pub fn set_key_record_bytes(&self, id: &str, bytes: Vec<u8>) {
-        self.lock().keys.insert(id.to_owned(), bytes);
+        self.lock().keys.insert(id.to_owned(), Secret::new(bytes));
     }
 }
 
@@ -407,7 +413,7 @@ impl PayloadSink for MemSink {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .payloads
-            .insert(id, Arc::new(data));
+            .insert(id, Pii::new(Arc::new(data)));
         Ok(())
     }
 }
@@ -426,7 +432,7 @@ impl Backend for MemoryBackend {
             .lock()
             .payloads
             .get(id)
-            .cloned()
+            .map(|p| Arc::clone(p.expose()))
             .ok_or(io::ErrorKind::NotFound)?;
         Ok(Box::new(p))
     }
@@ -436,12 +442,14 @@ impl Backend for MemoryBackend {
     }
 
     fn put_key_record(&self, id: &str, record: &[u8]) -> io::Result<()> {
-        self.lock().keys.insert(id.to_owned(), record.to_vec());
+        self.lock()
+            .keys
+            .insert(id.to_owned(), Secret::new(record.to_vec()));
         Ok(())
     }
 
     fn get_key_record(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.lock().keys.get(id).cloned())
+        Ok(self.lock().keys.get(id).map(|k| k.expose().clone()))
     }
 
     fn delete_key_record(&self, id: &str) -> io::Result<bool> {

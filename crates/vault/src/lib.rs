@@ -9,6 +9,9 @@ mod keys;
 pub mod stream;
 mod vault;
 
+/// The redaction wrappers of the vault's public types, re-exported.
+pub use carevox_redact::{Pii, Secret};
+
 pub use backend::{Backend, FsBackend, MemoryBackend, PayloadSink};
 pub use error::{Error, Result};
 pub use format::{KeyRecord, Metadata, ObjectHeader};

@@ -252,7 +252,7 @@ impl EventHook for Recorder {
             e.object_id.to_owned(),
             e.operation,
             matches!(e.outcome, Outcome::Success),
-            e.labels.map(<[_]>::to_vec),
+            e.labels.map(|l| l.expose().to_vec()),
         ));
     }
 }
