@@ -700,8 +700,15 @@ impl<R: ReadAt> Decryptor<R> {
             let seg = at / s;
             let within = usize::try_from(at - seg * s).map_err(|_| Error::TooLarge)?;
             let plain = self.segment(seg)?;
-            let avail = plain.get(within..).unwrap_or_default();
-            let dst = out.get_mut(done..).unwrap_or_default();
+            // Both exist: `at` is below the authenticated length, so it lies
+            // inside this segment's plaintext, and `done < out.len()`. An
+            // inconsistency is an error, never a silently short read.
+            let avail = plain
+                .get(within..)
+                .ok_or(Error::InvalidArgument("read offset past the segment"))?;
+            let dst = out
+                .get_mut(done..)
+                .ok_or(Error::InvalidArgument("read range"))?;
             let n = avail.len().min(dst.len());
             if n == 0 {
                 break;
