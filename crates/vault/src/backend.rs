@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use carevox_redact::{Pii, Secret};
 
 use crate::stream::ReadAt;
 
@@ -47,9 +49,66 @@ pub trait Backend: Send + Sync + fmt::Debug {
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const TMP_PREFIX: &str = ".tmp-";
 
+/// The temporary file through which `name` in `dir` is written:
+/// `.tmp-<name>-<pid>-<n>`.
 fn tmp_path(dir: &Path, name: &str) -> PathBuf {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     dir.join(format!("{TMP_PREFIX}{name}-{}-{n}", std::process::id()))
+}
+
+/// True when `file` is a temporary file of [`tmp_path`] for `name`: exactly
+/// `.tmp-<name>-<digits>-<digits>`, so that the temporary files of another
+/// file whose name starts with `name` are not taken for its own.
+fn is_tmp_of(file: &str, name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    file.strip_prefix(TMP_PREFIX)
+        .and_then(|rest| rest.strip_prefix(name))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
+/// Removes the temporary files that a crash during [`atomic_write`] of
+/// `path` left beside it, then syncs the directory. Returns how many were
+/// removed.
+pub(crate) fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+    let dir = parent(path)?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = file_name(path)?;
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|f| is_tmp_of(f, name))
+        {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+fn file_name(path: &Path) -> io::Result<&str> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))
 }
 
 fn create_private(path: &Path) -> io::Result<File> {
@@ -98,10 +157,12 @@ fn parent(path: &Path) -> io::Result<&Path> {
 /// directory.
 pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent(path)?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = file_name(path)?;
     let tmp = tmp_path(dir, name);
     let result = (|| {
         let mut f = create_private(&tmp)?;
@@ -137,11 +198,16 @@ impl FsBackend {
         let keys = root.join("keys");
         for dir in [&objects, &keys] {
             create_private_dir(dir)?;
+            let mut removed = false;
             for entry in fs::read_dir(dir)? {
                 let entry = entry?;
                 if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
                     fs::remove_file(entry.path())?;
+                    removed = true;
                 }
+            }
+            if removed {
+                sync_dir(dir)?;
             }
         }
         Ok(FsBackend { objects, keys })
@@ -234,8 +300,15 @@ impl Backend for FsBackend {
     }
 
     fn get_key_record(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.key_path(id)) {
-            Ok(b) => Ok(Some(b)),
+        match File::open(self.key_path(id)) {
+            Ok(f) => {
+                // At most one byte more than the longest valid record, so a
+                // huge file is refused by the parser without being read.
+                let mut b = Vec::new();
+                f.take(crate::format::MAX_KEY_RECORD_LEN as u64 + 1)
+                    .read_to_end(&mut b)?;
+                Ok(Some(b))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
@@ -269,10 +342,12 @@ fn list_dir(dir: &Path, suffix: &str) -> io::Result<Vec<String>> {
     Ok(ids)
 }
 
+/// `Debug` shows the ids only: key records are secrets (a printed copy
+/// would outlive a shred), payloads are bulk ciphertext.
 #[derive(Debug, Default)]
 struct MemState {
-    payloads: HashMap<String, Arc<Vec<u8>>>,
-    keys: HashMap<String, Vec<u8>>,
+    payloads: HashMap<String, Pii<Arc<Vec<u8>>>>,
+    keys: HashMap<String, Secret<Vec<u8>>>,
 }
 
 /// An in-memory backend, for tests. Also lets a test read and replace the
@@ -294,22 +369,24 @@ impl MemoryBackend {
 
     /// The stored payload bytes of `id`.
     pub fn payload_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.lock().payloads.get(id).map(|p| p.to_vec())
+        self.lock().payloads.get(id).map(|p| p.expose().to_vec())
     }
 
     /// Replaces the stored payload bytes of `id`.
     pub fn set_payload_bytes(&self, id: &str, bytes: Vec<u8>) {
-        self.lock().payloads.insert(id.to_owned(), Arc::new(bytes));
+        self.lock()
+            .payloads
+            .insert(id.to_owned(), Pii::new(Arc::new(bytes)));
     }
 
     /// The stored key record of `id`.
     pub fn key_record_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.lock().keys.get(id).cloned()
+        self.lock().keys.get(id).map(|k| k.expose().clone())
     }
 
     /// Replaces the stored key record of `id`.
     pub fn set_key_record_bytes(&self, id: &str, bytes: Vec<u8>) {
-        self.lock().keys.insert(id.to_owned(), bytes);
+        self.lock().keys.insert(id.to_owned(), Secret::new(bytes));
     }
 }
 
@@ -336,7 +413,7 @@ impl PayloadSink for MemSink {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .payloads
-            .insert(id, Arc::new(data));
+            .insert(id, Pii::new(Arc::new(data)));
         Ok(())
     }
 }
@@ -355,7 +432,7 @@ impl Backend for MemoryBackend {
             .lock()
             .payloads
             .get(id)
-            .cloned()
+            .map(|p| Arc::clone(p.expose()))
             .ok_or(io::ErrorKind::NotFound)?;
         Ok(Box::new(p))
     }
@@ -365,12 +442,14 @@ impl Backend for MemoryBackend {
     }
 
     fn put_key_record(&self, id: &str, record: &[u8]) -> io::Result<()> {
-        self.lock().keys.insert(id.to_owned(), record.to_vec());
+        self.lock()
+            .keys
+            .insert(id.to_owned(), Secret::new(record.to_vec()));
         Ok(())
     }
 
     fn get_key_record(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(self.lock().keys.get(id).cloned())
+        Ok(self.lock().keys.get(id).map(|k| k.expose().clone()))
     }
 
     fn delete_key_record(&self, id: &str) -> io::Result<bool> {

@@ -96,7 +96,21 @@ pub enum Error {
         /// The current version.
         version: u32,
     },
-    /// The key provider failed.
+    /// An object's key record did not give its data key: the wrapped key
+    /// failed to unwrap (altered, or moved from another object), or it names
+    /// a key-encryption key version that the provider does not have or has
+    /// retired, or the key provider failed while unwrapping it
+    /// ([`KeyError::is_integrity_failure`] tells these apart).
+    #[error("key record under key-encryption key version {kek_version}: {source}")]
+    KeyRecord {
+        /// The KEK version the record names.
+        kek_version: u32,
+        /// What the key provider reported.
+        #[source]
+        source: KeyError,
+    },
+    /// The key provider failed outside reading a key record (wrapping a new
+    /// data key, naming its current version, retiring a version).
     #[error("key provider: {0}")]
     Key(#[from] KeyError),
     /// The random number generator failed.
@@ -122,21 +136,56 @@ impl Error {
         Error::Malformed { what, offset }
     }
 
-    /// True when the error means the stored bytes failed authentication or
-    /// are malformed (tampering or corruption), as opposed to a missing
-    /// object, a key provider failure or an I/O failure.
+    /// True when the error means that bytes the vault stored are not what
+    /// it wrote (tampering, corruption, or a restored older copy), so the
+    /// object must not be trusted; false when the stored bytes are not to
+    /// blame or were not examined.
+    ///
+    /// The rule, for every variant:
+    ///
+    /// - **integrity failures**: [`Error::Malformed`] (a structure of the
+    ///   wrong shape, or a length, count or size outside its documented
+    ///   bounds); [`Error::UnsupportedVersion`] (a format version this
+    ///   build does not read: bytes it cannot verify are not trusted, be it
+    ///   damage or a newer writer); [`Error::KeyCommitment`],
+    ///   [`Error::HeaderAuth`], [`Error::MetadataAuth`],
+    ///   [`Error::SegmentAuth`], [`Error::Truncated`], [`Error::Extended`]
+    ///   and [`Error::ObjectIdMismatch`] (authentication failures); and
+    ///   [`Error::KeyRecord`] when its [`KeyError::is_integrity_failure`]
+    ///   holds: the wrapped key does not unwrap, or the record names a key
+    ///   version that does not exist or was retired (retiring needs that no
+    ///   object uses the version, so such a record is an older copy).
+    /// - **not integrity failures**: [`Error::NotFound`],
+    ///   [`Error::AlreadyExists`], [`Error::InvalidObjectId`],
+    ///   [`Error::InvalidArgument`], [`Error::TooLarge`],
+    ///   [`Error::KekInUse`], [`Error::KekIsCurrent`] (the caller's request);
+    ///   [`Error::Key`] (the provider failing outside a key record),
+    ///   [`Error::KeyRecord`] when the provider itself failed (I/O, a key
+    ///   service, the random number generator), [`Error::Rng`] and
+    ///   [`Error::Io`] (the environment).
     pub fn is_integrity_failure(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Error::Malformed { .. }
-                | Error::KeyCommitment
-                | Error::HeaderAuth
-                | Error::MetadataAuth
-                | Error::SegmentAuth { .. }
-                | Error::Truncated { .. }
-                | Error::Extended { .. }
-                | Error::ObjectIdMismatch
-        )
+            | Error::UnsupportedVersion { .. }
+            | Error::KeyCommitment
+            | Error::HeaderAuth
+            | Error::MetadataAuth
+            | Error::SegmentAuth { .. }
+            | Error::Truncated { .. }
+            | Error::Extended { .. }
+            | Error::ObjectIdMismatch => true,
+            Error::KeyRecord { source, .. } => source.is_integrity_failure(),
+            Error::NotFound
+            | Error::AlreadyExists
+            | Error::InvalidObjectId { .. }
+            | Error::InvalidArgument(_)
+            | Error::TooLarge
+            | Error::KekInUse { .. }
+            | Error::KekIsCurrent { .. }
+            | Error::Key(_)
+            | Error::Rng
+            | Error::Io { .. } => false,
+        }
     }
 }
 

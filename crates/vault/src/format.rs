@@ -1,6 +1,8 @@
 //! Byte layouts of the vault: object header, encrypted metadata, key record.
 //! The crate documentation describes them; this module parses and writes them.
 
+use carevox_redact::{Pii, Secret};
+
 use crate::error::{Error, Result};
 
 /// Magic at the start of every vault object.
@@ -36,14 +38,19 @@ pub const KEY_RECORD_MAGIC: [u8; 8] = *b"CVXVKREC";
 /// The key record format version.
 pub const KEY_RECORD_VERSION: u16 = 1;
 const KEY_RECORD_FIXED: usize = 16;
-const MAX_WRAPPED_LEN: usize = 4096;
+/// Longest wrapped data key a key record may hold.
+pub const MAX_WRAPPED_LEN: usize = 4096;
+/// Longest key record, in bytes: the fixed part and [`MAX_WRAPPED_LEN`].
+/// The filesystem backend reads no more than one byte past it.
+pub const MAX_KEY_RECORD_LEN: usize = KEY_RECORD_FIXED + MAX_WRAPPED_LEN;
 
 /// The public, authenticated part of an object header.
 ///
 /// Parsing it does not authenticate it: [`crate::stream::Decryptor::open`]
 /// does, with the data key. Times are seconds since the Unix epoch, as given
-/// by the caller when the object was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// by the caller when the object was written. `Debug` shows the sizes and
+/// times; the salt, nonce prefix, commitment and tag print redacted.
+#[derive(Debug, Clone)]
 pub struct ObjectHeader {
     /// Plaintext bytes per segment (the last segment may be shorter).
     pub segment_size: u32,
@@ -51,12 +58,12 @@ pub struct ObjectHeader {
     pub created_at: u64,
     /// Until when the object must be retained; purge removes it after.
     pub retention_until: u64,
-    pub(crate) salt: [u8; SALT_LEN],
-    pub(crate) nonce_prefix: [u8; NONCE_PREFIX_LEN],
+    pub(crate) salt: Secret<[u8; SALT_LEN]>,
+    pub(crate) nonce_prefix: Secret<[u8; NONCE_PREFIX_LEN]>,
     /// Length of the encrypted metadata block that follows the header.
     pub metadata_len: u32,
-    pub(crate) commitment: [u8; COMMITMENT_LEN],
-    pub(crate) tag: [u8; TAG_LEN],
+    pub(crate) commitment: Secret<[u8; COMMITMENT_LEN]>,
+    pub(crate) tag: Secret<[u8; TAG_LEN]>,
 }
 
 fn be_u16(b: &[u8], at: usize) -> Option<u16> {
@@ -109,11 +116,11 @@ impl ObjectHeader {
             segment_size,
             created_at: be_u64(b, 16).ok_or_else(short)?,
             retention_until: be_u64(b, 24).ok_or_else(short)?,
-            salt: array(b, 32).ok_or_else(short)?,
-            nonce_prefix: array(b, 64).ok_or_else(short)?,
+            salt: Secret::new(array(b, 32).ok_or_else(short)?),
+            nonce_prefix: Secret::new(array(b, 64).ok_or_else(short)?),
             metadata_len,
-            commitment: array(b, 76).ok_or_else(short)?,
-            tag: array(b, HEADER_TAG_OFFSET).ok_or_else(short)?,
+            commitment: Secret::new(array(b, 76).ok_or_else(short)?),
+            tag: Secret::new(array(b, HEADER_TAG_OFFSET).ok_or_else(short)?),
         })
     }
 
@@ -127,11 +134,11 @@ impl ObjectHeader {
             (12, &self.segment_size.to_be_bytes()),
             (16, &self.created_at.to_be_bytes()),
             (24, &self.retention_until.to_be_bytes()),
-            (32, &self.salt),
-            (64, &self.nonce_prefix),
+            (32, self.salt.expose()),
+            (64, self.nonce_prefix.expose()),
             (72, &self.metadata_len.to_be_bytes()),
-            (76, &self.commitment),
-            (HEADER_TAG_OFFSET, &self.tag),
+            (76, self.commitment.expose()),
+            (HEADER_TAG_OFFSET, self.tag.expose()),
         ];
         for (at, field) in fields {
             if let Some(dst) = out.get_mut(at..at + field.len()) {
@@ -148,8 +155,9 @@ impl ObjectHeader {
 }
 
 /// Descriptive metadata of an object. The id and the times are not PHI; the
-/// content type and the labels are stored encrypted.
-#[derive(Clone, PartialEq, Eq)]
+/// content type and the labels are stored encrypted. The labels are held in
+/// [`Pii`], so `Debug` never shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     /// The object id (see [`validate_object_id`]).
     pub id: String,
@@ -162,21 +170,7 @@ pub struct Metadata {
     pub retention_until: u64,
     /// Caller labels, such as a patient reference or a SIP Call-ID. These are
     /// PHI: stored encrypted, bound to this object, printed redacted.
-    pub labels: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for Metadata {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<&str> = self.labels.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("Metadata")
-            .field("id", &self.id)
-            .field("content_type", &self.content_type)
-            .field("created_at", &self.created_at)
-            .field("retention_until", &self.retention_until)
-            .field("label_keys", &keys)
-            .field("label_values", &"<redacted>")
-            .finish()
-    }
+    pub labels: Pii<Vec<(String, String)>>,
 }
 
 impl Metadata {
@@ -193,19 +187,20 @@ impl Metadata {
             content_type: content_type.into(),
             created_at,
             retention_until,
-            labels: Vec::new(),
+            labels: Pii::new(Vec::new()),
         }
     }
 
     /// Adds a label.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Metadata {
-        self.labels.push((key.into(), value.into()));
+        self.labels.expose_mut().push((key.into(), value.into()));
         self
     }
 
     /// The value of the first label called `key`.
     pub fn get_label(&self, key: &str) -> Option<&str> {
         self.labels
+            .expose()
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -222,10 +217,10 @@ impl Metadata {
         let mut out = Vec::new();
         put(&mut out, &self.id, "object id too long")?;
         put(&mut out, &self.content_type, "content type too long")?;
-        let count = u16::try_from(self.labels.len())
+        let count = u16::try_from(self.labels.expose().len())
             .map_err(|_| Error::InvalidArgument("too many labels"))?;
         out.extend_from_slice(&count.to_be_bytes());
-        for (k, v) in &self.labels {
+        for (k, v) in self.labels.expose() {
             put(&mut out, k, "label key too long")?;
             put(&mut out, v, "label value too long")?;
         }
@@ -265,7 +260,7 @@ impl Metadata {
             content_type,
             created_at: header.created_at,
             retention_until: header.retention_until,
-            labels,
+            labels: Pii::new(labels),
         })
     }
 }
@@ -300,37 +295,42 @@ pub fn validate_object_id(id: &str) -> Result<()> {
 
 /// A key record: the object's data key wrapped under one key-encryption key
 /// version. It is stored apart from the payload; destroying it shreds the
-/// object.
-#[derive(Clone, PartialEq, Eq)]
+/// object, so the wrapped key is held as a [`Secret`]: a copy in a log
+/// would outlive the shred.
+#[derive(Debug, Clone)]
 pub struct KeyRecord {
     /// The key-encryption key version that wrapped the data key.
     pub kek_version: u32,
     /// The wrapped data key, as the key provider returned it.
-    pub wrapped: Vec<u8>,
+    pub wrapped: Secret<Vec<u8>>,
 }
 
-impl std::fmt::Debug for KeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRecord")
-            .field("kek_version", &self.kek_version)
-            .field("wrapped_len", &self.wrapped.len())
-            .finish()
+impl PartialEq for KeyRecord {
+    /// Compares the wrapped keys in constant time.
+    fn eq(&self, other: &KeyRecord) -> bool {
+        let (a, b) = (self.wrapped.expose(), other.wrapped.expose());
+        self.kek_version == other.kek_version
+            && a.len() == b.len()
+            && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
+
+impl Eq for KeyRecord {}
 
 impl KeyRecord {
     /// Encodes the record.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        let len = u16::try_from(self.wrapped.len())
+        let wrapped = self.wrapped.expose();
+        let len = u16::try_from(wrapped.len())
             .ok()
             .filter(|l| usize::from(*l) <= MAX_WRAPPED_LEN)
             .ok_or(Error::InvalidArgument("wrapped key longer than 4096 bytes"))?;
-        let mut out = Vec::with_capacity(KEY_RECORD_FIXED + self.wrapped.len());
+        let mut out = Vec::with_capacity(KEY_RECORD_FIXED + wrapped.len());
         out.extend_from_slice(&KEY_RECORD_MAGIC);
         out.extend_from_slice(&KEY_RECORD_VERSION.to_be_bytes());
         out.extend_from_slice(&self.kek_version.to_be_bytes());
         out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&self.wrapped);
+        out.extend_from_slice(wrapped);
         Ok(out)
     }
 
@@ -354,7 +354,7 @@ impl KeyRecord {
             .ok_or(Error::malformed("key record wrapped key length", 14))?;
         Ok(KeyRecord {
             kek_version,
-            wrapped: wrapped.to_vec(),
+            wrapped: Secret::new(wrapped.to_vec()),
         })
     }
 }
@@ -392,12 +392,12 @@ mod tests {
     fn key_record_round_trip() {
         let r = KeyRecord {
             kek_version: 7,
-            wrapped: vec![1, 2, 3],
+            wrapped: Secret::new(vec![1, 2, 3]),
         };
         let b = r.encode().unwrap();
         assert_eq!(KeyRecord::parse(&b).unwrap(), r);
         assert!(KeyRecord::parse(&b[..b.len() - 1]).is_err());
-        assert!(format!("{r:?}").contains("wrapped_len"));
+        assert!(!format!("{r:?}").contains("1, 2, 3"));
     }
 
     #[test]
@@ -408,11 +408,11 @@ mod tests {
             segment_size: 1024,
             created_at: 1,
             retention_until: 2,
-            salt: [0; 32],
-            nonce_prefix: [0; 7],
+            salt: Secret::new([0; 32]),
+            nonce_prefix: Secret::new([0; 7]),
             metadata_len: 16,
-            commitment: [0; 32],
-            tag: [0; 16],
+            commitment: Secret::new([0; 32]),
+            tag: Secret::new([0; 16]),
         };
         assert_eq!(Metadata::decode_private(&enc, &h).unwrap(), m);
         assert!(!format!("{m:?}").contains("MRN-123"));

@@ -7,6 +7,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use carevox_redact::Secret;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::SecureRandom;
 use ring::{hmac, pbkdf2};
@@ -52,6 +53,29 @@ pub enum KeyError {
         /// Byte offset of the problem.
         offset: usize,
     },
+    /// A key file or parameter block has a format version this build does
+    /// not read.
+    #[error("unsupported {what} format version {version}")]
+    UnsupportedVersion {
+        /// Which structure carries the version.
+        what: &'static str,
+        /// The version found.
+        version: u16,
+    },
+    /// A cost parameter (an iteration count, a length, an entry count), read
+    /// from a stored key file or parameter block or given to a constructor,
+    /// is outside the documented bounds. Nothing expensive was attempted.
+    #[error("{what} {value} outside the accepted range {min}..={max}")]
+    OutOfBounds {
+        /// Which parameter.
+        what: &'static str,
+        /// The value found.
+        value: u64,
+        /// The smallest accepted value.
+        min: u64,
+        /// The largest accepted value.
+        max: u64,
+    },
     /// Reading or writing a key file failed.
     #[error("key file {op} failed: {source}")]
     Io {
@@ -67,6 +91,35 @@ pub enum KeyError {
     /// A failure inside an external key service (KMS, HSM, keychain).
     #[error("key service failed: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl KeyError {
+    /// True when the error means that stored key material or parameters (a
+    /// key record's wrapped key, a key file, a passphrase parameter block)
+    /// failed authentication, are malformed, carry an unknown format
+    /// version, name a key-encryption key version that does not exist or was
+    /// retired, or hold a cost parameter outside the documented bounds: the
+    /// stored bytes are not what this software wrote. False for a wrong
+    /// passphrase, an unsupported operation, and failures of the
+    /// environment (I/O, random number generator, an external key service).
+    ///
+    /// [`crate::Error::is_integrity_failure`] applies this rule to the key
+    /// errors met while reading an object.
+    pub fn is_integrity_failure(&self) -> bool {
+        match self {
+            KeyError::UnknownVersion { .. }
+            | KeyError::Retired { .. }
+            | KeyError::Unwrap { .. }
+            | KeyError::Malformed { .. }
+            | KeyError::UnsupportedVersion { .. }
+            | KeyError::OutOfBounds { .. } => true,
+            KeyError::WrongPassphrase
+            | KeyError::Unsupported(_)
+            | KeyError::Io { .. }
+            | KeyError::Rng
+            | KeyError::Backend(_) => false,
+        }
+    }
 }
 
 fn io_err(op: &'static str) -> impl FnOnce(io::Error) -> KeyError {
@@ -172,10 +225,12 @@ fn unwrap_with(
     Ok(DataKey::from_bytes(key))
 }
 
-/// One KEK slot: its key, or `None` once retired.
-type Slot = Option<Zeroizing<[u8; 32]>>;
+/// One KEK slot: its key, or `None` once retired (the key is then wiped).
+type Slot = Option<Secret<[u8; 32]>>;
 
-#[derive(Default)]
+/// The key-encryption keys of a provider. `Debug` shows the versions and
+/// whether each is retired, never a key.
+#[derive(Debug, Default)]
 struct KekSet {
     current: u32,
     keys: BTreeMap<u32, Slot>,
@@ -186,37 +241,52 @@ impl KekSet {
         match self.keys.get(&version) {
             None => Err(KeyError::UnknownVersion { version }),
             Some(None) => Err(KeyError::Retired { version }),
-            Some(Some(k)) => Ok(k),
+            Some(Some(k)) => Ok(k.expose()),
         }
     }
 }
 
+fn random_kek(rng: &dyn SecureRandom) -> Result<Secret<[u8; 32]>, KeyError> {
+    let mut key = Secret::new([0u8; 32]);
+    rng.fill(key.expose_mut()).map_err(|_| KeyError::Rng)?;
+    Ok(key)
+}
+
 const KEY_FILE_MAGIC: [u8; 8] = *b"CVXVKEKF";
 const KEY_FILE_VERSION: u16 = 1;
+const KEY_FILE_HEADER: usize = 18;
 const KEY_FILE_ENTRY: usize = 4 + 1 + 32;
+/// The most key-encryption key versions (active and retired) a key file may
+/// hold. A key file that says it holds more is refused with
+/// [`KeyError::OutOfBounds`] before anything else is read.
+pub const MAX_KEY_FILE_VERSIONS: u32 = 65_536;
+/// The largest key file [`LocalKeyFile::open`] reads, in bytes: the header
+/// and [`MAX_KEY_FILE_VERSIONS`] entries. A longer file is refused with
+/// [`KeyError::OutOfBounds`] without being read.
+pub const MAX_KEY_FILE_LEN: u64 =
+    KEY_FILE_HEADER as u64 + MAX_KEY_FILE_VERSIONS as u64 * KEY_FILE_ENTRY as u64;
 
 /// A local key file holding several KEK versions, for single-host
 /// deployments and development.
 ///
 /// The file is created with owner-only permissions (0600) and replaced
-/// atomically on every change. Format (big-endian): magic `CVXVKEKF`, format
-/// version `u16` = 1, current KEK version `u32`, entry count `u32`, then per
-/// entry: KEK version `u32`, state `u8` (1 active, 2 retired), 32 key bytes
-/// (zero once retired). Anyone who can read the file can unwrap every data
-/// key: keep it off the payload volume and out of backups of the payloads,
-/// or use a KMS or HSM provider in production.
+/// atomically on every change, through a temporary file
+/// `.tmp-<file name>-<pid>-<n>` beside it. A crash can leave such a
+/// temporary file behind, holding key versions that a later retirement
+/// destroys in the key file itself: [`LocalKeyFile::open`],
+/// [`LocalKeyFile::create`] and every change remove them, so that no copy
+/// of a retired key outlives the next open or change.
+///
+/// Format (big-endian): magic `CVXVKEKF`, format version `u16` = 1, current
+/// KEK version `u32`, entry count `u32` (at most [`MAX_KEY_FILE_VERSIONS`]),
+/// then per entry: KEK version `u32`, state `u8` (1 active, 2 retired), 32
+/// key bytes (zero once retired). Anyone who can read the file can unwrap
+/// every data key: keep it off the payload volume and out of backups of the
+/// payloads, or use a KMS or HSM provider in production.
+#[derive(Debug)]
 pub struct LocalKeyFile {
     path: PathBuf,
     set: RwLock<KekSet>,
-}
-
-impl fmt::Debug for LocalKeyFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalKeyFile")
-            .field("path", &self.path)
-            .field("keys", &"<redacted>")
-            .finish()
-    }
 }
 
 impl LocalKeyFile {
@@ -230,13 +300,12 @@ impl LocalKeyFile {
                 source: io::ErrorKind::AlreadyExists.into(),
             });
         }
-        let mut key = Zeroizing::new([0u8; 32]);
-        rng.fill(&mut key[..]).map_err(|_| KeyError::Rng)?;
+        crate::backend::remove_stale_temps(&path).map_err(io_err("remove temporary files"))?;
         let mut set = KekSet {
             current: 1,
             ..KekSet::default()
         };
-        set.keys.insert(1, Some(key));
+        set.keys.insert(1, Some(random_kek(rng)?));
         let file = LocalKeyFile {
             path,
             set: RwLock::new(set),
@@ -245,10 +314,27 @@ impl LocalKeyFile {
         Ok(file)
     }
 
-    /// Opens an existing key file.
+    /// Opens an existing key file, first removing the temporary copies of
+    /// it that a crash may have left beside it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref().to_path_buf();
-        let bytes = Zeroizing::new(std::fs::read(&path).map_err(io_err("read"))?);
+        crate::backend::remove_stale_temps(&path).map_err(io_err("remove temporary files"))?;
+        let mut file = std::fs::File::open(&path).map_err(io_err("read"))?;
+        let len = file.metadata().map_err(io_err("read"))?.len();
+        if len > MAX_KEY_FILE_LEN {
+            return Err(KeyError::OutOfBounds {
+                what: "key file length",
+                value: len,
+                min: KEY_FILE_HEADER as u64,
+                max: MAX_KEY_FILE_LEN,
+            });
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+        io::Read::read_to_end(
+            &mut io::Read::take(&mut file, MAX_KEY_FILE_LEN + 1),
+            &mut bytes,
+        )
+        .map_err(io_err("read"))?;
         let set = Self::decode(&bytes)?;
         Ok(LocalKeyFile {
             path,
@@ -266,6 +352,14 @@ impl LocalKeyFile {
 
     fn decode(b: &[u8]) -> Result<KekSet, KeyError> {
         let bad = |what, offset| KeyError::Malformed { what, offset };
+        if b.len() as u64 > MAX_KEY_FILE_LEN {
+            return Err(KeyError::OutOfBounds {
+                what: "key file length",
+                value: b.len() as u64,
+                min: KEY_FILE_HEADER as u64,
+                max: MAX_KEY_FILE_LEN,
+            });
+        }
         if b.get(..8) != Some(&KEY_FILE_MAGIC[..]) {
             return Err(bad("key file magic", 0));
         }
@@ -278,12 +372,27 @@ impl LocalKeyFile {
             .map(u16::from_be_bytes)
             .ok_or(bad("key file version", 8))?;
         if version != KEY_FILE_VERSION {
-            return Err(bad("key file version", 8));
+            return Err(KeyError::UnsupportedVersion {
+                what: "key file",
+                version,
+            });
         }
         let current = rd4(10).ok_or(bad("key file current version", 10))?;
-        let count = rd4(14).ok_or(bad("key file entry count", 14))? as usize;
-        let body = b.get(18..).unwrap_or_default();
-        if body.len() != count.saturating_mul(KEY_FILE_ENTRY) {
+        let count = rd4(14).ok_or(bad("key file entry count", 14))?;
+        if count > MAX_KEY_FILE_VERSIONS {
+            return Err(KeyError::OutOfBounds {
+                what: "key file entry count",
+                value: u64::from(count),
+                min: 1,
+                max: u64::from(MAX_KEY_FILE_VERSIONS),
+            });
+        }
+        // The header is complete (the count was read), so the body exists,
+        // possibly empty; its length must match the count exactly.
+        let body = b
+            .get(KEY_FILE_HEADER..)
+            .ok_or(bad("key file length", b.len()))?;
+        if body.len() != count as usize * KEY_FILE_ENTRY {
             return Err(bad("key file length", b.len()));
         }
         let mut set = KekSet {
@@ -291,17 +400,18 @@ impl LocalKeyFile {
             ..KekSet::default()
         };
         for (i, e) in body.chunks_exact(KEY_FILE_ENTRY).enumerate() {
-            let at = 18 + i * KEY_FILE_ENTRY;
+            let at = KEY_FILE_HEADER + i * KEY_FILE_ENTRY;
             let (v, rest) = e.split_at_checked(4).ok_or(bad("key file entry", at))?;
             let v = u32::from_be_bytes(v.try_into().map_err(|_| bad("key file entry", at))?);
             let (state, key) = rest.split_first().ok_or(bad("key file entry", at + 4))?;
             let slot = match state {
                 1 => {
-                    let mut k = Zeroizing::new([0u8; 32]);
-                    k.copy_from_slice(key);
+                    let mut k = Secret::new([0u8; 32]);
+                    k.expose_mut().copy_from_slice(key);
                     Some(k)
                 }
-                2 => None,
+                2 if key.iter().all(|b| *b == 0) => None,
+                2 => return Err(bad("key file retired entry with key bytes", at + 5)),
                 _ => return Err(bad("key file entry state", at + 4)),
             };
             if set.keys.insert(v, slot).is_some() {
@@ -315,21 +425,28 @@ impl LocalKeyFile {
     }
 
     fn persist(&self, set: &KekSet) -> Result<(), KeyError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(18 + set.keys.len() * KEY_FILE_ENTRY));
+        let count = u32::try_from(set.keys.len())
+            .ok()
+            .filter(|c| *c <= MAX_KEY_FILE_VERSIONS)
+            .ok_or(KeyError::OutOfBounds {
+                what: "key file entry count",
+                value: set.keys.len() as u64,
+                min: 1,
+                max: u64::from(MAX_KEY_FILE_VERSIONS),
+            })?;
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            KEY_FILE_HEADER + set.keys.len() * KEY_FILE_ENTRY,
+        ));
         out.extend_from_slice(&KEY_FILE_MAGIC);
         out.extend_from_slice(&KEY_FILE_VERSION.to_be_bytes());
         out.extend_from_slice(&set.current.to_be_bytes());
-        let count = u32::try_from(set.keys.len()).map_err(|_| KeyError::Malformed {
-            what: "key file entry count",
-            offset: 14,
-        })?;
         out.extend_from_slice(&count.to_be_bytes());
         for (v, slot) in &set.keys {
             out.extend_from_slice(&v.to_be_bytes());
             match slot {
                 Some(k) => {
                     out.push(1);
-                    out.extend_from_slice(&k[..]);
+                    out.extend_from_slice(k.expose());
                 }
                 None => {
                     out.push(2);
@@ -337,7 +454,11 @@ impl LocalKeyFile {
                 }
             }
         }
-        crate::backend::atomic_write(&self.path, &out).map_err(io_err("write"))
+        crate::backend::atomic_write(&self.path, &out).map_err(io_err("write"))?;
+        // Temporary copies left by an earlier crash may still hold what
+        // this change removed.
+        crate::backend::remove_stale_temps(&self.path).map_err(io_err("remove temporary files"))?;
+        Ok(())
     }
 
     /// Adds a new KEK version from `rng` and makes it current. Returns it.
@@ -351,8 +472,15 @@ impl LocalKeyFile {
             .unwrap_or(0)
             .checked_add(1)
             .ok_or(KeyError::Unsupported("more than u32::MAX versions"))?;
-        let mut key = Zeroizing::new([0u8; 32]);
-        rng.fill(&mut key[..]).map_err(|_| KeyError::Rng)?;
+        if set.keys.len() >= MAX_KEY_FILE_VERSIONS as usize {
+            return Err(KeyError::OutOfBounds {
+                what: "key file entry count",
+                value: set.keys.len() as u64 + 1,
+                min: 1,
+                max: u64::from(MAX_KEY_FILE_VERSIONS),
+            });
+        }
+        let key = random_kek(rng)?;
         let old_current = set.current;
         set.keys.insert(next, Some(key));
         set.current = next;
@@ -419,6 +547,12 @@ const PASS_CHECK: &[u8] = b"carevox-vault passphrase check v1";
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
 /// Smallest iteration count the passphrase provider accepts.
 pub const MIN_PBKDF2_ITERATIONS: u32 = 10_000;
+/// Largest iteration count the passphrase provider accepts, in a parameter
+/// block or from [`PassphraseProvider::create`]: about 17 times the
+/// default, some seconds of work on a current server core. A parameter
+/// block asking for more is refused with [`KeyError::OutOfBounds`] before
+/// any derivation, so an edited block cannot make opening hang.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
 /// A KEK derived from a passphrase with PBKDF2-HMAC-SHA256, for a device
 /// or a small install without a key service.
@@ -431,39 +565,46 @@ pub const MIN_PBKDF2_ITERATIONS: u32 = 10_000;
 /// rotating. The parameter block (returned by [`PassphraseProvider::create`],
 /// not secret, store it beside the vault) is: magic `CVXVPASS`, format
 /// version `u16` = 1, KEK version `u32`, algorithm `u8` (1 = PBKDF2-HMAC-
-/// SHA256), iterations `u32`, salt (32), check value (32, an HMAC under the
-/// derived key so a wrong passphrase is reported as such).
+/// SHA256), iterations `u32` ([`MIN_PBKDF2_ITERATIONS`] ..=
+/// [`MAX_PBKDF2_ITERATIONS`], checked before any derivation), salt (32),
+/// check value (32, an HMAC under the derived key so a wrong passphrase is
+/// reported as such). The block is not authenticated beyond the check
+/// value: keep it where only the vault's owner can write.
 ///
 /// One provider can hold several versions ([`PassphraseProvider::with`]),
 /// the highest being current, so data keys can be rotated to a new
 /// passphrase.
+#[derive(Debug)]
 pub struct PassphraseProvider {
     set: RwLock<KekSet>,
 }
 
-impl fmt::Debug for PassphraseProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PassphraseProvider")
-            .field("keys", &"<redacted>")
-            .finish()
-    }
+/// Checks `iterations` against [`MIN_PBKDF2_ITERATIONS`] ..=
+/// [`MAX_PBKDF2_ITERATIONS`].
+fn check_iterations(iterations: u32) -> Result<NonZeroU32, KeyError> {
+    NonZeroU32::new(iterations)
+        .filter(|n| (MIN_PBKDF2_ITERATIONS..=MAX_PBKDF2_ITERATIONS).contains(&n.get()))
+        .ok_or(KeyError::OutOfBounds {
+            what: "PBKDF2 iterations",
+            value: u64::from(iterations),
+            min: u64::from(MIN_PBKDF2_ITERATIONS),
+            max: u64::from(MAX_PBKDF2_ITERATIONS),
+        })
 }
 
 fn derive_pass(
     passphrase: &[u8],
     iterations: u32,
     salt: &[u8],
-) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let iters = NonZeroU32::new(iterations)
-        .filter(|n| n.get() >= MIN_PBKDF2_ITERATIONS)
-        .ok_or(KeyError::Unsupported("PBKDF2 iterations below 10,000"))?;
-    let mut k = Zeroizing::new([0u8; 32]);
+) -> Result<Secret<[u8; 32]>, KeyError> {
+    let iters = check_iterations(iterations)?;
+    let mut k = Secret::new([0u8; 32]);
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,
         iters,
         salt,
         passphrase,
-        &mut k[..],
+        k.expose_mut(),
     );
     Ok(k)
 }
@@ -480,7 +621,7 @@ impl PassphraseProvider {
         let mut salt = [0u8; 32];
         rng.fill(&mut salt).map_err(|_| KeyError::Rng)?;
         let kek = derive_pass(passphrase, iterations, &salt)?;
-        let check = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &kek[..]), PASS_CHECK);
+        let check = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, kek.expose()), PASS_CHECK);
         let mut params = Vec::with_capacity(PASS_LEN);
         params.extend_from_slice(&PASS_MAGIC);
         params.extend_from_slice(&PASS_VERSION.to_be_bytes());
@@ -523,8 +664,12 @@ impl PassphraseProvider {
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_be_bytes)
         };
-        if u16at(8) != Some(PASS_VERSION) {
-            return Err(bad("passphrase parameters version", 8));
+        let format = u16at(8).ok_or(bad("passphrase parameters version", 8))?;
+        if format != PASS_VERSION {
+            return Err(KeyError::UnsupportedVersion {
+                what: "passphrase parameters",
+                version: format,
+            });
         }
         let version = u32at(10).ok_or(bad("passphrase parameters", 10))?;
         if params.get(14) != Some(&PASS_ALG_PBKDF2_SHA256) {
@@ -533,9 +678,11 @@ impl PassphraseProvider {
         let iterations = u32at(15).ok_or(bad("passphrase parameters", 15))?;
         let salt = params.get(19..51).ok_or(bad("passphrase parameters", 19))?;
         let check = params.get(51..83).ok_or(bad("passphrase parameters", 51))?;
+        // Bounded before any work: an edited block must not make this hang.
+        check_iterations(iterations)?;
         let kek = derive_pass(passphrase, iterations, salt)?;
         hmac::verify(
-            &hmac::Key::new(hmac::HMAC_SHA256, &kek[..]),
+            &hmac::Key::new(hmac::HMAC_SHA256, kek.expose()),
             PASS_CHECK,
             check,
         )
@@ -610,7 +757,8 @@ mod tests {
     fn passphrase_round_trip_and_wrong_passphrase() {
         #[allow(clippy::disallowed_methods)]
         let rng = SystemRandom::new();
-        let (p, params) = PassphraseProvider::create(b"correct horse", 10_000, 3, &rng).unwrap();
+        let (p, params) =
+            PassphraseProvider::create(b"correct horse", MIN_PBKDF2_ITERATIONS, 3, &rng).unwrap();
         let k = DataKey::from_bytes([5; 32]);
         let w = p.wrap(3, &k, b"obj", &rng).unwrap();
         let p2 = PassphraseProvider::open(b"correct horse", &params).unwrap();

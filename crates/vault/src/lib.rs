@@ -9,12 +9,15 @@ mod keys;
 pub mod stream;
 mod vault;
 
+/// The redaction wrappers of the vault's public types, re-exported.
+pub use carevox_redact::{Pii, Secret};
+
 pub use backend::{Backend, FsBackend, MemoryBackend, PayloadSink};
 pub use error::{Error, Result};
 pub use format::{KeyRecord, Metadata, ObjectHeader};
 pub use keys::{
-    DEFAULT_PBKDF2_ITERATIONS, KeyError, KeyProvider, LocalKeyFile, MIN_PBKDF2_ITERATIONS,
-    PassphraseProvider,
+    DEFAULT_PBKDF2_ITERATIONS, KeyError, KeyProvider, LocalKeyFile, MAX_KEY_FILE_LEN,
+    MAX_KEY_FILE_VERSIONS, MAX_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS, PassphraseProvider,
 };
 pub use stream::{DataKey, Decryptor, Encryptor, ReadAt};
 pub use vault::{

@@ -10,6 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 // copy followed by an in-place pass. Key derivation and commitment stay on
 // ring, like the rest of the workspace.
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use carevox_redact::Secret;
 use ring::rand::SecureRandom;
 use ring::{hkdf, hmac};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -22,33 +23,31 @@ use crate::format::{
 
 /// A 256-bit data key: one per object, never stored unwrapped.
 ///
-/// Zeroized on drop; `Debug` prints `<redacted>`.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct DataKey([u8; 32]);
+/// Held in a [`Secret`]: zeroized on drop, `Debug` prints
+/// `DataKey(<redacted>)`.
+#[derive(Clone, Debug, Zeroize)]
+pub struct DataKey(Secret<[u8; 32]>);
 
-impl std::fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DataKey(<redacted>)")
-    }
-}
+/// The key is wiped when dropped ([`Secret`] does it).
+impl ZeroizeOnDrop for DataKey {}
 
 impl DataKey {
     /// A fresh random key from `rng`.
     pub fn generate(rng: &dyn SecureRandom) -> Result<DataKey> {
-        let mut k = DataKey([0; 32]);
-        rng.fill(&mut k.0).map_err(|_| Error::Rng)?;
+        let mut k = DataKey(Secret::new([0; 32]));
+        rng.fill(k.0.expose_mut()).map_err(|_| Error::Rng)?;
         Ok(k)
     }
 
     /// A key from raw bytes (for example, unwrapped by a KMS).
     pub fn from_bytes(bytes: [u8; 32]) -> DataKey {
-        DataKey(bytes)
+        DataKey(Secret::new(bytes))
     }
 
     /// The raw key bytes, for a [`crate::KeyProvider`] to wrap. Do not store
     /// or log them.
     pub fn expose_secret(&self) -> &[u8; 32] {
-        &self.0
+        self.0.expose()
     }
 }
 
@@ -73,7 +72,7 @@ struct ObjectKeys {
 }
 
 fn derive(data_key: &DataKey, salt: &[u8; SALT_LEN]) -> Result<ObjectKeys> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(&data_key.0);
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(data_key.0.expose());
     let mut okm = Zeroizing::new([0u8; 64]);
     prk.expand(&[KDF_INFO], Len(64))
         .and_then(|o| o.fill(&mut okm[..]))
@@ -190,11 +189,11 @@ impl<W: Write> Encryptor<W> {
             segment_size,
             created_at: metadata.created_at,
             retention_until: metadata.retention_until,
-            salt,
-            nonce_prefix: prefix,
+            salt: Secret::new(salt),
+            nonce_prefix: Secret::new(prefix),
             metadata_len,
-            commitment,
-            tag: [0; TAG_LEN],
+            commitment: Secret::new(commitment),
+            tag: Secret::new([0; TAG_LEN]),
         };
         let unsigned = header.encode();
         let authenticated = unsigned
@@ -208,7 +207,7 @@ impl<W: Write> Encryptor<W> {
                 &mut [],
             )
             .map_err(|_| Error::InvalidArgument("header seal"))?;
-        header.tag.copy_from_slice(tag.as_ref());
+        header.tag.expose_mut().copy_from_slice(tag.as_ref());
         let header_bytes = header.encode();
         let mut meta = Zeroizing::new(Vec::with_capacity(private.len() + TAG_LEN));
         meta.extend_from_slice(&private);
@@ -227,7 +226,7 @@ impl<W: Write> Encryptor<W> {
             sink,
             key: keys.aead,
             prefix,
-            header_tag: header.tag,
+            header_tag: *header.tag.expose(),
             segment_size,
             buf: Zeroizing::new(vec![0; segment_size + TAG_LEN]),
             filled: 0,
@@ -521,8 +520,9 @@ fn open_head<R: ReadAt>(data_key: &DataKey, src: &mut R) -> Result<Opened> {
     let mut hb = [0u8; HEADER_LEN];
     src.read_exact_at(0, &mut hb).map_err(Error::io("read"))?;
     let header = ObjectHeader::parse(&hb)?;
-    let keys = derive(data_key, &header.salt)?;
-    hmac::verify(&keys.commit, COMMIT_MSG, &header.commitment).map_err(|_| Error::KeyCommitment)?;
+    let keys = derive(data_key, header.salt.expose())?;
+    hmac::verify(&keys.commit, COMMIT_MSG, header.commitment.expose())
+        .map_err(|_| Error::KeyCommitment)?;
     let (authenticated, tag) = hb.split_at(HEADER_TAG_OFFSET);
     let mut tag_copy = [0u8; TAG_LEN];
     tag_copy.copy_from_slice(tag);
@@ -530,7 +530,7 @@ fn open_head<R: ReadAt>(data_key: &DataKey, src: &mut R) -> Result<Opened> {
     empty.copy_from_slice(&tag_copy);
     keys.aead
         .open_in_place(
-            nonce(&header.nonce_prefix, u32::MAX, FLAG_HEADER),
+            nonce(header.nonce_prefix.expose(), u32::MAX, FLAG_HEADER),
             Aad::from(authenticated),
             &mut empty,
         )
@@ -547,7 +547,7 @@ fn open_head<R: ReadAt>(data_key: &DataKey, src: &mut R) -> Result<Opened> {
     let plain = keys
         .aead
         .open_in_place(
-            nonce(&header.nonce_prefix, u32::MAX, FLAG_METADATA),
+            nonce(header.nonce_prefix.expose(), u32::MAX, FLAG_METADATA),
             Aad::from(&hb[..]),
             &mut meta,
         )
@@ -641,8 +641,8 @@ impl<R: ReadAt> Decryptor<R> {
         }
         let idx32 = u32::try_from(index).map_err(|_| Error::TooLarge)?;
         let flag = if last { FLAG_LAST } else { FLAG_SEGMENT };
-        let nonce = nonce(&self.header.nonce_prefix, idx32, flag);
-        let aad = Aad::from(&self.header.tag);
+        let nonce = nonce(self.header.nonce_prefix.expose(), idx32, flag);
+        let aad = Aad::from(self.header.tag.expose());
         let plen = len - TAG_LEN;
         if let Some(stored) = self.src.slice_at(offset, len) {
             let (ciphertext, tag) = stored
@@ -700,8 +700,15 @@ impl<R: ReadAt> Decryptor<R> {
             let seg = at / s;
             let within = usize::try_from(at - seg * s).map_err(|_| Error::TooLarge)?;
             let plain = self.segment(seg)?;
-            let avail = plain.get(within..).unwrap_or_default();
-            let dst = out.get_mut(done..).unwrap_or_default();
+            // Both exist: `at` is below the authenticated length, so it lies
+            // inside this segment's plaintext, and `done < out.len()`. An
+            // inconsistency is an error, never a silently short read.
+            let avail = plain
+                .get(within..)
+                .ok_or(Error::InvalidArgument("read offset past the segment"))?;
+            let dst = out
+                .get_mut(done..)
+                .ok_or(Error::InvalidArgument("read range"))?;
             let n = avail.len().min(dst.len());
             if n == 0 {
                 break;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carevox_redact::{Pii, Secret};
 use ring::rand::SecureRandom;
 
 use crate::backend::{Backend, PayloadSink};
@@ -57,8 +58,9 @@ pub struct Event<'a> {
     pub outcome: Outcome<'a>,
     /// The KEK version involved, when known (for a rewrap: the new one).
     pub kek_version: Option<u32>,
-    /// The object's labels, only when asked for and known.
-    pub labels: Option<&'a [(String, String)]>,
+    /// The object's labels, only when asked for and known. PHI: `Debug`
+    /// prints them redacted; [`Pii::expose`] reads them.
+    pub labels: Option<Pii<&'a [(String, String)]>>,
 }
 
 /// Receives an [`Event`] for every open, read, write, delete, rewrap, shred
@@ -224,7 +226,11 @@ impl Vault {
                 operation,
                 outcome,
                 kek_version,
-                labels: if self.labels_in_events { labels } else { None },
+                labels: if self.labels_in_events {
+                    labels.map(Pii::new)
+                } else {
+                    None
+                },
             });
         }
     }
@@ -240,9 +246,12 @@ impl Vault {
     }
 
     fn data_key(&self, id: &str, record: &KeyRecord) -> Result<DataKey> {
-        Ok(self
-            .keys
-            .unwrap(record.kek_version, &record.wrapped, id.as_bytes())?)
+        self.keys
+            .unwrap(record.kek_version, record.wrapped.expose(), id.as_bytes())
+            .map_err(|source| Error::KeyRecord {
+                kek_version: record.kek_version,
+                source,
+            })
     }
 
     /// Starts writing a new object described by `metadata`. Write the
@@ -256,7 +265,7 @@ impl Vault {
                 Operation::Write,
                 &result,
                 None,
-                Some(&metadata.labels),
+                Some(metadata.labels.expose()),
             );
         }
         result
@@ -299,7 +308,7 @@ impl Vault {
         let wrapped = self.keys.wrap(kek_version, &key, id.as_bytes(), rng)?;
         let record = KeyRecord {
             kek_version,
-            wrapped,
+            wrapped: Secret::new(wrapped),
         }
         .encode()?;
         let sink = self
@@ -333,7 +342,7 @@ impl Vault {
                     Operation::Write,
                     &r,
                     Some(w.kek_version),
-                    Some(&w.labels),
+                    Some(w.labels.expose()),
                 );
                 r
             }
@@ -362,7 +371,10 @@ impl Vault {
     pub fn open(&self, id: &str) -> Result<ObjectReader> {
         let r = self.open_inner(id);
         let (kek, labels) = match &r {
-            Ok(o) => (Some(o.kek_version), Some(o.metadata().labels.as_slice())),
+            Ok(o) => (
+                Some(o.kek_version),
+                Some(o.metadata().labels.expose().as_slice()),
+            ),
             Err(_) => (None, None),
         };
         self.report(id, Operation::Open, &r, kek, labels);
@@ -379,7 +391,7 @@ impl Vault {
             Operation::Read,
             &r,
             Some(reader.kek_version),
-            Some(&reader.metadata().labels),
+            Some(reader.metadata().labels.expose().as_slice()),
         );
         r.map(|()| (reader.metadata().clone(), out))
     }
@@ -397,7 +409,7 @@ impl Vault {
             Operation::Read,
             &r,
             Some(reader.kek_version),
-            Some(&reader.metadata().labels),
+            Some(reader.metadata().labels.expose().as_slice()),
         );
         let got = r?;
         out.truncate(got);
@@ -495,7 +507,7 @@ impl Vault {
         let wrapped = self.keys.wrap(to, &key, id.as_bytes(), rng)?;
         let bytes = KeyRecord {
             kek_version: to,
-            wrapped,
+            wrapped: Secret::new(wrapped),
         }
         .encode()?;
         self.backend
@@ -595,7 +607,7 @@ impl Vault {
     /// segments.
     pub fn metadata(&self, id: &str) -> Result<Metadata> {
         let r = self.metadata_inner(id);
-        let labels = r.as_ref().ok().map(|(m, _)| m.labels.as_slice());
+        let labels = r.as_ref().ok().map(|(m, _)| m.labels.expose().as_slice());
         let kek = r.as_ref().ok().map(|(_, v)| *v);
         self.report(id, Operation::Open, &r, kek, labels);
         r.map(|(m, _)| m)
@@ -639,7 +651,7 @@ impl Vault {
                 Operation::Purge,
                 &r,
                 Some(o.kek_version),
-                Some(&meta.labels),
+                Some(meta.labels.expose().as_slice()),
             );
             match r {
                 Ok(()) => report.purged.push(o.id),
@@ -681,7 +693,7 @@ pub struct ObjectWriter<'v> {
     enc: Option<Encryptor<Box<dyn PayloadSink>>>,
     record: Vec<u8>,
     kek_version: u32,
-    labels: Vec<(String, String)>,
+    labels: Pii<Vec<(String, String)>>,
 }
 
 impl fmt::Debug for ObjectWriter<'_> {
@@ -712,7 +724,7 @@ impl ObjectWriter<'_> {
             Operation::Write,
             &r,
             Some(self.kek_version),
-            Some(&self.labels),
+            Some(self.labels.expose().as_slice()),
         );
         r
     }

@@ -95,7 +95,7 @@ fn golden_key_record() {
     let path = data_dir().join("key-record-v1.bin");
     let record = KeyRecord {
         kek_version: 3,
-        wrapped: (0u8..60).collect(),
+        wrapped: carevox_vault::Secret::new((0u8..60).collect()),
     };
     let fresh = record.encode().unwrap();
     if regenerate() {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use carevox_vault::{
-    Error, Event, EventHook, FsBackend, KeyError, KeyProvider, LocalKeyFile, Metadata, Operation,
-    Outcome, PassphraseProvider, Progress, Vault,
+    Error, Event, EventHook, FsBackend, KeyError, KeyProvider, LocalKeyFile, MIN_PBKDF2_ITERATIONS,
+    Metadata, Operation, Outcome, PassphraseProvider, Progress, Vault,
 };
 use ring::rand::SystemRandom;
 
@@ -157,7 +157,10 @@ fn rotation_rewraps_without_touching_payloads_then_retires() {
     std::fs::write(dir.0.join("vault/keys/rec-0.key"), old_record).unwrap();
     assert!(matches!(
         vault.get("rec-0").unwrap_err(),
-        Error::Key(KeyError::Retired { version: 1 })
+        Error::KeyRecord {
+            source: KeyError::Retired { version: 1 },
+            ..
+        }
     ));
     // Retirement persisted.
     let reopened = LocalKeyFile::open(dir.0.join("kek")).unwrap();
@@ -199,7 +202,10 @@ fn shredding_makes_a_payload_copy_useless() {
     .unwrap();
     assert!(matches!(
         vault.get("vm-1").unwrap_err(),
-        Error::Key(KeyError::Unwrap { .. })
+        Error::KeyRecord {
+            source: KeyError::Unwrap { .. },
+            ..
+        }
     ));
     assert_eq!(vault.get("vm-2").unwrap().1, body("vm-2"));
     // Delete removes both records.
@@ -246,7 +252,7 @@ impl EventHook for Recorder {
             e.object_id.to_owned(),
             e.operation,
             matches!(e.outcome, Outcome::Success),
-            e.labels.map(<[_]>::to_vec),
+            e.labels.map(|l| l.expose().to_vec()),
         ));
     }
 }
@@ -254,7 +260,7 @@ impl EventHook for Recorder {
 #[test]
 fn every_operation_is_reported_without_labels_unless_asked() {
     let rec = Arc::new(Recorder::default());
-    let (keys, _) = PassphraseProvider::create(b"pw", 10_000, 1, &rng()).unwrap();
+    let (keys, _) = PassphraseProvider::create(b"pw", MIN_PBKDF2_ITERATIONS, 1, &rng()).unwrap();
     let keys: Arc<dyn KeyProvider> = Arc::new(keys);
     let mem = Arc::new(carevox_vault::MemoryBackend::new());
     let vault = Vault::new(mem.clone(), keys.clone()).with_hook(rec.clone());
@@ -341,13 +347,15 @@ fn ids_and_duplicates_are_refused() {
 
 #[test]
 fn passphrase_rotation_between_versions() {
-    let (v1, params1) = PassphraseProvider::create(b"old", 10_000, 1, &rng()).unwrap();
+    let (v1, params1) =
+        PassphraseProvider::create(b"old", MIN_PBKDF2_ITERATIONS, 1, &rng()).unwrap();
     let mem = Arc::new(carevox_vault::MemoryBackend::new());
     let vault = Vault::new(mem.clone(), Arc::new(v1));
     vault
         .put(&rng(), Metadata::new("p", "t", 0, 0), b"payload")
         .unwrap();
-    let (v2, _params2) = PassphraseProvider::create(b"new", 10_000, 2, &rng()).unwrap();
+    let (v2, _params2) =
+        PassphraseProvider::create(b"new", MIN_PBKDF2_ITERATIONS, 2, &rng()).unwrap();
     let both = PassphraseProvider::open(b"old", &params1).unwrap().with(v2);
     let vault = Vault::new(mem, Arc::new(both));
     let report = vault.rotate(&rng(), &mut |_| {}).unwrap();

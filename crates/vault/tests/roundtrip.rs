@@ -8,8 +8,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use carevox_vault::{
-    DataKey, Decryptor, Encryptor, KeyProvider, MemoryBackend, Metadata, PassphraseProvider,
-    ReadAt, Vault,
+    DataKey, Decryptor, Encryptor, KeyProvider, MIN_PBKDF2_ITERATIONS, MemoryBackend, Metadata,
+    PassphraseProvider, ReadAt, Vault,
 };
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
@@ -28,7 +28,7 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn vault() -> Vault {
-    let (keys, _) = PassphraseProvider::create(b"pw", 10_000, 1, &rng()).unwrap();
+    let (keys, _) = PassphraseProvider::create(b"pw", MIN_PBKDF2_ITERATIONS, 1, &rng()).unwrap();
     let keys: Arc<dyn KeyProvider> = Arc::new(keys);
     Vault::new(Arc::new(MemoryBackend::new()), keys)
         .with_segment_size(SEG)
