@@ -52,8 +52,8 @@ use carevox_authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore
 use carevox_authz::password::{Argon2Params, HashAlgorithm, Password, PasswordHasher};
 use carevox_authz::totp::{Totp, TotpAlgorithm, TotpSecret};
 use carevox_authz::{
-    Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Reason, Request, Resource,
-    Session, TeamId, UserId,
+    Assignments, Attributes, BreakGlass, HOSPITAL_POLICY, PatientId, Pii, Policy, Reason, Request,
+    Resource, Session, TeamId, UserId,
 };
 use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite};
@@ -874,9 +874,10 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let care_teams = [CARE_TEAM];
     let resource = Resource {
         kind: voicemail_type,
-        owner: Some(PatientId(PATIENT)),
+        owner: Some(PatientId::new(PATIENT)),
         care_teams: &care_teams,
         ephi: true,
+        attributes: Attributes::NONE,
     };
     let no_teams: [TeamId; 0] = [];
     let decide = |session: &Session,
@@ -888,6 +889,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
             principal: session.principal(teams),
             action: listen,
             resource,
+            attributes: Attributes::NONE,
             now,
             break_glass,
         });
@@ -962,7 +964,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let reason =
         "patient unresponsive in the emergency department, message may hold medication history";
     let grant = BreakGlass {
-        reason,
+        reason: Pii::new(reason),
         issued_at: now,
         expires_at: now + 30 * 60,
     };
@@ -973,7 +975,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     ));
     let now = clock.advance(30);
     let grant = BreakGlass {
-        reason,
+        reason: Pii::new(reason),
         issued_at: now,
         expires_at: now + 30 * 60,
     };
