@@ -329,8 +329,7 @@ impl Unmet {
     }
 
     /// Whether nothing is unmet.
-    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
-    pub fn is_empty(&self) -> bool {
+    pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
@@ -350,6 +349,12 @@ impl Unmet {
     fn with(self, other: Unmet) -> Unmet {
         Unmet(self.0 | other.0)
     }
+}
+
+/// For serde's `skip_serializing_if`, which passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn nothing_unmet(unmet: &Unmet) -> bool {
+    unmet.is_empty()
 }
 
 impl std::ops::BitOr for Unmet {
@@ -428,7 +433,7 @@ pub struct Decision<'p> {
     /// For [`Reason::NotPermitted`]: the conditions the nearest permit
     /// failed; for [`Reason::SeparationOfDuty`]: that flag. Empty otherwise,
     /// and then left out of the serialized form.
-    #[serde(skip_serializing_if = "Unmet::is_empty")]
+    #[serde(skip_serializing_if = "nothing_unmet")]
     pub unmet: Unmet,
 }
 
@@ -496,7 +501,16 @@ impl Policy {
             minute: None,
             care_team: None,
         };
-        for rule in self.rules_in(slot.forbids) {
+        // The ranges are built by the compiler from the same vector, so
+        // they always resolve; were one not to, the forbids fail closed and
+        // the permits grant nothing.
+        let Some(forbids) = self.rules_in(slot.forbids) else {
+            return decision(Verdict::Deny, Reason::NotPermitted, unused);
+        };
+        // Empty permit lists can only refuse more: they never widen access.
+        let permits = self.rules_in(slot.permits).unwrap_or_default();
+        let glass = self.rules_in(slot.glass).unwrap_or_default();
+        for rule in forbids {
             if self
                 .check::<false>(rule, request, &mut lazy, Effect::Forbid)
                 .is_empty()
@@ -510,7 +524,7 @@ impl Policy {
                 );
             }
         }
-        for rule in self.rules_in(slot.permits) {
+        for rule in permits {
             if self
                 .check::<false>(rule, request, &mut lazy, Effect::Permit)
                 .is_empty()
@@ -525,7 +539,7 @@ impl Policy {
             }
         }
         if grant == BreakGlassUse::Used {
-            for rule in self.rules_in(slot.glass) {
+            for rule in glass {
                 if self
                     .check::<false>(rule, request, &mut lazy, Effect::Permit)
                     .is_empty()
@@ -542,8 +556,7 @@ impl Policy {
         }
         // Not permitted: name the nearest permit and what it lacked.
         let mut nearest: Option<(&RuleCore, Unmet)> = None;
-        let permits = self.rules_in(slot.permits).iter();
-        for rule in permits.chain(self.rules_in(slot.glass)) {
+        for rule in permits.iter().chain(glass) {
             let mut unmet = self.check::<true>(rule, request, &mut lazy, Effect::Permit);
             if rule.break_glass && grant != BreakGlassUse::Used {
                 unmet = unmet | Unmet::BREAK_GLASS;
@@ -633,13 +646,11 @@ impl Policy {
         Some(hour * 60 + minute)
     }
 
-    /// The rules of one range of `slot_rules`. The ranges are built by the
-    /// compiler from the same vector, so `get` always succeeds; an empty
-    /// answer is never reached.
-    fn rules_in(&self, (start, end): (u32, u32)) -> &[RuleCore] {
-        let range = usize::try_from(start).unwrap_or(usize::MAX)
-            ..usize::try_from(end).unwrap_or(usize::MAX);
-        self.slot_rules.get(range).unwrap_or(&[])
+    /// The rules of one range of `slot_rules`, `None` if the range does not
+    /// resolve (never, for ranges the compiler built).
+    fn rules_in(&self, (start, end): (u32, u32)) -> Option<&[RuleCore]> {
+        let range = usize::try_from(start).ok()?..usize::try_from(end).ok()?;
+        self.slot_rules.get(range)
     }
 
     fn rule_id(&self, rule: &RuleCore) -> &str {
@@ -711,7 +722,14 @@ impl Policy {
             }
         }
         if rule.conds.0 != rule.conds.1 {
-            for cond in self.conditions_in(rule.conds) {
+            // A range the compiler built always resolves; were one not to,
+            // the rule would count as matching for a forbid and as failing
+            // for a permit (fail closed either way).
+            let conds = self.conditions_in(rule.conds);
+            if conds.is_none() && effect == Effect::Permit {
+                fail!(Unmet::WRONG_SITE | Unmet::WRONG_LOCATION | Unmet::WRONG_NETWORK);
+            }
+            for cond in conds.unwrap_or_default() {
                 if let Some(kind) = self.cond_fails(cond, req) {
                     fail!(match kind {
                         AttrKind::Site => Unmet::WRONG_SITE,
@@ -743,12 +761,11 @@ impl Policy {
         unmet
     }
 
-    /// The conditions of one rule. The range is built by the compiler; an
-    /// empty answer is never reached.
-    fn conditions_in(&self, (start, end): (u32, u32)) -> &[Cond] {
-        let range = usize::try_from(start).unwrap_or(usize::MAX)
-            ..usize::try_from(end).unwrap_or(usize::MAX);
-        self.conditions.get(range).unwrap_or(&[])
+    /// The conditions of one rule, `None` if the range does not resolve
+    /// (never, for ranges the compiler built).
+    fn conditions_in(&self, (start, end): (u32, u32)) -> Option<&[Cond]> {
+        let range = usize::try_from(start).ok()?..usize::try_from(end).ok()?;
+        self.conditions.get(range)
     }
 
     /// The kind of attribute of a failed condition, `None` if it holds.
