@@ -29,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::str::FromStr;
 
+use carevox_authz::{Attributes, Pii};
 use carevox_authz::{
     BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Principal, Request, Resource, TeamId, UserId,
 };
@@ -204,7 +205,7 @@ fn hospital() -> Vec<User> {
             User {
                 role,
                 teams,
-                patient: (role == "patient").then_some(PatientId(u % PATIENTS)),
+                patient: (role == "patient").then_some(PatientId::new(u % PATIENTS)),
                 mfa: rng.chance(85),
             }
         })
@@ -238,7 +239,7 @@ fn cases(users: &[User]) -> Vec<Case> {
             // Patients mostly ask about themselves, clinicians mostly about
             // patients of their own teams.
             let patient = match (&users[user].patient, users[user].teams.first()) {
-                (Some(p), _) if rng.chance(70) => p.0,
+                (Some(p), _) if rng.chance(70) => p.get(),
                 (_, Some(t)) if rng.chance(70) => {
                     u64::from(t.0) + TEAMS * u64::try_from(rng.below(PATIENTS / TEAMS)).unwrap()
                 }
@@ -247,7 +248,7 @@ fn cases(users: &[User]) -> Vec<Case> {
             let now = 1_795_392_000 + u64::try_from(rng.below(86_400)).unwrap();
             let glass =
                 (users[user].role == "on_call_physician" && rng.chance(50)).then(|| BreakGlass {
-                    reason: "emergency",
+                    reason: Pii::new("emergency"),
                     issued_at: now - 60,
                     expires_at: now + 1800,
                 });
@@ -286,6 +287,7 @@ fn cedar_entities(policy: &Policy, users: &[User], schema: &Schema) -> Entities 
     for (role, name) in policy.roles() {
         let parents = policy
             .inherited(role)
+            .unwrap()
             .iter()
             .filter(|&r| r != role)
             .map(|r| uid("Role", policy.role_name(r).unwrap()))
@@ -298,7 +300,7 @@ fn cedar_entities(policy: &Policy, users: &[User], schema: &Schema) -> Entities 
             ("teams".to_owned(), teams_expr(&u.teams)),
         ]);
         if let Some(p) = u.patient {
-            attrs.insert("patient".into(), long(p.0));
+            attrs.insert("patient".into(), long(p.get()));
         }
         let parents = HashSet::from([uid("Role", u.role)]);
         all.push(Entity::new(uid("User", &i.to_string()), attrs, parents).unwrap());
@@ -378,7 +380,7 @@ fn casbin_args(c: &Case, users: &[User], policy_max: u64) -> CasbinArgs {
         c.action.to_owned(),
         format!("t{}", c.team[0].0),
         c.patient.to_string(),
-        u.patient.map(|p| p.0.to_string()).unwrap_or_default(),
+        u.patient.map(|p| p.get().to_string()).unwrap_or_default(),
         c.ephi.to_string(),
         u.mfa.to_string(),
         i64::try_from((c.now % 86_400) / 60).unwrap(),
@@ -432,20 +434,24 @@ fn bench(c: &mut Criterion) {
         .map(|c| {
             let u = &users[c.user];
             Request {
-                principal: Principal {
-                    user: UserId(u64::try_from(c.user).unwrap()),
-                    roles: sessions[c.user],
-                    mfa: u.mfa,
-                    patient: u.patient,
-                    care_teams: &u.teams,
-                },
+                principal: Principal::new(
+                    &policy,
+                    UserId(u64::try_from(c.user).unwrap()),
+                    sessions[c.user],
+                    u.mfa,
+                    u.patient,
+                    &u.teams,
+                )
+                .unwrap(),
                 action: policy.action(c.action).unwrap(),
                 resource: Resource {
                     kind: policy.resource_type(RESOURCES[c.resource].0).unwrap(),
-                    owner: Some(PatientId(c.patient)),
+                    owner: Some(PatientId::new(c.patient)),
                     care_teams: &c.team,
                     ephi: c.ephi,
+                    attributes: Attributes::NONE,
                 },
+                attributes: Attributes::NONE,
                 now: c.now,
                 break_glass: c.glass,
             }

@@ -10,6 +10,7 @@ use carevox_authz::{
     Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, PolicyError, Request, Resource,
     Session, TeamId, UserId,
 };
+use carevox_authz::{Attributes, Pii};
 
 /// 2026-11-23 10:00 UTC, in seconds since the Unix epoch.
 const TEN_AM: u64 = 1_795_428_000;
@@ -18,7 +19,7 @@ const TEN_PM: u64 = TEN_AM + 12 * 3600;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = Policy::from_toml(HOSPITAL_POLICY)?;
-    let patient = PatientId(1042);
+    let patient = PatientId::new(1042);
     let cardiology = [TeamId(7)];
     let oncology = [TeamId(9)];
 
@@ -40,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let patient_mfa = session(7, "patient", true, Some(patient))?;
 
     let grant = BreakGlass {
-        reason: "patient unresponsive in the emergency department",
+        reason: Pii::new("patient unresponsive in the emergency department"),
         issued_at: TEN_AM - 300,
         expires_at: TEN_AM + 3300,
     };
@@ -156,7 +157,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 owner: Some(patient),
                 care_teams: &cardiology,
                 ephi: true,
+                attributes: Attributes::NONE,
             },
+            attributes: Attributes::NONE,
             now,
             break_glass,
         };

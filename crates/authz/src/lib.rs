@@ -6,13 +6,14 @@
 pub mod decision;
 pub mod policy;
 pub mod rbac;
+pub use carevox_redact::Pii;
 pub use decision::{
-    BreakGlass, BreakGlassUse, Decision, PatientId, Principal, Reason, Request, Resource, TeamId,
-    UserId, Verdict,
+    Attributes, BreakGlass, BreakGlassUse, Decision, PatientId, Principal, Reason, Request,
+    Resource, TeamId, Unmet, UserId, Verdict,
 };
 pub use policy::{
-    ActionId, Effect, Location, Policy, PolicyError, ResourceTypeId, RoleId, RoleSet,
-    ValidationError, ValidationErrorKind,
+    ActionId, Effect, Location, LocationId, NetworkId, Policy, PolicyError, ResourceTypeId, RoleId,
+    RoleSet, SiteId, ValidationError, ValidationErrorKind,
 };
 pub use rbac::{Assignments, RbacError, Session};
 

@@ -50,6 +50,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use carevox_redact::{Pii, Secret};
 use ring::digest;
 use ring::rand::SecureRandom;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -146,8 +147,16 @@ impl AuthMethod {
 
 /// A session's bearer token: zeroized on drop, redacted in `Debug`. Send it
 /// to the client (e.g. in a `Secure; HttpOnly` cookie) and never log it.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct SessionToken(String);
+#[derive(Debug, Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SessionToken(Secret<String>);
+
+impl PartialEq for SessionToken {
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(self.0.expose().as_bytes(), other.0.expose().as_bytes())
+    }
+}
+
+impl Eq for SessionToken {}
 
 impl SessionToken {
     /// Parses a token presented by a client, checking only its shape.
@@ -160,28 +169,22 @@ impl SessionToken {
         }
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
         Base64UrlUnpadded::decode(text, raw.as_mut()).map_err(|_| SessionError::MalformedToken)?;
-        Ok(Self(text.to_owned()))
+        Ok(Self(Secret::new(text.to_owned())))
     }
 
     /// The token text, to hand to the client.
     #[must_use]
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 
     fn digest(&self) -> [u8; 32] {
-        let d = digest::digest(&digest::SHA256, self.0.as_bytes());
+        let d = digest::digest(&digest::SHA256, self.0.expose().as_bytes());
         let mut out = [0u8; 32];
         for (o, b) in out.iter_mut().zip(d.as_ref()) {
             *o = *b;
         }
         out
-    }
-}
-
-impl fmt::Debug for SessionToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionToken(<redacted>)")
     }
 }
 
@@ -211,8 +214,9 @@ impl fmt::Debug for SessionId {
 pub struct SessionInfo {
     /// The public identifier, for logs and audit.
     pub id: SessionId,
-    /// The user, as the caller identified them (use an opaque id, not a name).
-    pub user_id: String,
+    /// The user, as the caller identified them (use an opaque id, not a
+    /// name); held as [`Pii`] so that `Debug` never shows it.
+    pub user_id: Pii<String>,
     /// When the session was created.
     pub created_at: u64,
     /// The last activity.
@@ -263,8 +267,8 @@ pub enum EndReason {
 pub struct EndedSession {
     /// Its public identifier.
     pub id: SessionId,
-    /// Its user.
-    pub user_id: String,
+    /// Its user, held as [`Pii`] so that `Debug` never shows it.
+    pub user_id: Pii<String>,
     /// Why it ended.
     pub reason: EndReason,
 }
@@ -337,6 +341,8 @@ impl Table {
     }
 
     fn user_keys(&self, user_id: &str) -> &[[u8; 32]] {
+        // A user without an entry has no session: the empty list is exactly
+        // what that means.
         self.by_user.get(user_id).map_or(&[], Vec::as_slice)
     }
 }
@@ -391,7 +397,7 @@ impl SessionStore {
         }
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
         fill(rng, raw.as_mut(), "a session token")?;
-        let token = SessionToken(Base64UrlUnpadded::encode_string(raw.as_ref()));
+        let token = SessionToken(Secret::new(Base64UrlUnpadded::encode_string(raw.as_ref())));
         let digest = token.digest();
         let mut unique = Vec::with_capacity(methods.len());
         for m in methods {
@@ -565,7 +571,7 @@ impl SessionStore {
         }
         SessionInfo {
             id: SessionId(id),
-            user_id: entry.user_id.clone(),
+            user_id: Pii::new(entry.user_id.clone()),
             created_at: entry.created_at,
             last_seen_at: entry.last_seen_at,
             methods: entry.methods.clone(),
@@ -587,7 +593,7 @@ impl SessionStore {
                 let entry = sessions.remove(&digest)?;
                 Some(EndedSession {
                     id: self.info(&entry).id,
-                    user_id: entry.user_id.clone(),
+                    user_id: Pii::new(entry.user_id.clone()),
                     reason,
                 })
             })

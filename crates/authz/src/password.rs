@@ -65,10 +65,10 @@
 //! # }
 //! ```
 
-use core::fmt;
 use core::num::NonZeroU32;
 
 use base64ct::{Base64Unpadded, Encoding};
+use carevox_redact::Secret;
 use ring::rand::SecureRandom;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -144,8 +144,8 @@ pub enum PasswordError {
 
 /// A password as typed by a user: zeroized on drop, redacted in `Debug`,
 /// non-empty and at most [`MAX_PASSWORD_BYTES`] long.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct Password(String);
+#[derive(Debug, Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Password(Secret<String>);
 
 impl Password {
     /// Wraps a password, refusing an empty or over-long one.
@@ -166,19 +166,13 @@ impl Password {
                 max: MAX_PASSWORD_BYTES,
             });
         }
-        Ok(Self(password))
+        Ok(Self(Secret::new(password)))
     }
 
     /// The password text.
     #[must_use]
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
+        self.0.expose()
     }
 }
 

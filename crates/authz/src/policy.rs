@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use jiff::tz::{Offset, TimeZone};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -45,6 +46,39 @@ pub struct ActionId(u16);
 /// [`Policy::resource_type`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceTypeId(u16);
+
+/// A site of the clinic network, declared in the policy's `[[sites]]`. Look
+/// one up with [`Policy::site`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SiteId(u16);
+
+impl SiteId {
+    pub(crate) fn raw(self) -> u16 {
+        self.0
+    }
+}
+
+/// A location (a ward, a room, a department), declared in the policy's
+/// `locations` list. Look one up with [`Policy::location`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LocationId(u16);
+
+impl LocationId {
+    pub(crate) fn raw(self) -> u16 {
+        self.0
+    }
+}
+
+/// A network a request can come from, declared in the policy's `networks`
+/// list. Look one up with [`Policy::network`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetworkId(u16);
+
+impl NetworkId {
+    pub(crate) fn raw(self) -> u16 {
+        self.0
+    }
+}
 
 /// A set of roles of one policy, as a bitset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -233,6 +267,44 @@ pub enum ValidationErrorKind {
         /// How many rules the file declares.
         count: usize,
     },
+    /// A time zone name that the bundled IANA time zone database lacks.
+    #[error("unknown time zone `{name}` (expected an IANA name such as `America/New_York`)")]
+    UnknownTimeZone {
+        /// The name found.
+        name: String,
+    },
+    /// Two settings that exclude each other are both given.
+    #[error("conflicting settings: {detail}")]
+    Conflict {
+        /// Which settings, and why.
+        detail: String,
+    },
+    /// A site, location or network that the policy does not declare.
+    #[error("unknown {what} `{name}`")]
+    UnknownValue {
+        /// `site`, `location` or `network`.
+        what: &'static str,
+        /// The unknown name.
+        name: String,
+    },
+    /// A condition that is not of the condition grammar, or compares values
+    /// of different kinds.
+    #[error("rule `{rule}`: bad condition: {detail}")]
+    BadCondition {
+        /// The rule id.
+        rule: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A rule with the same effect, principals, resource types, actions and
+    /// conditions as an earlier one.
+    #[error("rule `{rule}` repeats rule `{same_as}`")]
+    DuplicateRule {
+        /// The later rule.
+        rule: String,
+        /// The earlier rule it repeats.
+        same_as: String,
+    },
 }
 
 /// One problem found in a policy file, with its location.
@@ -264,6 +336,8 @@ pub enum PolicyError {
 }
 
 fn first(errors: &[ValidationError]) -> String {
+    // `Invalid` always carries at least one error; were it empty, an empty
+    // "first" would still say nothing false.
     errors.first().map(ToString::to_string).unwrap_or_default()
 }
 
@@ -285,7 +359,15 @@ impl PolicyError {
 struct RawPolicy {
     version: Spanned<u32>,
     #[serde(default)]
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
     utc_offset_minutes: Option<Spanned<i32>>,
+    #[serde(default)]
+    locations: Vec<Spanned<String>>,
+    #[serde(default)]
+    networks: Vec<Spanned<String>>,
+    #[serde(default)]
+    sites: Vec<Spanned<RawSite>>,
     #[serde(default)]
     break_glass: Option<Spanned<RawBreakGlass>>,
     #[serde(default)]
@@ -302,6 +384,17 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawBreakGlass {
     max_minutes: Spanned<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    name: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    time_zone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -375,6 +468,8 @@ struct RawRule {
     description: Option<String>,
     #[serde(default)]
     roles: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    except_roles: Option<Vec<Spanned<String>>>,
     resources: Vec<Spanned<String>>,
     actions: Vec<Spanned<String>>,
     #[serde(default)]
@@ -387,13 +482,17 @@ struct RawRule {
     hours: Option<Spanned<RawHours>>,
     #[serde(default)]
     break_glass: Option<Spanned<bool>>,
+    #[serde(default)]
+    when_break_glass: Option<Spanned<bool>>,
+    #[serde(default)]
+    conditions: Vec<Spanned<String>>,
 }
 
 // ---------------------------------------------------------------------------
 // The compiled form.
 
 /// Whether a rule permits or forbids.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// The rule grants access when it matches (unless a forbid matches too).
@@ -403,11 +502,51 @@ pub enum Effect {
 }
 
 /// The relationship a rule requires between principal and resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Relation {
     Any,
     CareTeam,
     Own,
+}
+
+/// Which side of a request an attribute is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Side {
+    Request,
+    Resource,
+}
+
+/// The attributes conditions can test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum AttrKind {
+    Site,
+    Location,
+    Network,
+}
+
+impl AttrKind {
+    fn name(self) -> &'static str {
+        match self {
+            AttrKind::Site => "site",
+            AttrKind::Location => "location",
+            AttrKind::Network => "network",
+        }
+    }
+}
+
+/// One attribute condition of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cond {
+    /// `request.<kind> == resource.<kind>` (or `!=` when `negate`).
+    Same { kind: AttrKind, negate: bool },
+    /// `<side>.<kind> in [values]` (or `not in` / `!=` when `negate`);
+    /// `values` is never empty.
+    OneOf {
+        side: Side,
+        kind: AttrKind,
+        negate: bool,
+        values: Box<[u16]>,
+    },
 }
 
 /// One rule as the decision procedure reads it: small and `Copy`, stored
@@ -418,12 +557,21 @@ pub(crate) struct RuleCore {
     pub(crate) index: u16,
     /// `None`: any principal; otherwise the roles (through the hierarchy).
     pub(crate) roles: Option<RoleSet>,
+    /// Principals holding any of these roles (through the hierarchy) never match.
+    pub(crate) except: RoleSet,
     pub(crate) relation: Relation,
     pub(crate) ephi: Option<bool>,
     pub(crate) mfa: Option<bool>,
-    /// Minutes of the day, `[from, to)`, wrapping past midnight when `from > to`.
+    /// Local minutes of the day `[from, to)`, `to` up to 1440 (24:00);
+    /// wrapping past midnight when `from > to`.
     pub(crate) hours: Option<(u16, u16)>,
+    /// A permit that applies only with a valid break-the-glass grant.
     pub(crate) break_glass: bool,
+    /// A forbid that applies only to requests presenting a break-the-glass
+    /// grant (`Some(true)`) or only to those that do not (`Some(false)`).
+    pub(crate) when_break_glass: Option<bool>,
+    /// A range of `Policy::conditions`; all must hold.
+    pub(crate) conds: (u32, u32),
 }
 
 /// The rules that can apply to one (resource type, action): ranges into
@@ -442,6 +590,13 @@ pub(crate) struct SodSet {
     pub(crate) name: Box<str>,
     pub(crate) roles: RoleSet,
     pub(crate) limit: usize,
+}
+
+/// A declared site: its name and the time zone of its clocks.
+#[derive(Debug)]
+pub(crate) struct SiteInfo {
+    pub(crate) name: Box<str>,
+    pub(crate) zone: TimeZone,
 }
 
 #[derive(Debug)]
@@ -470,8 +625,20 @@ pub struct Policy {
     pub(crate) rules: Vec<RuleInfo>,
     pub(crate) ssd: Vec<SodSet>,
     pub(crate) dsd: Vec<SodSet>,
+    /// Every role named by a separation-of-duty set: a principal with at
+    /// most one of them cannot break any set (limits are at least 2).
+    pub(crate) sod_roles: RoleSet,
     pub(crate) break_glass_max_secs: Option<u64>,
-    pub(crate) utc_offset_secs: i64,
+    /// The policy's time zone: hours of requests without a site, or at a
+    /// site without its own zone.
+    pub(crate) zone: TimeZone,
+    pub(crate) sites: Vec<SiteInfo>,
+    site_index: HashMap<Box<str>, SiteId>,
+    location_names: Vec<Box<str>>,
+    location_index: HashMap<Box<str>, LocationId>,
+    network_names: Vec<Box<str>>,
+    network_index: HashMap<Box<str>, NetworkId>,
+    pub(crate) conditions: Vec<Cond>,
 }
 
 impl Policy {
@@ -532,15 +699,24 @@ impl Policy {
             .map(|n| &**n)
     }
 
-    /// The roles that `role` carries: itself and every role it inherits.
-    pub fn inherited(&self, role: RoleId) -> RoleSet {
-        self.closure.get(role.index()).copied().unwrap_or_default()
+    /// The roles that `role` carries: itself and every role it inherits;
+    /// `None` for a role id that is not of this policy.
+    pub fn inherited(&self, role: RoleId) -> Option<RoleSet> {
+        self.closure.get(role.index()).copied()
     }
 
     /// The roles that the roles of `set` carry, through the hierarchy.
-    pub fn closure_of(&self, set: RoleSet) -> RoleSet {
-        set.iter()
-            .fold(RoleSet::EMPTY, |acc, r| acc.union(self.inherited(r)))
+    ///
+    /// # Errors
+    ///
+    /// [`RbacError::UnknownRole`](crate::RbacError::UnknownRole) for the
+    /// first role of `set` that is not of this policy.
+    pub fn closure_of(&self, set: RoleSet) -> Result<RoleSet, crate::RbacError> {
+        set.iter().try_fold(RoleSet::EMPTY, |acc, r| {
+            self.inherited(r)
+                .map(|c| acc.union(c))
+                .ok_or(crate::RbacError::UnknownRole(r.index()))
+        })
     }
 
     /// The role set holding `names` and what they inherit, or the first
@@ -553,7 +729,7 @@ impl Policy {
         let mut set = RoleSet::EMPTY;
         for name in names {
             let role = self.role(name).ok_or(*name)?;
-            set = set.union(self.inherited(role));
+            set = set.union(self.inherited(role).ok_or(*name)?);
         }
         Ok(set)
     }
@@ -561,6 +737,45 @@ impl Policy {
     /// The id of every rule, in file order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| &*r.id)
+    }
+
+    /// The site called `name`.
+    pub fn site(&self, name: &str) -> Option<SiteId> {
+        self.site_index.get(name).copied()
+    }
+
+    /// The name of `site`.
+    pub fn site_name(&self, site: SiteId) -> Option<&str> {
+        self.sites.get(usize::from(site.0)).map(|s| &*s.name)
+    }
+
+    /// The location called `name`.
+    pub fn location(&self, name: &str) -> Option<LocationId> {
+        self.location_index.get(name).copied()
+    }
+
+    /// The name of `location`.
+    pub fn location_name(&self, location: LocationId) -> Option<&str> {
+        self.location_names
+            .get(usize::from(location.0))
+            .map(|n| &**n)
+    }
+
+    /// The network called `name`.
+    pub fn network(&self, name: &str) -> Option<NetworkId> {
+        self.network_index.get(name).copied()
+    }
+
+    /// The name of `network`.
+    pub fn network_name(&self, network: NetworkId) -> Option<&str> {
+        self.network_names.get(usize::from(network.0)).map(|n| &**n)
+    }
+
+    /// The time zone in which `hours` are read for requests at `site`: the
+    /// site's own zone, else the policy's (`None` asks for the policy's).
+    pub fn time_zone(&self, site: Option<SiteId>) -> &TimeZone {
+        site.and_then(|s| self.sites.get(usize::from(s.0)))
+            .map_or(&self.zone, |s| &s.zone)
     }
 
     /// The longest break-the-glass grant this policy honours, in seconds.
@@ -608,6 +823,227 @@ fn parse_time(s: &str) -> Option<u16> {
     Some(h * 60 + m)
 }
 
+/// Offsets and lengths of compiled tables; bounded by [`MAX_RULES`] times the
+/// number of (resource type, action) pairs, far below `u32::MAX`.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// One operand of a condition, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Operand {
+    Attr(Side, AttrKind),
+    Literal(String),
+}
+
+/// A condition as written: `a == b`, `a != b`, `a in [..]`, `a not in [..]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Parsed {
+    Compare {
+        left: Operand,
+        right: Operand,
+        negate: bool,
+    },
+    In {
+        attr: (Side, AttrKind),
+        values: Vec<String>,
+        negate: bool,
+    },
+}
+
+/// A resolved condition, hashable: part of a rule's [`Signature`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum SigCond {
+    Same {
+        kind: AttrKind,
+        negate: bool,
+    },
+    OneOf {
+        side: Side,
+        kind: AttrKind,
+        negate: bool,
+        values: Vec<u16>,
+    },
+}
+
+/// What a rule means, for finding repeated rules by hashing.
+#[derive(PartialEq, Eq, Hash)]
+struct Signature {
+    effect: Effect,
+    roles: Option<RoleSet>,
+    except: RoleSet,
+    relation: Relation,
+    ephi: Option<bool>,
+    mfa: Option<bool>,
+    hours: Option<(u16, u16)>,
+    break_glass: bool,
+    when_break_glass: Option<bool>,
+    slots: Vec<usize>,
+    conds: Vec<SigCond>,
+}
+
+/// The declared attribute values conditions may name.
+struct Values<'a> {
+    sites: &'a HashMap<Box<str>, SiteId>,
+    locations: &'a HashMap<Box<str>, LocationId>,
+    networks: &'a HashMap<Box<str>, NetworkId>,
+}
+
+impl Values<'_> {
+    fn get(&self, kind: AttrKind, name: &str) -> Option<u16> {
+        match kind {
+            AttrKind::Site => self.sites.get(name).map(|v| v.0),
+            AttrKind::Location => self.locations.get(name).map(|v| v.0),
+            AttrKind::Network => self.networks.get(name).map(|v| v.0),
+        }
+    }
+}
+
+/// Parses one condition:
+///
+/// ```text
+/// condition := operand ("==" | "!=") operand
+///            | attribute ["not"] "in" "[" literal ("," literal)* [","] "]"
+/// operand   := attribute | literal
+/// attribute := ("request" | "resource") "." ("site" | "location" | "network")
+/// literal   := '"' name '"'        (TOML strings: write them as '...' or escape)
+/// ```
+fn parse_condition(text: &str) -> Result<Parsed, String> {
+    #[derive(Debug, PartialEq)]
+    enum Tok {
+        Word(String),
+        Lit(String),
+        Eq,
+        Ne,
+        Open,
+        Close,
+        Comma,
+    }
+    let mut toks = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            '[' => toks.push(Tok::Open),
+            ']' => toks.push(Tok::Close),
+            ',' => toks.push(Tok::Comma),
+            '=' | '!' => {
+                if chars.next_if(|&(_, n)| n == '=').is_none() {
+                    return Err(format!("expected `{c}=` at character {}", at + 1));
+                }
+                toks.push(if c == '=' { Tok::Eq } else { Tok::Ne });
+            }
+            '"' => {
+                let mut lit = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, ch)) => lit.push(ch),
+                        None => {
+                            return Err(format!(
+                                "unterminated string starting at character {}",
+                                at + 1
+                            ));
+                        }
+                    }
+                }
+                toks.push(Tok::Lit(lit));
+            }
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' => {
+                let mut word = String::from(c);
+                while let Some((_, n)) =
+                    chars.next_if(|&(_, n)| n.is_ascii_alphanumeric() || "_.-".contains(n))
+                {
+                    word.push(n);
+                }
+                toks.push(Tok::Word(word));
+            }
+            other => {
+                return Err(format!(
+                    "unexpected character `{other}` at character {}",
+                    at + 1
+                ));
+            }
+        }
+    }
+    let attr = |w: &str| -> Result<(Side, AttrKind), String> {
+        let (side, key) = w.split_once('.').ok_or_else(|| {
+            format!("`{w}` is not an attribute (write e.g. `request.site`) or a quoted name")
+        })?;
+        let side = match side {
+            "request" => Side::Request,
+            "resource" => Side::Resource,
+            _ => {
+                return Err(format!(
+                    "unknown attribute `{w}` (attributes start with `request.` or `resource.`)"
+                ));
+            }
+        };
+        let kind = match key {
+            "site" => AttrKind::Site,
+            "location" => AttrKind::Location,
+            "network" => AttrKind::Network,
+            _ => {
+                return Err(format!(
+                    "unknown attribute `{w}` (known: site, location, network)"
+                ));
+            }
+        };
+        Ok((side, kind))
+    };
+    let operand = |t: Option<&Tok>| -> Result<Operand, String> {
+        match t {
+            Some(Tok::Word(w)) => attr(w).map(|(s, k)| Operand::Attr(s, k)),
+            Some(Tok::Lit(l)) => Ok(Operand::Literal(l.clone())),
+            _ => Err("expected an attribute or a quoted name".into()),
+        }
+    };
+    let left = operand(toks.first())?;
+    match toks.get(1..) {
+        Some([op @ (Tok::Eq | Tok::Ne), right]) => Ok(Parsed::Compare {
+            left,
+            right: operand(Some(right))?,
+            negate: *op == Tok::Ne,
+        }),
+        Some(rest) => {
+            let (negate, rest) = match rest {
+                [Tok::Word(not), Tok::Word(inw), rest @ ..] if not == "not" && inw == "in" => {
+                    (true, rest)
+                }
+                [Tok::Word(inw), rest @ ..] if inw == "in" => (false, rest),
+                _ => return Err("expected `==`, `!=`, `in` or `not in` after the first operand, and one operand after `==` or `!=`".into()),
+            };
+            let Operand::Attr(side, kind) = left else {
+                return Err("the left side of `in` must be an attribute".into());
+            };
+            let [Tok::Open, items @ .., Tok::Close] = rest else {
+                return Err("expected a list `[\"a\", \"b\"]` after `in`".into());
+            };
+            let mut values = Vec::new();
+            let mut expect_value = true;
+            for t in items {
+                match (t, expect_value) {
+                    (Tok::Lit(l), true) => {
+                        values.push(l.clone());
+                        expect_value = false;
+                    }
+                    (Tok::Comma, false) => expect_value = true,
+                    _ => return Err("a list holds quoted names separated by commas".into()),
+                }
+            }
+            if values.is_empty() {
+                return Err("the list after `in` is empty".into());
+            }
+            Ok(Parsed::In {
+                attr: (side, kind),
+                values,
+                negate,
+            })
+        }
+        None => Err("the condition is empty".into()),
+    }
+}
+
 struct Compiler<'t> {
     text: &'t str,
     errors: Vec<ValidationError>,
@@ -636,21 +1072,7 @@ impl<'t> Compiler<'t> {
                 },
             );
         }
-        let utc_offset_secs = match &raw.utc_offset_minutes {
-            Some(m) if m.get_ref().unsigned_abs() >= 24 * 60 => {
-                self.error(
-                    m.span().start,
-                    "utc_offset_minutes".into(),
-                    ValidationErrorKind::OutOfRange {
-                        what: "utc_offset_minutes",
-                        detail: "must be strictly between -1440 and 1440".into(),
-                    },
-                );
-                0
-            }
-            Some(m) => i64::from(*m.get_ref()) * 60,
-            None => 0,
-        };
+        let zone = self.policy_zone(&raw);
         let break_glass_max_secs = match &raw.break_glass {
             Some(bg) => {
                 let minutes = bg.get_ref().max_minutes.get_ref();
@@ -834,12 +1256,10 @@ impl<'t> Compiler<'t> {
             // the set could never be assigned (static) or activated (dynamic).
             for (j, r) in s.roles.iter().enumerate() {
                 if let Some(&id) = role_index.get(r.get_ref().as_str()) {
-                    let held = closure
-                        .get(id.index())
-                        .copied()
-                        .unwrap_or_default()
-                        .intersection(roles)
-                        .len();
+                    let Some(carried) = closure.get(id.index()) else {
+                        continue;
+                    };
+                    let held = carried.intersection(roles).len();
                     if held >= limit {
                         self.error(
                             r.span().start,
@@ -869,8 +1289,65 @@ impl<'t> Compiler<'t> {
         // is fine; a static set whose roles some role inherits together is
         // caught above.
 
+        let sod_roles = ssd
+            .iter()
+            .chain(&dsd)
+            .fold(RoleSet::EMPTY, |acc, set| acc.union(set.roles));
+
+        // Sites, locations and networks.
+        let mut sites: Vec<SiteInfo> = Vec::new();
+        let mut site_index: HashMap<Box<str>, SiteId> = HashMap::new();
+        for (i, site) in raw.sites.iter().enumerate() {
+            let s = site.get_ref();
+            let name = s.name.get_ref();
+            if site_index.contains_key(name.as_str()) {
+                self.error(
+                    s.name.span().start,
+                    format!("sites[{i}].name"),
+                    ValidationErrorKind::Duplicate {
+                        what: "site",
+                        name: name.clone(),
+                    },
+                );
+                continue;
+            }
+            let Ok(id) = u16::try_from(sites.len()) else {
+                self.error(
+                    s.name.span().start,
+                    format!("sites[{i}]"),
+                    ValidationErrorKind::OutOfRange {
+                        what: "sites",
+                        detail: format!("at most {} sites", u16::MAX),
+                    },
+                );
+                break;
+            };
+            let site_zone = match &s.time_zone {
+                Some(tz) => self
+                    .zone_named(tz, format!("sites[{i}].time_zone"))
+                    .unwrap_or_else(|| zone.clone()),
+                None => zone.clone(),
+            };
+            site_index.insert(name.as_str().into(), SiteId(id));
+            sites.push(SiteInfo {
+                name: name.as_str().into(),
+                zone: site_zone,
+            });
+        }
+        let (location_names, location_index) =
+            self.value_list(&raw.locations, "locations", "location", LocationId);
+        let (network_names, network_index) =
+            self.value_list(&raw.networks, "networks", "network", NetworkId);
+        let values = Values {
+            sites: &site_index,
+            locations: &location_index,
+            networks: &network_index,
+        };
+
         // Rules.
         if raw.rules.len() > MAX_RULES {
+            // Past the limit nothing else is checked: the file is refused
+            // before any per-rule work.
             self.error(
                 raw.rules.get(MAX_RULES).map_or(0, |r| r.span().start),
                 format!("rules[{MAX_RULES}]"),
@@ -878,16 +1355,21 @@ impl<'t> Compiler<'t> {
                     count: raw.rules.len(),
                 },
             );
+            return Err(PolicyError::Invalid(self.errors));
         }
         let n_actions = action_names.len();
+        let n_slots = resource_names.len() * n_actions;
         let mut per_slot: Vec<(Vec<RuleCore>, Vec<RuleCore>, Vec<RuleCore>)> =
-            vec![(Vec::new(), Vec::new(), Vec::new()); resource_names.len() * n_actions];
+            vec![(Vec::new(), Vec::new(), Vec::new()); n_slots];
         let mut rules: Vec<RuleInfo> = Vec::new();
+        let mut rule_ids: HashMap<&str, usize> = HashMap::with_capacity(raw.rules.len());
+        let mut signatures: HashMap<Signature, usize> = HashMap::with_capacity(raw.rules.len());
+        let mut conditions: Vec<Cond> = Vec::new();
         let mut compiled: Vec<(RuleCore, Effect, Vec<usize>)> = Vec::new();
-        for (i, rule) in raw.rules.iter().enumerate().take(MAX_RULES) {
+        for (i, rule) in raw.rules.iter().enumerate() {
             let r = rule.get_ref();
             let id = r.id.get_ref();
-            if rules.iter().any(|x| &*x.id == id.as_str()) {
+            if rule_ids.contains_key(id.as_str()) {
                 self.error(
                     r.id.span().start,
                     format!("rules[{i}].id"),
@@ -896,23 +1378,13 @@ impl<'t> Compiler<'t> {
                         name: id.clone(),
                     },
                 );
+            } else {
+                rule_ids.insert(id.as_str(), i);
             }
             let roles = match &r.roles {
                 None => None,
                 Some(list) => {
-                    let mut set = RoleSet::EMPTY;
-                    for (j, name) in list.iter().enumerate() {
-                        match role_index.get(name.get_ref().as_str()) {
-                            Some(&id) => set = set.with(id),
-                            None => self.error(
-                                name.span().start,
-                                format!("rules[{i}].roles[{j}]"),
-                                ValidationErrorKind::UnknownRole {
-                                    name: name.get_ref().clone(),
-                                },
-                            ),
-                        }
-                    }
+                    let set = self.role_list(list, &role_index, &format!("rules[{i}].roles"));
                     if list.is_empty() {
                         self.error(
                             r.id.span().start,
@@ -925,6 +1397,33 @@ impl<'t> Compiler<'t> {
                         );
                     }
                     Some(set)
+                }
+            };
+            let except = match &r.except_roles {
+                None => RoleSet::EMPTY,
+                Some(list) => {
+                    let set =
+                        self.role_list(list, &role_index, &format!("rules[{i}].except_roles"));
+                    // Holding a listed role means holding what it inherits
+                    // too, so a listed role that carries an excepted role
+                    // can never match.
+                    let excluded =
+                        |role: RoleId| closure.get(role.index()).is_some_and(|c| c.intersects(set));
+                    let never = match roles {
+                        Some(rs) => !rs.is_empty() && rs.iter().all(excluded),
+                        None => false,
+                    };
+                    if never {
+                        self.error(
+                            r.id.span().start,
+                            format!("rules[{i}].except_roles"),
+                            ValidationErrorKind::RuleNeverApplies {
+                                rule: id.clone(),
+                                why: "every role it names holds a role of `except_roles`".into(),
+                            },
+                        );
+                    }
+                    set
                 }
             };
             let mut resources = Vec::new();
@@ -980,42 +1479,7 @@ impl<'t> Compiler<'t> {
                     },
                 );
             }
-            let hours = match &r.hours {
-                None => None,
-                Some(h) => {
-                    let from = parse_time(h.get_ref().from.get_ref());
-                    let to = parse_time(h.get_ref().to.get_ref());
-                    for (field, value, t) in [
-                        ("from", &h.get_ref().from, from),
-                        ("to", &h.get_ref().to, to),
-                    ] {
-                        if t.is_none() {
-                            self.error(
-                                value.span().start,
-                                format!("rules[{i}].hours.{field}"),
-                                ValidationErrorKind::InvalidTime {
-                                    value: value.get_ref().clone(),
-                                },
-                            );
-                        }
-                    }
-                    match (from, to) {
-                        (Some(f), Some(t)) if f % 1440 == t % 1440 => {
-                            self.error(
-                                h.span().start,
-                                format!("rules[{i}].hours"),
-                                ValidationErrorKind::RuleNeverApplies {
-                                    rule: id.clone(),
-                                    why: "its hours window is empty (from equals to)".into(),
-                                },
-                            );
-                            None
-                        }
-                        (Some(f), Some(t)) => Some((f % 1440, t % 1440)),
-                        _ => None,
-                    }
-                }
-            };
+            let hours = r.hours.as_ref().and_then(|h| self.hours(h, i, id));
             let break_glass = r.break_glass.as_ref().is_some_and(|b| *b.get_ref());
             if let Some(b) = &r.break_glass {
                 if *b.get_ref() && r.effect == RawEffect::Forbid {
@@ -1024,7 +1488,9 @@ impl<'t> Compiler<'t> {
                         format!("rules[{i}].break_glass"),
                         ValidationErrorKind::RuleNeverApplies {
                             rule: id.clone(),
-                            why: "break_glass applies to permits only".into(),
+                            why: "break_glass applies to permits only (a forbid limited to \
+                                  break-the-glass requests says `when_break_glass = true`)"
+                                .into(),
                         },
                     );
                 }
@@ -1036,10 +1502,67 @@ impl<'t> Compiler<'t> {
                     );
                 }
             }
+            let when_break_glass = r.when_break_glass.as_ref().map(|w| *w.get_ref());
+            if let Some(w) = &r.when_break_glass {
+                if r.effect == RawEffect::Permit {
+                    self.error(
+                        w.span().start,
+                        format!("rules[{i}].when_break_glass"),
+                        ValidationErrorKind::RuleNeverApplies {
+                            rule: id.clone(),
+                            why: "when_break_glass applies to forbids only (a permit for \
+                                  break-the-glass requests says `break_glass = true`)"
+                                .into(),
+                        },
+                    );
+                }
+                if *w.get_ref() && raw.break_glass.is_none() {
+                    self.error(
+                        w.span().start,
+                        format!("rules[{i}].when_break_glass"),
+                        ValidationErrorKind::BreakGlassNotConfigured { rule: id.clone() },
+                    );
+                }
+            }
+            let cond_start = conditions.len();
+            let mut sig_conds = Vec::with_capacity(r.conditions.len());
+            for (j, text) in r.conditions.iter().enumerate() {
+                match parse_condition(text.get_ref()) {
+                    Err(detail) => self.error(
+                        text.span().start,
+                        format!("rules[{i}].conditions[{j}]"),
+                        ValidationErrorKind::BadCondition {
+                            rule: id.clone(),
+                            detail,
+                        },
+                    ),
+                    Ok(parsed) => {
+                        if let Some(c) = self.resolve_condition(&parsed, &values, text, (id, i, j))
+                        {
+                            sig_conds.push(c.clone());
+                            conditions.push(match c {
+                                SigCond::Same { kind, negate } => Cond::Same { kind, negate },
+                                SigCond::OneOf {
+                                    side,
+                                    kind,
+                                    negate,
+                                    values,
+                                } => Cond::OneOf {
+                                    side,
+                                    kind,
+                                    negate,
+                                    values: values.into(),
+                                },
+                            });
+                        }
+                    }
+                }
+            }
             let effect = match r.effect {
                 RawEffect::Permit => Effect::Permit,
                 RawEffect::Forbid => Effect::Forbid,
             };
+            // At most MAX_RULES (u16::MAX) rules reach this point.
             let index = u16::try_from(rules.len()).unwrap_or(u16::MAX);
             rules.push(RuleInfo {
                 id: id.as_str().into(),
@@ -1048,6 +1571,7 @@ impl<'t> Compiler<'t> {
             let core = RuleCore {
                 index,
                 roles,
+                except,
                 relation: match r.relation.unwrap_or(RawRelation::Any) {
                     RawRelation::Any => Relation::Any,
                     RawRelation::CareTeam => Relation::CareTeam,
@@ -1057,68 +1581,138 @@ impl<'t> Compiler<'t> {
                 mfa: r.mfa,
                 hours,
                 break_glass,
+                when_break_glass,
+                conds: (to_u32(cond_start), to_u32(conditions.len())),
             };
             slots.sort_unstable();
             slots.dedup();
+            sig_conds.sort_unstable();
+            sig_conds.dedup();
+            // Repeated rules are found by hashing what a rule means, so
+            // the check is linear in the number of rules.
+            let signature = Signature {
+                effect,
+                roles: core.roles,
+                except: core.except,
+                relation: core.relation,
+                ephi: core.ephi,
+                mfa: core.mfa,
+                hours: core.hours,
+                break_glass: core.break_glass,
+                when_break_glass: core.when_break_glass,
+                slots: slots.clone(),
+                conds: sig_conds,
+            };
+            if !slots.is_empty() {
+                match signatures.get(&signature) {
+                    Some(&first) => {
+                        if let Some(f) = raw.rules.get(first) {
+                            self.error(
+                                r.id.span().start,
+                                format!("rules[{i}]"),
+                                ValidationErrorKind::DuplicateRule {
+                                    rule: id.clone(),
+                                    same_as: f.get_ref().id.get_ref().clone(),
+                                },
+                            );
+                        }
+                    }
+                    None => {
+                        signatures.insert(signature, i);
+                    }
+                }
+            }
             compiled.push((core, effect, slots));
         }
 
-        // A permit that an unconditional forbid covers everywhere never applies.
+        // A permit that unconditional forbids cover everywhere never applies.
+        // Per slot, the unconditional forbids are summed up once (a forbid
+        // for any principal, and the union of the roles forbidden), so each
+        // permit is checked against its slots only: linear, not pairwise.
+        #[derive(Clone, Default)]
+        struct Cover {
+            any: Option<u16>,
+            roles: RoleSet,
+            /// The first unconditional forbid of each role, for the message.
+            by_role: Vec<(RoleId, u16)>,
+        }
+        let mut cover: HashMap<usize, Cover> = HashMap::new();
+        for (core, effect, slots) in &compiled {
+            let unconditional = *effect == Effect::Forbid
+                && core.relation == Relation::Any
+                && core.ephi.is_none()
+                && core.mfa.is_none()
+                && core.hours.is_none()
+                && core.when_break_glass.is_none()
+                && !core.break_glass
+                && core.except.is_empty()
+                && core.conds.0 == core.conds.1;
+            if !unconditional {
+                continue;
+            }
+            for &s in slots {
+                let c = cover.entry(s).or_default();
+                match core.roles {
+                    None => {
+                        c.any.get_or_insert(core.index);
+                    }
+                    Some(fr) => {
+                        for role in fr.iter() {
+                            if !c.roles.contains(role) {
+                                c.by_role.push((role, core.index));
+                            }
+                        }
+                        c.roles = c.roles.union(fr);
+                    }
+                }
+            }
+        }
         for (i, (core, effect, slots)) in compiled.iter().enumerate() {
             if *effect != Effect::Permit || slots.is_empty() {
                 continue;
             }
-            let shadowed_by = slots.iter().map(|&s| {
-                compiled.iter().find(|(f, fe, fslots)| {
-                    *fe == Effect::Forbid
-                        && fslots.contains(&s)
-                        && f.relation == Relation::Any
-                        && f.ephi.is_none()
-                        && f.mfa.is_none()
-                        && f.hours.is_none()
-                        && match (f.roles, core.roles) {
-                            (None, _) => true,
-                            (Some(fr), Some(pr)) => pr.is_subset(fr),
-                            (Some(_), None) => false,
-                        }
-                })
-            });
-            let mut forbids = Vec::new();
-            let mut all = true;
-            for f in shadowed_by {
-                match f {
-                    Some((f, _, _)) => forbids.push(f.index),
-                    None => all = false,
+            let mut forbids: Vec<u16> = Vec::new();
+            let all = slots.iter().all(|s| {
+                let Some(c) = cover.get(s) else {
+                    return false;
+                };
+                if let Some(f) = c.any {
+                    forbids.push(f);
+                    return true;
                 }
-            }
+                match core.roles {
+                    Some(pr) if !pr.is_empty() && pr.is_subset(c.roles) => {
+                        forbids.extend(
+                            c.by_role
+                                .iter()
+                                .filter(|(r, _)| pr.contains(*r))
+                                .map(|&(_, f)| f),
+                        );
+                        true
+                    }
+                    _ => false,
+                }
+            });
             if all {
+                forbids.sort_unstable();
+                forbids.dedup();
                 let names = forbids
                     .iter()
                     .filter_map(|&k| rules.get(usize::from(k)).map(|r| &*r.id))
                     .collect::<Vec<_>>();
-                let mut names = names;
-                names.dedup();
-                let (offset, rid) = raw
-                    .rules
-                    .get(i)
-                    .map(|r| {
-                        (
-                            r.get_ref().id.span().start,
-                            r.get_ref().id.get_ref().clone(),
-                        )
-                    })
-                    .unwrap_or_default();
-                self.error(
-                    offset,
-                    format!("rules[{i}]"),
-                    ValidationErrorKind::RuleNeverApplies {
-                        rule: rid,
-                        why: format!(
-                            "every request it matches is forbidden unconditionally by `{}`",
-                            names.join("`, `")
-                        ),
-                    },
-                );
+                if let Some(r) = raw.rules.get(i) {
+                    self.error(
+                        r.get_ref().id.span().start,
+                        format!("rules[{i}]"),
+                        ValidationErrorKind::RuleNeverApplies {
+                            rule: r.get_ref().id.get_ref().clone(),
+                            why: format!(
+                                "every request it matches is forbidden unconditionally by `{}`",
+                                names.join("`, `")
+                            ),
+                        },
+                    );
+                }
             }
         }
 
@@ -1142,9 +1736,9 @@ impl<'t> Compiler<'t> {
         let mut slot_rules = Vec::new();
         let mut slots = Vec::with_capacity(per_slot.len());
         let mut push = |list: Vec<RuleCore>| {
-            let start = u32::try_from(slot_rules.len()).unwrap_or(u32::MAX);
+            let start = to_u32(slot_rules.len());
             slot_rules.extend(list);
-            (start, u32::try_from(slot_rules.len()).unwrap_or(u32::MAX))
+            (start, to_u32(slot_rules.len()))
         };
         for (f, p, g) in per_slot {
             slots.push(Slot {
@@ -1167,8 +1761,278 @@ impl<'t> Compiler<'t> {
             rules,
             ssd,
             dsd,
+            sod_roles,
             break_glass_max_secs,
-            utc_offset_secs,
+            zone,
+            sites,
+            site_index,
+            location_names,
+            location_index,
+            network_names,
+            network_index,
+            conditions,
+        })
+    }
+
+    /// The policy's time zone: `time_zone` (IANA name), or the fixed
+    /// `utc_offset_minutes`, or UTC.
+    fn policy_zone(&mut self, raw: &RawPolicy) -> TimeZone {
+        if let (Some(_), Some(offset)) = (&raw.time_zone, &raw.utc_offset_minutes) {
+            self.error(
+                offset.span().start,
+                "utc_offset_minutes".into(),
+                ValidationErrorKind::Conflict {
+                    detail: "give `time_zone` or `utc_offset_minutes`, not both".into(),
+                },
+            );
+        }
+        if let Some(name) = &raw.time_zone {
+            return self
+                .zone_named(name, "time_zone".into())
+                .unwrap_or(TimeZone::UTC);
+        }
+        match &raw.utc_offset_minutes {
+            Some(m) => {
+                let offset = (m.get_ref().unsigned_abs() < 24 * 60)
+                    .then(|| Offset::from_seconds(m.get_ref() * 60).ok())
+                    .flatten();
+                match offset {
+                    Some(offset) => TimeZone::fixed(offset),
+                    None => {
+                        self.error(
+                            m.span().start,
+                            "utc_offset_minutes".into(),
+                            ValidationErrorKind::OutOfRange {
+                                what: "utc_offset_minutes",
+                                detail: "must be strictly between -1440 and 1440".into(),
+                            },
+                        );
+                        TimeZone::UTC
+                    }
+                }
+            }
+            None => TimeZone::UTC,
+        }
+    }
+
+    /// The IANA zone `name`, from the tz database bundled with the crate
+    /// (never the host's), or a located error.
+    fn zone_named(&mut self, name: &Spanned<String>, path: String) -> Option<TimeZone> {
+        match TimeZone::get(name.get_ref()) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                self.error(
+                    name.span().start,
+                    path,
+                    ValidationErrorKind::UnknownTimeZone {
+                        name: name.get_ref().clone(),
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A declared list of names (locations, networks), interned.
+    fn value_list<I: Copy>(
+        &mut self,
+        list: &[Spanned<String>],
+        key: &'static str,
+        what: &'static str,
+        make: fn(u16) -> I,
+    ) -> (Vec<Box<str>>, HashMap<Box<str>, I>) {
+        let mut names: Vec<Box<str>> = Vec::new();
+        let mut index = HashMap::new();
+        for (i, name) in list.iter().enumerate() {
+            if index.contains_key(name.get_ref().as_str()) {
+                self.error(
+                    name.span().start,
+                    format!("{key}[{i}]"),
+                    ValidationErrorKind::Duplicate {
+                        what,
+                        name: name.get_ref().clone(),
+                    },
+                );
+                continue;
+            }
+            let Ok(id) = u16::try_from(names.len()) else {
+                self.error(
+                    name.span().start,
+                    format!("{key}[{i}]"),
+                    ValidationErrorKind::OutOfRange {
+                        what: key,
+                        detail: format!("at most {} names", u16::MAX),
+                    },
+                );
+                break;
+            };
+            names.push(name.get_ref().as_str().into());
+            index.insert(name.get_ref().as_str().into(), make(id));
+        }
+        (names, index)
+    }
+
+    /// The roles of a rule's role list, reporting unknown names.
+    fn role_list(
+        &mut self,
+        list: &[Spanned<String>],
+        role_index: &HashMap<Box<str>, RoleId>,
+        path: &str,
+    ) -> RoleSet {
+        let mut set = RoleSet::EMPTY;
+        for (j, name) in list.iter().enumerate() {
+            match role_index.get(name.get_ref().as_str()) {
+                Some(&id) => set = set.with(id),
+                None => self.error(
+                    name.span().start,
+                    format!("{path}[{j}]"),
+                    ValidationErrorKind::UnknownRole {
+                        name: name.get_ref().clone(),
+                    },
+                ),
+            }
+        }
+        set
+    }
+
+    /// A rule's hours window: `from` in 00:00..=23:59, `to` in
+    /// 00:00..=24:00; `from == to` is empty (refused), `from > to` wraps
+    /// past midnight, and `to = 00:00` after a later `from` means the same
+    /// as `to = 24:00`.
+    fn hours(&mut self, h: &Spanned<RawHours>, i: usize, id: &str) -> Option<(u16, u16)> {
+        let from = parse_time(h.get_ref().from.get_ref());
+        let to = parse_time(h.get_ref().to.get_ref());
+        for (field, value, t) in [
+            ("from", &h.get_ref().from, from),
+            ("to", &h.get_ref().to, to),
+        ] {
+            if t.is_none() {
+                self.error(
+                    value.span().start,
+                    format!("rules[{i}].hours.{field}"),
+                    ValidationErrorKind::InvalidTime {
+                        value: value.get_ref().clone(),
+                    },
+                );
+            }
+        }
+        if from == Some(1440) {
+            self.error(
+                h.get_ref().from.span().start,
+                format!("rules[{i}].hours.from"),
+                ValidationErrorKind::OutOfRange {
+                    what: "hours.from",
+                    detail: "24:00 ends a day; a window starts between 00:00 and 23:59".into(),
+                },
+            );
+            return None;
+        }
+        let (from, to) = (from?, to?);
+        // `to = 00:00` ends the window at midnight, as `24:00` does; but a
+        // window from a time to the same time is empty (`00:00`-`00:00`
+        // too), never the whole day: that is written `00:00`-`24:00`.
+        if from == to || (from == 0 && to == 0) {
+            self.error(
+                h.span().start,
+                format!("rules[{i}].hours"),
+                ValidationErrorKind::RuleNeverApplies {
+                    rule: id.to_owned(),
+                    why: "its hours window is empty (from equals to)".into(),
+                },
+            );
+            return None;
+        }
+        Some((from, if to == 0 { 1440 } else { to }))
+    }
+
+    /// Resolves a parsed condition against the declared values.
+    fn resolve_condition(
+        &mut self,
+        parsed: &Parsed,
+        values: &Values<'_>,
+        text: &Spanned<String>,
+        (id, i, j): (&str, usize, usize),
+    ) -> Option<SigCond> {
+        let path = format!("rules[{i}].conditions[{j}]");
+        let rule = || id.to_owned();
+        let bad = |this: &mut Self, detail: String| {
+            this.error(
+                text.span().start,
+                path.clone(),
+                ValidationErrorKind::BadCondition {
+                    rule: rule(),
+                    detail,
+                },
+            );
+            None
+        };
+        let (side, kind, names, negate) = match parsed {
+            Parsed::Compare {
+                left: Operand::Attr(ls, lk),
+                right: Operand::Attr(rs, rk),
+                negate,
+            } => {
+                if lk != rk {
+                    return bad(
+                        self,
+                        format!(
+                            "compares a {} with a {}: they are never equal",
+                            lk.name(),
+                            rk.name()
+                        ),
+                    );
+                }
+                if ls == rs {
+                    return bad(self, "compares an attribute with itself".into());
+                }
+                return Some(SigCond::Same {
+                    kind: *lk,
+                    negate: *negate,
+                });
+            }
+            Parsed::Compare {
+                left: Operand::Attr(side, kind),
+                right: Operand::Literal(l),
+                negate,
+            }
+            | Parsed::Compare {
+                left: Operand::Literal(l),
+                right: Operand::Attr(side, kind),
+                negate,
+            } => (*side, *kind, std::slice::from_ref(l), *negate),
+            Parsed::Compare { .. } => {
+                return bad(self, "compares two constants".into());
+            }
+            Parsed::In {
+                attr: (side, kind),
+                values,
+                negate,
+            } => (*side, *kind, values.as_slice(), *negate),
+        };
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            match values.get(kind, name) {
+                Some(v) => ids.push(v),
+                None => {
+                    self.error(
+                        text.span().start,
+                        path.clone(),
+                        ValidationErrorKind::UnknownValue {
+                            what: kind.name(),
+                            name: name.clone(),
+                        },
+                    );
+                    return None;
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Some(SigCond::OneOf {
+            side,
+            kind,
+            negate,
+            values: ids,
         })
     }
 
@@ -1241,6 +2105,9 @@ impl<'t> Compiler<'t> {
                         let me = RoleId(u8::try_from(node).unwrap_or(u8::MAX));
                         let mut set = RoleSet::EMPTY.with(me);
                         for j in juniors.get(node).into_iter().flatten() {
+                            // A junior on a cycle has no closure yet: the
+                            // cycle is reported and the policy refused, so
+                            // the empty set here never reaches a decision.
                             set = set.union(closure.get(j.index()).copied().unwrap_or_default());
                         }
                         if let Some(x) = closure.get_mut(node) {

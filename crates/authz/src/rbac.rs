@@ -75,7 +75,7 @@ impl Assignments {
             return Err(RbacError::UnknownRole(role.index()));
         }
         let assigned = self.assigned(user).with(role);
-        let authorized = policy.closure_of(assigned);
+        let authorized = policy.closure_of(assigned)?;
         for set in &policy.ssd {
             if authorized.intersection(set.roles).len() >= set.limit {
                 return Err(RbacError::StaticSod {
@@ -98,11 +98,18 @@ impl Assignments {
 
     /// The roles assigned to `user`.
     pub fn assigned(&self, user: UserId) -> RoleSet {
+        // A user without an entry has been assigned no role: the empty set
+        // is exactly what that means.
         self.users.get(&user).copied().unwrap_or_default()
     }
 
     /// The roles `user` may activate: the assigned roles and all they inherit.
-    pub fn authorized(&self, policy: &Policy, user: UserId) -> RoleSet {
+    ///
+    /// # Errors
+    ///
+    /// [`RbacError::UnknownRole`] when the assignments hold a role that is
+    /// not of `policy` (assignments made under another policy).
+    pub fn authorized(&self, policy: &Policy, user: UserId) -> Result<RoleSet, RbacError> {
         policy.closure_of(self.assigned(user))
     }
 }
@@ -148,12 +155,15 @@ impl Session {
         if role.index() >= policy.role_names.len() {
             return Err(RbacError::UnknownRole(role.index()));
         }
-        if !assignments.authorized(policy, self.user).contains(role) {
+        if !assignments.authorized(policy, self.user)?.contains(role) {
             return Err(RbacError::NotAuthorized {
                 role: role_name(policy, role),
             });
         }
-        let effective = self.effective.union(policy.inherited(role));
+        let carried = policy
+            .inherited(role)
+            .ok_or(RbacError::UnknownRole(role.index()))?;
+        let effective = self.effective.union(carried);
         for set in &policy.dsd {
             if effective.intersection(set.roles).len() >= set.limit {
                 return Err(RbacError::DynamicSod {
@@ -168,18 +178,50 @@ impl Session {
     }
 
     /// Deactivates `role` (no effect if it was not active).
-    pub fn deactivate(&mut self, policy: &Policy, role: RoleId) {
+    ///
+    /// # Errors
+    ///
+    /// [`RbacError::UnknownRole`] when the session holds a role that is not
+    /// of `policy`; the session is then emptied of roles, never left
+    /// holding roles it cannot account for.
+    pub fn deactivate(&mut self, policy: &Policy, role: RoleId) -> Result<(), RbacError> {
         self.active = self.active.without(role);
-        self.effective = policy.closure_of(self.active);
+        self.recompute(policy)
     }
 
     /// Drops every active role the user is no longer authorized for (after a
     /// [`Assignments::deassign`]).
-    pub fn refresh(&mut self, policy: &Policy, assignments: &Assignments) {
-        self.active = self
-            .active
-            .intersection(assignments.authorized(policy, self.user));
-        self.effective = policy.closure_of(self.active);
+    ///
+    /// # Errors
+    ///
+    /// [`RbacError::UnknownRole`] as for [`Session::deactivate`]; the
+    /// session is then emptied of roles.
+    pub fn refresh(&mut self, policy: &Policy, assignments: &Assignments) -> Result<(), RbacError> {
+        match assignments.authorized(policy, self.user) {
+            Ok(authorized) => {
+                self.active = self.active.intersection(authorized);
+                self.recompute(policy)
+            }
+            Err(e) => {
+                self.active = RoleSet::EMPTY;
+                self.effective = RoleSet::EMPTY;
+                Err(e)
+            }
+        }
+    }
+
+    fn recompute(&mut self, policy: &Policy) -> Result<(), RbacError> {
+        match policy.closure_of(self.active) {
+            Ok(effective) => {
+                self.effective = effective;
+                Ok(())
+            }
+            Err(e) => {
+                self.active = RoleSet::EMPTY;
+                self.effective = RoleSet::EMPTY;
+                Err(e)
+            }
+        }
     }
 
     /// The user of the session.
@@ -205,12 +247,12 @@ impl Session {
     /// The principal of a request made in this session, with the care teams
     /// the user is on now (from the caller's relationship store).
     pub fn principal<'a>(&self, care_teams: &'a [TeamId]) -> Principal<'a> {
-        Principal {
-            user: self.user,
-            roles: self.effective,
-            mfa: self.mfa,
-            patient: self.patient,
+        Principal::from_session(
+            self.user,
+            self.effective,
+            self.mfa,
+            self.patient,
             care_teams,
-        }
+        )
     }
 }

@@ -47,6 +47,7 @@
 use core::fmt;
 
 use base64ct::{Base64Unpadded, Encoding};
+use carevox_redact::Secret;
 use ring::hmac;
 use ring::rand::SecureRandom;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -94,22 +95,24 @@ pub enum RecoveryError {
 
 /// One recovery code, as shown to the user: zeroized on drop, redacted in
 /// `Debug`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct RecoveryCode(String);
+#[derive(Debug, Clone, Zeroize, ZeroizeOnDrop)]
+pub struct RecoveryCode(Secret<String>);
 
 impl RecoveryCode {
     /// The code in groups of four, e.g. `7K2M-QX9D-HT4B-WN8C`.
     #[must_use]
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
-impl fmt::Debug for RecoveryCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RecoveryCode(<redacted>)")
+impl PartialEq for RecoveryCode {
+    fn eq(&self, other: &Self) -> bool {
+        crate::secret::ct_eq(self.0.expose().as_bytes(), other.0.expose().as_bytes())
     }
 }
+
+impl Eq for RecoveryCode {}
 
 /// The stored side of a user's recovery codes: a key and one digest per
 /// code, each digest cleared once its code is used.
@@ -163,7 +166,7 @@ impl RecoveryCodeSet {
                 }
                 shown.push(char::from(c));
             }
-            codes.push(RecoveryCode(shown));
+            codes.push(RecoveryCode(Secret::new(shown)));
         }
         Ok((
             codes,

@@ -2,8 +2,7 @@
 //! comparison, random bytes from the caller's generator, and a zeroizing
 //! byte buffer whose `Debug` never shows its contents.
 
-use core::fmt;
-
+use carevox_redact::Secret;
 use ring::rand::SecureRandom;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -40,47 +39,51 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// A heap buffer of secret bytes: zeroized on drop, redacted in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
-pub struct SecretBytes(Vec<u8>);
+/// A heap buffer of secret bytes: zeroized on drop, redacted in `Debug`
+/// (it holds a [`Secret`]), compared in constant time.
+#[derive(Debug, Clone, Default, Zeroize, ZeroizeOnDrop)]
+pub struct SecretBytes(Secret<Vec<u8>>);
 
 impl SecretBytes {
     /// Takes ownership of `bytes`; they are wiped when this value is dropped.
     #[must_use]
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(bytes)
+        Self(Secret::new(bytes))
     }
 
     /// Copies `bytes` into a new secret buffer.
     #[must_use]
     pub fn from_slice(bytes: &[u8]) -> Self {
-        Self(bytes.to_vec())
+        Self::new(bytes.to_vec())
     }
 
     /// The secret bytes. Handle with care: do not log or copy them around.
     #[must_use]
     pub fn expose(&self) -> &[u8] {
-        &self.0
+        self.0.expose()
     }
 
     /// Number of secret bytes.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.expose().len()
     }
 
     /// Whether the buffer is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.expose().is_empty()
     }
 }
 
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretBytes(<redacted>)")
+impl PartialEq for SecretBytes {
+    /// Constant-time in the contents (lengths are not secret).
+    fn eq(&self, other: &Self) -> bool {
+        ct_eq(self.expose(), other.expose())
     }
 }
+
+impl Eq for SecretBytes {}
 
 /// The system generator, for unit tests only.
 #[cfg(test)]

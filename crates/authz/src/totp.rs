@@ -32,8 +32,6 @@
 //! # }
 //! ```
 
-use core::fmt;
-
 use ring::hmac;
 use ring::rand::SecureRandom;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -128,8 +126,9 @@ impl TotpAlgorithm {
     }
 }
 
-/// A TOTP shared secret: 16 to 64 bytes, zeroized on drop, redacted in `Debug`.
-#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+/// A TOTP shared secret: 16 to 64 bytes, zeroized on drop, redacted in
+/// `Debug`, compared in constant time.
+#[derive(Debug, Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct TotpSecret(SecretBytes);
 
 impl TotpSecret {
@@ -160,7 +159,7 @@ impl TotpSecret {
     /// # Errors
     /// [`TotpError::BadBase32`] or [`TotpError::BadSecretLength`].
     pub fn from_base32(text: &str) -> Result<Self, TotpError> {
-        let bytes = Zeroizing::new(base32_decode(text)?);
+        let bytes = base32_decode(text)?;
         Self::from_bytes(&bytes)
     }
 
@@ -174,12 +173,6 @@ impl TotpSecret {
     #[must_use]
     pub fn expose(&self) -> &[u8] {
         self.0.expose()
-    }
-}
-
-impl fmt::Debug for TotpSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TotpSecret(<redacted>)")
     }
 }
 
@@ -385,62 +378,49 @@ impl Totp {
     }
 }
 
-const BASE32_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// RFC 4648 base32 as authenticator apps show it: the standard alphabet,
+/// lower case read as upper case, spaces ignored, no padding (padding is
+/// stripped before decoding, see [`base32_decode`]).
+fn base32_spec() -> Result<data_encoding::Encoding, TotpError> {
+    let mut spec = data_encoding::Specification::new();
+    spec.symbols.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+    spec.translate.from.push_str("abcdefghijklmnopqrstuvwxyz");
+    spec.translate.to.push_str("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    spec.ignore.push(' ');
+    // The specification above is constant and valid; the error cannot
+    // happen, but is reported rather than unwrapped.
+    spec.encoding()
+        .map_err(|_| TotpError::BadParameter { name: "base32" })
+}
 
 fn base32_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0u32;
-    for &b in bytes {
-        buffer = (buffer << 8) | u64::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(base32_char(buffer >> bits));
-        }
-        buffer &= (1 << bits) - 1;
-    }
-    if bits > 0 {
-        out.push(base32_char(buffer << (5 - bits)));
-    }
-    out
+    data_encoding::BASE32_NOPAD.encode(bytes)
 }
 
-fn base32_char(index: u64) -> char {
-    let i = usize::try_from(index & 0x1f).unwrap_or(0);
-    BASE32_ALPHABET.get(i).map_or('A', |&c| char::from(c))
-}
-
-fn base32_decode(text: &str) -> Result<Vec<u8>, TotpError> {
-    let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0u32;
-    let mut padding = false;
-    for (offset, c) in text.char_indices() {
-        if c == ' ' {
-            continue;
-        }
-        if c == '=' {
-            padding = true;
-            continue;
-        }
-        if padding {
-            return Err(TotpError::BadBase32 { offset });
-        }
-        let upper = c.to_ascii_uppercase();
-        let value = BASE32_ALPHABET
-            .iter()
-            .position(|&a| char::from(a) == upper)
-            .ok_or(TotpError::BadBase32 { offset })?;
-        buffer = (buffer << 5) | u64::try_from(value).unwrap_or(0);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(u8::try_from((buffer >> bits) & 0xff).unwrap_or(0));
-            buffer &= (1 << bits) - 1;
+/// Decodes RFC 4648 base32: case-insensitive, spaces ignored, optional `=`
+/// padding at the end only. Errors give the byte offset in `text`.
+fn base32_decode(text: &str) -> Result<Zeroizing<Vec<u8>>, TotpError> {
+    // Padding may only be followed by more padding (or spaces).
+    let body_end = text.find('=').unwrap_or(text.len());
+    if let Some(tail) = text.get(body_end..) {
+        if let Some((i, _)) = tail.char_indices().find(|&(_, c)| c != '=' && c != ' ') {
+            return Err(TotpError::BadBase32 {
+                offset: body_end + i,
+            });
         }
     }
-    buffer.zeroize();
+    let body = text.get(..body_end).unwrap_or(text).as_bytes();
+    let encoding = base32_spec()?;
+    let max = encoding
+        .decode_len(body.len())
+        .map_err(|e| TotpError::BadBase32 { offset: e.position })?;
+    let mut out = Zeroizing::new(vec![0u8; max]);
+    let len = encoding
+        .decode_mut(body, &mut out)
+        .map_err(|e| TotpError::BadBase32 {
+            offset: e.error.position,
+        })?;
+    out.truncate(len);
     Ok(out)
 }
 
@@ -496,9 +476,23 @@ mod tests {
         ];
         for (raw, enc) in cases {
             assert_eq!(base32_encode(raw.as_bytes()), enc);
-            assert_eq!(base32_decode(enc).unwrap(), raw.as_bytes());
+            assert_eq!(base32_decode(enc).unwrap().as_slice(), raw.as_bytes());
         }
-        assert_eq!(base32_decode("mzxw 6ytb oi======").unwrap(), b"foobar");
+        // RFC 4648 section 10 with padding, in lower case and with spaces.
+        for (raw, enc) in [
+            ("f", "MY======"),
+            ("fo", "MZXQ===="),
+            ("foo", "MZXW6==="),
+            ("foob", "MZXW6YQ="),
+        ] {
+            assert_eq!(base32_decode(enc).unwrap().as_slice(), raw.as_bytes());
+            let lower = enc.to_ascii_lowercase();
+            assert_eq!(base32_decode(&lower).unwrap().as_slice(), raw.as_bytes());
+        }
+        assert_eq!(
+            base32_decode("mzxw 6ytb oi======").unwrap().as_slice(),
+            b"foobar"
+        );
         assert_eq!(
             base32_decode("MZ1"),
             Err(TotpError::BadBase32 { offset: 2 })
@@ -507,6 +501,15 @@ mod tests {
             base32_decode("MY==MY"),
             Err(TotpError::BadBase32 { offset: 4 })
         );
+        // A length no byte string encodes to, and non-zero trailing bits.
+        assert!(matches!(
+            base32_decode("MZX"),
+            Err(TotpError::BadBase32 { .. })
+        ));
+        assert!(matches!(
+            base32_decode("MZ"),
+            Err(TotpError::BadBase32 { .. })
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use carevox_authz::{
     Assignments, BreakGlass, BreakGlassUse, HOSPITAL_POLICY, PatientId, Policy, Reason, Request,
     Resource, Session, TeamId, UserId, Verdict,
 };
+use carevox_authz::{Attributes, Pii};
 
 const TEN_AM: u64 = 1_795_428_000;
 
@@ -27,10 +28,12 @@ fn on_call_request<'a>(
         action: p.action("listen").unwrap(),
         resource: Resource {
             kind: p.resource_type("voicemail").unwrap(),
-            owner: Some(PatientId(77)),
+            owner: Some(PatientId::new(77)),
             care_teams: &[TeamId(5)],
             ephi: true,
+            attributes: Attributes::NONE,
         },
+        attributes: Attributes::NONE,
         now,
         break_glass: grant,
     }
@@ -47,7 +50,7 @@ fn session(p: &Policy, role: &str, mfa: bool) -> Session {
 
 fn grant(issued_at: u64, minutes: u64) -> BreakGlass<'static> {
     BreakGlass {
-        reason: "patient arrived unconscious; history needed",
+        reason: Pii::new("patient arrived unconscious; history needed"),
         issued_at,
         expires_at: issued_at + minutes * 60,
     }
@@ -88,7 +91,7 @@ fn grant_needs_a_reason_and_a_bounded_duration() {
     let p = Policy::from_toml(HOSPITAL_POLICY).unwrap();
     let s = session(&p, "on_call_physician", true);
     let blank = BreakGlass {
-        reason: "   ",
+        reason: Pii::new("   "),
         ..grant(TEN_AM, 30)
     };
     let d = p.decide(&on_call_request(&p, &s, Some(blank), TEN_AM + 60));
@@ -176,7 +179,7 @@ fn decision_serializes_for_the_audit_log() {
     let none = p.decide(&on_call_request(&p, &s, None, TEN_AM));
     assert_eq!(
         serde_json::to_string(&none).unwrap(),
-        r#"{"verdict":"deny","reason":{"kind":"not_permitted"},"break_glass":"none","review":false}"#
+        r#"{"verdict":"deny","reason":{"kind":"not_permitted"},"break_glass":"none","review":false,"nearest":"care-team-voicemail","unmet":["not_on_care_team"]}"#
     );
     // The reason text is never in the decision nor in the grant's Debug form.
     let g = grant(TEN_AM, 30);
@@ -184,10 +187,13 @@ fn decision_serializes_for_the_audit_log() {
 }
 
 #[test]
-fn time_of_day_uses_the_policy_offset() {
-    // The same policy shifted to UTC-5: 10:00 UTC is 05:00 local, outside
-    // the day window of physician-export-day (07:00-19:00).
-    let shifted = HOSPITAL_POLICY.replace("utc_offset_minutes = 0", "utc_offset_minutes = -300");
+fn time_of_day_uses_the_policy_zone() {
+    // The same policy in New York's zone (EST, UTC-5, in late November):
+    // 10:00 UTC is 05:00 local, outside the day window of
+    // physician-export-day (07:00-19:00).
+    let shifted =
+        HOSPITAL_POLICY.replace("time_zone = \"UTC\"", "time_zone = \"America/New_York\"");
+    assert_ne!(shifted, HOSPITAL_POLICY);
     let p = Policy::from_toml(&shifted).unwrap();
     let s = session(&p, "physician", true);
     let teams = [TeamId(5)];
@@ -196,10 +202,12 @@ fn time_of_day_uses_the_policy_offset() {
         action: p.action("export").unwrap(),
         resource: Resource {
             kind: p.resource_type("recording").unwrap(),
-            owner: Some(PatientId(1)),
+            owner: Some(PatientId::new(1)),
             care_teams: &teams,
             ephi: true,
+            attributes: Attributes::NONE,
         },
+        attributes: Attributes::NONE,
         now,
         break_glass: None,
     };

@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
+use carevox_authz::{Attributes, Pii, RbacError};
 use carevox_authz::{
     BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Principal, Reason, Request, Resource, TeamId,
     UserId, Verdict,
@@ -44,6 +45,24 @@ const RESOURCES: [(&str, &str, &[&str]); 6] = [
     ("audit_log", "AuditLog", &["read", "export"]),
     ("policy", "PolicyDoc", &["read", "update"]),
 ];
+
+/// The sites of the policy and the time zones it gives them.
+const SITES: [(&str, &str); 2] = [("boston", "America/New_York"), ("denver", "America/Denver")];
+const NETWORKS: [(&str, &str); 3] = [("clinic-lan", ""), ("vpn", ""), ("internet", "")];
+
+/// One of `items` (its name), or none a quarter of the time.
+fn pick<'a>(rng: &mut Rng, items: &[(&'a str, &'a str)]) -> Option<(&'a str, &'a str)> {
+    let k = usize::try_from(rng.below(u64::try_from(items.len()).unwrap() + 1)).unwrap();
+    k.checked_sub(1).map(|k| items[k])
+}
+
+/// The local minute of the day of `now` in `zone`, read with jiff's bundled
+/// time zone database, independently of the policy.
+fn local_minute(zone: &str, now: u64) -> u64 {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let dt = tz.to_datetime(jiff::Timestamp::from_second(i64::try_from(now).unwrap()).unwrap());
+    u64::try_from(dt.hour()).unwrap() * 60 + u64::try_from(dt.minute()).unwrap()
+}
 
 const ROLES: [&str; 8] = [
     "patient",
@@ -108,6 +127,7 @@ fn role_entities(policy: &Policy) -> Vec<Entity> {
             let me = policy.role(name).unwrap();
             let parents: HashSet<EntityUid> = policy
                 .inherited(me)
+                .unwrap()
                 .iter()
                 .filter(|&r| r != me)
                 .map(|r| uid("Role", policy.role_name(r).unwrap()))
@@ -148,6 +168,7 @@ fn same_decisions_as_cedar_on_generated_requests() {
     let mut allows = 0;
     let mut forbidden = 0;
     let mut glass_used = 0;
+    let mut sod_refused = 0;
 
     for i in 0..REQUESTS {
         // Principal: one or two activated roles.
@@ -158,7 +179,7 @@ fn same_decisions_as_cedar_on_generated_requests() {
         let mfa = rng.chance(75);
         let user_teams = rng.teams();
         let patient_self = if active.contains(&"patient") || rng.chance(5) {
-            Some(PatientId(rng.below(4)))
+            Some(PatientId::new(rng.below(4)))
         } else {
             None
         };
@@ -167,28 +188,35 @@ fn same_decisions_as_cedar_on_generated_requests() {
         let action =
             actions[usize::try_from(rng.below(u64::try_from(actions.len()).unwrap())).unwrap()];
         let owner = if rng.chance(85) {
-            Some(PatientId(rng.below(4)))
+            Some(PatientId::new(rng.below(4)))
         } else {
             None
         };
         let res_teams = rng.teams();
         let ephi = rng.chance(70);
-        let now = 1_795_000_000 + rng.below(3 * 86_400);
+        // Three days in November, or the days around the daylight saving
+        // changes of spring and autumn 2026 in the United States.
+        let start =
+            [1_795_000_000, 1_772_841_600, 1_793_404_800][usize::try_from(rng.below(3)).unwrap()];
+        let now = start + rng.below(3 * 86_400);
+        let req_site = pick(&mut rng, &SITES);
+        let res_site = pick(&mut rng, &SITES);
+        let network = pick(&mut rng, &NETWORKS);
         let glass = match rng.below(8) {
             0 | 1 => Some(BreakGlass {
-                reason: "emergency",
+                reason: Pii::new("emergency"),
                 issued_at: now - rng.below(3600),
                 expires_at: now + 1 + rng.below(3600),
             }),
             2 => Some(BreakGlass {
-                reason: if rng.chance(50) { "" } else { "  " },
+                reason: Pii::new(if rng.chance(50) { "" } else { "  " }),
                 issued_at: now - 10,
                 expires_at: now + 10,
             }),
             3 => {
                 let issued = now - rng.below(30_000);
                 Some(BreakGlass {
-                    reason: "emergency",
+                    reason: Pii::new("emergency"),
                     issued_at: issued,
                     expires_at: issued + rng.below(30_000),
                 })
@@ -198,20 +226,46 @@ fn same_decisions_as_cedar_on_generated_requests() {
 
         // carevox.
         let names: Vec<&str> = active.clone();
+        let active_set = policy.role_set(&names).unwrap();
+        let principal = match Principal::new(
+            &policy,
+            UserId(1),
+            active_set,
+            mfa,
+            patient_self,
+            &user_teams,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                // Roles that break separation of duty make no principal.
+                assert!(
+                    matches!(
+                        e,
+                        RbacError::StaticSod { .. } | RbacError::DynamicSod { .. }
+                    ),
+                    "{e}"
+                );
+                sod_refused += 1;
+                continue;
+            }
+        };
         let ours = policy.decide(&Request {
-            principal: Principal {
-                user: UserId(1),
-                roles: policy.role_set(&names).unwrap(),
-                mfa,
-                patient: patient_self,
-                care_teams: &user_teams,
-            },
+            principal,
             action: policy.action(action).unwrap(),
             resource: Resource {
                 kind: policy.resource_type(res).unwrap(),
                 owner,
                 care_teams: &res_teams,
                 ephi,
+                attributes: Attributes {
+                    site: res_site.map(|(s, _)| policy.site(s).unwrap()),
+                    ..Attributes::NONE
+                },
+            },
+            attributes: Attributes {
+                site: req_site.map(|(s, _)| policy.site(s).unwrap()),
+                network: network.map(|(n, _)| policy.network(n).unwrap()),
+                ..Attributes::NONE
             },
             now,
             break_glass: glass,
@@ -224,7 +278,7 @@ fn same_decisions_as_cedar_on_generated_requests() {
             ("teams".to_owned(), team_set(&user_teams)),
         ]);
         if let Some(p) = patient_self {
-            attrs.insert("patient".into(), long(p.0));
+            attrs.insert("patient".into(), long(p.get()));
         }
         let parents: HashSet<EntityUid> = active.iter().map(|r| uid("Role", r)).collect();
         let user_entity = Entity::new(user.clone(), attrs, parents).unwrap();
@@ -234,7 +288,10 @@ fn same_decisions_as_cedar_on_generated_requests() {
             ("teams".to_owned(), team_set(&res_teams)),
         ]);
         if let Some(o) = owner {
-            rattrs.insert("owner".into(), long(o.0));
+            rattrs.insert("owner".into(), long(o.get()));
+        }
+        if let Some((site, _)) = res_site {
+            rattrs.insert("site".into(), RestrictedExpression::new_string(site.into()));
         }
         let resource_entity = Entity::new(resource.clone(), rattrs, HashSet::new()).unwrap();
         let entities = Entities::from_entities(
@@ -244,15 +301,27 @@ fn same_decisions_as_cedar_on_generated_requests() {
         .unwrap();
         let mut ctx = vec![
             ("now".to_owned(), long(now)),
-            ("minute".to_owned(), long((now % 86_400) / 60)),
+            (
+                "minute".to_owned(),
+                long(local_minute(req_site.map_or("UTC", |(_, z)| z), now)),
+            ),
         ];
+        if let Some((site, _)) = req_site {
+            ctx.push(("site".into(), RestrictedExpression::new_string(site.into())));
+        }
+        if let Some((net, _)) = network {
+            ctx.push((
+                "network".into(),
+                RestrictedExpression::new_string(net.into()),
+            ));
+        }
         if let Some(g) = &glass {
             ctx.push((
                 "glass".into(),
                 RestrictedExpression::new_record([
                     (
                         "reason_given".to_owned(),
-                        RestrictedExpression::new_bool(!g.reason.trim().is_empty()),
+                        RestrictedExpression::new_bool(!g.reason.expose().trim().is_empty()),
                     ),
                     ("issued_at".to_owned(), long(g.issued_at)),
                     ("expires_at".to_owned(), long(g.expires_at)),
@@ -280,7 +349,7 @@ fn same_decisions_as_cedar_on_generated_requests() {
         let context = format!(
             "request {i}: {active:?} mfa={mfa} self={patient_self:?} teams={user_teams:?} \
              {action} {res} owner={owner:?} teams={res_teams:?} ephi={ephi} now={now} \
-             glass={glass:?}: carevox {ours:?}, cedar {:?} {determining:?}",
+             site={req_site:?} resource site={res_site:?} network={network:?} glass={glass:?}: carevox {ours:?}, cedar {:?} {determining:?}",
             answer.decision()
         );
         let cedar_allows = answer.decision() == Decision::Allow;
@@ -290,6 +359,7 @@ fn same_decisions_as_cedar_on_generated_requests() {
                 assert!(determining.contains(&rule), "{context}");
             }
             Reason::NotPermitted => assert!(determining.is_empty(), "{context}"),
+            other => panic!("unexpected reason {other:?}: {context}"),
         }
         allows += usize::from(ours.is_allowed());
         forbidden += usize::from(matches!(ours.reason, Reason::Forbidden { .. }));
@@ -299,4 +369,8 @@ fn same_decisions_as_cedar_on_generated_requests() {
     assert!(allows > REQUESTS / 10, "{allows} allows");
     assert!(forbidden > REQUESTS / 10, "{forbidden} forbidden");
     assert!(glass_used > 50, "{glass_used} break-the-glass allows");
+    assert!(
+        sod_refused > 50,
+        "{sod_refused} principals refused by separation of duty"
+    );
 }

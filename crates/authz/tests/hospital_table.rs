@@ -14,6 +14,7 @@ use carevox_authz::{
     Assignments, BreakGlass, BreakGlassUse, HOSPITAL_POLICY, PatientId, Policy, Reason, Request,
     Resource, Session, TeamId, UserId, Verdict,
 };
+use carevox_authz::{Attributes, Pii};
 
 const TABLE: &str = include_str!("data/hospital_decisions.txt");
 
@@ -87,13 +88,13 @@ fn hospital_decision_table() {
         for (role, want) in roles.iter().zip(expected) {
             let role_id = policy.role(role).unwrap();
             let user = UserId(7);
-            let patient = PatientId(42);
+            let patient = PatientId::new(42);
             let mut assignments = Assignments::new();
             assignments.assign(&policy, user, role_id).unwrap();
             let own = if role == "patient" && ctx.own {
                 Some(patient)
             } else if role == "patient" {
-                Some(PatientId(43))
+                Some(PatientId::new(43))
             } else {
                 None
             };
@@ -105,12 +106,12 @@ fn hospital_decision_table() {
             let grant = match ctx.break_glass.as_str() {
                 "none" => None,
                 "valid" => Some(BreakGlass {
-                    reason: "unresponsive patient in the emergency department",
+                    reason: Pii::new("unresponsive patient in the emergency department"),
                     issued_at: now - 600,
                     expires_at: now + 3000,
                 }),
                 "expired" => Some(BreakGlass {
-                    reason: "unresponsive patient in the emergency department",
+                    reason: Pii::new("unresponsive patient in the emergency department"),
                     issued_at: now - 7200,
                     expires_at: now - 1,
                 }),
@@ -124,7 +125,9 @@ fn hospital_decision_table() {
                     owner: Some(patient),
                     care_teams: &patient_teams,
                     ephi: ctx.ephi,
+                    attributes: Attributes::NONE,
                 },
+                attributes: Attributes::NONE,
                 now,
                 break_glass: grant,
             };

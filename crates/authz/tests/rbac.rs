@@ -10,7 +10,8 @@
 )]
 
 use carevox_authz::{
-    Assignments, HOSPITAL_POLICY, Policy, RbacError, Request, Resource, Session, TeamId, UserId,
+    Assignments, Attributes, HOSPITAL_POLICY, Policy, RbacError, Request, Resource, Session,
+    TeamId, UserId,
 };
 
 fn policy() -> Policy {
@@ -21,13 +22,14 @@ fn policy() -> Policy {
 fn hierarchy_is_transitive() {
     let p = policy();
     let on_call = p.role("on_call_physician").unwrap();
-    let set = p.inherited(on_call);
+    let set = p.inherited(on_call).unwrap();
     for name in ["on_call_physician", "physician", "nurse"] {
         assert!(set.contains(p.role(name).unwrap()), "{name}");
     }
     assert_eq!(set.len(), 3);
     assert!(
         !p.inherited(p.role("nurse").unwrap())
+            .unwrap()
             .contains(p.role("physician").unwrap())
     );
 }
@@ -74,7 +76,7 @@ fn dynamic_sod_refuses_activation_but_not_assignment() {
     assert!(matches!(&err, RbacError::DynamicSod { set, .. } if set == "front-desk-or-clinic"));
     assert!(!s.effective_roles().contains(phys));
     // After dropping the front-desk role the clinical one may be activated.
-    s.deactivate(&p, recep);
+    s.deactivate(&p, recep).unwrap();
     s.activate(&p, &a, phys).unwrap();
     assert!(s.effective_roles().contains(p.role("nurse").unwrap()));
     assert!(!s.active_roles().contains(p.role("nurse").unwrap()));
@@ -106,7 +108,7 @@ fn deassign_and_refresh_drop_the_role() {
     let mut s = Session::new(u, true, None);
     s.activate(&p, &a, phys).unwrap();
     a.deassign(u, phys);
-    s.refresh(&p, &a);
+    s.refresh(&p, &a).unwrap();
     assert!(s.effective_roles().is_empty());
 }
 
@@ -127,10 +129,12 @@ fn senior_role_inherits_permissions() {
         action: p.action("listen").unwrap(),
         resource: Resource {
             kind: p.resource_type("voicemail").unwrap(),
-            owner: Some(carevox_authz::PatientId(9)),
+            owner: Some(carevox_authz::PatientId::new(9)),
             care_teams: &teams,
             ephi: true,
+            attributes: Attributes::NONE,
         },
+        attributes: Attributes::NONE,
         now: 1_795_428_000,
         break_glass: None,
     });
@@ -144,13 +148,121 @@ fn senior_role_inherits_permissions() {
             action: p.action("listen").unwrap(),
             resource: Resource {
                 kind: p.resource_type("voicemail").unwrap(),
-                owner: Some(carevox_authz::PatientId(9)),
+                owner: Some(carevox_authz::PatientId::new(9)),
                 care_teams: &teams,
                 ephi: true,
+                attributes: Attributes::NONE,
             },
+            attributes: Attributes::NONE,
             now: 1_795_428_000,
             break_glass: None,
         }
     });
     assert!(!d2.is_allowed());
+}
+
+/// The sample policy without its separation-of-duty sets: the same roles
+/// with the same ids, so a session opened under it carries over.
+fn policy_without_sod() -> Policy {
+    let text: String = HOSPITAL_POLICY
+        .split("\n[[")
+        .filter(|section| !section.starts_with("sod]]"))
+        .collect::<Vec<_>>()
+        .join("\n[[");
+    assert!(!text.contains("[[sod]]"));
+    Policy::from_toml(&text).unwrap()
+}
+
+#[test]
+fn a_principal_cannot_be_built_past_separation_of_duty() {
+    let p = policy();
+    for (roles, dynamic, set) in [
+        (
+            &["administrator", "auditor"][..],
+            false,
+            "admin-not-auditor",
+        ),
+        // physician inherits nurse, which billing excludes.
+        (
+            &["billing", "physician"][..],
+            false,
+            "billing-not-clinician",
+        ),
+        (&["receptionist", "nurse"][..], true, "front-desk-or-clinic"),
+        (
+            &["receptionist", "on_call_physician"][..],
+            true,
+            "front-desk-or-clinic",
+        ),
+    ] {
+        let set_of = p.role_set(roles).unwrap();
+        let err =
+            carevox_authz::Principal::new(&p, UserId(8), set_of, true, None, &[]).unwrap_err();
+        match (&err, dynamic) {
+            (RbacError::StaticSod { set: s, .. }, false)
+            | (RbacError::DynamicSod { set: s, .. }, true) => assert_eq!(s, set, "{roles:?}"),
+            _ => panic!("{roles:?}: {err:?}"),
+        }
+    }
+    // Roles that keep every set are accepted, with what they inherit.
+    let ok = carevox_authz::Principal::new(
+        &p,
+        UserId(8),
+        p.role_set(&["on_call_physician"]).unwrap(),
+        true,
+        None,
+        &[],
+    )
+    .unwrap();
+    assert!(ok.roles().contains(p.role("nurse").unwrap()));
+}
+
+#[test]
+fn decide_refuses_a_principal_that_breaks_separation_of_duty() {
+    // A session opened under a policy without separation of duty holds
+    // roles that the sample policy keeps apart; its decisions under the
+    // sample policy are refused, with the set named.
+    let lax = policy_without_sod();
+    let strict = policy();
+    let u = UserId(11);
+    let teams = [TeamId(1)];
+    for (roles, set) in [
+        (["receptionist", "nurse"], "front-desk-or-clinic"),
+        (["administrator", "auditor"], "admin-not-auditor"),
+    ] {
+        let mut a = Assignments::new();
+        let mut s = Session::new(u, true, None);
+        for r in roles {
+            let r = lax.role(r).unwrap();
+            a.assign(&lax, u, r).unwrap();
+            s.activate(&lax, &a, r).unwrap();
+        }
+        let (action, kind) = if roles[0] == "receptionist" {
+            ("place", "call")
+        } else {
+            ("read", "policy")
+        };
+        let request = Request {
+            principal: s.principal(&teams),
+            action: strict.action(action).unwrap(),
+            resource: Resource {
+                kind: strict.resource_type(kind).unwrap(),
+                owner: None,
+                care_teams: &teams,
+                ephi: false,
+                attributes: Attributes::NONE,
+            },
+            attributes: Attributes::NONE,
+            now: 1_795_428_000,
+            break_glass: None,
+        };
+        // The lax policy permits it; the strict one refuses it.
+        assert!(lax.decide(&request).is_allowed());
+        let d = strict.decide(&request);
+        assert!(!d.is_allowed());
+        assert_eq!(d.reason, carevox_authz::Reason::SeparationOfDuty { set });
+        assert_eq!(d.unmet, carevox_authz::Unmet::SEPARATION_OF_DUTY);
+        let json = serde_json::to_string(&d).unwrap();
+        assert!(json.contains(r#""kind":"separation_of_duty""#), "{json}");
+    }
 }

@@ -333,3 +333,51 @@ fn syntax_error_has_a_location() {
     );
     assert!(err.validation_errors().is_empty());
 }
+
+#[test]
+fn whole_day_and_end_of_day_windows_compile() {
+    // 24:00 is the end of the day: 00:00-24:00 is the whole day, not empty.
+    for (from, to) in [
+        ("00:00", "24:00"),
+        ("22:00", "24:00"),
+        ("22:00", "00:00"),
+        ("23:59", "00:01"),
+        ("00:00", "23:59"),
+    ] {
+        let text = format!("{BASE}hours = {{ from = \"{from}\", to = \"{to}\" }}\n");
+        assert!(Policy::from_toml(&text).is_ok(), "{from}-{to}");
+    }
+    // Empty windows are refused, whichever way they are written.
+    for (from, to) in [("00:00", "00:00"), ("13:30", "13:30")] {
+        let text = format!("{BASE}hours = {{ from = \"{from}\", to = \"{to}\" }}\n");
+        let e = only(&text);
+        assert!(
+            matches!(e.kind, ValidationErrorKind::RuleNeverApplies { .. }),
+            "{from}-{to}: {e}"
+        );
+    }
+    // A window cannot start at the end of the day.
+    let text = format!("{BASE}hours = {{ from = \"24:00\", to = \"06:00\" }}\n");
+    let e = only(&text);
+    assert_eq!(e.location.path, "rules[0].hours.from");
+    assert!(matches!(e.kind, ValidationErrorKind::OutOfRange { .. }));
+}
+
+#[test]
+fn a_rule_repeating_another_is_reported() {
+    let text = format!(
+        "{BASE}\n[[rules]]\nid = \"same\"\neffect = \"permit\"\nroles = [\"nurse\"]\nresources = [\"voicemail\"]\nactions = [\"listen\"]\n"
+    );
+    let e = only(&text);
+    assert_eq!(
+        e.kind,
+        ValidationErrorKind::DuplicateRule {
+            rule: "same".into(),
+            same_as: "nurse-listen".into()
+        }
+    );
+    assert_eq!(e.location.line, line_of(&text, "id = \"same\""));
+    // The same rule with a condition more is not a repeat.
+    let text = format!("{text}mfa = true\n");
+    assert!(Policy::from_toml(&text).is_ok());
+}

@@ -60,8 +60,8 @@ use carevox::authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStor
 use carevox::authz::password::{Argon2Params, HashAlgorithm, Password, PasswordHasher};
 use carevox::authz::totp::{Totp, TotpAlgorithm, TotpSecret};
 use carevox::authz::{
-    Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Request, Resource, Session,
-    TeamId, UserId,
+    Assignments, Attributes, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Request, Resource,
+    Session, TeamId, UserId,
 };
 use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
 use carevox::media::{answer_audio, offer_crypto, offerer_srtp};
@@ -809,9 +809,10 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let care_teams = [CARE_TEAM];
     let resource = Resource {
         kind: voicemail_type,
-        owner: Some(PatientId(PATIENT)),
+        owner: Some(PatientId::new(PATIENT)),
         care_teams: &care_teams,
         ephi: true,
+        attributes: Attributes::NONE,
     };
     let no_teams: [TeamId; 0] = [];
     // One record per decision (the facade's access glue); the vault's hook
@@ -830,6 +831,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
             principal: session.principal(teams),
             action: listen,
             resource,
+            attributes: Attributes::NONE,
             now,
             break_glass,
         };
@@ -881,7 +883,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     let reason =
         "patient unresponsive in the emergency department, message may hold medication history";
     let grant = BreakGlass {
-        reason,
+        reason: Pii::new(reason),
         issued_at: now,
         expires_at: now + 30 * 60,
     };
@@ -891,7 +893,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     ));
     let now = clock.advance(30);
     let grant = BreakGlass {
-        reason,
+        reason: Pii::new(reason),
         issued_at: now,
         expires_at: now + 30 * 60,
     };
