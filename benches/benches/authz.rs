@@ -332,7 +332,7 @@ fn cedar_request(c: &Case, schema: &Schema) -> cedar_policy::Request {
             RestrictedExpression::new_record([
                 (
                     "reason_given".to_owned(),
-                    RestrictedExpression::new_bool(!g.reason.trim().is_empty()),
+                    RestrictedExpression::new_bool(!g.reason.expose().trim().is_empty()),
                 ),
                 ("issued_at".to_owned(), long(g.issued_at)),
                 ("expires_at".to_owned(), long(g.expires_at)),
@@ -369,7 +369,7 @@ type CasbinArgs = (
 fn casbin_args(c: &Case, users: &[User], policy_max: u64) -> CasbinArgs {
     let u = &users[c.user];
     let glass_ok = c.glass.is_some_and(|g| {
-        !g.reason.trim().is_empty()
+        !g.reason.expose().trim().is_empty()
             && g.issued_at <= c.now
             && c.now < g.expires_at
             && g.expires_at - g.issued_at <= policy_max

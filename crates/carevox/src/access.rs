@@ -60,8 +60,17 @@ pub enum Access {
     Permitted(String),
     /// Denied by this forbid rule.
     Forbidden(String),
-    /// Denied: no rule permits it.
-    NotPermitted,
+    /// Denied: no rule permits it. `nearest` names the permit that came
+    /// closest and `unmet` the conditions it failed (`outside_hours`,
+    /// `wrong_site`, `mfa`, ...), never a patient, a user or free text.
+    NotPermitted {
+        /// The closest permit rule, if any rule applied to the action.
+        nearest: Option<String>,
+        /// The names of the conditions that permit failed.
+        unmet: Vec<&'static str>,
+    },
+    /// Denied: the principal's roles break this separation-of-duty set.
+    SeparationOfDuty(String),
 }
 
 impl Access {
@@ -70,7 +79,11 @@ impl Access {
         match decision.reason {
             Reason::Permitted { rule } => Access::Permitted(rule.to_owned()),
             Reason::Forbidden { rule } => Access::Forbidden(rule.to_owned()),
-            Reason::NotPermitted => Access::NotPermitted,
+            Reason::NotPermitted => Access::NotPermitted {
+                nearest: decision.nearest.map(str::to_owned),
+                unmet: decision.unmet.names().collect(),
+            },
+            Reason::SeparationOfDuty { set } => Access::SeparationOfDuty(set.to_owned()),
         }
     }
 
@@ -85,7 +98,20 @@ impl std::fmt::Display for Access {
         match self {
             Access::Permitted(rule) => write!(f, "allowed by rule {rule}"),
             Access::Forbidden(rule) => write!(f, "denied: forbidden by rule {rule}"),
-            Access::NotPermitted => write!(f, "denied: no rule permits it"),
+            Access::NotPermitted { nearest, unmet } => {
+                write!(f, "denied: no rule permits it")?;
+                if let Some(rule) = nearest {
+                    write!(f, " (nearest rule {rule}")?;
+                    if !unmet.is_empty() {
+                        write!(f, " failed: {}", unmet.join(", "))?;
+                    }
+                    write!(f, ")")?;
+                }
+                Ok(())
+            }
+            Access::SeparationOfDuty(set) => {
+                write!(f, "denied: roles break separation of duty {set}")
+            }
         }
     }
 }
@@ -166,7 +192,7 @@ pub fn access_record(
     r.correlation_id = target.correlation_id.map(str::to_owned);
     if let Some(grant) = request.break_glass {
         r.purpose = PurposeOfUse::Emergency {
-            justification: grant.reason.to_owned(),
+            justification: (*grant.reason.expose()).to_owned(),
         };
     }
     r.details.push(Detail {

@@ -21,8 +21,8 @@ use carevox::audit::{
 use carevox::audit_sink::AuditSink;
 use carevox::authz::login::{AuthMethod as Method, SessionPolicy, SessionStore};
 use carevox::authz::{
-    Assignments, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Request, Resource, Session,
-    TeamId, UserId,
+    Assignments, Attributes, BreakGlass, HOSPITAL_POLICY, PatientId, Policy, Request, Resource,
+    Session, TeamId, UserId,
 };
 use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
 use carevox::redact::Pii;
@@ -81,10 +81,12 @@ fn decide(
         action: policy.action("listen").unwrap(),
         resource: Resource {
             kind: policy.resource_type("voicemail").unwrap(),
-            owner: Some(PatientId(42)),
+            owner: Some(PatientId::new(42)),
             care_teams: &[TeamId(3)],
             ephi: true,
+            attributes: Attributes::NONE,
         },
+        attributes: Attributes::NONE,
         now: NOW,
         break_glass: grant,
     };
@@ -132,13 +134,17 @@ fn access_decisions_become_records() {
     assert!(!r.purpose.is_emergency());
 
     let (access, r) = decide(&policy, "receptionist", &[], None);
-    assert_eq!(access, Access::NotPermitted);
+    assert!(matches!(access, Access::NotPermitted { .. }), "{access}");
     assert_eq!(r.outcome, Outcome::MinorFailure);
-    assert_eq!(detail(&r, "decision"), Some("denied: no rule permits it"));
+    assert!(
+        detail(&r, "decision").is_some_and(|d| d.starts_with("denied: no rule permits it")),
+        "{:?}",
+        detail(&r, "decision")
+    );
 
     let reason = "patient unresponsive, message may hold medication history";
     let grant = BreakGlass {
-        reason,
+        reason: Pii::new(reason),
         issued_at: NOW,
         expires_at: NOW + 1800,
     };
