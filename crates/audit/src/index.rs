@@ -194,7 +194,7 @@ impl Index {
         }
         let count = r.u64()?;
         let head = r.array()?;
-        if r.remaining() % ENTRY_LEN != 0 {
+        if !r.remaining().is_multiple_of(ENTRY_LEN) {
             return Err(Error::Index("has a partial entry"));
         }
         let mut entries = Vec::with_capacity(r.remaining() / ENTRY_LEN);
@@ -232,10 +232,10 @@ impl Index {
         dir: &Path,
         archives: &[PathBuf],
     ) -> Result<(Self, bool)> {
-        if let Ok(Some(idx)) = Self::load_in(storage, dir) {
-            if idx.matches_log(storage, dir, archives)? {
-                return Ok((idx, false));
-            }
+        if let Ok(Some(idx)) = Self::load_in(storage, dir)
+            && idx.matches_log(storage, dir, archives)?
+        {
+            return Ok((idx, false));
         }
         let idx = Self::build_in(storage, dir, archives)?;
         idx.write_in(storage, dir)?;

@@ -577,12 +577,13 @@ impl AuditLog {
     }
 
     fn write_checkpoint(&self, cp_io: &mut CpIo, req: CpRequest) -> Result<Checkpoint> {
-        if let Some(last) = &cp_io.last {
-            if req.size <= last.tree_size && req.time <= last.time {
-                // The same checkpoint (or one it supersedes) is already
-                // written: the file never holds one twice or out of order.
-                return Ok(last.clone());
-            }
+        if let Some(last) = &cp_io.last
+            && req.size <= last.tree_size
+            && req.time <= last.time
+        {
+            // The same checkpoint (or one it supersedes) is already
+            // written: the file never holds one twice or out of order.
+            return Ok(last.clone());
         }
         let cp = self.signer.sign(req.size, req.root, req.time);
         let mut framed = Vec::with_capacity(160);
@@ -702,11 +703,12 @@ impl AuditLog {
             return Err(Error::Poisoned);
         }
         let size = st.next_seq;
-        if let Some(cp) = &st.last_checkpoint {
-            if cp.tree_size == size && cp.time == now {
-                // Already signed: writing it again would duplicate it.
-                return Ok(cp.clone());
-            }
+        if let Some(cp) = &st.last_checkpoint
+            && cp.tree_size == size
+            && cp.time == now
+        {
+            // Already signed: writing it again would duplicate it.
+            return Ok(cp.clone());
         }
         st.cp_size = size;
         st.cp_time = now.0;

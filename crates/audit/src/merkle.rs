@@ -101,7 +101,7 @@ impl Frontier {
         let Some(width) = 1u64.checked_shl(height) else {
             return false;
         };
-        if self.size % width != 0 || self.size.checked_add(width).is_none() {
+        if !self.size.is_multiple_of(width) || self.size.checked_add(width).is_none() {
             return false;
         }
         let mut acc = root;

@@ -327,48 +327,49 @@ impl Monitor {
                 seen.insert(net);
             }
         }
-        if cfg.break_the_glass {
-            if let crate::record::PurposeOfUse::Emergency { justification } = &r.purpose {
-                out.push(Alert::BreakTheGlass {
-                    user: user.clone(),
-                    patient: r.entity.patient.clone(),
-                    justification: justification.clone(),
-                    seq,
-                    at: r.occurred,
-                });
-            }
+        if cfg.break_the_glass
+            && let crate::record::PurposeOfUse::Emergency { justification } = &r.purpose
+        {
+            out.push(Alert::BreakTheGlass {
+                user: user.clone(),
+                patient: r.entity.patient.clone(),
+                justification: justification.clone(),
+                seq,
+                at: r.occurred,
+            });
         }
         let touches_data = r.entity.patient.is_some() || r.entity.object.is_some();
-        if let Some(h) = cfg.working_hours {
-            if touches_data && !within_hours(r.occurred, h) {
-                out.push(Alert::OutsideWorkingHours {
+        if let Some(h) = cfg.working_hours
+            && touches_data
+            && !within_hours(r.occurred, h)
+        {
+            out.push(Alert::OutsideWorkingHours {
+                user: user.clone(),
+                seq,
+                at: r.occurred,
+            });
+        }
+        if cfg.many_patients > 0
+            && let Some(p) = &r.entity.patient
+        {
+            let q = self.patients.entry(user.clone()).or_default();
+            while q
+                .front()
+                .is_some_and(|(f, _)| t.saturating_sub(*f) > cfg.many_patients_window_ms)
+            {
+                q.pop_front();
+            }
+            q.push_back((t, p.clone()));
+            let distinct: BTreeSet<&str> = q.iter().map(|(_, p)| p.as_str()).collect();
+            let n = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
+            if n >= cfg.many_patients {
+                q.clear();
+                out.push(Alert::ManyPatients {
                     user: user.clone(),
+                    distinct: n,
                     seq,
                     at: r.occurred,
                 });
-            }
-        }
-        if cfg.many_patients > 0 {
-            if let Some(p) = &r.entity.patient {
-                let q = self.patients.entry(user.clone()).or_default();
-                while q
-                    .front()
-                    .is_some_and(|(f, _)| t.saturating_sub(*f) > cfg.many_patients_window_ms)
-                {
-                    q.pop_front();
-                }
-                q.push_back((t, p.clone()));
-                let distinct: BTreeSet<&str> = q.iter().map(|(_, p)| p.as_str()).collect();
-                let n = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
-                if n >= cfg.many_patients {
-                    q.clear();
-                    out.push(Alert::ManyPatients {
-                        user: user.clone(),
-                        distinct: n,
-                        seq,
-                        at: r.occurred,
-                    });
-                }
             }
         }
     }

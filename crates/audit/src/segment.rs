@@ -297,14 +297,12 @@ pub(crate) fn check_checkpoint_header(bytes: &[u8]) -> Result<()> {
 pub fn find_valid_frame_after(bytes: &[u8], from: usize, min_seq: u64) -> Option<usize> {
     let mut off = from.checked_add(1)?;
     while off + FRAME_OVERHEAD + ENTRY_PREFIX <= bytes.len() {
-        if let Some(rest) = bytes.get(off..) {
-            if let Ok((body, _)) = read_frame(rest) {
-                if let Ok(e) = Entry::parse(body) {
-                    if e.seq >= min_seq {
-                        return Some(off);
-                    }
-                }
-            }
+        if let Some(rest) = bytes.get(off..)
+            && let Ok((body, _)) = read_frame(rest)
+            && let Ok(e) = Entry::parse(body)
+            && e.seq >= min_seq
+        {
+            return Some(off);
         }
         off += 1;
     }

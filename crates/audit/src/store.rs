@@ -204,11 +204,11 @@ fn scan_checkpoint_frames(bytes: &[u8], start: usize, mut scan: CheckpointScan) 
                 let mut later = off + 1;
                 let mut found = false;
                 while later + 8 <= bytes.len() {
-                    if let Some(Ok((body, _))) = bytes.get(later..).map(read_frame) {
-                        if Checkpoint::decode(body).is_ok() {
-                            found = true;
-                            break;
-                        }
+                    if let Some(Ok((body, _))) = bytes.get(later..).map(read_frame)
+                        && Checkpoint::decode(body).is_ok()
+                    {
+                        found = true;
+                        break;
                     }
                     later += 1;
                 }

@@ -274,12 +274,11 @@ impl Scan<'_, '_> {
             .pending_root
             .as_ref()
             .is_some_and(|(_, size)| force || self.frontier.size() > *size);
-        if due {
-            if let Some((d, _)) = self.pending_root.take() {
-                if self.report.damage.is_none() {
-                    self.report.damage = Some(d);
-                }
-            }
+        if due
+            && let Some((d, _)) = self.pending_root.take()
+            && self.report.damage.is_none()
+        {
+            self.report.damage = Some(d);
         }
     }
 
@@ -314,18 +313,19 @@ impl Scan<'_, '_> {
                 self.pending_root = Some((d, size));
             }
         }
-        if let Some(t) = &self.trusted {
-            if t.tree_size == size && self.trusted_ok {
-                let r = root.unwrap_or_else(|| self.frontier.root());
-                if r != t.root {
-                    self.damage(
-                        DamageKind::Fork,
-                        Some(size.saturating_sub(1)),
-                        path,
-                        offset,
-                        "the tree at the trusted size has a different root",
-                    );
-                }
+        if let Some(t) = &self.trusted
+            && t.tree_size == size
+            && self.trusted_ok
+        {
+            let r = root.unwrap_or_else(|| self.frontier.root());
+            if r != t.root {
+                self.damage(
+                    DamageKind::Fork,
+                    Some(size.saturating_sub(1)),
+                    path,
+                    offset,
+                    "the tree at the trusted size has a different root",
+                );
             }
         }
     }
@@ -426,17 +426,18 @@ pub(crate) fn scan_log(
             }
         }
     }
-    if let Some((off, detail)) = cp_scan.damage {
-        if cp_damage.is_none() && !cp_scan.damage_is_tail {
-            cp_damage = Some(Damage {
-                kind: DamageKind::CheckpointFileDamaged,
-                seq: None,
-                checkpoint: Some(cp_scan.checkpoints.len()),
-                path: cp_path.clone(),
-                offset: off,
-                detail,
-            });
-        }
+    if let Some((off, detail)) = cp_scan.damage
+        && cp_damage.is_none()
+        && !cp_scan.damage_is_tail
+    {
+        cp_damage = Some(Damage {
+            kind: DamageKind::CheckpointFileDamaged,
+            seq: None,
+            checkpoint: Some(cp_scan.checkpoints.len()),
+            path: cp_path.clone(),
+            offset: off,
+            detail,
+        });
     }
     report.last_checkpoint = cps.last().map(|(_, c)| c.clone());
 
@@ -649,18 +650,19 @@ pub(crate) fn scan_log(
             "a seal covers records that are not there",
         );
     }
-    if let Some(t) = scan.trusted.clone() {
-        if scan.trusted_ok && t.tree_size > size {
-            scan.damage(
-                DamageKind::Rollback {
-                    trusted_size: t.tree_size,
-                },
-                Some(size),
-                dir,
-                0,
-                "the log is shorter than a checkpoint kept outside it",
-            );
-        }
+    if let Some(t) = scan.trusted.clone()
+        && scan.trusted_ok
+        && t.tree_size > size
+    {
+        scan.damage(
+            DamageKind::Rollback {
+                trusted_size: t.tree_size,
+            },
+            Some(size),
+            dir,
+            0,
+            "the log is shorter than a checkpoint kept outside it",
+        );
     }
     if scan.report.damage.is_none() {
         scan.report.damage = cp_damage;
@@ -921,10 +923,10 @@ fn verify_window(
         if let Some(t) = scan.tree.as_mut() {
             t.push(h);
         }
-        if let Some(t) = body_at(j).and_then(|b| Entry::parse(b).ok()) {
-            if let Some(r) = Record::peek_recorded(t.record) {
-                scan.last_recorded = r.0;
-            }
+        if let Some(t) = body_at(j).and_then(|b| Entry::parse(b).ok())
+            && let Some(r) = Record::peek_recorded(t.record)
+        {
+            scan.last_recorded = r.0;
         }
         match block {
             None => {
@@ -954,7 +956,7 @@ fn verify_window(
             }
             Some(_) => {}
         }
-        if scan.expected % 65_536 == 0 {
+        if scan.expected.is_multiple_of(65_536) {
             let p = Progress {
                 records: scan.expected - scan.report.first_seq,
                 bytes: scan.bytes_done + off64,
@@ -1184,10 +1186,10 @@ pub(crate) fn valid_frame_after(file: &SegmentFile<'_>, from: u64, min_seq: u64)
                 o += ZERO_PAGE.len() - 3;
                 continue;
             }
-            if let Some(Ok((body, _))) = buf.get(o..).map(read_frame) {
-                if Entry::parse(body).is_ok_and(|e| e.seq >= min_seq) {
-                    return Ok(true);
-                }
+            if let Some(Ok((body, _))) = buf.get(o..).map(read_frame)
+                && Entry::parse(body).is_ok_and(|e| e.seq >= min_seq)
+            {
+                return Ok(true);
             }
             o += 1;
         }

@@ -27,7 +27,7 @@ fn rec(i: u64) -> Record {
     let mut r = Record::new(
         EventType::PatientRecordAccess,
         Action::Read,
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             Outcome::MinorFailure
         } else {
             Outcome::Success
@@ -40,7 +40,7 @@ fn rec(i: u64) -> Record {
     r.actor.role = Some("nurse".into());
     r.entity.patient = Some(format!("Patient/{}", i % 11));
     r.correlation_id = Some(format!("sess-{i}"));
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         r.purpose = PurposeOfUse::Emergency {
             justification: "code blue".into(),
         };

@@ -482,17 +482,17 @@ impl Policy {
         // Every set has a limit of at least 2, so fewer than 2 roles named
         // by any set cannot break one (the common, fast case).
         let roles = request.principal.roles;
-        if roles.intersection(self.sod_roles).len() >= 2 {
-            if let Some(set) = self.broken_sod(roles) {
-                return Decision {
-                    unmet: Unmet::SEPARATION_OF_DUTY,
-                    ..decision(
-                        Verdict::Deny,
-                        Reason::SeparationOfDuty { set: &set.name },
-                        unused,
-                    )
-                };
-            }
+        if roles.intersection(self.sod_roles).len() >= 2
+            && let Some(set) = self.broken_sod(roles)
+        {
+            return Decision {
+                unmet: Unmet::SEPARATION_OF_DUTY,
+                ..decision(
+                    Verdict::Deny,
+                    Reason::SeparationOfDuty { set: &set.name },
+                    unused,
+                )
+            };
         }
         let Some(slot) = self.slot(request.resource.kind, request.action) else {
             return decision(Verdict::Deny, Reason::NotPermitted, unused);
@@ -688,10 +688,10 @@ impl Policy {
             }};
         }
         let p = &req.principal;
-        if let Some(roles) = rule.roles {
-            if !roles.intersects(p.roles) {
-                fail!(Unmet::ROLE);
-            }
+        if let Some(roles) = rule.roles
+            && !roles.intersects(p.roles)
+        {
+            fail!(Unmet::ROLE);
         }
         if rule.except.intersects(p.roles) {
             fail!(Unmet::EXCEPTED_ROLE);

@@ -628,12 +628,12 @@ fn parse_phc(stored: &str, limits: &VerifyLimits) -> Result<ParsedPhc, PasswordE
     }
     let salt = decode_b64(salt, "salt", 8, 64)?;
     let hash = decode_b64(hash, "hash", 16, 64)?;
-    if let Some(l) = declared_len {
-        if usize::try_from(l).ok() != Some(hash.len()) {
-            return Err(PasswordError::Malformed {
-                reason: "`l` differs from the stored hash length",
-            });
-        }
+    if let Some(l) = declared_len
+        && usize::try_from(l).ok() != Some(hash.len())
+    {
+        return Err(PasswordError::Malformed {
+            reason: "`l` differs from the stored hash length",
+        });
     }
     Ok(ParsedPhc {
         algorithm,

@@ -1129,10 +1129,10 @@ impl<'t> Compiler<'t> {
             for (j, parent) in role.get_ref().inherits.iter().enumerate() {
                 match role_index.get(parent.get_ref().as_str()) {
                     Some(&p) => {
-                        if let Some(list) = juniors.get_mut(me.index()) {
-                            if !list.contains(&p) {
-                                list.push(p);
-                            }
+                        if let Some(list) = juniors.get_mut(me.index())
+                            && !list.contains(&p)
+                        {
+                            list.push(p);
                         }
                     }
                     None => self.error(

@@ -402,12 +402,12 @@ fn base32_encode(bytes: &[u8]) -> String {
 fn base32_decode(text: &str) -> Result<Zeroizing<Vec<u8>>, TotpError> {
     // Padding may only be followed by more padding (or spaces).
     let body_end = text.find('=').unwrap_or(text.len());
-    if let Some(tail) = text.get(body_end..) {
-        if let Some((i, _)) = tail.char_indices().find(|&(_, c)| c != '=' && c != ' ') {
-            return Err(TotpError::BadBase32 {
-                offset: body_end + i,
-            });
-        }
+    if let Some(tail) = text.get(body_end..)
+        && let Some((i, _)) = tail.char_indices().find(|&(_, c)| c != '=' && c != ' ')
+    {
+        return Err(TotpError::BadBase32 {
+            offset: body_end + i,
+        });
     }
     let body = text.get(..body_end).unwrap_or(text).as_bytes();
     let encoding = base32_spec()?;

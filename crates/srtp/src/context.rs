@@ -863,10 +863,8 @@ impl Context {
             put(buf, len + tag_len, &e_index)?;
             put(buf, len + tag_len + 4, &key.mki)?;
         } else {
-            if encrypt {
-                if let Some(payload) = buf.get_mut(8..len) {
-                    key.rtcp.apply_ctr(ssrc, u64::from(index), payload);
-                }
+            if encrypt && let Some(payload) = buf.get_mut(8..len) {
+                key.rtcp.apply_ctr(ssrc, u64::from(index), payload);
             }
             put(buf, len, &e_index)?;
             put(buf, len + 4, &key.mki)?;
@@ -1000,10 +998,8 @@ impl Context {
             key.rtcp
                 .verify_mac(signed, &[], tag)
                 .map_err(|_| auth_failed)?;
-            if encrypted {
-                if let Some(payload) = packet.get_mut(8..index_at) {
-                    key.rtcp.apply_ctr(ssrc, index, payload);
-                }
+            if encrypted && let Some(payload) = packet.get_mut(8..index_at) {
+                key.rtcp.apply_ctr(ssrc, index, payload);
             }
             index_at
         };

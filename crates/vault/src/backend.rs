@@ -332,10 +332,10 @@ fn list_dir(dir: &Path, suffix: &str) -> io::Result<Vec<String>> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(id) = name.strip_suffix(suffix) {
-            if crate::format::validate_object_id(id).is_ok() {
-                ids.push(id.to_owned());
-            }
+        if let Some(id) = name.strip_suffix(suffix)
+            && crate::format::validate_object_id(id).is_ok()
+        {
+            ids.push(id.to_owned());
         }
     }
     ids.sort();

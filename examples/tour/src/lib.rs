@@ -70,7 +70,7 @@ use carevox::sdes::SdesOptions;
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::CryptoSuite;
 use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
-use carevox::sip::{Message, MessageBuilder, ValidationPolicy, validate};
+use carevox::sip::{Message, MessageBuilder, ValidationPolicy, Verdict, validate};
 use carevox::vault::{FsBackend, LocalKeyFile, Metadata, Vault};
 use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -608,7 +608,9 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
 
     // The callee's side (the voicemail service, since nobody picks up).
     let received = Message::parse(invite_wire).at("callee parse")?;
-    validate(&received, &ValidationPolicy::default()).at("callee validate")?;
+    if validate(&received, &ValidationPolicy::default()).at("callee validate")? != Verdict::Accept {
+        return unexpected("the INVITE is not for a user agent to process");
+    }
     let offer = SessionDescription::parse_bytes(received.body()).at("callee sdp")?;
     // The facade answers and keys the callee's two SRTP contexts from the
     // same a=crypto lines it chose.
@@ -651,7 +653,9 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
 
     // Back at the caller.
     let reply = Message::parse(ok.as_bytes().clone()).at("caller parse")?;
-    validate(&reply, &ValidationPolicy::default()).at("caller validate")?;
+    if validate(&reply, &ValidationPolicy::default()).at("caller validate")? != Verdict::Accept {
+        return unexpected("the answer is not for a user agent to process");
+    }
     if reply.call_id().at("caller call-id")? != call_id || callee_call_id != call_id {
         return unexpected("Call-ID mismatch");
     }

@@ -147,7 +147,10 @@ fn baresip_calls_with_srtp_and_both_directions_decrypt() {
             continue;
         };
         let msg = Message::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
-        validate(&msg, &ValidationPolicy::uas(&[])).unwrap();
+        assert_eq!(
+            validate(&msg, &ValidationPolicy::uas(&[])).unwrap(),
+            carevox::sip::Verdict::Accept
+        );
         if msg.method() == Some(Method::Invite) {
             break (msg, from);
         }
