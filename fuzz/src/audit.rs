@@ -1,8 +1,8 @@
 //! Fuzz entry points of carevox-audit: segment files and checkpoint files,
 //! the bytes a verifier reads from a directory it does not trust.
 
-use carevox_audit::internal::{Entry, SegmentHeader, read_frame};
 use carevox_audit::internal::scan_checkpoint_bytes;
+use carevox_audit::internal::{Entry, SegmentHeader, read_frame};
 use carevox_audit::{Checkpoint, Record, VerifyingKey};
 
 /// A whole segment file: header, then frames, entries and records, as the
@@ -24,11 +24,11 @@ pub fn audit_segment(data: &[u8]) {
         Err(_) => 0,
     };
     while let Some(Ok((body, n))) = data.get(off..).map(read_frame) {
-        if let Ok(entry) = Entry::parse(body) {
-            if let Ok(record) = Record::decode(entry.record) {
-                let again = record.to_bytes().expect("a decoded record encodes");
-                assert_eq!(again, entry.record, "records are canonical");
-            }
+        if let Ok(entry) = Entry::parse(body)
+            && let Ok(record) = Record::decode(entry.record)
+        {
+            let again = record.to_bytes().expect("a decoded record encodes");
+            assert_eq!(again, entry.record, "records are canonical");
         }
         off += n;
     }

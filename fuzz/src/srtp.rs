@@ -9,11 +9,11 @@
 
 use carevox_srtp::{Config, Context, Error, MasterKey, Suite};
 
+/// Decodes the fixed hex keys below.
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| s.get(2 * i..2 * i + 2))
-        .filter_map(|h| u8::from_str_radix(h, 16).ok())
-        .collect()
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.as_bytes())
+        .expect("the fixed keys are hex")
 }
 
 /// The receiving context the selector byte asks for.

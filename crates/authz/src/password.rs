@@ -794,10 +794,9 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.as_bytes())
+            .unwrap()
     }
 
     #[test]

@@ -1053,10 +1053,7 @@ mod tests {
             .filter_map(|l| {
                 let (k, v) = l.split_once(':').unwrap();
                 let v = v.trim();
-                let bytes: Option<Vec<u8>> = (0..v.len())
-                    .step_by(2)
-                    .map(|i| v.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                    .collect();
+                let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(v.as_bytes()).ok();
                 bytes.map(|b| (k.trim().to_string(), b))
             })
             .collect()

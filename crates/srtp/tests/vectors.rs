@@ -99,5 +99,5 @@ fn pipeline_vectors_protect_and_unprotect_bit_exactly() {
 }
 
 fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    data_encoding::HEXLOWER.encode(b)
 }
