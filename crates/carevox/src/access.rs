@@ -6,7 +6,10 @@
 //! ```
 //! use carevox::access::{Access, Subject, Target, access_record};
 //! use carevox::audit::{Action, AuthMethod, EventType, ObjectKind, ObjectRef, Outcome};
-//! use carevox::authz::{HOSPITAL_POLICY, PatientId, Policy, Request, Resource, Session, TeamId, UserId, Assignments};
+//! use carevox::authz::{
+//!     Assignments, Attributes, HOSPITAL_POLICY, PatientId, Policy, Request, Resource, Session, TeamId,
+//!     UserId,
+//! };
 //!
 //! let policy = Policy::from_toml(HOSPITAL_POLICY)?;
 //! let role = policy.role("receptionist").expect("role");
@@ -19,10 +22,12 @@
 //!     action: policy.action("listen").expect("action"),
 //!     resource: Resource {
 //!         kind: policy.resource_type("voicemail").expect("type"),
-//!         owner: Some(PatientId(42)),
+//!         owner: Some(PatientId::new(42)),
 //!         care_teams: &[TeamId(3)],
 //!         ephi: true,
+//!         attributes: Attributes::NONE,
 //!     },
+//!     attributes: Attributes::NONE,
 //!     now: 1_795_428_000,
 //!     break_glass: None,
 //! };
@@ -40,7 +45,7 @@
 //!     },
 //!     "pbx",
 //! );
-//! assert_eq!(Access::from_decision(&decision), Access::NotPermitted);
+//! assert!(matches!(Access::from_decision(&decision), Access::NotPermitted { .. }));
 //! assert_eq!(record.outcome, Outcome::MinorFailure);
 //! assert_eq!(record.occurred.as_millis(), 1_795_428_000_000);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
