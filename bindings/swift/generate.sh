@@ -31,7 +31,7 @@ cp "$here/Package.swift" "$pkg/Package.swift"
 
 fail=0
 check() {
-    if ! grep -q -- "$2" "$1"; then
+    if ! grep -Eq -- "$2" "$1"; then
         echo "swift: $(basename "$1") lacks: $2" >&2
         fail=1
     fi
@@ -39,12 +39,16 @@ check() {
 check "$pkg/headers/module.modulemap" 'module carevoxFFI'
 check "$pkg/headers/module.modulemap" 'header "carevoxFFI.h"'
 check "$pkg/Sources/Carevox/Carevox.swift" 'import carevoxFFI'
+# Objects are `open class`, their methods `open func`; the rest is `public`
+# (unformatted output may break the line after `public`: check a flat copy).
+flat="$gen/Carevox.flat"
+tr '\n' ' ' < "$pkg/Sources/Carevox/Carevox.swift" > "$flat"
 for name in 'class SrtpSession' 'class Vault' 'class AuditLog' 'class AuthzPolicy' \
     'class Authenticator' 'class DigestClient' 'class SipMessage' \
     'protocol VaultKeyProvider' 'protocol ByteSource' 'protocol ByteSink' \
-    'func protectRtpBatch(' 'func sdpAudioOffer(' 'func auditVerifyLog(' \
+    'func protectRtpBatch\(' 'func sdpAudioOffer\(' 'func auditVerifyLog\(' \
     'enum SrtpError' 'enum VaultError' 'enum AuditError' 'enum AuthzError' 'enum SipError'; do
-    check "$pkg/Sources/Carevox/Carevox.swift" "public $name"
+    check "$flat" "(public|open) +$name"
 done
 check "$pkg/headers/carevoxFFI.h" 'uniffi_carevox_ffi_fn_method_srtpsession_protect_rtp_batch'
 if [ "$fail" -ne 0 ]; then
