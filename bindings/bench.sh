@@ -21,9 +21,11 @@ venv="$out/venv"
 
 cargo build --manifest-path "$root/Cargo.toml" --release -p carevox-ffi -p carevox-uniffi-bindgen
 rm -rf "$out/kotlin"
-"$libdir/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
+"$libdir/carevox-uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
 rm -rf "$out/wheels-release"
-(cd "$here/python" && PATH="$libdir:$venv/bin:$PATH" \
+mkdir -p "$out/bin-release"
+ln -sf "$libdir/carevox-uniffi-bindgen" "$out/bin-release/uniffi-bindgen"
+(cd "$here/python" && PATH="$out/bin-release:$venv/bin:$PATH" \
     "$venv/bin/maturin" build --release --out "$out/wheels-release" >&2)
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
     "$out"/wheels-release/carevox-*.whl

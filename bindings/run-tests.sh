@@ -21,7 +21,7 @@ case "$(uname -s)" in
     Darwin) lib="$libdir/libcarevox_ffi.dylib" ;;
     *) lib="$libdir/libcarevox_ffi.so" ;;
 esac
-bindgen="$libdir/uniffi-bindgen"
+bindgen="$libdir/carevox-uniffi-bindgen"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -43,8 +43,12 @@ fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     "maturin>=1.9,<2" "pytest>=8" "cryptography>=42"
 rm -rf "$out/wheels"
-# maturin runs uniffi-bindgen itself: the workspace's own comes first on PATH.
-(cd "$here/python" && PATH="$libdir:$venv/bin:$PATH" \
+# maturin runs `uniffi-bindgen` itself: the workspace's own generator comes
+# first on PATH under that name, so that the generated Python matches the
+# scaffolding's UniFFI version.
+mkdir -p "$out/bin"
+ln -sf "$bindgen" "$out/bin/uniffi-bindgen"
+(cd "$here/python" && PATH="$out/bin:$venv/bin:$PATH" \
     "$venv/bin/maturin" build --profile dev --out "$out/wheels" >&2)
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
     "$out"/wheels/carevox-*.whl

@@ -17,7 +17,7 @@ case "$(uname -s)" in
     Darwin) lib="$target/debug/libcarevox_ffi.dylib" ;;
     *) lib="$target/debug/libcarevox_ffi.so" ;;
 esac
-bindgen="$target/debug/uniffi-bindgen"
+bindgen="$target/debug/carevox-uniffi-bindgen"
 pkg="$target/bindings/swift/Carevox"
 gen="$target/bindings/swift/generated"
 
