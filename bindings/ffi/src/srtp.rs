@@ -76,6 +76,9 @@ pub struct PacketBatch {
     pub statuses: Vec<PacketStatus>,
 }
 
+/// One protect or unprotect call on a session's contexts.
+type OnePacket = fn(&mut Contexts, &[u8], &mut Vec<u8>) -> Result<(), RustSrtpError>;
+
 struct Contexts {
     outbound: Context,
     inbound: Context,
@@ -122,11 +125,7 @@ impl SrtpSession {
             .map_err(|_| SrtpError::Other("SRTP session lock poisoned".into()))
     }
 
-    fn one(
-        &self,
-        packet: &[u8],
-        op: fn(&mut Contexts, &[u8], &mut Vec<u8>) -> Result<(), RustSrtpError>,
-    ) -> Result<Vec<u8>, SrtpError> {
+    fn one(&self, packet: &[u8], op: OnePacket) -> Result<Vec<u8>, SrtpError> {
         let mut guard = self.lock()?;
         let mut out = Vec::with_capacity(packet.len() + 32);
         op(&mut guard, packet, &mut out)?;
