@@ -7,8 +7,8 @@ use carevox_authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore
 use carevox_authz::password::{Password, PasswordError, PasswordHasher};
 use carevox_authz::totp::{Totp, TotpAlgorithm, TotpError, TotpSecret};
 use carevox_authz::{
-    Assignments, BreakGlass, BreakGlassUse, HOSPITAL_POLICY, PatientId, Policy, RbacError, Reason,
-    Request, Resource, Session, TeamId, UserId,
+    Assignments, Attributes, BreakGlass, BreakGlassUse, HOSPITAL_POLICY, PatientId, Pii, Policy,
+    RbacError, Reason, Request, Resource, Session, TeamId, UserId,
 };
 use zeroize::Zeroizing;
 
@@ -129,7 +129,15 @@ pub struct AccessDecision {
     pub break_glass: BreakGlassOutcome,
     /// Whether the access must be reviewed.
     pub review: bool,
-    /// One line for a person: the verdict, the rule and the grant.
+    /// For a request no rule permits: the id of the permit that came
+    /// nearest (fewest unmet conditions), if the policy has one for the
+    /// action.
+    pub nearest_rule: Option<String>,
+    /// For a request no rule permits: the names of the conditions the
+    /// nearest permit lacked (`mfa`, `care_team`...), in a fixed order.
+    pub unmet: Vec<String>,
+    /// One line for a person: the verdict, the rule, what was missing and
+    /// the grant.
     pub explanation: String,
 }
 
@@ -173,7 +181,7 @@ impl AuthzPolicy {
         let policy = &self.inner;
         let user = UserId(request.user_id);
         let mut assignments = Assignments::new();
-        let mut session = Session::new(user, request.mfa, request.own_patient.map(PatientId));
+        let mut session = Session::new(user, request.mfa, request.own_patient.map(PatientId::new));
         for name in &request.roles {
             let role = policy
                 .role(name)
@@ -199,13 +207,15 @@ impl AuthzPolicy {
             action,
             resource: Resource {
                 kind,
-                owner: request.resource_owner.map(PatientId),
+                owner: request.resource_owner.map(PatientId::new),
                 care_teams: &resource_teams,
                 ephi: request.ephi,
+                attributes: Attributes::NONE,
             },
+            attributes: Attributes::NONE,
             now: request.now,
             break_glass: request.break_glass.as_ref().map(|g| BreakGlass {
-                reason: &g.reason,
+                reason: Pii::new(g.reason.as_str()),
                 issued_at: g.issued_at,
                 expires_at: g.expires_at,
             }),
@@ -229,6 +239,14 @@ impl AuthzPolicy {
             (DecisionReason::Forbidden, Some(r)) => format!("denied: forbidden by rule {r}"),
             _ => "denied: no rule permits it".to_owned(),
         };
+        let nearest_rule = decision.nearest.map(str::to_owned);
+        let unmet: Vec<String> = decision.unmet.names().map(str::to_owned).collect();
+        if let Some(r) = &nearest_rule {
+            explanation.push_str(&format!("; nearest rule {r}"));
+            if !unmet.is_empty() {
+                explanation.push_str(&format!(" lacks {}", unmet.join(", ")));
+            }
+        }
         let grant = match break_glass {
             BreakGlassOutcome::NotPresented => None,
             BreakGlassOutcome::Used => Some("emergency access grant used"),
@@ -252,6 +270,8 @@ impl AuthzPolicy {
             rule,
             break_glass,
             review: decision.review,
+            nearest_rule,
+            unmet,
             explanation,
         })
     }

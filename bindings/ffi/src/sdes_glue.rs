@@ -23,10 +23,10 @@ pub(crate) fn master_key_from_crypto_line(line: &str) -> Result<MasterKey, SrtpE
         .srtp_keying()
         .map_err(|e| SrtpError::InvalidKey(e.to_string()))?;
     let mut material = Zeroizing::new(Vec::with_capacity(
-        keying.master_key.len() + keying.master_salt.len(),
+        keying.master_key.expose().len() + keying.master_salt.expose().len(),
     ));
-    material.extend_from_slice(keying.master_key);
-    material.extend_from_slice(keying.master_salt);
+    material.extend_from_slice(keying.master_key.expose());
+    material.extend_from_slice(keying.master_salt.expose());
     MasterKey::from_sdes_name(keying.suite, &material)
         .map_err(|e| SrtpError::InvalidKey(e.to_string()))
 }

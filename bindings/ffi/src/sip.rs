@@ -181,7 +181,7 @@ impl SipMessage {
             .headers()
             .map(|h| SipHeader {
                 name: h.name_str.to_owned(),
-                value: h.value.to_owned(),
+                value: (*h.value.expose()).to_owned(),
             })
             .collect()
     }
@@ -201,7 +201,7 @@ impl SipMessage {
     /// with and why.
     pub fn validate(&self) -> Option<SipValidationFailure> {
         match validate(&self.inner, &ValidationPolicy::default()) {
-            Ok(()) => None,
+            Ok(_) => None,
             Err(e) => Some(SipValidationFailure {
                 status_code: e.status_code(),
                 reason: e.to_string(),

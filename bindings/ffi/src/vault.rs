@@ -166,7 +166,7 @@ fn info(meta: &Metadata, len: u64) -> VaultObjectInfo {
         content_type: meta.content_type.clone(),
         created_at: meta.created_at,
         retention_until: meta.retention_until,
-        labels: meta.labels.iter().cloned().collect(),
+        labels: meta.labels.expose().iter().cloned().collect(),
         len,
     }
 }
