@@ -21,7 +21,6 @@ uniffi::setup_scaffolding!("carevox");
 mod audit;
 mod authz;
 mod error;
-mod sdes_glue;
 mod sip;
 mod srtp;
 mod vault;

@@ -2,11 +2,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use carevox::sdes::{SdesError, SdesOptions, SrtpKeying, srtp_keying};
+use carevox::sip::sdp::crypto::Crypto;
 use carevox_srtp::{Config, Context, Error as RustSrtpError, MasterKey};
 use zeroize::Zeroizing;
 
 use crate::error::SrtpError;
-use crate::sdes_glue::master_key_from_crypto_line;
 
 impl From<RustSrtpError> for SrtpError {
     fn from(e: RustSrtpError) -> Self {
@@ -146,6 +147,22 @@ fn unprotect_rtcp(c: &mut Contexts, p: &[u8], out: &mut Vec<u8>) -> Result<(), R
     c.inbound.unprotect_rtcp_vec(p, out)
 }
 
+/// What one SDES a=crypto value (`1 AES_CM_128_HMAC_SHA1_80 inline:...`,
+/// with or without `a=crypto:`) keys, through the facade's SDES rules
+/// (suites, MKIs, lifetimes, session parameters).
+fn sdes_keying(line: &str) -> Result<SrtpKeying, SrtpError> {
+    let value = line.trim();
+    let value = value.strip_prefix("a=crypto:").unwrap_or(value);
+    let crypto = Crypto::parse(value).map_err(|e| SrtpError::InvalidKey(e.to_string()))?;
+    srtp_keying(&crypto, &SdesOptions::new()).map_err(sdes_error)
+}
+
+/// The error of an SDES line carevox-srtp cannot be keyed from. The message
+/// names no key material.
+fn sdes_error(e: SdesError) -> SrtpError {
+    SrtpError::InvalidKey(e.to_string())
+}
+
 /// Splits `data` by `lengths`, checking that they describe it exactly.
 fn split<'a>(data: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>, SrtpError> {
     let mut parts = Vec::with_capacity(lengths.len());
@@ -184,14 +201,20 @@ impl SrtpSession {
     pub fn from_sdes(local_crypto: String, remote_crypto: String) -> Result<Arc<Self>, SrtpError> {
         let local_crypto = Zeroizing::new(local_crypto);
         let remote_crypto = Zeroizing::new(remote_crypto);
-        let outbound = master_key_from_crypto_line(&local_crypto)?;
-        let inbound = master_key_from_crypto_line(&remote_crypto)?;
+        let outbound = sdes_keying(&local_crypto)?;
+        let inbound = sdes_keying(&remote_crypto)?;
         if outbound.suite() != inbound.suite() {
             return Err(SrtpError::InvalidKey(
                 "the local and remote SDES lines name different suites".into(),
             ));
         }
-        Self::from_master_keys(outbound, inbound)
+        let suite = outbound.suite().sdes_name().to_owned();
+        let outbound = outbound.into_context().map_err(sdes_error)?;
+        let inbound = inbound.into_context().map_err(sdes_error)?;
+        Ok(Arc::new(SrtpSession {
+            inner: Mutex::new(Contexts { outbound, inbound }),
+            suite,
+        }))
     }
 
     /// A session keyed from raw material: `suite` is an SDES suite name
