@@ -3,12 +3,14 @@
 
 use std::sync::{Arc, Mutex};
 
+use carevox::media::{answer_audio, offer_crypto};
+use carevox::sdes::SdesOptions;
 use carevox_sip::auth::Challenge;
 use carevox_sip::auth::DigestClient as RustDigestClient;
 use carevox_sip::auth::{Password, Request as DigestRequest};
 use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite};
-use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
+use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
 use carevox_sip::{HeaderName, Message, MessageBuilder, ValidationPolicy, validate};
 
 use crate::error::SipError;
@@ -413,14 +415,8 @@ pub fn sdp_audio_offer(
         return Err(SipError::Sdp("an offer needs at least one codec".into()));
     }
     // Offer only what SRTP can key: negotiation and keying never disagree.
-    if carevox_srtp::Suite::from_sdes_name(&suite).is_err() {
-        return Err(SipError::Sdp(format!(
-            "SDES suite {suite:?} cannot be keyed by carevox-srtp"
-        )));
-    }
-    let suite = CryptoSuite::from_name(&suite);
-    let crypto =
-        Crypto::generate(1, suite, &system_rng()).map_err(|e| SipError::Sdp(e.to_string()))?;
+    let crypto = offer_crypto(1, CryptoSuite::from_name(&suite), &system_rng())
+        .map_err(|e| SipError::Sdp(e.to_string()))?;
     let mut dynamic = 96u8;
     let mut pts = Vec::new();
     let mut maps = String::new();
@@ -445,8 +441,9 @@ pub fn sdp_audio_offer(
 }
 
 /// Answers an SDP audio offer with `codecs` (see [`sdp_audio_offer`]) at
-/// `address`:`port`, choosing an SDES line of the offer and keying a fresh
-/// local one.
+/// `address`:`port`, choosing only an SDES line of the offer that keys a
+/// carevox-srtp context (its suite, MKIs, lifetimes and session parameters
+/// all usable) and keying a fresh local one.
 #[uniffi::export]
 pub fn sdp_audio_answer(
     offer_sdp: String,
@@ -465,8 +462,10 @@ pub fn sdp_audio_answer(
         &AudioCapabilities::new(codecs),
         &LocalMedia::new(&address, port, &session_id),
         &system_rng(),
+        &SdesOptions::new(),
     )
-    .map_err(|e| SipError::Sdp(e.to_string()))?;
+    .map_err(|e| SipError::Sdp(e.to_string()))?
+    .answer;
     let audio = answer
         .audio
         .ok_or_else(|| SipError::Sdp("no audio stream of the offer was accepted".into()))?;
