@@ -24,7 +24,7 @@ impl From<RustVaultError> for VaultError {
             RustVaultError::InvalidArgument(_) | RustVaultError::TooLarge => {
                 VaultError::InvalidArgument(text)
             }
-            RustVaultError::Key(_) => VaultError::Key(text),
+            RustVaultError::Key(_) | RustVaultError::KeyRecord { .. } => VaultError::Key(text),
             RustVaultError::Io { .. } => VaultError::Io(text),
             RustVaultError::Malformed { .. }
             | RustVaultError::UnsupportedVersion { .. }

@@ -50,6 +50,12 @@ def test_access_decisions_explained():
     refused = policy.decide(request(["receptionist"], user_id=3))
     assert not refused.allowed
     assert refused.explanation.startswith("denied")
+    # A physician off the patient's care team: the nearest permit and what it lacked.
+    off_team = policy.decide(request(["physician"], teams=[]))
+    assert not off_team.allowed and off_team.reason == carevox.DecisionReason.NOT_PERMITTED
+    assert off_team.nearest_rule and "not_on_care_team" in off_team.unmet
+    assert f"nearest rule {off_team.nearest_rule} lacks" in off_team.explanation
+    assert allowed.nearest_rule is None and allowed.unmet == []
     grant = carevox.BreakGlassGrant(reason="patient unresponsive in ED", issued_at=NOW,
                                     expires_at=NOW + 1800)
     emergency = policy.decide(request(["on_call_physician"], user_id=4, break_glass=grant))

@@ -74,6 +74,12 @@ class AuditAuthzTest {
         val refused = policy.decide(request.copy(roles = listOf("receptionist"), careTeams = listOf()))
         assertFalse(refused.allowed)
         assertTrue(refused.explanation.startsWith("denied"))
+        val offTeam = policy.decide(request.copy(careTeams = listOf()))
+        assertFalse(offTeam.allowed)
+        assertTrue(offTeam.nearestRule != null && "not_on_care_team" in offTeam.unmet)
+        assertTrue(offTeam.explanation.contains("nearest rule ${offTeam.nearestRule} lacks"))
+        assertEquals(null, allowed.nearestRule)
+        assertTrue(allowed.unmet.isEmpty())
         assertThrows<AuthzException.Unknown> { policy.decide(request.copy(action = "teleport")) }
     }
 }
