@@ -393,4 +393,35 @@ mod tests {
             Err(SrtpError::InvalidKey(_))
         ));
     }
+
+    #[test]
+    fn sdes_lines_are_keyed_with_their_mki_and_session_parameters() {
+        let key = "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let plain = format!("1 AES_CM_128_HMAC_SHA1_80 {key}");
+        let with_mki = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 {key}|2^20|1:4");
+        let a = SrtpSession::from_sdes(with_mki.clone(), with_mki.clone()).unwrap();
+        let b = SrtpSession::from_sdes(with_mki.clone(), with_mki).unwrap();
+        a.add_outbound_stream(7).unwrap();
+        let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        packet.extend_from_slice(&[0x55; 160]);
+        let wire = a.protect_rtp(packet.clone()).unwrap();
+        // Header and payload, the 4-byte MKI, the 10-byte tag.
+        assert_eq!(wire.len(), packet.len() + 4 + 10);
+        assert_eq!(b.unprotect_rtp(wire).unwrap(), packet);
+        for params in [
+            "KDR=10",
+            "UNENCRYPTED_SRTCP",
+            "UNAUTHENTICATED_SRTP",
+            "FEC_ORDER=FEC_SRTP",
+        ] {
+            let line = format!("{plain} {params}");
+            assert!(
+                matches!(
+                    SrtpSession::from_sdes(line.clone(), plain.clone()),
+                    Err(SrtpError::InvalidKey(_))
+                ),
+                "{params} must be refused"
+            );
+        }
+    }
 }
