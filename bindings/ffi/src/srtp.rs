@@ -1,0 +1,427 @@
+//! SRTP sessions: one outbound and one inbound context per call leg.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use carevox::sdes::{SdesError, SdesOptions, SrtpKeying, srtp_keying};
+use carevox::sip::sdp::crypto::Crypto;
+use carevox_srtp::{Config, Context, Error as RustSrtpError, MasterKey};
+use zeroize::Zeroizing;
+
+use crate::error::SrtpError;
+
+impl From<RustSrtpError> for SrtpError {
+    fn from(e: RustSrtpError) -> Self {
+        let text = e.to_string();
+        match e {
+            RustSrtpError::AuthenticationFailed { .. } => SrtpError::AuthenticationFailed(text),
+            RustSrtpError::Replay { .. } | RustSrtpError::TooOld { .. } => SrtpError::Replay(text),
+            RustSrtpError::HeaderTooShort { .. }
+            | RustSrtpError::BadVersion { .. }
+            | RustSrtpError::CsrcOverrun { .. }
+            | RustSrtpError::ExtensionOverrun { .. }
+            | RustSrtpError::PaddingOverrun { .. } => SrtpError::Malformed(text),
+            RustSrtpError::UnknownSuite
+            | RustSrtpError::InvalidKeyLength { .. }
+            | RustSrtpError::KeyMismatch { .. }
+            | RustSrtpError::UnknownMki { .. } => SrtpError::InvalidKey(text),
+            RustSrtpError::UnknownSsrc { .. }
+            | RustSrtpError::TooManyStreams { .. }
+            | RustSrtpError::DuplicateSsrc { .. } => SrtpError::Stream(text),
+            RustSrtpError::KeyExpired { .. } => SrtpError::KeyExpired(text),
+            _ => SrtpError::Other(text),
+        }
+    }
+}
+
+/// Why one packet of a batch was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PacketStatus {
+    /// Processed: its output is in the batch's buffer.
+    Ok,
+    /// Authentication failed (altered or wrongly keyed).
+    AuthenticationFailed,
+    /// Replayed or too old.
+    Replay,
+    /// Not well-formed.
+    Malformed,
+    /// Unknown stream, or too many streams.
+    Stream,
+    /// The key reached its limit.
+    KeyExpired,
+    /// Another failure.
+    Other,
+}
+
+impl From<&SrtpError> for PacketStatus {
+    fn from(e: &SrtpError) -> Self {
+        match e {
+            SrtpError::AuthenticationFailed(_) => PacketStatus::AuthenticationFailed,
+            SrtpError::Replay(_) => PacketStatus::Replay,
+            SrtpError::Malformed(_) => PacketStatus::Malformed,
+            SrtpError::Stream(_) => PacketStatus::Stream,
+            SrtpError::KeyExpired(_) => PacketStatus::KeyExpired,
+            _ => PacketStatus::Other,
+        }
+    }
+}
+
+/// Many packets in one buffer: packet `i` is `lengths[i]` bytes, starting
+/// where packet `i - 1` ends.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PacketBatch {
+    /// The packets, back to back.
+    pub data: Vec<u8>,
+    /// Each packet's length; 0 for a packet whose status is not `Ok`.
+    pub lengths: Vec<u32>,
+    /// Each packet's status (all `Ok` for a protect batch, which fails whole).
+    pub statuses: Vec<PacketStatus>,
+}
+
+/// One protect or unprotect call on a session's contexts.
+type OnePacket = fn(&mut Contexts, &[u8], &mut Vec<u8>) -> Result<(), RustSrtpError>;
+
+struct Contexts {
+    outbound: Context,
+    inbound: Context,
+}
+
+/// An SRTP session for one call leg: an outbound context (keyed by the
+/// local SDES line or key) for what this side sends, and an inbound one
+/// (keyed by the remote line) for what it receives. Thread-safe; calls on
+/// one session are serialised.
+#[derive(uniffi::Object)]
+pub struct SrtpSession {
+    inner: Mutex<Contexts>,
+    suite: String,
+}
+
+impl std::fmt::Debug for SrtpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The contexts print no key material; the suite is not secret.
+        f.debug_struct("SrtpSession")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sdes_suite_name(key: &MasterKey) -> String {
+    key.suite().sdes_name().to_owned()
+}
+
+impl SrtpSession {
+    fn from_master_keys(outbound: MasterKey, inbound: MasterKey) -> Result<Arc<Self>, SrtpError> {
+        let suite = sdes_suite_name(&outbound);
+        Ok(Arc::new(SrtpSession {
+            inner: Mutex::new(Contexts {
+                outbound: Context::new(outbound, Config::new())?,
+                inbound: Context::new(inbound, Config::new())?,
+            }),
+            suite,
+        }))
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Contexts>, SrtpError> {
+        self.inner
+            .lock()
+            .map_err(|_| SrtpError::Other("SRTP session lock poisoned".into()))
+    }
+
+    fn one(&self, packet: &[u8], op: OnePacket) -> Result<Vec<u8>, SrtpError> {
+        let mut guard = self.lock()?;
+        let mut out = Vec::with_capacity(packet.len() + 32);
+        op(&mut guard, packet, &mut out)?;
+        Ok(out)
+    }
+}
+
+fn protect_rtp(c: &mut Contexts, p: &[u8], out: &mut Vec<u8>) -> Result<(), RustSrtpError> {
+    c.outbound.protect_rtp_vec(p, out)
+}
+fn unprotect_rtp(c: &mut Contexts, p: &[u8], out: &mut Vec<u8>) -> Result<(), RustSrtpError> {
+    c.inbound.unprotect_rtp_vec(p, out)
+}
+fn protect_rtcp(c: &mut Contexts, p: &[u8], out: &mut Vec<u8>) -> Result<(), RustSrtpError> {
+    c.outbound.protect_rtcp_vec(p, out)
+}
+fn unprotect_rtcp(c: &mut Contexts, p: &[u8], out: &mut Vec<u8>) -> Result<(), RustSrtpError> {
+    c.inbound.unprotect_rtcp_vec(p, out)
+}
+
+/// What one SDES a=crypto value (`1 AES_CM_128_HMAC_SHA1_80 inline:...`,
+/// with or without `a=crypto:`) keys, through the facade's SDES rules
+/// (suites, MKIs, lifetimes, session parameters).
+fn sdes_keying(line: &str) -> Result<SrtpKeying, SrtpError> {
+    let value = line.trim();
+    let value = value.strip_prefix("a=crypto:").unwrap_or(value);
+    let crypto = Crypto::parse(value).map_err(|e| SrtpError::InvalidKey(e.to_string()))?;
+    srtp_keying(&crypto, &SdesOptions::new()).map_err(sdes_error)
+}
+
+/// The error of an SDES line carevox-srtp cannot be keyed from. The message
+/// names no key material.
+fn sdes_error(e: SdesError) -> SrtpError {
+    SrtpError::InvalidKey(e.to_string())
+}
+
+/// Splits `data` by `lengths`, checking that they describe it exactly.
+fn split<'a>(data: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>, SrtpError> {
+    let mut parts = Vec::with_capacity(lengths.len());
+    let mut at = 0usize;
+    for (i, &len) in lengths.iter().enumerate() {
+        let end = usize::try_from(len).ok().and_then(|l| at.checked_add(l));
+        let part = end.and_then(|e| data.get(at..e)).ok_or_else(|| {
+            SrtpError::InvalidBatch(format!(
+                "packet {i} ({len} bytes at offset {at}) runs past the buffer's {} bytes",
+                data.len()
+            ))
+        })?;
+        parts.push(part);
+        at += part.len();
+    }
+    if at != data.len() {
+        return Err(SrtpError::InvalidBatch(format!(
+            "the lengths add up to {at} bytes but the buffer holds {}",
+            data.len()
+        )));
+    }
+    Ok(parts)
+}
+
+fn u32_len(n: usize) -> Result<u32, SrtpError> {
+    u32::try_from(n).map_err(|_| SrtpError::InvalidBatch("packet longer than 4 GiB".into()))
+}
+
+#[uniffi::export]
+impl SrtpSession {
+    /// A session keyed from an SDES exchange: `local_crypto` is this side's
+    /// a=crypto value (it protects what this side sends), `remote_crypto` the
+    /// peer's (it protects what this side receives). Both must name the same
+    /// suite.
+    #[uniffi::constructor]
+    pub fn from_sdes(local_crypto: String, remote_crypto: String) -> Result<Arc<Self>, SrtpError> {
+        let local_crypto = Zeroizing::new(local_crypto);
+        let remote_crypto = Zeroizing::new(remote_crypto);
+        let outbound = sdes_keying(&local_crypto)?;
+        let inbound = sdes_keying(&remote_crypto)?;
+        if outbound.suite() != inbound.suite() {
+            return Err(SrtpError::InvalidKey(
+                "the local and remote SDES lines name different suites".into(),
+            ));
+        }
+        let suite = outbound.suite().sdes_name().to_owned();
+        let outbound = outbound.into_context().map_err(sdes_error)?;
+        let inbound = inbound.into_context().map_err(sdes_error)?;
+        Ok(Arc::new(SrtpSession {
+            inner: Mutex::new(Contexts { outbound, inbound }),
+            suite,
+        }))
+    }
+
+    /// A session keyed from raw material: `suite` is an SDES suite name
+    /// (`AES_CM_128_HMAC_SHA1_80`, `AEAD_AES_128_GCM`, ...), each key the
+    /// master key followed by the master salt (30 bytes for AES-128-CM,
+    /// 28 for AES-128-GCM, ...). The Rust copies are zeroized.
+    #[uniffi::constructor]
+    pub fn from_keys(
+        suite: String,
+        outbound_key_salt: Vec<u8>,
+        inbound_key_salt: Vec<u8>,
+    ) -> Result<Arc<Self>, SrtpError> {
+        let outbound_key_salt = Zeroizing::new(outbound_key_salt);
+        let inbound_key_salt = Zeroizing::new(inbound_key_salt);
+        let outbound = MasterKey::from_sdes_name(&suite, &outbound_key_salt)?;
+        let inbound = MasterKey::from_sdes_name(&suite, &inbound_key_salt)?;
+        Self::from_master_keys(outbound, inbound)
+    }
+
+    /// The suite both directions use.
+    pub fn suite(&self) -> String {
+        self.suite.clone()
+    }
+
+    /// Registers an SSRC this side sends with (RTP and RTCP), starting at
+    /// rollover counter 0.
+    pub fn add_outbound_stream(&self, ssrc: u32) -> Result<(), SrtpError> {
+        Ok(self.lock()?.outbound.add_outbound_stream(ssrc)?)
+    }
+
+    /// Bytes SRTP adds to an RTP packet (tag and MKI).
+    pub fn rtp_overhead(&self) -> Result<u32, SrtpError> {
+        u32_len(self.lock()?.outbound.rtp_overhead())
+    }
+
+    /// Protects one RTP packet.
+    pub fn protect_rtp(&self, packet: Vec<u8>) -> Result<Vec<u8>, SrtpError> {
+        self.one(&packet, protect_rtp)
+    }
+
+    /// Authenticates and decrypts one SRTP packet; a replay or an altered
+    /// packet is refused.
+    pub fn unprotect_rtp(&self, packet: Vec<u8>) -> Result<Vec<u8>, SrtpError> {
+        self.one(&packet, unprotect_rtp)
+    }
+
+    /// Protects one RTCP compound packet.
+    pub fn protect_rtcp(&self, packet: Vec<u8>) -> Result<Vec<u8>, SrtpError> {
+        self.one(&packet, protect_rtcp)
+    }
+
+    /// Authenticates and decrypts one SRTCP packet.
+    pub fn unprotect_rtcp(&self, packet: Vec<u8>) -> Result<Vec<u8>, SrtpError> {
+        self.one(&packet, unprotect_rtcp)
+    }
+
+    /// Protects many RTP packets in one crossing: `packets` holds them back
+    /// to back, `lengths` says how long each is. Fails whole on the first
+    /// packet that cannot be protected (the error names it): nothing of a
+    /// failed batch may be sent.
+    pub fn protect_rtp_batch(
+        &self,
+        packets: Vec<u8>,
+        lengths: Vec<u32>,
+    ) -> Result<PacketBatch, SrtpError> {
+        let parts = split(&packets, &lengths)?;
+        let mut guard = self.lock()?;
+        let c = &mut *guard;
+        let overhead = c.outbound.rtp_overhead();
+        let mut data = Vec::with_capacity(packets.len() + overhead * parts.len());
+        let mut out_lengths = Vec::with_capacity(parts.len());
+        for (i, p) in parts.into_iter().enumerate() {
+            let start = data.len();
+            data.resize(start + p.len() + overhead, 0);
+            let (_, slot) = data.split_at_mut(start);
+            let n = c.outbound.protect_rtp(p, slot).map_err(|e| {
+                let e = SrtpError::from(e);
+                SrtpError::InvalidBatch(format!("packet {i}: {e}"))
+            })?;
+            data.truncate(start + n);
+            out_lengths.push(u32_len(n)?);
+        }
+        let statuses = vec![PacketStatus::Ok; out_lengths.len()];
+        Ok(PacketBatch {
+            data,
+            lengths: out_lengths,
+            statuses,
+        })
+    }
+
+    /// Unprotects many SRTP packets in one crossing. Each packet gets its
+    /// own status: a refused packet (replayed, altered, malformed) has
+    /// length 0 and does not stop the others.
+    pub fn unprotect_rtp_batch(
+        &self,
+        packets: Vec<u8>,
+        lengths: Vec<u32>,
+    ) -> Result<PacketBatch, SrtpError> {
+        let parts = split(&packets, &lengths)?;
+        let mut guard = self.lock()?;
+        let c = &mut *guard;
+        let mut data = Vec::with_capacity(packets.len());
+        let mut out_lengths = Vec::with_capacity(parts.len());
+        let mut statuses = Vec::with_capacity(parts.len());
+        for p in parts {
+            let start = data.len();
+            data.resize(start + p.len(), 0);
+            let (_, slot) = data.split_at_mut(start);
+            match c.inbound.unprotect_rtp(p, slot) {
+                Ok(n) => {
+                    data.truncate(start + n);
+                    out_lengths.push(u32_len(n)?);
+                    statuses.push(PacketStatus::Ok);
+                }
+                Err(e) => {
+                    data.truncate(start);
+                    out_lengths.push(0);
+                    statuses.push(PacketStatus::from(&SrtpError::from(e)));
+                }
+            }
+        }
+        Ok(PacketBatch {
+            data,
+            lengths: out_lengths,
+            statuses,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_follows_the_lengths_exactly() {
+        let data = [1u8, 2, 3, 4, 5];
+        let parts = split(&data, &[2, 0, 3]).unwrap();
+        assert_eq!(parts, vec![&[1u8, 2][..], &[][..], &[3, 4, 5][..]]);
+        assert!(matches!(
+            split(&data, &[2, 4]),
+            Err(SrtpError::InvalidBatch(_))
+        ));
+        assert!(matches!(
+            split(&data, &[2, 2]),
+            Err(SrtpError::InvalidBatch(_))
+        ));
+        assert!(matches!(
+            split(&data, &[u32::MAX]),
+            Err(SrtpError::InvalidBatch(_))
+        ));
+    }
+
+    #[test]
+    fn sdes_session_round_trip_and_refusals() {
+        let local = "1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let remote = "1 AES_CM_128_HMAC_SHA1_80 inline:d0RmdmcmVCspeEc3QGZiNWpVLFJhQX1cfHAwJSoj";
+        let a = SrtpSession::from_sdes(local.into(), remote.into()).unwrap();
+        let b = SrtpSession::from_sdes(remote.into(), local.into()).unwrap();
+        a.add_outbound_stream(7).unwrap();
+        let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        packet.extend_from_slice(&[0x55; 160]);
+        let wire = a.protect_rtp(packet.clone()).unwrap();
+        assert_eq!(b.unprotect_rtp(wire.clone()).unwrap(), packet);
+        assert!(matches!(
+            b.unprotect_rtp(wire.clone()),
+            Err(SrtpError::Replay(_))
+        ));
+        let batch = b
+            .unprotect_rtp_batch(wire.clone(), vec![wire.len() as u32])
+            .unwrap();
+        assert_eq!(batch.statuses, vec![PacketStatus::Replay]);
+        assert_eq!(batch.lengths, vec![0]);
+        assert!(batch.data.is_empty());
+        assert!(matches!(
+            SrtpSession::from_sdes(local.into(), "1 AES_256_CM_HMAC_SHA1_80 inline:AAAA".into()),
+            Err(SrtpError::InvalidKey(_))
+        ));
+    }
+
+    #[test]
+    fn sdes_lines_are_keyed_with_their_mki_and_session_parameters() {
+        let key = "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+        let plain = format!("1 AES_CM_128_HMAC_SHA1_80 {key}");
+        let with_mki = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 {key}|2^20|1:4");
+        let a = SrtpSession::from_sdes(with_mki.clone(), with_mki.clone()).unwrap();
+        let b = SrtpSession::from_sdes(with_mki.clone(), with_mki).unwrap();
+        a.add_outbound_stream(7).unwrap();
+        let mut packet = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 7];
+        packet.extend_from_slice(&[0x55; 160]);
+        let wire = a.protect_rtp(packet.clone()).unwrap();
+        // Header and payload, the 4-byte MKI, the 10-byte tag.
+        assert_eq!(wire.len(), packet.len() + 4 + 10);
+        assert_eq!(b.unprotect_rtp(wire).unwrap(), packet);
+        for params in [
+            "KDR=10",
+            "UNENCRYPTED_SRTCP",
+            "UNAUTHENTICATED_SRTP",
+            "FEC_ORDER=FEC_SRTP",
+        ] {
+            let line = format!("{plain} {params}");
+            assert!(
+                matches!(
+                    SrtpSession::from_sdes(line.clone(), plain.clone()),
+                    Err(SrtpError::InvalidKey(_))
+                ),
+                "{params} must be refused"
+            );
+        }
+    }
+}
