@@ -77,12 +77,22 @@ pub struct AuditRecord {
 }
 
 /// A key/value detail of a record.
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct AuditDetail {
     /// Key.
     pub key: String,
     /// Value.
     pub value: String,
+}
+
+// Written by hand: UniFFI records cannot hold the redacting wrappers.
+impl std::fmt::Debug for AuditDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditDetail")
+            .field("key", &carevox::redact::Pii::new(()))
+            .field("value", &carevox::redact::Pii::new(()))
+            .finish()
+    }
 }
 
 /// A signed checkpoint: the tree size and root the log committed to.

@@ -279,7 +279,7 @@ impl AuthzPolicy {
 
 /// A new TOTP enrolment: show the URI as a QR code once, store the secret
 /// (secret: in the Keychain/Keystore or server-side, never in logs).
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct TotpEnrolment {
     /// The shared secret, base32 (RFC 4648, no padding).
     pub secret_base32: String,
@@ -287,8 +287,18 @@ pub struct TotpEnrolment {
     pub provisioning_uri: String,
 }
 
+// Written by hand: UniFFI records cannot hold the redacting wrappers.
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment")
+            .field("secret_base32", &carevox::redact::Pii::new(()))
+            .field("provisioning_uri", &carevox::redact::Pii::new(()))
+            .finish()
+    }
+}
+
 /// A successful login.
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Clone, uniffi::Record)]
 pub struct LoginSession {
     /// The bearer token (secret: present it with each request, never log it).
     pub token: String,
@@ -301,6 +311,19 @@ pub struct LoginSession {
     pub totp_step: u64,
     /// When the session idles out, seconds since the Unix epoch.
     pub idle_deadline: u64,
+}
+
+// Written by hand: UniFFI records cannot hold the redacting wrappers.
+impl std::fmt::Debug for LoginSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginSession")
+            .field("token", &carevox::redact::Pii::new(()))
+            .field("session_id", &self.session_id)
+            .field("mfa", &self.mfa)
+            .field("totp_step", &self.totp_step)
+            .field("idle_deadline", &self.idle_deadline)
+            .finish()
+    }
 }
 
 /// Password hashing, TOTP and login sessions, with secure defaults

@@ -51,3 +51,22 @@ pub fn boundary_noop() {}
 pub fn bindings_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
+
+#[cfg(test)]
+mod redaction_tests {
+    use carevox::redact::debug_leak;
+
+    #[test]
+    fn records_holding_secrets_or_phi_print_none_of_them() {
+        let enrolment = crate::authz::TotpEnrolment {
+            secret_base32: "JBSWY3DPEHPK3PXP".into(),
+            provisioning_uri: "otpauth://totp/clinic:nurse.jo?secret=JBSWY3DPEHPK3PXP".into(),
+        };
+        assert_eq!(debug_leak(&enrolment, &["JBSWY3DP", "nurse.jo"]), None);
+        let detail = crate::audit::AuditDetail {
+            key: "patient-name".into(),
+            value: "Jane Q. Patient".into(),
+        };
+        assert_eq!(debug_leak(&detail, &["patient-name", "Jane"]), None);
+    }
+}
