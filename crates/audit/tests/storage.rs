@@ -36,7 +36,7 @@ fn rec(i: u64) -> Record {
         format!("nurse{}", i % 3),
         "pbx-2",
     );
-    r.entity.patient = Some(format!("Patient/{}", i % 4));
+    r.entity.patient = Some(format!("Patient/{}", i % 4).into());
     r
 }
 
