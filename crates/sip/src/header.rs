@@ -347,7 +347,7 @@ fn check_header_params(params: Params<'_>) -> Result<(), ParseError> {
         if !is_token_str(p.name) {
             return Err(bad);
         }
-        let Some(v) = p.value else {
+        let Some(v) = p.value.into_inner() else {
             continue;
         };
         let ok = if v.starts_with('"') {
