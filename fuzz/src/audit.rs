@@ -25,10 +25,10 @@ pub fn audit_segment(data: &[u8]) {
     };
     while let Some(Ok((body, n))) = data.get(off..).map(read_frame) {
         if let Ok(entry) = Entry::parse(body)
-            && let Ok(record) = Record::decode(entry.record)
+            && let Ok(record) = Record::decode(entry.record.expose())
         {
             let again = record.to_bytes().expect("a decoded record encodes");
-            assert_eq!(again, entry.record, "records are canonical");
+            assert_eq!(again, *entry.record.expose(), "records are canonical");
         }
         off += n;
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use carevox_audit::{
     Action, AuditLog as RustAuditLog, Detail, Error as RustAuditError, EventType, Hash, LogConfig,
-    ObjectKind, ObjectRef, Outcome, Record, Signer, Timestamp, VerifyOptions, VerifyingKey, merkle,
-    verify_log,
+    ObjectKind, ObjectRef, Outcome, Pii, Record, Signer, Timestamp, VerifyOptions, VerifyingKey,
+    merkle, verify_log,
 };
 use zeroize::Zeroizing;
 
@@ -150,11 +150,11 @@ fn record(r: AuditRecord) -> Result<Record, AuditError> {
         r.source_id,
     );
     out.actor.role = r.role;
-    out.entity.patient = r.patient;
+    out.entity.patient = r.patient.map(Pii::new);
     out.entity.object = match (r.object_kind, r.object_id) {
         (Some(kind), Some(id)) => Some(ObjectRef {
             kind: name_to::<ObjectKind>("object kind", &kind)?,
-            id,
+            id: id.into(),
         }),
         (None, None) => None,
         _ => {
@@ -167,8 +167,8 @@ fn record(r: AuditRecord) -> Result<Record, AuditError> {
         .details
         .into_iter()
         .map(|d| Detail {
-            key: d.key,
-            value: d.value,
+            key: d.key.into(),
+            value: d.value.into(),
         })
         .collect();
     Ok(out)

@@ -475,7 +475,7 @@ pub fn sdp_audio_answer(
     Ok(SdpAnswer {
         sdp: answer.sdp.to_string(),
         codecs: audio.codecs.iter().map(|c| c.name.clone()).collect(),
-        remote_address: audio.remote_address,
+        remote_address: audio.remote_address.map(|a| a.into_inner()),
         remote_port: audio.remote_port,
         local_crypto: sdes.local.to_string(),
         remote_crypto: sdes.remote.to_string(),

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use carevox_audit::monitor::{Monitor, MonitorConfig, WorkingHours};
 use carevox_audit::{
-    CHECKPOINT_FILE, Checkpoint, Index, Progress, Query, Record, SealSeed, Timestamp,
+    CHECKPOINT_FILE, Checkpoint, Index, Pii, Progress, Query, Record, SealSeed, Timestamp,
     VerifyOptions, VerifyingKey, for_each_record, scan_checkpoints, verify_log,
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -388,8 +388,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             archive,
         } => {
             let q = Query {
-                actor,
-                patient,
+                actor: actor.map(Pii::new),
+                patient: patient.map(Pii::new),
                 event,
                 from,
                 to,

@@ -47,7 +47,7 @@ fn build(dir: &Path) -> String {
             format!("u{}", i % 3),
             "pbx",
         );
-        r.entity.patient = Some(format!("P{}", i % 5));
+        r.entity.patient = Some(format!("P{}", i % 5).into());
         log.append(&r).unwrap();
     }
     log.checkpoint(Timestamp(1_772_400_000_000)).unwrap();
@@ -156,7 +156,10 @@ fn export_jsonl_round_trips() {
     assert_eq!(v["actor"]["user_id"], "u0");
     assert_eq!(v["occurred"], "2026-03-01T08:03:00.000Z");
     let r: Record = serde_json::from_value(v).unwrap();
-    assert_eq!(r.entity.patient.as_deref(), Some("P3"));
+    assert_eq!(
+        r.entity.patient.as_ref().map(|p| p.expose().as_str()),
+        Some("P3")
+    );
 }
 
 fn seqs(out: &Output) -> Vec<u64> {

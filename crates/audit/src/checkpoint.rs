@@ -22,6 +22,7 @@ const SIGNING_CONTEXT: &[u8] = b"carevox-audit checkpoint\0";
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VerifyingKey([u8; 32]);
 
+// Public key: printed in full, as hex, which is how it is published.
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "VerifyingKey({})", self.to_hex())
@@ -78,6 +79,8 @@ pub struct Signer {
     pair: Ed25519KeyPair,
 }
 
+// Written by hand: ring's key pair is not `Zeroize` (ring wipes it itself),
+// so it cannot sit in a `Secret`; this prints the public half only.
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")

@@ -19,7 +19,9 @@ use ring::digest::{Context, SHA256};
 
 use crate::error::{Error, Result};
 use crate::merkle::Hash;
-use crate::record::{Record, Timestamp, redacted_opt};
+use carevox_redact::Pii;
+
+use crate::record::{Record, Timestamp};
 use crate::storage::{FsStorage, Storage};
 use crate::store::{Location, for_each_record_in, read_record_at_in};
 
@@ -32,13 +34,14 @@ const ENTRY_LEN: usize = 7 * 8;
 
 /// What to look for. Every field given must match.
 ///
-/// `Debug` prints `<redacted>` for the actor and the patient.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The actor and the patient are [`Pii`]: `Debug` prints `<redacted>` for
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
     /// The actor's user id.
-    pub actor: Option<String>,
+    pub actor: Option<Pii<String>>,
     /// The patient reference.
-    pub patient: Option<String>,
+    pub patient: Option<Pii<String>>,
     /// The event type's name (as in JSON, e.g. `recording_access`).
     pub event: Option<String>,
     /// Occurred at or after.
@@ -50,29 +53,19 @@ pub struct Query {
 impl Query {
     /// True if `r` matches every field given.
     pub fn matches(&self, r: &Record) -> bool {
-        self.actor.as_deref().is_none_or(|a| r.actor.user_id == a)
+        self.actor.as_ref().is_none_or(|a| r.actor.user_id == *a)
             && self
                 .patient
-                .as_deref()
-                .is_none_or(|p| r.entity.patient.as_deref() == Some(p))
+                .as_ref()
+                .is_none_or(|p| r.entity.patient.as_ref() == Some(p))
             && self.event.as_deref().is_none_or(|e| r.event.name() == e)
             && self.from.is_none_or(|f| r.occurred >= f)
             && self.to.is_none_or(|t| r.occurred <= t)
     }
 }
 
-impl std::fmt::Debug for Query {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Query")
-            .field("actor", &redacted_opt(self.actor.as_ref()))
-            .field("patient", &redacted_opt(self.patient.as_ref()))
-            .field("event", &self.event)
-            .field("from", &self.from)
-            .field("to", &self.to)
-            .finish()
-    }
-}
-
+// Not a redaction: the entries hold only digests, but there is one per
+// record, so `Debug` summarises them by count.
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
@@ -255,8 +248,8 @@ impl Index {
         archives: &[PathBuf],
         q: &Query,
     ) -> Result<Vec<(u64, Record)>> {
-        let actor = q.actor.as_deref().map(|a| key(1, a));
-        let patient = q.patient.as_deref().map(|p| key(2, p));
+        let actor = q.actor.as_ref().map(|a| key(1, a.expose()));
+        let patient = q.patient.as_ref().map(|p| key(2, p.expose()));
         let event = q.event.as_deref().map(|e| key(3, e));
         let mut out = Vec::new();
         for e in &self.entries {
@@ -280,8 +273,8 @@ fn entry_of(seq: u64, r: &Record, loc: Location) -> Entry {
     Entry {
         seq,
         occurred: r.occurred.0,
-        actor: key(1, &r.actor.user_id),
-        patient: r.entity.patient.as_deref().map_or(0, |p| key(2, p)),
+        actor: key(1, r.actor.user_id.expose()),
+        patient: r.entity.patient.as_ref().map_or(0, |p| key(2, p.expose())),
         event: key(3, r.event.name()),
         loc,
     }

@@ -16,6 +16,7 @@ pub mod storage;
 mod store;
 mod verify;
 
+pub use carevox_redact::{Pii, Secret};
 pub use checkpoint::{
     CHECKPOINT_LEN, CHECKPOINT_VERSION, Checkpoint, Signer, VerifyingKey, hex_decode, hex_encode,
 };

@@ -163,6 +163,9 @@ pub struct AuditLog {
     storage: Arc<dyn Storage>,
 }
 
+// Written by hand: the state sits behind mutexes, and what identifies a log
+// is its directory, its storage and its public key (the signer's secret half
+// is never printed).
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::record::{EventType, Record, Redacted, Timestamp, redacted_opt};
+use carevox_redact::Pii;
+
+use crate::record::{EventType, Record, Timestamp};
 
 /// Working hours in local time; access outside them raises an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,24 +68,24 @@ impl Default for MonitorConfig {
 
 /// Who a failed-login alert is about.
 ///
-/// `Debug` prints `<redacted>` for the user id or address.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+/// The user id or address is a [`Pii`]: `Debug` prints `<redacted>` for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LoginSubject {
     /// One user id.
-    User(String),
+    User(Pii<String>),
     /// One network address.
-    Address(String),
+    Address(Pii<String>),
 }
 
 /// A typed alert.
 ///
+/// User ids, addresses, patient references and justifications are [`Pii`]:
 /// `Debug` prints the kind, counts, sequence number and time, and
-/// `<redacted>` for user ids, addresses, patient references and
-/// justifications. The JSON form (serde) carries them all, for the people
-/// entitled to read alerts.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+/// `<redacted>` for them. The JSON form (serde) carries them all, for the
+/// people entitled to read alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "alert")]
 #[non_exhaustive]
 pub enum Alert {
@@ -101,9 +103,9 @@ pub enum Alert {
     /// A successful login from a network not seen before for that user.
     NewNetwork {
         /// The user.
-        user: String,
+        user: Pii<String>,
         /// The network, as `address/prefix`.
-        network: String,
+        network: Pii<String>,
         /// The record.
         seq: u64,
         /// When.
@@ -112,11 +114,11 @@ pub enum Alert {
     /// Emergency access.
     BreakTheGlass {
         /// The user.
-        user: String,
+        user: Pii<String>,
         /// The patient, if named.
-        patient: Option<String>,
+        patient: Option<Pii<String>>,
         /// The justification given.
-        justification: String,
+        justification: Pii<String>,
         /// The record.
         seq: u64,
         /// When.
@@ -125,7 +127,7 @@ pub enum Alert {
     /// Access to patient data outside working hours.
     OutsideWorkingHours {
         /// The user.
-        user: String,
+        user: Pii<String>,
         /// The record.
         seq: u64,
         /// When.
@@ -134,7 +136,7 @@ pub enum Alert {
     /// One user touched many distinct patients within the window.
     ManyPatients {
         /// The user.
-        user: String,
+        user: Pii<String>,
         /// Distinct patients in the window.
         distinct: u32,
         /// The record that crossed the threshold.
@@ -151,72 +153,14 @@ pub enum Alert {
 #[derive(Clone)]
 pub struct Monitor {
     config: MonitorConfig,
-    failed_by_user: BTreeMap<String, VecDeque<u64>>,
-    failed_by_addr: BTreeMap<String, VecDeque<u64>>,
-    networks: BTreeMap<String, BTreeSet<String>>,
-    patients: BTreeMap<String, VecDeque<(u64, String)>>,
+    failed_by_user: BTreeMap<Pii<String>, VecDeque<u64>>,
+    failed_by_addr: BTreeMap<Pii<String>, VecDeque<u64>>,
+    networks: BTreeMap<Pii<String>, BTreeSet<String>>,
+    patients: BTreeMap<Pii<String>, VecDeque<(u64, Pii<String>)>>,
 }
 
-impl std::fmt::Debug for LoginSubject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginSubject::User(_) => f.debug_tuple("User").field(&Redacted).finish(),
-            LoginSubject::Address(_) => f.debug_tuple("Address").field(&Redacted).finish(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Alert {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Alert::RepeatedFailedLogins {
-                subject,
-                count,
-                seq,
-                at,
-            } => f
-                .debug_struct("RepeatedFailedLogins")
-                .field("subject", subject)
-                .field("count", count)
-                .field("seq", seq)
-                .field("at", at)
-                .finish(),
-            Alert::NewNetwork { seq, at, .. } => f
-                .debug_struct("NewNetwork")
-                .field("user", &Redacted)
-                .field("network", &Redacted)
-                .field("seq", seq)
-                .field("at", at)
-                .finish(),
-            Alert::BreakTheGlass {
-                patient, seq, at, ..
-            } => f
-                .debug_struct("BreakTheGlass")
-                .field("user", &Redacted)
-                .field("patient", &redacted_opt(patient.as_ref()))
-                .field("justification", &Redacted)
-                .field("seq", seq)
-                .field("at", at)
-                .finish(),
-            Alert::OutsideWorkingHours { seq, at, .. } => f
-                .debug_struct("OutsideWorkingHours")
-                .field("user", &Redacted)
-                .field("seq", seq)
-                .field("at", at)
-                .finish(),
-            Alert::ManyPatients {
-                distinct, seq, at, ..
-            } => f
-                .debug_struct("ManyPatients")
-                .field("user", &Redacted)
-                .field("distinct", distinct)
-                .field("seq", seq)
-                .field("at", at)
-                .finish(),
-        }
-    }
-}
-
+// Not a redaction: the maps are keyed by user ids and addresses, and grow
+// with the log, so `Debug` prints how many each holds and none of the keys.
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Monitor")
@@ -311,15 +255,15 @@ impl Monitor {
             } else if let Some(net) = r
                 .actor
                 .network_address
-                .as_deref()
-                .and_then(|a| network_of(a, cfg.ipv4_prefix, cfg.ipv6_prefix))
+                .as_ref()
+                .and_then(|a| network_of(a.expose(), cfg.ipv4_prefix, cfg.ipv6_prefix))
             {
                 let seen = self.networks.entry(user.clone()).or_default();
                 // The first login sets the baseline; later ones are compared.
                 if cfg.new_network && !seen.is_empty() && !seen.contains(&net) {
                     out.push(Alert::NewNetwork {
                         user: user.clone(),
-                        network: net.clone(),
+                        network: Pii::new(net.clone()),
                         seq,
                         at: r.occurred,
                     });
@@ -360,7 +304,7 @@ impl Monitor {
                 q.pop_front();
             }
             q.push_back((t, p.clone()));
-            let distinct: BTreeSet<&str> = q.iter().map(|(_, p)| p.as_str()).collect();
+            let distinct: BTreeSet<&str> = q.iter().map(|(_, p)| p.expose().as_str()).collect();
             let n = u32::try_from(distinct.len()).unwrap_or(u32::MAX);
             if n >= cfg.many_patients {
                 q.clear();
@@ -493,7 +437,7 @@ mod tests {
         let nets: Vec<_> = alerts
             .iter()
             .map(|a| match a {
-                Alert::NewNetwork { network, seq, .. } => (network.as_str(), *seq),
+                Alert::NewNetwork { network, seq, .. } => (network.expose().as_str(), *seq),
                 other => panic!("{other:?}"),
             })
             .collect();
@@ -528,7 +472,7 @@ mod tests {
         ];
         let alerts = run(&mut m, &recs);
         assert!(
-            matches!(&alerts[0], Alert::BreakTheGlass { user, patient: Some(p), .. } if user == "eve" && p == "P1")
+            matches!(&alerts[0], Alert::BreakTheGlass { user, patient: Some(p), .. } if user.expose() == "eve" && p.expose() == "P1")
         );
         let shown = format!("{:?} {m:?}", alerts[0]);
         for phi in ["eve", "P1", "unresponsive"] {

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use carevox_redact::Pii;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Reader, put_opt_str, put_str};
@@ -358,9 +359,9 @@ impl Outcome {
 
 /// Why the data was used (HL7 PurposeOfUse).
 ///
-/// `Debug` prints `<redacted>` for an emergency justification (free text that
-/// may name a patient or a condition).
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An emergency justification is free text that may name a patient or a
+/// condition: it is a [`Pii`], so `Debug` prints `<redacted>` for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PurposeOfUse {
@@ -373,7 +374,7 @@ pub enum PurposeOfUse {
     /// Emergency access, "break the glass" (HL7 ETREAT), with its justification.
     Emergency {
         /// Why normal access control was bypassed.
-        justification: String,
+        justification: Pii<String>,
     },
     /// Any other purpose, by name.
     Other(String),
@@ -387,7 +388,7 @@ impl PurposeOfUse {
             PurposeOfUse::Operations => out.push(3),
             PurposeOfUse::Emergency { justification } => {
                 out.push(4);
-                put_str(out, "justification", justification)?;
+                put_str(out, "justification", justification.expose())?;
             }
             PurposeOfUse::Other(s) => {
                 out.push(255);
@@ -404,7 +405,7 @@ impl PurposeOfUse {
             2 => PurposeOfUse::Payment,
             3 => PurposeOfUse::Operations,
             4 => PurposeOfUse::Emergency {
-                justification: r.str()?.to_owned(),
+                justification: Pii::new(r.str()?.to_owned()),
             },
             255 => PurposeOfUse::Other(r.str()?.to_owned()),
             _ => return Err(Error::malformed("record", at, "unknown purpose of use")),
@@ -419,52 +420,54 @@ impl PurposeOfUse {
 
 /// Who acted.
 ///
-/// `Debug` prints the role and the authentication method, and `<redacted>`
-/// for the user id and the network address.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The user id and the network address are [`Pii`]: `Debug` prints the role
+/// and the authentication method, and `<redacted>` for them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
     /// The unique user id (HIPAA 164.312(a)(2)(i)).
-    pub user_id: String,
+    pub user_id: Pii<String>,
     /// The user's role when acting, if known.
     pub role: Option<String>,
     /// The network address the request came from (IP address, no port needed).
-    pub network_address: Option<String>,
+    pub network_address: Option<Pii<String>>,
     /// How the user was authenticated.
     pub auth: AuthMethod,
 }
 
 /// A reference to an object (a recording id, a Call-ID, a document id).
 ///
-/// `Debug` prints the kind and `<redacted>` for the id (a Call-ID may carry
-/// a host name or an address).
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The id is a [`Pii`] (a Call-ID may carry a host name or an address):
+/// `Debug` prints the kind and `<redacted>` for the id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectRef {
     /// What kind of object.
     pub kind: ObjectKind,
     /// Its identifier.
-    pub id: String,
+    pub id: Pii<String>,
 }
 
 /// What the action touched.
 ///
-/// `Debug` prints `<redacted>` for the patient reference and the object id.
-#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// The patient reference and the object id are [`Pii`]: `Debug` prints
+/// `<redacted>` for them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Entity {
     /// The patient whose data was touched (an MRN or FHIR `Patient/...` reference).
-    pub patient: Option<String>,
+    pub patient: Option<Pii<String>>,
     /// The object acted on.
     pub object: Option<ObjectRef>,
 }
 
 /// One extensible key/value detail.
 ///
-/// `Debug` prints `<redacted>` for both key and value (free text).
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Key and value are free text, so both are [`Pii`]: `Debug` prints
+/// `<redacted>` for them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Detail {
     /// The key.
-    pub key: String,
+    pub key: Pii<String>,
     /// The value.
-    pub value: String,
+    pub value: Pii<String>,
 }
 
 /// One audit record.
@@ -472,12 +475,13 @@ pub struct Detail {
 /// Its canonical binary encoding ([`Record::encode`]) is deterministic and
 /// versioned; it is what the log hashes. JSON (serde) is for export.
 ///
+/// Everything that may be PHI or identify a person (the user id, network
+/// address, patient reference, object id, emergency justification,
+/// correlation id and the details' text) is held in [`Pii`], so the derived
 /// `Debug` prints what is safe to log (event type, action, outcome, times,
-/// role, authentication method, purpose, source id, the number of details)
-/// and `<redacted>` for everything that may be PHI or identify a person: the
-/// user id, network address, patient reference, object id, emergency
-/// justification, correlation id and the details' text.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// role, authentication method, purpose, source id, one entry per detail)
+/// and `<redacted>` for the rest. JSON carries the values unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Record {
     /// What kind of event.
     pub event: EventType,
@@ -499,7 +503,7 @@ pub struct Record {
     /// Which system reported the event (ATNA AuditSourceIdentification).
     pub source_id: String,
     /// A session or correlation id tying related records together.
-    pub correlation_id: Option<String>,
+    pub correlation_id: Option<Pii<String>>,
     /// Extensible key/value details, in the order given.
     pub details: Vec<Detail>,
 }
@@ -521,7 +525,7 @@ impl Record {
             occurred: at,
             recorded: at,
             actor: Actor {
-                user_id: user_id.into(),
+                user_id: Pii::new(user_id.into()),
                 role: None,
                 network_address: None,
                 auth: AuthMethod::None,
@@ -545,34 +549,30 @@ impl Record {
         out.push(self.outcome.code());
         out.extend_from_slice(&self.occurred.0.to_be_bytes());
         out.extend_from_slice(&self.recorded.0.to_be_bytes());
-        put_str(out, "user_id", &self.actor.user_id)?;
+        put_str(out, "user_id", self.actor.user_id.expose())?;
         put_opt_str(out, "role", self.actor.role.as_deref())?;
-        put_opt_str(
-            out,
-            "network_address",
-            self.actor.network_address.as_deref(),
-        )?;
+        put_opt_str(out, "network_address", exposed(&self.actor.network_address))?;
         self.actor.auth.encode(out)?;
         self.purpose.encode(out)?;
-        put_opt_str(out, "patient", self.entity.patient.as_deref())?;
+        put_opt_str(out, "patient", exposed(&self.entity.patient))?;
         match &self.entity.object {
             None => out.push(0),
             Some(o) => {
                 out.push(1);
                 o.kind.encode(out)?;
-                put_str(out, "object id", &o.id)?;
+                put_str(out, "object id", o.id.expose())?;
             }
         }
         put_str(out, "source_id", &self.source_id)?;
-        put_opt_str(out, "correlation_id", self.correlation_id.as_deref())?;
+        put_opt_str(out, "correlation_id", exposed(&self.correlation_id))?;
         let n = u16::try_from(self.details.len()).map_err(|_| Error::FieldTooLong {
             field: "details",
             max: usize::from(u16::MAX),
         })?;
         out.extend_from_slice(&n.to_be_bytes());
         for d in &self.details {
-            put_str(out, "detail key", &d.key)?;
-            put_str(out, "detail value", &d.value)?;
+            put_str(out, "detail key", d.key.expose())?;
+            put_str(out, "detail value", d.value.expose())?;
         }
         Ok(())
     }
@@ -598,28 +598,28 @@ impl Record {
             .ok_or_else(|| Error::malformed("record", at, "unknown outcome"))?;
         let occurred = Timestamp(r.u64()?);
         let recorded = Timestamp(r.u64()?);
-        let user_id = r.str()?.to_owned();
+        let user_id = Pii::new(r.str()?.to_owned());
         let role = r.opt_str()?.map(str::to_owned);
-        let network_address = r.opt_str()?.map(str::to_owned);
+        let network_address = r.opt_str()?.map(Pii::from);
         let auth = AuthMethod::decode(&mut r)?;
         let purpose = PurposeOfUse::decode(&mut r)?;
-        let patient = r.opt_str()?.map(str::to_owned);
+        let patient = r.opt_str()?.map(Pii::from);
         let at = r.pos();
         let object = match r.u8()? {
             0 => None,
             1 => Some(ObjectRef {
                 kind: ObjectKind::decode(&mut r)?,
-                id: r.str()?.to_owned(),
+                id: Pii::from(r.str()?),
             }),
             _ => return Err(Error::malformed("record", at, "bad option flag")),
         };
         let source_id = r.str()?.to_owned();
-        let correlation_id = r.opt_str()?.map(str::to_owned);
+        let correlation_id = r.opt_str()?.map(Pii::from);
         let n = r.u16()?;
         let mut details = Vec::with_capacity(usize::from(n).min(r.remaining() / 4));
         for _ in 0..n {
-            let key = r.str()?.to_owned();
-            let value = r.str()?.to_owned();
+            let key = Pii::from(r.str()?);
+            let value = Pii::from(r.str()?);
             details.push(Detail { key, value });
         }
         r.finish()?;
@@ -712,102 +712,16 @@ impl Record {
     /// Adds a detail.
     pub fn with_detail(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.details.push(Detail {
-            key: key.into(),
-            value: value.into(),
+            key: Pii::new(key.into()),
+            value: Pii::new(value.into()),
         });
         self
     }
 }
 
-/// Prints `<redacted>` in place of a value that may be PHI.
-pub(crate) struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-/// Prints `None`, or `Some(<redacted>)` for a value that may be PHI.
-pub(crate) fn redacted_opt<T>(v: Option<&T>) -> Option<Redacted> {
-    v.map(|_| Redacted)
-}
-
-impl fmt::Debug for PurposeOfUse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PurposeOfUse::Treatment => f.write_str("Treatment"),
-            PurposeOfUse::Payment => f.write_str("Payment"),
-            PurposeOfUse::Operations => f.write_str("Operations"),
-            PurposeOfUse::Emergency { .. } => f
-                .debug_struct("Emergency")
-                .field("justification", &Redacted)
-                .finish(),
-            PurposeOfUse::Other(s) => f.debug_tuple("Other").field(s).finish(),
-        }
-    }
-}
-
-impl fmt::Debug for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Actor")
-            .field("user_id", &Redacted)
-            .field("role", &self.role)
-            .field(
-                "network_address",
-                &redacted_opt(self.network_address.as_ref()),
-            )
-            .field("auth", &self.auth)
-            .finish()
-    }
-}
-
-impl fmt::Debug for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectRef")
-            .field("kind", &self.kind)
-            .field("id", &Redacted)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Entity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entity")
-            .field("patient", &redacted_opt(self.patient.as_ref()))
-            .field("object", &self.object)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Detail {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Detail")
-            .field("key", &Redacted)
-            .field("value", &Redacted)
-            .finish()
-    }
-}
-
-impl fmt::Debug for Record {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Record")
-            .field("event", &self.event)
-            .field("action", &self.action)
-            .field("outcome", &self.outcome)
-            .field("occurred", &self.occurred)
-            .field("recorded", &self.recorded)
-            .field("actor", &self.actor)
-            .field("purpose", &self.purpose)
-            .field("entity", &self.entity)
-            .field("source_id", &self.source_id)
-            .field(
-                "correlation_id",
-                &redacted_opt(self.correlation_id.as_ref()),
-            )
-            .field("details", &self.details.len())
-            .finish()
-    }
+/// The text of an optional PHI field, for the canonical encoding.
+fn exposed(v: &Option<Pii<String>>) -> Option<&str> {
+    v.as_ref().map(|p| p.expose().as_str())
 }
 
 fn skip_coded(r: &mut Reader<'_>) -> Option<()> {

@@ -18,6 +18,7 @@
 //! group (magic `CVXAUSLS`, version, then frames of epoch, tree size,
 //! chain hash after the group, tag).
 
+use carevox_redact::Secret;
 use ring::{hkdf, hmac};
 use zeroize::Zeroizing;
 
@@ -42,20 +43,15 @@ const RATCHET_SALT: &[u8] = b"carevox-audit seal ratchet";
 /// The secret seed of a log's sealing keys: epoch 0's key. Give it to the
 /// log once, when the log is created, and keep it away from the machine
 /// that writes the log: the verifier needs it, the writer must not keep
-/// it. `Debug` prints nothing of it; it is zeroized on drop.
-#[derive(Clone)]
-pub struct SealSeed(Zeroizing<[u8; 32]>);
-
-impl std::fmt::Debug for SealSeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealSeed(<redacted>)")
-    }
-}
+/// it. It is held in a [`Secret`]: `Debug` prints `SealSeed(<redacted>)`
+/// and the bytes are zeroized on drop.
+#[derive(Clone, Debug)]
+pub struct SealSeed(Secret<[u8; 32]>);
 
 impl SealSeed {
     /// From 32 secret bytes (from the caller's random source).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        SealSeed(Zeroizing::new(bytes))
+        SealSeed(Secret::new(bytes))
     }
 
     pub(crate) fn key(&self) -> SealKey {
@@ -66,10 +62,11 @@ impl SealSeed {
     }
 }
 
-/// The key of one epoch.
+/// The key of one epoch: `Debug` prints the epoch and `<redacted>`.
+#[derive(Debug)]
 pub(crate) struct SealKey {
     pub(crate) epoch: u64,
-    key: Zeroizing<[u8; 32]>,
+    key: Secret<[u8; 32]>,
 }
 
 struct Len32;
@@ -85,14 +82,14 @@ impl SealKey {
     pub(crate) fn next(&self) -> Result<SealKey> {
         let epoch = self.epoch.checked_add(1).ok_or(Error::SequenceOverflow)?;
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, RATCHET_SALT);
-        let prk = salt.extract(&*self.key);
+        let prk = salt.extract(self.key.expose());
         let info = epoch.to_be_bytes();
         let info = [&info[..]];
         let okm = prk
             .expand(&info, Len32)
             .map_err(|_| Error::Key("sealing key derivation failed"))?;
-        let mut key = Zeroizing::new([0u8; 32]);
-        okm.fill(&mut *key)
+        let mut key = Secret::new([0u8; 32]);
+        okm.fill(key.expose_mut())
             .map_err(|_| Error::Key("sealing key derivation failed"))?;
         Ok(SealKey { epoch, key })
     }
@@ -120,7 +117,7 @@ impl SealKey {
 
     /// Seals the log at `size` records whose last chain hash is `head`.
     pub(crate) fn seal(&self, size: u64, head: Hash) -> Seal {
-        let k = hmac::Key::new(hmac::HMAC_SHA256, &*self.key);
+        let k = hmac::Key::new(hmac::HMAC_SHA256, self.key.expose());
         let tag = hmac::sign(&k, &Self::message(self.epoch, size, &head));
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
@@ -134,7 +131,7 @@ impl SealKey {
 
     /// Checks a seal made in this key's epoch (constant-time comparison).
     pub(crate) fn check(&self, seal: &Seal) -> bool {
-        let k = hmac::Key::new(hmac::HMAC_SHA256, &*self.key);
+        let k = hmac::Key::new(hmac::HMAC_SHA256, self.key.expose());
         seal.epoch == self.epoch
             && hmac::verify(
                 &k,
@@ -150,7 +147,7 @@ impl SealKey {
         out.extend_from_slice(KEY_MAGIC);
         out.extend_from_slice(&VERSION.to_be_bytes());
         out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&*self.key);
+        out.extend_from_slice(self.key.expose());
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_be_bytes());
         out
@@ -167,7 +164,7 @@ impl SealKey {
             ));
         }
         let epoch = r.u64()?;
-        let key = Zeroizing::new(r.array::<32>()?);
+        let key = Secret::new(r.array::<32>()?);
         let covered = r.pos();
         let crc = r.u32()?;
         r.finish()?;

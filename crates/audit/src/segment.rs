@@ -21,6 +21,8 @@
 //! The checkpoint file opens with magic `CVXAUCKP` and version, then frames
 //! whose bodies are encoded [`Checkpoint`](crate::Checkpoint)s.
 
+use carevox_redact::Pii;
+
 use crate::codec::Reader;
 use crate::error::{Error, Result};
 use crate::merkle::{Frontier, Hash};
@@ -207,26 +209,16 @@ pub(crate) fn frame_checksum_ok(frame: &[u8]) -> bool {
 
 /// An entry body split into its parts.
 ///
-/// `Debug` prints the sequence number, the chain hash and the record's
-/// length, not the record bytes (they may hold PHI).
-#[derive(Clone, Copy)]
+/// The record bytes may hold PHI and are a [`Pii`]: `Debug` prints the
+/// sequence number, the chain hash and `<redacted>` for them.
+#[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
     /// Sequence number.
     pub seq: u64,
     /// Chain hash of the previous entry.
     pub prev: Hash,
     /// The canonical record bytes.
-    pub record: &'a [u8],
-}
-
-impl std::fmt::Debug for Entry<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("seq", &self.seq)
-            .field("prev", &self.prev)
-            .field("record_len", &self.record.len())
-            .finish()
-    }
+    pub record: Pii<&'a [u8]>,
 }
 
 impl<'a> Entry<'a> {
@@ -241,7 +233,7 @@ impl<'a> Entry<'a> {
         Ok(Entry {
             seq: u64::from_be_bytes(*seq),
             prev: *prev,
-            record,
+            record: Pii::new(record),
         })
     }
 }
@@ -349,7 +341,10 @@ mod tests {
         let (body, n) = read_frame(&b).unwrap();
         assert_eq!(n, b.len());
         let e = Entry::parse(body).unwrap();
-        assert_eq!((e.seq, e.prev, e.record), (9, [1; 32], &b"rec"[..]));
+        assert_eq!(
+            (e.seq, e.prev, *e.record.expose()),
+            (9, [1; 32], &b"rec"[..])
+        );
         assert_eq!(read_frame(&b[..n - 1]), Err(FrameError::Truncated));
         b[10] ^= 0x40;
         assert_eq!(read_frame(&b), Err(FrameError::Checksum));

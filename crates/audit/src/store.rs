@@ -305,7 +305,7 @@ pub fn for_each_record_in(
                                 format!("record {expected} expected"),
                             ));
                         }
-                        let rec = crate::record::Record::decode(e.record)
+                        let rec = crate::record::Record::decode(e.record.expose())
                             .map_err(|e| corrupt(&seg.path, at, e.to_string()))?;
                         f(
                             e.seq,
@@ -442,7 +442,7 @@ pub fn read_record_at_in(
         .ok_or_else(|| corrupt(&path, loc.offset, "frame cut short".into()))?;
     let (body, _) = read_frame(frame).map_err(|e| corrupt(&path, loc.offset, e.as_str().into()))?;
     let e = crate::segment::Entry::parse(body)?;
-    Ok((e.seq, crate::record::Record::decode(e.record)?))
+    Ok((e.seq, crate::record::Record::decode(e.record.expose())?))
 }
 
 fn corrupt(path: &Path, offset: u64, reason: String) -> Error {

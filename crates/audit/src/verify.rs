@@ -45,6 +45,8 @@ pub struct VerifyOptions<'a> {
     pub seal_seed: Option<crate::seal::SealSeed>,
 }
 
+// Written by hand because the progress callback has no `Debug`; the seed
+// prints through `SealSeed`'s own (derived, redacting) `Debug`.
 impl fmt::Debug for VerifyOptions<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifyOptions")
@@ -924,7 +926,7 @@ fn verify_window(
             t.push(h);
         }
         if let Some(t) = body_at(j).and_then(|b| Entry::parse(b).ok())
-            && let Some(r) = Record::peek_recorded(t.record)
+            && let Some(r) = Record::peek_recorded(t.record.expose())
         {
             scan.last_recorded = r.0;
         }
@@ -1284,7 +1286,7 @@ fn hash_frames(bytes: &[u8], frames: &[(usize, usize, usize)], first: u64) -> Ch
             return Leaf::default();
         };
         let entry = Entry::parse(body).ok();
-        let record_ok = entry.is_some_and(|entry| Record::validate(entry.record).is_ok());
+        let record_ok = entry.is_some_and(|entry| Record::validate(entry.record.expose()).is_ok());
         Leaf {
             hash: leaf_hash(body),
             entry: entry.map(|e| Link {

@@ -53,7 +53,7 @@ fn record(time: u64, thread: u64, i: u64) -> Record {
         format!("writer{thread}"),
         "crash-test",
     );
-    r.entity.patient = Some(format!("Patient/{}", i % 17));
+    r.entity.patient = Some(format!("Patient/{}", i % 17).into());
     r.with_detail("thread", thread.to_string())
         .with_detail("i", i.to_string())
         .with_detail("pad", "x".repeat(100))
@@ -116,7 +116,10 @@ fn records_on_disk(dir: &Path) -> (BTreeMap<u64, (String, String)>, usize) {
             recoveries += 1;
             return Ok(());
         }
-        let get = |k: &str| r.details.iter().find(|d| d.key == k).unwrap().value.clone();
+        let get = |k: &str| {
+            let d = r.details.iter().find(|d| d.key.expose() == k).unwrap();
+            d.value.expose().clone()
+        };
         m.insert(seq, (get("thread"), get("i")));
         Ok(())
     })

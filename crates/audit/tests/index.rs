@@ -29,7 +29,7 @@ fn log_with_patients() -> MemoryStorage {
             "dr.x",
             "index-test",
         );
-        r.entity.patient = Some(format!("Patient/{}", i % 3));
+        r.entity.patient = Some(format!("Patient/{}", i % 3).into());
         log.append(&r).unwrap();
     }
     m

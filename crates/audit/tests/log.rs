@@ -96,7 +96,7 @@ fn rec(i: u64) -> Record {
         format!("user{}", i % 7),
         "pbx-1",
     );
-    r.entity.patient = Some(format!("MRN{}", i % 13));
+    r.entity.patient = Some(format!("MRN{}", i % 13).into());
     r.with_detail("i", i.to_string())
 }
 
@@ -303,7 +303,7 @@ fn torn_tail_is_cut_and_log_stays_appendable() {
                 let d: Vec<_> = r
                     .details
                     .iter()
-                    .map(|d| (d.key.as_str(), d.value.as_str()))
+                    .map(|d| (d.key.expose().as_str(), d.value.expose().as_str()))
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .collect();
                 cuts.push((seq, d));

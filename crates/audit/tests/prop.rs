@@ -16,6 +16,7 @@ use carevox_audit::{
     Action, Actor, AuthMethod, Checkpoint, Detail, Entity, EventType, LogConfig, ObjectKind,
     ObjectRef, Outcome, PurposeOfUse, Record, Signer, Timestamp, VerifyOptions, verify_log,
 };
+use carevox_redact::Pii;
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
@@ -91,7 +92,7 @@ fn record() -> impl Strategy<Value = Record> {
                     1 => PurposeOfUse::Payment,
                     2 => PurposeOfUse::Operations,
                     3 => PurposeOfUse::Emergency {
-                        justification: purpose.1,
+                        justification: purpose.1.into(),
                     },
                     _ => PurposeOfUse::Other(purpose.1),
                 };
@@ -107,7 +108,7 @@ fn record() -> impl Strategy<Value = Record> {
                     .get(usize::from(k))
                     .cloned()
                     .unwrap_or(ObjectKind::Other("fax".into())),
-                    id,
+                    id: id.into(),
                 });
                 Record {
                     event,
@@ -116,21 +117,24 @@ fn record() -> impl Strategy<Value = Record> {
                     occurred: Timestamp(occ),
                     recorded: Timestamp(rec),
                     actor: Actor {
-                        user_id: actor.0,
+                        user_id: actor.0.into(),
                         role: actor.1,
-                        network_address: actor.2,
+                        network_address: actor.2.map(Pii::new),
                         auth,
                     },
                     purpose,
                     entity: Entity {
-                        patient: entity.0,
+                        patient: entity.0.map(Pii::new),
                         object,
                     },
                     source_id: src,
-                    correlation_id: corr,
+                    correlation_id: corr.map(Pii::new),
                     details: details
                         .into_iter()
-                        .map(|(key, value)| Detail { key, value })
+                        .map(|(key, value)| Detail {
+                            key: key.into(),
+                            value: value.into(),
+                        })
                         .collect(),
                 }
             },

@@ -36,7 +36,7 @@ fn rec(i: u64) -> Record {
         format!("nurse{}", i % 3),
         "pbx-2",
     );
-    r.entity.patient = Some(format!("Patient/{}", i % 4));
+    r.entity.patient = Some(format!("Patient/{}", i % 4).into());
     r
 }
 
@@ -66,16 +66,34 @@ fn frame_ends(m: &MemoryStorage, records: u64) -> Vec<usize> {
     ends
 }
 
+/// A log in `m` with the default configuration and records `0..n`.
+fn log_with(m: &MemoryStorage, n: u64) -> AuditLog {
+    let (log, _) = open(m, LogConfig::default()).unwrap();
+    for i in 0..n {
+        log.append(&rec(i)).unwrap();
+    }
+    log
+}
+
+/// Replaces the file `path` with `bytes`, then checks that opening the log
+/// fails, that verifying it finds damage, and that neither cut anything.
+/// Returns the error of the open.
+fn assert_refused(m: &MemoryStorage, path: &Path, bytes: &[u8]) -> (Error, VerifyReport) {
+    m.set_file_bytes(path, bytes.to_vec());
+    let err = open(m, LogConfig::default()).unwrap_err();
+    let report = verify(m, Vec::new());
+    assert!(!report.is_ok(), "verify accepted a damaged {path:?}");
+    assert_eq!(m.file_bytes(path).unwrap(), bytes, "{path:?} was cut");
+    (err, report)
+}
+
 /// A crash at any instant of a write, modelled by every prefix of the
 /// segment: reopening keeps each whole record, cuts the rest, and reports a
 /// cut exactly when one was made.
 #[test]
 fn every_prefix_of_a_segment_reopens_to_its_whole_records() {
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    for i in 0..4 {
-        log.append(&rec(i)).unwrap();
-    }
+    let log = log_with(&m, 4);
     let ends = frame_ends(&m, 4);
     drop(log);
     let full = m.file_bytes(SEG0).unwrap();
@@ -130,25 +148,21 @@ fn an_acknowledged_record_survives_dropping_the_log() {
 #[test]
 fn damage_in_the_middle_is_named_and_nothing_is_cut() {
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    for i in 0..5 {
-        log.append(&rec(i)).unwrap();
-    }
+    let log = log_with(&m, 5);
     let ends = frame_ends(&m, 5);
     drop(log);
     let mut bytes = m.file_bytes(SEG0).unwrap();
     // A byte inside record 2's frame.
     bytes[ends[1] + 20] ^= 0x01;
-    m.set_file_bytes(SEG0, bytes.clone());
-    match open(&m, LogConfig::default()).unwrap_err() {
+    let (err, report) = assert_refused(&m, Path::new(SEG0), &bytes);
+    match err {
         Error::Corrupt { path, offset, .. } => {
             assert_eq!(path, Path::new(SEG0));
             assert_eq!(offset, ends[1] as u64);
         }
         e => panic!("expected Corrupt, got {e}"),
     }
-    assert_eq!(m.file_bytes(SEG0).unwrap(), bytes, "nothing cut");
-    let damage = verify(&m, Vec::new()).damage.unwrap();
+    let damage = report.damage.unwrap();
     assert_eq!(damage.kind, DamageKind::Modified);
     assert_eq!(damage.seq, Some(2));
 }
@@ -157,10 +171,7 @@ fn damage_in_the_middle_is_named_and_nothing_is_cut() {
 fn a_torn_checkpoint_is_cut_and_checkpoints_continue() {
     let cp_path = Path::new(DIR).join(CHECKPOINT_FILE);
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    for i in 0..3 {
-        log.append(&rec(i)).unwrap();
-    }
+    let log = log_with(&m, 3);
     let cp = log.checkpoint(Timestamp(1_760_000_000_000)).unwrap();
     drop(log);
     let good = m.file_bytes(&cp_path).unwrap();
@@ -199,17 +210,13 @@ fn a_torn_checkpoint_is_cut_and_checkpoints_continue() {
 fn a_checkpoint_file_cut_inside_its_header_is_refused() {
     let cp_path = Path::new(DIR).join(CHECKPOINT_FILE);
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    log.append(&rec(0)).unwrap();
+    let log = log_with(&m, 1);
     drop(log);
     let header = m.file_bytes(&cp_path).unwrap();
     // The file is created whole: a short or empty one was emptied by
     // someone, and the checkpoints it held are not silently forgotten.
     for len in [0, 3] {
-        m.set_file_bytes(&cp_path, header[..len].to_vec());
-        assert!(open(&m, LogConfig::default()).is_err());
-        assert!(!verify(&m, Vec::new()).is_ok());
-        assert_eq!(m.file_bytes(&cp_path).unwrap(), &header[..len]);
+        assert_refused(&m, &cp_path, &header[..len]);
     }
 }
 
@@ -217,8 +224,7 @@ fn a_checkpoint_file_cut_inside_its_header_is_refused() {
 fn damage_inside_the_checkpoint_file_is_refused() {
     let cp_path = Path::new(DIR).join(CHECKPOINT_FILE);
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    log.append(&rec(0)).unwrap();
+    let log = log_with(&m, 1);
     log.checkpoint(Timestamp(1_760_000_000_000)).unwrap();
     log.append(&rec(1)).unwrap();
     log.checkpoint(Timestamp(1_760_000_001_000)).unwrap();
@@ -226,20 +232,14 @@ fn damage_inside_the_checkpoint_file_is_refused() {
     let mut bytes = m.file_bytes(&cp_path).unwrap();
     let first = carevox_audit::internal::checkpoint_header().len();
     bytes[first + 10] ^= 0x40;
-    m.set_file_bytes(&cp_path, bytes.clone());
-    let err = open(&m, LogConfig::default()).unwrap_err();
+    let (err, _) = assert_refused(&m, &cp_path, &bytes);
     assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-    assert_eq!(m.file_bytes(&cp_path).unwrap(), bytes, "nothing cut");
-    assert!(!verify(&m, Vec::new()).is_ok());
 }
 
 #[test]
 fn a_failed_write_poisons_the_log_and_loses_nothing_acknowledged() {
     let m = MemoryStorage::new();
-    let (log, _) = open(&m, LogConfig::default()).unwrap();
-    for i in 0..3 {
-        log.append(&rec(i)).unwrap();
-    }
+    let log = log_with(&m, 3);
     m.set_fail_writes(true);
     assert!(matches!(log.append(&rec(3)), Err(Error::Poisoned)));
     m.set_fail_writes(false);

@@ -36,10 +36,10 @@ fn rec(i: u64) -> Record {
         format!("user{}", i % 3),
         "ehr-gw",
     );
-    r.actor.network_address = Some(format!("10.0.0.{}", i % 9));
+    r.actor.network_address = Some(format!("10.0.0.{}", i % 9).into());
     r.actor.role = Some("nurse".into());
-    r.entity.patient = Some(format!("Patient/{}", i % 11));
-    r.correlation_id = Some(format!("sess-{i}"));
+    r.entity.patient = Some(format!("Patient/{}", i % 11).into());
+    r.correlation_id = Some(format!("sess-{i}").into());
     if i.is_multiple_of(7) {
         r.purpose = PurposeOfUse::Emergency {
             justification: "code blue".into(),
@@ -175,7 +175,7 @@ fn rewrite(bytes: &[u8], k: usize, f: impl FnOnce(&mut Record)) -> Vec<u8> {
     let (s, e) = fr[k];
     let (body, _) = read_frame(&bytes[s..e]).unwrap();
     let entry = Entry::parse(body).unwrap();
-    let mut r = Record::decode(entry.record).unwrap();
+    let mut r = Record::decode(entry.record.expose()).unwrap();
     f(&mut r);
     let mut frame = Vec::new();
     put_entry_frame(&mut frame, entry.seq, &entry.prev, &r.to_bytes().unwrap()).unwrap();
@@ -290,7 +290,7 @@ fn a_rewritten_chain_fails_the_signed_roots() {
     for (i, &(s, e)) in fr.iter().enumerate() {
         let (body, _) = read_frame(&bytes[s..e]).unwrap();
         let entry = Entry::parse(body).unwrap();
-        let mut r = Record::decode(entry.record).unwrap();
+        let mut r = Record::decode(entry.record.expose()).unwrap();
         if i == 15 {
             r.outcome = Outcome::Success;
             r.entity.patient = None;

@@ -98,10 +98,10 @@ fn golden_records() -> Vec<Record> {
             r.actor.network_address = Some("192.0.2.10".into());
             r.actor.auth = AuthMethod::PasswordMfa;
             if i % 2 == 0 {
-                r.entity.patient = Some(format!("Patient/{}", 100 + i));
+                r.entity.patient = Some(format!("Patient/{}", 100 + i).into());
                 r.entity.object = Some(ObjectRef {
                     kind: ObjectKind::Recording,
-                    id: format!("rec-{i}"),
+                    id: format!("rec-{i}").into(),
                 });
             }
             if i == 4 {
@@ -109,7 +109,7 @@ fn golden_records() -> Vec<Record> {
                     justification: "patient unresponsive".into(),
                 };
             }
-            r.correlation_id = Some(format!("session-{}", i / 2));
+            r.correlation_id = Some(format!("session-{}", i / 2).into());
             r.with_detail("call-id", format!("{i}@pbx.example"))
         })
         .collect()

@@ -364,6 +364,7 @@ impl std::ops::BitOr for Unmet {
     }
 }
 
+// Not a redaction: prints the names of the unmet conditions, not the bits.
 impl std::fmt::Debug for Unmet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_set().entries(self.names()).finish()

@@ -203,6 +203,7 @@ impl fmt::Display for SessionId {
     }
 }
 
+// Not a redaction: the id is public by design (a digest of the token).
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SessionId({self})")
@@ -355,6 +356,8 @@ pub struct SessionStore {
     sessions: Mutex<Table>,
 }
 
+// Written by hand: the table sits behind a mutex and is keyed by user ids;
+// this prints the policy and the number of sessions, never who.
 impl fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionStore")

@@ -122,6 +122,9 @@ pub struct RecoveryCodeSet {
     digests: Vec<Option<[u8; DIGEST_LEN]>>,
 }
 
+// Written by hand: prints how many codes there are and how many remain,
+// which a wrapper would hide; the key and the digests are never printed.
+// (`Secret` has no equality, and this set compares its digests.)
 impl fmt::Debug for RecoveryCodeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecoveryCodeSet")

@@ -190,19 +190,19 @@ pub fn access_record(
         source,
     );
     r.actor.role = subject.role.map(str::to_owned);
-    r.actor.network_address = subject.network_address.map(str::to_owned);
+    r.actor.network_address = subject.network_address.map(Pii::from);
     r.actor.auth = subject.auth.clone();
-    r.entity.patient = target.patient.map(|p| (*p.expose()).to_owned());
+    r.entity.patient = target.patient.map(|p| p.map(str::to_owned));
     r.entity.object = target.object.clone();
-    r.correlation_id = target.correlation_id.map(str::to_owned);
+    r.correlation_id = target.correlation_id.map(Pii::from);
     if let Some(grant) = request.break_glass {
         r.purpose = PurposeOfUse::Emergency {
-            justification: (*grant.reason.expose()).to_owned(),
+            justification: grant.reason.map(str::to_owned),
         };
     }
     r.details.push(Detail {
         key: "decision".into(),
-        value: access.to_string(),
+        value: access.to_string().into(),
     });
     if decision.break_glass != BreakGlassUse::None {
         r.details.push(Detail {

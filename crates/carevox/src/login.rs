@@ -14,6 +14,7 @@
 
 use carevox_audit::{Action, AuthMethod, Detail, EventType, Outcome, Record, Timestamp};
 use carevox_authz::login::{AuthMethod as Method, EndReason, SessionInfo};
+use carevox_redact::Pii;
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,7 @@ fn method_names(methods: &[Method]) -> String {
 fn detail(r: &mut Record, key: &str, value: impl Into<String>) {
     r.details.push(Detail {
         key: key.into(),
-        value: value.into(),
+        value: Pii::new(value.into()),
     });
 }
 
@@ -132,7 +133,7 @@ pub fn login_record(
     };
     let mut r = Record::new(kind, Action::Execute, outcome, at, subject.user_id, source);
     r.actor.role = subject.role.map(str::to_owned);
-    r.actor.network_address = subject.network_address.map(str::to_owned);
+    r.actor.network_address = subject.network_address.map(Pii::from);
     match event {
         LoginEvent::PasswordRefused { locked_until } => {
             r.actor.auth = AuthMethod::Password;
@@ -158,11 +159,11 @@ pub fn login_record(
         }
         LoginEvent::LoggedIn { session } => {
             r.actor.auth = audit_method(session);
-            r.correlation_id = Some(session.id.to_string());
+            r.correlation_id = Some(session.id.to_string().into());
             detail(&mut r, "methods", method_names(&session.methods));
         }
         LoginEvent::LoggedOff { session_id, reason } => {
-            r.correlation_id = Some((*session_id).to_owned());
+            r.correlation_id = Some((*session_id).into());
             let why = match reason {
                 LogoffReason::Requested => "logoff",
                 LogoffReason::IdleTimeout => "idle timeout",

@@ -144,15 +144,15 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
     );
     r.actor.role.clone_from(&actor.role);
     r.actor.auth = actor.auth.clone();
-    r.entity.patient = actor.patient.as_ref().map(|p| p.expose().clone());
+    r.entity.patient.clone_from(&actor.patient);
     r.entity.object = Some(ObjectRef {
         kind: config.object_kind.clone(),
-        id: event.object_id.to_owned(),
+        id: event.object_id.into(),
     });
     if let Some(decision) = &actor.emergency {
         r.details.push(Detail {
             key: "emergency-access".into(),
-            value: decision.clone(),
+            value: decision.as_str().into(),
         });
     }
     r.details.push(Detail {
@@ -162,13 +162,13 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
     if let Some(v) = event.kek_version {
         r.details.push(Detail {
             key: "kek-version".into(),
-            value: v.to_string(),
+            value: v.to_string().into(),
         });
     }
     if let Some(e) = error {
         r.details.push(Detail {
             key: "error".into(),
-            value: e,
+            value: e.into(),
         });
     }
     r

@@ -35,8 +35,13 @@ const NOW: u64 = 1_795_428_000;
 fn detail<'a>(r: &'a Record, key: &str) -> Option<&'a str> {
     r.details
         .iter()
-        .find(|d| d.key == key)
-        .map(|d| d.value.as_str())
+        .find(|d| d.key.expose() == key)
+        .map(|d| d.value.expose().as_str())
+}
+
+/// The text of an optional PHI field of a record.
+fn text(p: &Option<Pii<String>>) -> Option<&str> {
+    p.as_ref().map(|p| p.expose().as_str())
 }
 
 /// The audit log, keeping a copy of each record appended through it.
@@ -124,8 +129,8 @@ fn access_decisions_become_records() {
     assert_eq!(r.event, EventType::VoicemailAccess);
     assert_eq!(r.occurred, Timestamp(NOW * 1000));
     assert_eq!(r.actor.role.as_deref(), Some("physician"));
-    assert_eq!(r.entity.patient.as_deref(), Some("Patient/42"));
-    assert_eq!(r.correlation_id.as_deref(), Some("call-1"));
+    assert_eq!(text(&r.entity.patient), Some("Patient/42"));
+    assert_eq!(text(&r.correlation_id), Some("call-1"));
     assert_eq!(
         detail(&r, "decision"),
         Some("allowed by rule care-team-voicemail")
@@ -203,10 +208,7 @@ fn authentication_events_become_records() {
         detail(&refused, "locked-until"),
         Some((NOW + 60).to_string().as_str())
     );
-    assert_eq!(
-        refused.actor.network_address.as_deref(),
-        Some("10.20.30.40")
-    );
+    assert_eq!(text(&refused.actor.network_address), Some("10.20.30.40"));
 
     let second = login_record(
         &LoginEvent::SecondFactorRefused {
@@ -241,7 +243,7 @@ fn authentication_events_become_records() {
         (ok.outcome, ok.actor.auth.clone()),
         (Outcome::Success, AuthMethod::PasswordMfa)
     );
-    assert_eq!(ok.correlation_id, Some(mfa.id.to_string()));
+    assert_eq!(ok.correlation_id, Some(mfa.id.to_string().into()));
     assert_eq!(detail(&ok, "methods"), Some("password+totp"));
     let (_, single) = store
         .create(&rng, "nurse.ana", &[Method::Password], NOW)
@@ -264,7 +266,7 @@ fn authentication_events_become_records() {
         (EventType::Logout, Outcome::Success)
     );
     assert_eq!(detail(&off, "reason"), Some("idle timeout"));
-    assert_eq!(off.correlation_id, Some(id));
+    assert_eq!(off.correlation_id, Some(id.into()));
 
     // Five refused passwords in a row raise the monitor's alerts (one for
     // the user, one for the address).
@@ -338,9 +340,9 @@ fn vault_operations_become_records() {
         (write.action.clone(), write.outcome),
         (Action::Create, Outcome::Success)
     );
-    assert_eq!(write.actor.user_id, "voicemail-service");
+    assert_eq!(write.actor.user_id.expose(), "voicemail-service");
     assert_eq!(detail(write, "vault-operation"), Some("write"));
-    assert_eq!(write.entity.patient.as_deref(), Some("Patient/42"));
+    assert_eq!(text(&write.entity.patient), Some("Patient/42"));
     assert_eq!(
         write.entity.object,
         Some(ObjectRef {
@@ -350,7 +352,7 @@ fn vault_operations_become_records() {
     );
     let reads: Vec<&Record> = records
         .iter()
-        .filter(|r| r.actor.user_id == "dr.oncall")
+        .filter(|r| r.actor.user_id.expose() == "dr.oncall")
         .collect();
     assert!(
         reads

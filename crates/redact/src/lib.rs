@@ -61,6 +61,30 @@ impl<T> From<T> for Pii<T> {
     }
 }
 
+impl From<&str> for Pii<String> {
+    fn from(value: &str) -> Self {
+        Pii(value.to_owned())
+    }
+}
+
+/// With the `serde` feature, a `Pii<T>` serializes and deserializes as its
+/// value, unchanged: serialization is a deliberate export (a JSON report for
+/// the people entitled to read it), not a log. `Secret<T>` has no serde
+/// support on purpose.
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize> serde::Serialize for Pii<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Pii<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Pii)
+    }
+}
+
 impl<T> fmt::Debug for Pii<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
@@ -226,6 +250,33 @@ mod tests {
         m.insert(a, 1);
         assert_eq!(m.get(&b), Some(&1));
         assert_eq!(Pii::new(3).map(|v| v * 2).into_inner(), 6);
+    }
+
+    #[test]
+    fn pii_of_a_borrow_and_from_a_str() {
+        let owned: Pii<String> = "sip:bob@clinic.example".into();
+        assert_eq!(owned.expose(), "sip:bob@clinic.example");
+        let borrowed: Pii<&str> = Pii::new(owned.expose().as_str());
+        assert_eq!(debug_leak(&(owned.as_ref(), borrowed), &["bob"]), None);
+        assert_eq!(*borrowed.expose(), "sip:bob@clinic.example");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn pii_serializes_as_its_value() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Row {
+            patient: Pii<String>,
+            room: Option<Pii<u32>>,
+        }
+        let row = Row {
+            patient: "Patient/4711".into(),
+            room: Some(Pii::new(12)),
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"patient":"Patient/4711","room":12}"#);
+        assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), row);
+        assert_eq!(debug_leak(&row, &["4711"]), None);
     }
 
     #[test]

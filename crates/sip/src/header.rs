@@ -347,7 +347,7 @@ fn check_header_params(params: Params<'_>) -> Result<(), ParseError> {
         if !is_token_str(p.name) {
             return Err(bad);
         }
-        let Some(v) = p.value else {
+        let Some(v) = p.value.into_inner() else {
             continue;
         };
         let ok = if v.starts_with('"') {
@@ -646,6 +646,8 @@ pub struct AuthParams<'a> {
     len: usize,
 }
 
+// Not a redaction (the list is already a `Pii`): this prints the parameter
+// names, which are protocol tokens, and never a value.
 impl fmt::Debug for AuthParams<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter().map(|p| p.name)).finish()
@@ -742,6 +744,8 @@ pub struct AuthParamIter<'a> {
     scanner: Scanner<'a>,
 }
 
+// Written by hand: the scanner borrows the raw list, which every parsing
+// step reads; this prints the offset only.
 impl fmt::Debug for AuthParamIter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthParamIter")

@@ -315,30 +315,22 @@ pub struct Params<'a> {
     raw: Pii<&'a str>,
 }
 
-/// One parameter of a [`Params`] list. `Debug` shows the name, never the value.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// One parameter of a [`Params`] list. The value is a [`Pii`] (a
+/// `received` address, a tag, a `phone-context`), so `Debug` shows the name,
+/// never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param<'a> {
     /// The name, as written.
     pub name: &'a str,
-    /// The value as written (quoted strings keep their quotes), or `None` for a flag.
-    pub value: Option<&'a str>,
-}
-
-impl std::fmt::Debug for Param<'_> {
-    // The value field is public and borrowed from the message; the wrapper
-    // formats it so that it never prints.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Param")
-            .field("name", &self.name)
-            .field("value", &Pii::new(self.value))
-            .finish()
-    }
+    /// The value as written (quoted strings keep their quotes), or `None`
+    /// for a flag.
+    pub value: Pii<Option<&'a str>>,
 }
 
 impl<'a> Param<'a> {
     /// The value with quotes and escapes removed.
     pub fn unquoted(&self) -> Option<Cow<'a, str>> {
-        self.value.map(unquote)
+        self.value.into_inner().map(unquote)
     }
 }
 
@@ -370,7 +362,7 @@ impl<'a> Params<'a> {
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
         self.iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value)
+            .map(|p| p.value.into_inner())
     }
 
     /// The value of `name`, if present with a value.
@@ -419,7 +411,10 @@ impl<'a> Iterator for ParamIter<'a> {
             if name.is_empty() && value.is_none() {
                 continue;
             }
-            return Some(Param { name, value });
+            return Some(Param {
+                name,
+                value: Pii::new(value),
+            });
         }
     }
 }

@@ -483,7 +483,7 @@ impl<'a> SipUri<'a> {
         }
         for p in self.params.iter() {
             if let Some(b) = other.params.get(p.name)
-                && !same(p.value.unwrap_or(""), b.unwrap_or(""))
+                && !same(p.value.into_inner().unwrap_or(""), b.unwrap_or(""))
             {
                 return false;
             }
@@ -516,7 +516,7 @@ fn canonical_params(params: Params<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
         .map(|p| {
             (
                 percent_decode(p.name).to_ascii_lowercase(),
-                percent_decode(p.value.unwrap_or("")).to_ascii_lowercase(),
+                percent_decode(p.value.into_inner().unwrap_or("")).to_ascii_lowercase(),
             )
         })
         .collect();
@@ -634,8 +634,10 @@ impl<'a> TelUri<'a> {
                 .map(|p| {
                     (
                         p.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(&percent_decode(p.value.unwrap_or("")))
-                            .to_ascii_lowercase(),
+                        String::from_utf8_lossy(&percent_decode(
+                            p.value.into_inner().unwrap_or(""),
+                        ))
+                        .to_ascii_lowercase(),
                     )
                 })
                 .collect();

@@ -218,12 +218,12 @@ fn session() -> impl Strategy<Value = SessionDescription> {
             |(o, name, info, emails, conn, times, zones, attrs, media, lf)| {
                 let c = Connection::internet(&o.3);
                 let mut s = SessionDescription::new(Origin {
-                    username: o.0,
-                    session_id: o.1,
+                    username: o.0.into(),
+                    session_id: o.1.into(),
                     session_version: o.2,
                     net_type: c.net_type,
                     addr_type: c.addr_type,
-                    address: o.3,
+                    address: o.3.into(),
                 });
                 s.session_name = carevox_redact::Pii::new(name);
                 s.information = carevox_redact::Pii::new(info);

@@ -11,8 +11,9 @@ use carevox_redact::debug_leak;
 use carevox_sip::auth::{
     Challenge, Credentials, DigestClient, DigestServer, Password, Request, ServerConfig, UserSecret,
 };
-use carevox_sip::sdp::SessionDescription;
 use carevox_sip::sdp::crypto::{Crypto, CryptoSuite, KeySalt};
+use carevox_sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia, answer_audio};
+use carevox_sip::sdp::{Connection, SessionDescription};
 use carevox_sip::{
     AuthHeader, Contact, Message, MessageBuilder, NameAddr, Params, RetryAfter, Uri, Via,
 };
@@ -187,6 +188,26 @@ fn sdp_and_keys_are_redacted() {
     assert_no_leak("SessionDescription", &sdp);
     assert_no_leak("Origin", &sdp.origin);
     assert_no_leak("Connection", sdp.connection.as_ref().unwrap());
+    assert_no_leak(
+        "Connection::internet",
+        &Connection::internet("203.0.113.77"),
+    );
+    // The answer side: its local media, the answer and what it agreed to
+    // (the offerer's address).
+    let local = LocalMedia::new("203.0.113.77", 4000, &format!("4{PHONE}"));
+    assert_no_leak("LocalMedia", &local);
+    assert_no_leak("Origin of LocalMedia", &local.origin);
+    #[allow(clippy::disallowed_methods)] // the fresh local key needs randomness
+    let rng = ring::rand::SystemRandom::new();
+    let caps = AudioCapabilities::new(vec![Codec::pcmu()]);
+    let answer = answer_audio(&sdp, &caps, &local, &rng).unwrap();
+    let audio = answer.audio.as_ref().unwrap();
+    assert_eq!(
+        audio.remote_address.as_ref().map(|a| a.expose().as_str()),
+        Some("203.0.113.77")
+    );
+    assert_no_leak("NegotiatedAudio", audio);
+    assert_no_leak("Answer", &answer);
     assert_no_leak("Media", &sdp.media[0]);
     let crypto = sdp.media[0].cryptos().next().unwrap();
     assert_no_leak("Crypto", crypto);

@@ -275,6 +275,9 @@ pub struct Context {
     inbound: Vec<Stream>,
 }
 
+// Written by hand: the key slots hold ring's AEAD and HMAC keys, which are
+// not `Zeroize` and so cannot sit in a `Secret`; this prints counts and the
+// configuration, never a key or a stream's state.
 impl core::fmt::Debug for Context {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Context")

@@ -29,6 +29,8 @@ pub(crate) struct ReplayWindow {
     bits: [u64; WORDS],
 }
 
+// Not a redaction: the window holds no secret; this leaves out the
+// 1024-bit bitmap, which is noise in a print-out.
 impl core::fmt::Debug for ReplayWindow {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ReplayWindow")

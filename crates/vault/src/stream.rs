@@ -135,6 +135,9 @@ pub struct Encryptor<W: Write> {
     plaintext_len: u64,
 }
 
+// Written by hand: the sink need not be `Debug`, and ring's `LessSafeKey` is
+// not `Zeroize`, so it cannot sit in a `Secret`; this prints sizes and
+// counts, never the key, the nonce prefix or the buffered plaintext.
 impl<W: Write> std::fmt::Debug for Encryptor<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encryptor")
@@ -493,6 +496,8 @@ pub struct Decryptor<R: ReadAt> {
     pos: u64,
 }
 
+// Written by hand for the same reasons as `Encryptor`'s; the metadata prints
+// through its own `Debug`, which redacts the labels.
 impl<R: ReadAt> std::fmt::Debug for Decryptor<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decryptor")

@@ -17,14 +17,17 @@
 )]
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::ffi::OsStr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use carevox_vault::{FsBackend, KeyProvider, LocalKeyFile, Metadata, Vault};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
+
+mod common;
+use common::{TempDir, random_u64, run_and_kill};
 
 const DIR_VAR: &str = "CAREVOX_VAULT_CRASH_DIR";
 const RUN_VAR: &str = "CAREVOX_VAULT_CRASH_RUN";
@@ -96,50 +99,22 @@ fn check_intact(vault: &Vault, id: &str, run: u32) {
     );
 }
 
-fn random_u64(rng: &SystemRandom) -> u64 {
-    let mut b = [0u8; 8];
-    rng.fill(&mut b).unwrap();
-    u64::from_be_bytes(b)
-}
-
 #[cfg(unix)]
 #[test]
 fn crash_safety_under_sigkill() {
-    let dir = std::env::temp_dir().join(format!("carevox-vault-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("crash");
+    let dir = &tmp.0;
     let rng = SystemRandom::new();
     let keys = LocalKeyFile::create(dir.join("kek"), &rng).unwrap();
     keys.add_version(&rng).unwrap();
     drop(keys);
-    let exe = std::env::current_exe().unwrap();
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut rewraps = 0usize;
     for run in 0..KILLS {
-        let mut child = Command::new(&exe)
-            .args([
-                "crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, &dir)
-            .env(RUN_VAR, run.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(5 + random_u64(&rng) % 200));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
+        let run_text = run.to_string();
+        let env = [(DIR_VAR, dir.as_os_str()), (RUN_VAR, OsStr::new(&run_text))];
+        let delay = Duration::from_millis(5 + random_u64(&rng) % 200);
+        let stdout = run_and_kill("crash_child", &env, delay);
         for line in stdout.lines() {
             if let Some(id) = line.strip_prefix("ack ") {
                 acked.insert(id.to_owned());
@@ -153,7 +128,7 @@ fn crash_safety_under_sigkill() {
         // been touched through their key record (a rewrap): unwrapping their
         // key and authenticating their header covers that; objects of this
         // run are read in full. Everything is read in full at the end.
-        let vault = open_vault(&dir);
+        let vault = open_vault(dir);
         let listed: BTreeSet<String> = vault.list().unwrap().into_iter().map(|o| o.id).collect();
         let this_run = format!("r{run}-");
         for id in &listed {
@@ -184,5 +159,4 @@ fn crash_safety_under_sigkill() {
         "children made too little progress"
     );
     assert!(rewraps > 0, "no rewrap happened before a kill");
-    let _ = std::fs::remove_dir_all(&dir);
 }

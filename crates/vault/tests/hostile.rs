@@ -15,9 +15,8 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,29 +25,10 @@ use carevox_vault::{
     MAX_PBKDF2_ITERATIONS, MIN_PBKDF2_ITERATIONS, Metadata, PassphraseProvider, Vault,
 };
 use data_encoding::HEXLOWER;
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let mut r = [0u8; 8];
-        SystemRandom::new().fill(&mut r).unwrap();
-        let p = std::env::temp_dir().join(format!(
-            "carevox-vault-hostile-{tag}-{}-{}",
-            std::process::id(),
-            HEXLOWER.encode(&r)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::{TempDir, random_u64, run_and_kill};
 
 /// Every file under `dir`, recursively.
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -203,34 +183,10 @@ fn retired_keys_survive_no_crash() {
     let kek = dir.0.join("kek");
     drop(LocalKeyFile::create(&kek, &rng).unwrap());
     let mut known: BTreeMap<u32, [u8; 32]> = active_keys(&kek);
-    let exe = std::env::current_exe().unwrap();
     let mut checked = 0usize;
     for _run in 0..40 {
-        let mut child = Command::new(&exe)
-            .args([
-                "kek_crash_child",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_VAR, &dir.0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut r = [0u8; 1];
-        rng.fill(&mut r).unwrap();
-        std::thread::sleep(Duration::from_millis(10 + u64::from(r[0]) % 120));
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .unwrap();
+        let delay = Duration::from_millis(10 + random_u64(&rng) % 120);
+        let stdout = run_and_kill("kek_crash_child", &[(DIR_VAR, dir.0.as_os_str())], delay);
         for line in stdout.lines() {
             let mut parts = line.split(' ');
             if let (Some("key"), Some(v), Some(hex)) = (parts.next(), parts.next(), parts.next()) {

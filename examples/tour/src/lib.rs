@@ -823,7 +823,7 @@ pub fn run(options: &Options) -> Result<Report, TourError> {
     // adds one per vault operation.
     let object = ObjectRef {
         kind: ObjectKind::Voicemail,
-        id: voicemail_id.clone(),
+        id: voicemail_id.as_str().into(),
     };
     let decide = |staff: &Staff,
                   session: &Session,

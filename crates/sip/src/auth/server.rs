@@ -89,6 +89,8 @@ pub struct DigestServer {
     config: ServerConfig,
 }
 
+// Written by hand: ring's `hmac::Key` is not `Zeroize` (ring keeps and wipes
+// it itself), so it cannot sit in a `Secret`; the key is never printed.
 impl std::fmt::Debug for DigestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DigestServer")

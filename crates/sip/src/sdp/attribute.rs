@@ -108,7 +108,7 @@ impl fmt::Display for Attribute {
             Attribute::Rtcp(r) => {
                 write!(f, "rtcp:{}", r.port)?;
                 if let Some(c) = &r.connection {
-                    write!(f, " {} {} {}", c.net_type, c.addr_type, c.address)?;
+                    write!(f, " {} {} {}", c.net_type, c.addr_type, c.address.expose())?;
                 }
                 Ok(())
             }

@@ -218,13 +218,14 @@ impl LineEnding {
 }
 
 /// The `o=` line: who created the session, and its identity and version.
-/// `Debug` redacts the user name, session id and address.
-#[derive(Clone, PartialEq, Eq)]
+/// The user name, session id and address are [`Pii`], so `Debug` redacts
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     /// User name, `-` when none.
-    pub username: String,
+    pub username: Pii<String>,
     /// Session id: decimal digits.
-    pub session_id: String,
+    pub session_id: Pii<String>,
     /// Session version: decimal digits, increased on every change.
     pub session_version: String,
     /// Network type, `IN`.
@@ -232,11 +233,12 @@ pub struct Origin {
     /// Address type, `IP4` or `IP6`.
     pub addr_type: String,
     /// Unicast address or host name of the creator.
-    pub address: String,
+    pub address: Pii<String>,
 }
 
-/// A `c=` line: where media is sent. `Debug` redacts the address.
-#[derive(Clone, PartialEq, Eq)]
+/// A `c=` line: where media is sent. The address is a [`Pii`], so `Debug`
+/// redacts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     /// Network type, `IN`.
     pub net_type: String,
@@ -244,33 +246,7 @@ pub struct Connection {
     pub addr_type: String,
     /// The connection address, with any multicast `/ttl` and `/count`
     /// suffixes as written.
-    pub address: String,
-}
-
-// The fields of `Origin` and `Connection` are plain `String`s that callers
-// build with struct literals; `Debug` wraps the PHI ones in `Pii` as it
-// formats them.
-impl fmt::Debug for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Origin")
-            .field("username", &Pii::new(&self.username))
-            .field("session_id", &Pii::new(&self.session_id))
-            .field("session_version", &self.session_version)
-            .field("net_type", &self.net_type)
-            .field("addr_type", &self.addr_type)
-            .field("address", &Pii::new(&self.address))
-            .finish()
-    }
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("net_type", &self.net_type)
-            .field("addr_type", &self.addr_type)
-            .field("address", &Pii::new(&self.address))
-            .finish()
-    }
+    pub address: Pii<String>,
 }
 
 impl Connection {
@@ -281,7 +257,7 @@ impl Connection {
         Connection {
             net_type: "IN".to_owned(),
             addr_type: addr_type.to_owned(),
-            address: address.to_owned(),
+            address: address.into(),
         }
     }
 }
@@ -587,7 +563,12 @@ impl fmt::Display for SessionDescription {
         write!(
             f,
             "o={} {} {} {} {} {}{nl}",
-            o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address
+            o.username.expose(),
+            o.session_id.expose(),
+            o.session_version,
+            o.net_type,
+            o.addr_type,
+            o.address.expose()
         )?;
         write!(f, "s={}{nl}", self.session_name.expose())?;
         if let Some(i) = self.information.expose() {
@@ -654,7 +635,13 @@ impl fmt::Display for SessionDescription {
 }
 
 fn write_connection(f: &mut fmt::Formatter<'_>, c: &Connection, nl: &str) -> fmt::Result {
-    write!(f, "c={} {} {}{nl}", c.net_type, c.addr_type, c.address)
+    write!(
+        f,
+        "c={} {} {}{nl}",
+        c.net_type,
+        c.addr_type,
+        c.address.expose()
+    )
 }
 
 mod parse;

@@ -51,6 +51,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use carevox_redact::Pii;
 use ring::rand::SecureRandom;
 
 use super::crypto::{Crypto, CryptoError, CryptoSuite, SessionParam};
@@ -179,7 +180,7 @@ pub struct LocalMedia {
     /// The `o=` line of the answer.
     pub origin: Origin,
     /// The `c=` address media is received at.
-    pub address: String,
+    pub address: Pii<String>,
     /// The RTP port of the accepted audio stream.
     pub port: u16,
 }
@@ -191,14 +192,14 @@ impl LocalMedia {
         let c = Connection::internet(address);
         LocalMedia {
             origin: Origin {
-                username: "-".to_owned(),
-                session_id: session_id.to_owned(),
+                username: "-".into(),
+                session_id: session_id.into(),
                 session_version: "1".to_owned(),
                 net_type: c.net_type,
                 addr_type: c.addr_type,
-                address: address.to_owned(),
+                address: address.into(),
             },
-            address: address.to_owned(),
+            address: address.into(),
             port,
         }
     }
@@ -244,7 +245,7 @@ pub struct NegotiatedAudio {
     /// Whether RTP and RTCP share the port.
     pub rtcp_mux: bool,
     /// Where the offerer receives RTP: its connection address, if any.
-    pub remote_address: Option<String>,
+    pub remote_address: Option<Pii<String>>,
     /// The offerer's RTP port.
     pub remote_port: u16,
     /// SDES keys, for SRTP streams.
@@ -286,7 +287,7 @@ pub fn answer_audio_with(
         return Err(OfferAnswerError::NoMedia);
     }
     let mut sdp = SessionDescription::new(local.origin.clone());
-    sdp.connection = Some(Connection::internet(&local.address));
+    sdp.connection = Some(Connection::internet(local.address.expose()));
     let mut audio = None;
     for (index, m) in offer.media.iter().enumerate() {
         let accepted = if audio.is_none() {

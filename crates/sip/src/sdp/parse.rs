@@ -346,7 +346,7 @@ fn is_non_ws(s: &str) -> bool {
 fn net_address<'a>(
     mut f: impl Iterator<Item = &'a str>,
     bad: impl Fn(&'static str) -> SdpError,
-) -> Result<(String, String, String), SdpError> {
+) -> Result<(String, String, Pii<String>), SdpError> {
     let net_type = f
         .next()
         .filter(|s| is_token(s))
@@ -365,7 +365,7 @@ fn net_address<'a>(
     Ok((
         net_type.to_owned(),
         addr_type.to_owned(),
-        address.to_owned(),
+        Pii::from(address),
     ))
 }
 
@@ -387,8 +387,8 @@ fn parse_origin(line: usize, value: &str) -> Result<Origin, SdpError> {
         .ok_or(bad("session version"))?;
     let (net_type, addr_type, address) = net_address(f, bad)?;
     Ok(Origin {
-        username: username.to_owned(),
-        session_id: session_id.to_owned(),
+        username: username.into(),
+        session_id: session_id.into(),
         session_version: session_version.to_owned(),
         net_type,
         addr_type,
