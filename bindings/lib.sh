@@ -32,7 +32,8 @@ use_profile() {
         Darwin) lib="$libdir/libcarevox_ffi.dylib" ;;
         *) lib="$libdir/libcarevox_ffi.so" ;;
     esac
-    bindgen="$libdir/carevox-uniffi-bindgen"
+    # The generator is a build tool: its debug build serves every profile.
+    bindgen="$target/debug/carevox-uniffi-bindgen"
 }
 
 # Builds the cdylib and the generator. Two cargo runs, not one: built
@@ -42,9 +43,9 @@ use_profile() {
 build_rust() {
     local flag=()
     [ "$1" = release ] && flag=(--release)
-    step "cargo build ($1: carevox-ffi, carevox-uniffi-bindgen)"
+    step "cargo build (carevox-ffi: $1; carevox-uniffi-bindgen: debug)"
     cargo build --locked --manifest-path "$root/Cargo.toml" "${flag[@]+"${flag[@]}"}" -p carevox-ffi
-    cargo build --locked --manifest-path "$root/Cargo.toml" "${flag[@]+"${flag[@]}"}" -p carevox-uniffi-bindgen
+    cargo build --locked --manifest-path "$root/Cargo.toml" -p carevox-uniffi-bindgen
 }
 
 # Generates the bindings of one language into $out/<language>.

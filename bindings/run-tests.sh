@@ -53,7 +53,7 @@ run_kotlin() {
     need java "install JDK 17 (Debian: openjdk-17-jdk-headless)" || return 1
     need mvn "install Maven (Debian: maven)" || return 1
     step "Kotlin: generate, mvn test"
-    generate kotlin
+    generate kotlin || return 1
     local reports="$out/maven/surefire-reports" rc=0
     rm -rf "$reports"
     mvn_run -q test >&2 || rc=$?
