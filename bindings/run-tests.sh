@@ -1,75 +1,91 @@
 #!/usr/bin/env bash
-# Builds carevox-ffi, generates the Kotlin, Python and Swift bindings under
-# the cargo target directory, and runs the foreign test suites:
-#   1. cargo build of the cdylib and of the workspace's uniffi-bindgen;
-#   2. Python: a venv under target/, maturin builds the wheel (uniffi mode),
-#      pip installs it, pytest runs bindings/python/tests;
-#   3. Kotlin: generated sources + `mvn -q -B test` (JUnit 5, JNA);
-#   4. Swift: generated sources and the package layout, checked without a
-#      Swift compiler (see bindings/swift/generate.sh).
-# Prints pytest's and Surefire's summary lines; exits non-zero on any failure.
-# Needs Rust, Python >= 3.9 (3.11 preferred), JDK 17 and Maven.
+# Builds carevox-ffi, generates the bindings under the cargo target directory
+# and runs the foreign test suites.
+#
+# Usage: bindings/run-tests.sh [python] [kotlin] [swift]   (no argument: all)
+#   python  a venv under target/bindings/venv, maturin builds and installs
+#           the wheel (uniffi mode), pytest runs bindings/python/tests;
+#   kotlin  generated sources + `mvn test` (JUnit 5, JNA);
+#   swift   generated sources and the package layout, checked without a
+#           Swift compiler (see bindings/swift/generate.sh).
+# `cargo xtask test` runs each as its own suite and reads its counts from
+# the lines printed on standard output: pytest's closing summary
+# (`18 passed in 0.91s`) and Surefire's totals, summed over its XML reports
+# (`Surefire: Tests run: 9, Failures: 0, Errors: 0, Skipped: 0`). Everything
+# else goes to standard error. Exits non-zero if any suite fails.
+# Needs Rust, Python >= 3.9 (3.11 preferred) with venv, JDK 17 and Maven.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
-target="$CARGO_TARGET_DIR"
-out="$target/bindings"
-libdir="$target/debug"
-case "$(uname -s)" in
-    Darwin) lib="$libdir/libcarevox_ffi.dylib" ;;
-    *) lib="$libdir/libcarevox_ffi.so" ;;
-esac
-bindgen="$libdir/carevox-uniffi-bindgen"
+# shellcheck source=bindings/lib.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-step() { printf '\n== %s\n' "$*" >&2; }
+suites=("$@")
+[ "${#suites[@]}" -eq 0 ] && suites=(python kotlin swift)
+for s in "${suites[@]}"; do
+    case "$s" in
+        python | kotlin | swift) ;;
+        *)
+            echo "usage: bindings/run-tests.sh [python] [kotlin] [swift]" >&2
+            exit 2
+            ;;
+    esac
+done
 
-step "cargo build (carevox-ffi, uniffi-bindgen)"
-cargo build --manifest-path "$root/Cargo.toml" -p carevox-ffi -p carevox-uniffi-bindgen
-
-step "generate Kotlin and Python bindings"
-rm -rf "$out/kotlin" "$out/python"
-mkdir -p "$out"
-"$bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/kotlin"
-"$bindgen" generate --library "$lib" --language python --no-format --out-dir "$out/python"
-
-step "Python: wheel (maturin, uniffi bindings) and pytest"
-python="$(command -v python3.11 || command -v python3)"
-venv="$out/venv"
-if [ ! -x "$venv/bin/python" ]; then
-    "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check \
-    "maturin>=1.9,<2" "pytest>=8" "cryptography>=42"
-rm -rf "$out/wheels"
-# maturin runs `uniffi-bindgen` itself: the workspace's own generator comes
-# first on PATH under that name, so that the generated Python matches the
-# scaffolding's UniFFI version.
-mkdir -p "$out/bin"
-ln -sf "$bindgen" "$out/bin/uniffi-bindgen"
-(cd "$here/python" && PATH="$out/bin:$venv/bin:$PATH" \
-    "$venv/bin/maturin" build --profile dev --out "$out/wheels" >&2)
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
-    "$out"/wheels/carevox-*.whl
+use_profile debug
+build_rust debug
 status=0
-(cd "$here/python" && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests) || status=1
 
-step "Kotlin: mvn test"
-reports="$out/maven/surefire-reports"
-rm -rf "$reports"
-(cd "$here/kotlin" && mvn -q -B test -Dcarevox.target="$target" -Dcarevox.libdir="$libdir") || status=1
-if compgen -G "$reports/*.txt" > /dev/null; then
-    # Surefire's totals, summed over its per-class reports (mvn -q hides them).
-    awk -F'[:,]' '/^Tests run:/ { r += $2; f += $4; e += $6; s += $8 }
-        END { printf "Surefire: Tests run: %d, Failures: %d, Errors: %d, Skipped: %d\n", r, f, e, s }' \
-        "$reports"/*.txt
-else
-    echo "Surefire: no test reports" >&2
-    status=1
-fi
+run_python() {
+    python_venv || return 1
+    python_wheel debug || return 1
+    step "Python: pytest"
+    local log="$out/pytest.log" rc=0
+    (cd "$bindings_dir/python" && "$venv/bin/python" -m pytest -q --color=no \
+        -p no:cacheprovider tests) > "$log" 2>&1 || rc=$?
+    # The details to standard error, pytest's closing summary to standard
+    # output (`N passed, M failed, K skipped in T s`).
+    sed '$d' "$log" >&2
+    tail -n 1 "$log"
+    return "$rc"
+}
 
-step "Swift: sources and package layout"
-"$here/swift/generate.sh" || status=1
+run_kotlin() {
+    need java "install JDK 17 (Debian: openjdk-17-jdk-headless)" || return 1
+    need mvn "install Maven (Debian: maven)" || return 1
+    step "Kotlin: generate, mvn test"
+    generate kotlin || return 1
+    local reports="$out/maven/surefire-reports" rc=0
+    rm -rf "$reports"
+    mvn_run -q test >&2 || rc=$?
+    if compgen -G "$reports/TEST-*.xml" > /dev/null; then
+        # Surefire's totals, summed over its per-class XML reports (`mvn -q`
+        # hides its own summary).
+        awk '/<testsuite[ >]/ {
+                for (i = 1; i <= NF; i++) {
+                    if (split($i, kv, "=") == 2) {
+                        gsub(/[">]/, "", kv[2])
+                        if (kv[1] == "tests") r += kv[2]
+                        else if (kv[1] == "failures") f += kv[2]
+                        else if (kv[1] == "errors") e += kv[2]
+                        else if (kv[1] == "skipped") s += kv[2]
+                    }
+                }
+            }
+            END { printf "Surefire: Tests run: %d, Failures: %d, Errors: %d, Skipped: %d\n", r, f, e, s }' \
+            "$reports"/TEST-*.xml
+    else
+        echo "Surefire: no test reports (the Kotlin build failed)" >&2
+        rc=1
+    fi
+    return "$rc"
+}
 
+run_swift() {
+    step "Swift: sources and package layout"
+    "$bindings_dir/swift/generate.sh" >&2
+}
+
+for s in "${suites[@]}"; do
+    "run_$s" || status=1
+done
 exit "$status"

@@ -50,6 +50,24 @@ for name in 'class SrtpSession' 'class Vault' 'class AuditLog' 'class AuthzPolic
     'enum SrtpError' 'enum VaultError' 'enum AuditError' 'enum AuthzError' 'enum SipError'; do
     check "$flat" "(public|open) +$name"
 done
+# The declarations the Swift snippet of bindings/README.md calls, with its
+# argument labels and types (checked as text: there is no compiler here).
+for decl in 'func sdpAudioOffer\(address: String, port: UInt16, sessionId: String, codecs: \[String\], suite: String\)' \
+    'func sdpAnswerCrypto\(answerSdp: String, localCrypto: String\)' \
+    'static func fromSdes\(localCrypto: String, remoteCrypto: String\)' \
+    'func addOutboundStream\(ssrc: UInt32\)' \
+    'func protectRtp\(packet: Data\)' \
+    'func protectRtpBatch\(packets: Data, lengths: \[UInt32\]\)' \
+    'func unprotectRtp\(packet: Data\)' \
+    'case AuthenticationFailed\(message: String\)' \
+    'case Replay\(message: String\)' \
+    'func currentVersion\(\) throws +-> UInt32' \
+    'func wrap\(version: UInt32, dataKey: Data, context: Data\) throws +-> Data' \
+    'func unwrap\(version: UInt32, wrapped: Data, context: Data\) throws +-> Data' \
+    'static func `open`\(dir: String, keys: VaultKeyProvider\)' \
+    'func getRange\(id: String, offset: UInt64, len: UInt32\)'; do
+    check "$flat" "$decl"
+done
 check "$pkg/headers/carevoxFFI.h" 'uniffi_carevox_ffi_fn_method_srtpsession_protect_rtp_batch'
 if [ "$fail" -ne 0 ]; then
     exit 1

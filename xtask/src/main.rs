@@ -1,7 +1,8 @@
 //! Developer commands for the carevox workspace, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask test`: every test the project has, one suite after another,
-//!   then a summary with the totals.
+//!   then a summary with the totals (`cargo xtask test NAME..`: only the
+//!   suites whose names contain one of the NAMEs).
 //! - `cargo xtask tour [ARGS]`: the main job, the example program that walks a
 //!   patient call through every safeguard.
 
@@ -18,14 +19,16 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test          run every test suite of the project and print a summary
+  test [NAME..]  run every test suite of the project and print a summary
+                (with NAMEs: only the suites whose names contain one of them,
+                e.g. `cargo xtask test bindings`)
   tour [ARGS]   run the main job, the tour of the composed crates
 ";
 
 fn main() -> ExitCode {
     let mut args = env::args().skip(1);
     match args.next().as_deref() {
-        Some("test") => test(),
+        Some("test") => test(&args.collect::<Vec<_>>()),
         Some("tour") => tour(args.collect()),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -50,42 +53,84 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// One suite of `cargo xtask test`: a name and the cargo arguments that run it.
+/// One suite of `cargo xtask test`: a name, the command that runs it, and
+/// how its test counts are read from that command's standard output.
 struct Suite {
     name: &'static str,
-    cargo_args: &'static [&'static str],
+    program: Program,
+    args: &'static [&'static str],
+    /// Reads the counts of one line of output; `None` for a suite that has
+    /// no test counts. A suite with a reader that finds no line fails.
+    counts: Option<fn(&str) -> Option<Counts>>,
 }
 
-/// Every test suite of the project, in the order they run. Binding tests
-/// (Kotlin, Python) and interop tests against real peers join this list as
-/// they are built.
+/// What runs a suite.
+#[derive(Clone, Copy)]
+enum Program {
+    /// The cargo that runs xtask.
+    Cargo,
+    /// `bash`, running a script of the workspace.
+    Bash,
+}
+
+/// Every test suite of the project, in the order they run. Interop tests
+/// against real peers join this list as they are built.
 const SUITES: &[Suite] = &[
     // The benchmark crate has no tests of its own, and building its library
     // for tests would compile every comparison peer a second time; clippy
     // checks its benchmarks.
     Suite {
         name: "workspace",
-        cargo_args: &[
+        program: Program::Cargo,
+        args: &[
             "test",
             "--workspace",
             "--exclude",
             "carevox-benches",
             "--locked",
         ],
+        counts: Some(Counts::parse),
     },
     Suite {
         name: "fuzz corpus replay",
-        cargo_args: &[
+        program: Program::Cargo,
+        args: &[
             "test",
             "--locked",
             "--manifest-path",
             "fuzz/Cargo.toml",
             "--no-default-features",
         ],
+        counts: Some(Counts::parse),
+    },
+    // The foreign bindings (bindings/README.md): each run builds the cdylib,
+    // generates the bindings and runs the language's own test suite; the
+    // counts are pytest's and Surefire's.
+    Suite {
+        name: "bindings (Python)",
+        program: Program::Bash,
+        args: &["bindings/run-tests.sh", "python"],
+        counts: Some(Counts::parse_pytest),
+    },
+    Suite {
+        name: "bindings (Kotlin)",
+        program: Program::Bash,
+        args: &["bindings/run-tests.sh", "kotlin"],
+        counts: Some(Counts::parse_surefire),
+    },
+    // No Swift compiler exists on the machines this runs on: this suite
+    // generates the Swift package and checks its files and public names
+    // (bindings/swift/generate.sh); it has no test counts.
+    Suite {
+        name: "bindings (Swift files)",
+        program: Program::Bash,
+        args: &["bindings/run-tests.sh", "swift"],
+        counts: None,
     },
 ];
 
-/// Test counts, summed over the `test result:` lines libtest prints.
+/// Test counts, summed over the result lines of a suite (libtest's
+/// `test result:` lines, pytest's summary, Surefire's totals).
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     passed: u64,
@@ -121,6 +166,63 @@ impl Counts {
         }
         Some(counts)
     }
+
+    /// Parses pytest's closing summary line, such as `18 passed in 0.91s` or
+    /// `1 failed, 16 passed, 1 skipped, 2 warnings in 1.20s` (with or
+    /// without the `=` rules around it). Errors (a test that could not be
+    /// set up, a module that could not be imported) count as failures.
+    fn parse_pytest(line: &str) -> Option<Counts> {
+        let line = line.trim().trim_matches('=').trim();
+        let (tally, took) = line.rsplit_once(" in ")?;
+        // The duration: `0.91s`, or `61.20s (0:01:01)` for long runs.
+        let seconds = took.split_whitespace().next()?.strip_suffix('s')?;
+        seconds.parse::<f64>().ok()?;
+        if tally == "no tests ran" {
+            return Some(Counts::default());
+        }
+        let mut counts = Counts::default();
+        for part in tally.split(", ") {
+            let (n, what) = part.split_once(' ')?;
+            let n = n.parse::<u64>().ok()?;
+            match what {
+                "passed" | "xpassed" => counts.passed += n,
+                "failed" | "error" | "errors" => counts.failed += n,
+                "skipped" | "xfailed" | "deselected" => counts.ignored += n,
+                "warning" | "warnings" | "rerun" => {}
+                _ => return None,
+            }
+        }
+        Some(counts)
+    }
+
+    /// Parses the Surefire totals that bindings/run-tests.sh sums over the
+    /// XML reports: `Surefire: Tests run: 9, Failures: 0, Errors: 0,
+    /// Skipped: 0`. Tests run include the failed, errored and skipped ones;
+    /// errors count as failures.
+    fn parse_surefire(line: &str) -> Option<Counts> {
+        let rest = line.trim().strip_prefix("Surefire: ")?;
+        let (mut run, mut failures, mut errors, mut skipped) = (None, None, None, None);
+        for part in rest.split(", ") {
+            let (key, n) = part.split_once(": ")?;
+            let n = n.trim().parse::<u64>().ok()?;
+            let slot = match key {
+                "Tests run" => &mut run,
+                "Failures" => &mut failures,
+                "Errors" => &mut errors,
+                "Skipped" => &mut skipped,
+                _ => return None,
+            };
+            *slot = Some(n);
+        }
+        let (run, failures, errors, skipped) = (run?, failures?, errors?, skipped?);
+        let failed = failures.checked_add(errors)?;
+        let passed = run.checked_sub(failed)?.checked_sub(skipped)?;
+        Some(Counts {
+            passed,
+            failed,
+            ignored: skipped,
+        })
+    }
 }
 
 struct Outcome {
@@ -130,7 +232,19 @@ struct Outcome {
     took: Duration,
 }
 
-fn test() -> ExitCode {
+fn test(filters: &[String]) -> ExitCode {
+    let suites: Vec<&Suite> = SUITES
+        .iter()
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .collect();
+    if suites.is_empty() {
+        let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+        eprintln!(
+            "xtask: no suite matches {filters:?}; the suites are: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
     // The differential tests and benchmarks link C peers (libsrtp2,
     // Sofia-SIP) from Debian packages: install whichever are missing.
     let deps = Command::new("bash")
@@ -150,10 +264,14 @@ fn test() -> ExitCode {
     }
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut outcomes = Vec::new();
-    for suite in SUITES {
+    for suite in suites {
         println!("\n=== {} ===", suite.name);
         let started = Instant::now();
-        let (ok, counts) = run_counting(&cargo, suite.cargo_args);
+        let program = match suite.program {
+            Program::Cargo => cargo.as_str(),
+            Program::Bash => "bash",
+        };
+        let (ok, counts) = run_counting(program, suite.args, suite.counts);
         outcomes.push(Outcome {
             name: suite.name,
             ok,
@@ -187,11 +305,16 @@ fn test() -> ExitCode {
     }
 }
 
-/// Runs cargo with `args` in the workspace root, echoing its standard output
-/// while summing the libtest result lines in it. Standard error passes
-/// through untouched.
-fn run_counting(cargo: &str, args: &[&str]) -> (bool, Counts) {
-    let child = Command::new(cargo)
+/// Runs `program` with `args` in the workspace root, echoing its standard
+/// output while summing the result lines `counts` finds in it. Standard
+/// error passes through untouched. The suite fails if the program does, or
+/// if it has a count reader and printed no result line at all.
+fn run_counting(
+    program: &str,
+    args: &[&str],
+    counts: Option<fn(&str) -> Option<Counts>>,
+) -> (bool, Counts) {
+    let child = Command::new(program)
         .args(args)
         .current_dir(root())
         .stdout(Stdio::piped())
@@ -199,22 +322,31 @@ fn run_counting(cargo: &str, args: &[&str]) -> (bool, Counts) {
     let mut child = match child {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("xtask: cannot start `{cargo}`: {e}");
+            eprintln!("xtask: cannot start `{program}`: {e}");
             return (false, Counts::default());
         }
     };
-    let mut counts = Counts::default();
+    let mut total = Counts::default();
+    let mut found_any = false;
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             println!("{line}");
-            if let Some(found) = Counts::parse(&line) {
-                counts.add(found);
+            if let Some(found) = counts.and_then(|parse| parse(&line)) {
+                total.add(found);
+                found_any = true;
             }
         }
     }
-    let ok = child.wait().map(|status| status.success()).unwrap_or(false);
-    (ok, counts)
+    let mut ok = child.wait().map(|status| status.success()).unwrap_or(false);
+    if ok && counts.is_some() && !found_any {
+        eprintln!(
+            "xtask: `{program} {}` printed no test result line",
+            args.join(" ")
+        );
+        ok = false;
+    }
+    (ok, total)
 }
 
 /// The package of the tour, and where it lives once it is built.
@@ -270,6 +402,49 @@ mod tests {
 
         let c = Counts::parse("test result: FAILED. 4 passed; 2 failed; 0 ignored;").unwrap();
         assert_eq!((c.passed, c.failed, c.ignored), (4, 2, 0));
+    }
+
+    #[test]
+    fn parses_pytest_summaries() {
+        let c = Counts::parse_pytest("18 passed in 0.91s").unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (18, 0, 0));
+        let c = Counts::parse_pytest(
+            "====== 2 failed, 15 passed, 1 skipped, 3 warnings, 1 error in 61.20s (0:01:01) ======",
+        )
+        .unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (15, 3, 1));
+        let c = Counts::parse_pytest("1 xfailed, 2 xpassed in 0.10s").unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (2, 0, 1));
+        let c = Counts::parse_pytest("no tests ran in 0.01s").unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (0, 0, 0));
+        // Test output that merely looks like it.
+        assert!(Counts::parse_pytest("tests/test_srtp.py ..F.. [ 50%]").is_none());
+        assert!(Counts::parse_pytest("3 packets in 1 batch").is_none());
+        assert!(
+            Counts::parse_pytest("FAILED tests/test_srtp.py::test_x - 2 passed in 1s").is_none()
+        );
+    }
+
+    #[test]
+    fn parses_surefire_totals() {
+        let c =
+            Counts::parse_surefire("Surefire: Tests run: 9, Failures: 0, Errors: 0, Skipped: 0")
+                .unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (9, 0, 0));
+        let c =
+            Counts::parse_surefire("Surefire: Tests run: 12, Failures: 2, Errors: 1, Skipped: 3")
+                .unwrap();
+        assert_eq!((c.passed, c.failed, c.ignored), (6, 3, 3));
+        // Inconsistent totals or other lines are not counts.
+        assert!(
+            Counts::parse_surefire("Surefire: Tests run: 1, Failures: 2, Errors: 0, Skipped: 0")
+                .is_none()
+        );
+        assert!(Counts::parse_surefire("Surefire: no test reports").is_none());
+        assert!(
+            Counts::parse_surefire("[INFO] Tests run: 9, Failures: 0, Errors: 0, Skipped: 0")
+                .is_none()
+        );
     }
 
     #[test]

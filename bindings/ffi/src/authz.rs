@@ -114,6 +114,29 @@ pub struct AccessRequest {
     pub now: u64,
     /// An emergency grant, if one is presented.
     pub break_glass: Option<BreakGlassGrant>,
+    /// The site (clinic, hospital) the request comes from: the name of one
+    /// of the policy's `[[sites]]`. Tested by `request.site` conditions, and
+    /// picks the time zone in which the rules' `hours` are read (the
+    /// policy's `time_zone` when `None`). `None` when the site is unknown:
+    /// `==` and `in` conditions on it then fail.
+    #[uniffi(default = None)]
+    pub site: Option<String>,
+    /// The location inside the site (ward, room, department) the request
+    /// comes from: one of the policy's `locations`. `None` when unknown.
+    #[uniffi(default = None)]
+    pub location: Option<String>,
+    /// The network the request comes from (`clinic-lan`, `vpn`,
+    /// `internet`...): one of the policy's `networks`. `None` when unknown.
+    #[uniffi(default = None)]
+    pub network: Option<String>,
+    /// The site the resource belongs to (`resource.site`), a name from the
+    /// policy's `[[sites]]`; `None` when unknown.
+    #[uniffi(default = None)]
+    pub resource_site: Option<String>,
+    /// The location the resource belongs to (`resource.location`), one of
+    /// the policy's `locations`; `None` when unknown.
+    #[uniffi(default = None)]
+    pub resource_location: Option<String>,
 }
 
 /// The decision and its explanation.
@@ -145,6 +168,21 @@ pub struct AccessDecision {
 #[derive(Debug, uniffi::Object)]
 pub struct AuthzPolicy {
     inner: Policy,
+}
+
+/// The policy's id for a site, location or network name; a name the policy
+/// does not declare is an error (a typo would otherwise fail every condition
+/// on it in silence).
+fn lookup<T>(
+    policy: &Policy,
+    kind: &str,
+    name: Option<&str>,
+    find: fn(&Policy, &str) -> Option<T>,
+) -> Result<Option<T>, AuthzError> {
+    name.map(|n| {
+        find(policy, n).ok_or_else(|| AuthzError::Unknown(format!("no {kind} {n:?} in the policy")))
+    })
+    .transpose()
 }
 
 fn teams(ids: &[u32]) -> Vec<TeamId> {
@@ -200,6 +238,36 @@ impl AuthzPolicy {
                     request.resource_type
                 ))
             })?;
+        let origin = Attributes {
+            site: lookup(policy, "site", request.site.as_deref(), Policy::site)?,
+            location: lookup(
+                policy,
+                "location",
+                request.location.as_deref(),
+                Policy::location,
+            )?,
+            network: lookup(
+                policy,
+                "network",
+                request.network.as_deref(),
+                Policy::network,
+            )?,
+        };
+        let resource_attributes = Attributes {
+            site: lookup(
+                policy,
+                "site",
+                request.resource_site.as_deref(),
+                Policy::site,
+            )?,
+            location: lookup(
+                policy,
+                "location",
+                request.resource_location.as_deref(),
+                Policy::location,
+            )?,
+            network: None,
+        };
         let user_teams = teams(&request.care_teams);
         let resource_teams = teams(&request.resource_care_teams);
         let decision = policy.decide(&Request {
@@ -210,9 +278,9 @@ impl AuthzPolicy {
                 owner: request.resource_owner.map(PatientId::new),
                 care_teams: &resource_teams,
                 ephi: request.ephi,
-                attributes: Attributes::NONE,
+                attributes: resource_attributes,
             },
-            attributes: Attributes::NONE,
+            attributes: origin,
             now: request.now,
             break_glass: request.break_glass.as_ref().map(|g| BreakGlass {
                 reason: Pii::new(g.reason.as_str()),

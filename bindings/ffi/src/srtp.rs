@@ -65,17 +65,38 @@ impl From<&SrtpError> for PacketStatus {
     }
 }
 
-/// Many packets in one buffer: packet `i` is `lengths[i]` bytes, starting
-/// where packet `i - 1` ends.
+/// Why one packet of a batch was refused, and where it was in the batch.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PacketFailure {
+    /// The packet's index in the batch (0 for the first).
+    pub index: u32,
+    /// The kind of failure, as in `statuses[index]`.
+    pub status: PacketStatus,
+    /// What was wrong, for a log (names the SSRC or sequence number where it
+    /// helps; no key material, no payload).
+    pub message: String,
+}
+
+/// The result of a batch call: the packets that went through, back to
+/// back in one buffer, and the fate of each.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct PacketBatch {
-    /// The packets, back to back.
+    /// The output packets, back to back, in batch order: packet `i` is
+    /// `lengths[i]` bytes long and starts where packet `i - 1` ends.
     pub data: Vec<u8>,
-    /// Each packet's length; 0 for a packet whose status is not `Ok`.
+    /// Each packet's output length; 0 for a packet whose status is not `Ok`
+    /// (it has no bytes in `data`).
     pub lengths: Vec<u32>,
-    /// Each packet's status (all `Ok` for a protect batch, which fails whole).
+    /// Each packet's status, in batch order.
     pub statuses: Vec<PacketStatus>,
+    /// The refused packets, in batch order, with their index and the
+    /// reason; empty when every packet went through.
+    pub failures: Vec<PacketFailure>,
 }
+
+/// One packet of a batch, processed in place: `buf[..len]` holds it, `buf`
+/// has room for the output; returns the output length.
+type InPlace = fn(&mut Context, &mut [u8], usize) -> Result<usize, RustSrtpError>;
 
 /// One protect or unprotect call on a session's contexts.
 type OnePacket = fn(&mut Contexts, &[u8], &mut Vec<u8>) -> Result<(), RustSrtpError>;
@@ -163,20 +184,19 @@ fn sdes_error(e: SdesError) -> SrtpError {
     SrtpError::InvalidKey(e.to_string())
 }
 
-/// Splits `data` by `lengths`, checking that they describe it exactly.
-fn split<'a>(data: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>, SrtpError> {
-    let mut parts = Vec::with_capacity(lengths.len());
+/// Checks that `lengths` describe `data` exactly: packet `i` is
+/// `lengths[i]` bytes, starting where packet `i - 1` ends, and together they
+/// cover the whole buffer.
+fn check_lengths(data: &[u8], lengths: &[u32]) -> Result<(), SrtpError> {
     let mut at = 0usize;
     for (i, &len) in lengths.iter().enumerate() {
         let end = usize::try_from(len).ok().and_then(|l| at.checked_add(l));
-        let part = end.and_then(|e| data.get(at..e)).ok_or_else(|| {
+        at = end.filter(|&e| e <= data.len()).ok_or_else(|| {
             SrtpError::InvalidBatch(format!(
                 "packet {i} ({len} bytes at offset {at}) runs past the buffer's {} bytes",
                 data.len()
             ))
         })?;
-        parts.push(part);
-        at += part.len();
     }
     if at != data.len() {
         return Err(SrtpError::InvalidBatch(format!(
@@ -184,7 +204,64 @@ fn split<'a>(data: &'a [u8], lengths: &[u32]) -> Result<Vec<&'a [u8]>, SrtpError
             data.len()
         )));
     }
-    Ok(parts)
+    Ok(())
+}
+
+/// Runs `op` on each packet of a batch. Each packet is copied once, from
+/// the caller's buffer into its place at the end of the one output vector,
+/// and processed there in place; a refused packet is cut off again and
+/// recorded with its index. Nothing is allocated per packet.
+fn run_batch(
+    ctx: &mut Context,
+    packets: &[u8],
+    lengths: &[u32],
+    room: usize,
+    op: InPlace,
+) -> Result<PacketBatch, SrtpError> {
+    check_lengths(packets, lengths)?;
+    let mut data = Vec::with_capacity(packets.len() + room * lengths.len());
+    let mut out_lengths = Vec::with_capacity(lengths.len());
+    let mut statuses = Vec::with_capacity(lengths.len());
+    let mut failures = Vec::new();
+    let mut at = 0usize;
+    for (index, &len) in (0u32..).zip(lengths) {
+        // check_lengths made sure that every packet lies inside the buffer.
+        let len = usize::try_from(len)
+            .map_err(|_| SrtpError::InvalidBatch("packet longer than the address space".into()))?;
+        let packet = packets
+            .get(at..at + len)
+            .ok_or_else(|| SrtpError::InvalidBatch(format!("packet {index} out of bounds")))?;
+        at += len;
+        let start = data.len();
+        data.extend_from_slice(packet);
+        data.resize(start + len + room, 0);
+        let (_, slot) = data.split_at_mut(start);
+        match op(ctx, slot, len) {
+            Ok(n) => {
+                data.truncate(start + n);
+                out_lengths.push(u32_len(n)?);
+                statuses.push(PacketStatus::Ok);
+            }
+            Err(e) => {
+                data.truncate(start);
+                let e = SrtpError::from(e);
+                let status = PacketStatus::from(&e);
+                out_lengths.push(0);
+                statuses.push(status);
+                failures.push(PacketFailure {
+                    index,
+                    status,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(PacketBatch {
+        data,
+        lengths: out_lengths,
+        statuses,
+        failures,
+    })
 }
 
 fn u32_len(n: usize) -> Result<u32, SrtpError> {
@@ -271,76 +348,49 @@ impl SrtpSession {
         self.one(&packet, unprotect_rtcp)
     }
 
-    /// Protects many RTP packets in one crossing: `packets` holds them back
-    /// to back, `lengths` says how long each is. Fails whole on the first
-    /// packet that cannot be protected (the error names it): nothing of a
-    /// failed batch may be sent.
+    /// Protects many RTP packets in one crossing (50 packets of 20 ms are
+    /// one second of audio). `packets` holds them back to back and
+    /// `lengths` says how long each is; the lengths must describe the
+    /// buffer exactly (`InvalidBatch` otherwise).
+    ///
+    /// `packets` is borrowed, not copied, across the boundary: in Kotlin and
+    /// Swift a direct `ByteBuffer` / `Data` (Kotlin: `ByteBuffer.allocateDirect`,
+    /// position 0, the packets up to its limit), in Python `bytes`. Each
+    /// packet is copied once into the returned buffer and protected there.
+    ///
+    /// Each packet gets its own status: one that cannot be protected
+    /// (malformed, unknown SSRC, key at its limit) has length 0, is listed
+    /// in `failures` with its index, and does not stop the others, which
+    /// may be sent.
     pub fn protect_rtp_batch(
         &self,
-        packets: Vec<u8>,
+        packets: &[u8],
         lengths: Vec<u32>,
     ) -> Result<PacketBatch, SrtpError> {
-        let parts = split(&packets, &lengths)?;
         let mut guard = self.lock()?;
-        let c = &mut *guard;
-        let overhead = c.outbound.rtp_overhead();
-        let mut data = Vec::with_capacity(packets.len() + overhead * parts.len());
-        let mut out_lengths = Vec::with_capacity(parts.len());
-        for (i, p) in parts.into_iter().enumerate() {
-            let start = data.len();
-            data.resize(start + p.len() + overhead, 0);
-            let (_, slot) = data.split_at_mut(start);
-            let n = c.outbound.protect_rtp(p, slot).map_err(|e| {
-                let e = SrtpError::from(e);
-                SrtpError::InvalidBatch(format!("packet {i}: {e}"))
-            })?;
-            data.truncate(start + n);
-            out_lengths.push(u32_len(n)?);
-        }
-        let statuses = vec![PacketStatus::Ok; out_lengths.len()];
-        Ok(PacketBatch {
-            data,
-            lengths: out_lengths,
-            statuses,
-        })
+        let ctx = &mut guard.outbound;
+        let room = ctx.rtp_overhead();
+        run_batch(ctx, packets, &lengths, room, Context::protect_rtp_in_place)
     }
 
-    /// Unprotects many SRTP packets in one crossing. Each packet gets its
-    /// own status: a refused packet (replayed, altered, malformed) has
-    /// length 0 and does not stop the others.
+    /// Authenticates and decrypts many SRTP packets in one crossing, as
+    /// [`SrtpSession::protect_rtp_batch`] (the same borrowed input, one copy
+    /// of each packet into the returned buffer). Each packet gets its own
+    /// status: a refused packet (replayed, altered, malformed) has length 0,
+    /// is listed in `failures` with its index, and does not stop the others.
     pub fn unprotect_rtp_batch(
         &self,
-        packets: Vec<u8>,
+        packets: &[u8],
         lengths: Vec<u32>,
     ) -> Result<PacketBatch, SrtpError> {
-        let parts = split(&packets, &lengths)?;
         let mut guard = self.lock()?;
-        let c = &mut *guard;
-        let mut data = Vec::with_capacity(packets.len());
-        let mut out_lengths = Vec::with_capacity(parts.len());
-        let mut statuses = Vec::with_capacity(parts.len());
-        for p in parts {
-            let start = data.len();
-            data.resize(start + p.len(), 0);
-            let (_, slot) = data.split_at_mut(start);
-            match c.inbound.unprotect_rtp(p, slot) {
-                Ok(n) => {
-                    data.truncate(start + n);
-                    out_lengths.push(u32_len(n)?);
-                    statuses.push(PacketStatus::Ok);
-                }
-                Err(e) => {
-                    data.truncate(start);
-                    out_lengths.push(0);
-                    statuses.push(PacketStatus::from(&SrtpError::from(e)));
-                }
-            }
-        }
-        Ok(PacketBatch {
-            data,
-            lengths: out_lengths,
-            statuses,
-        })
+        run_batch(
+            &mut guard.inbound,
+            packets,
+            &lengths,
+            0,
+            Context::unprotect_rtp_in_place,
+        )
     }
 }
 
@@ -349,22 +399,96 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_follows_the_lengths_exactly() {
+    fn lengths_must_describe_the_buffer_exactly() {
         let data = [1u8, 2, 3, 4, 5];
-        let parts = split(&data, &[2, 0, 3]).unwrap();
-        assert_eq!(parts, vec![&[1u8, 2][..], &[][..], &[3, 4, 5][..]]);
-        assert!(matches!(
-            split(&data, &[2, 4]),
-            Err(SrtpError::InvalidBatch(_))
-        ));
-        assert!(matches!(
-            split(&data, &[2, 2]),
-            Err(SrtpError::InvalidBatch(_))
-        ));
-        assert!(matches!(
-            split(&data, &[u32::MAX]),
-            Err(SrtpError::InvalidBatch(_))
-        ));
+        assert!(check_lengths(&data, &[2, 0, 3]).is_ok());
+        assert!(check_lengths(&[], &[]).is_ok());
+        for lengths in [&[2, 4][..], &[2, 2], &[u32::MAX], &[6], &[]] {
+            assert!(
+                matches!(
+                    check_lengths(&data, lengths),
+                    Err(SrtpError::InvalidBatch(_))
+                ),
+                "{lengths:?}"
+            );
+        }
+    }
+
+    fn rtp(seq: u16, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![0x80, 0];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[0x55; 160]);
+        p
+    }
+
+    #[test]
+    fn batches_match_single_calls_and_refuse_per_packet() {
+        let k1 = vec![1u8; 30];
+        let k2 = vec![2u8; 30];
+        let suite = "AES_CM_128_HMAC_SHA1_80";
+        let a = SrtpSession::from_keys(suite.into(), k1.clone(), k2.clone()).unwrap();
+        let b = SrtpSession::from_keys(suite.into(), k2.clone(), k1.clone()).unwrap();
+        let single = SrtpSession::from_keys(suite.into(), k1, k2).unwrap();
+        a.add_outbound_stream(7).unwrap();
+        single.add_outbound_stream(7).unwrap();
+        let packets: Vec<Vec<u8>> = (0..5).map(|i| rtp(i, 7)).collect();
+        // Packet 2 is of a stream never added, packet 3 is not RTP.
+        let mut input = packets.clone();
+        input[2] = rtp(2, 99);
+        input[3] = vec![0x80, 0, 0];
+        let lengths: Vec<u32> = input.iter().map(|p| p.len() as u32).collect();
+        let out = a.protect_rtp_batch(&input.concat(), lengths).unwrap();
+        assert_eq!(
+            out.statuses,
+            [
+                PacketStatus::Ok,
+                PacketStatus::Ok,
+                PacketStatus::Stream,
+                PacketStatus::Malformed,
+                PacketStatus::Ok
+            ]
+        );
+        assert_eq!(
+            out.failures.iter().map(|f| f.index).collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert_eq!(out.failures[0].status, PacketStatus::Stream);
+        let expected: Vec<u8> = [0, 1, 4]
+            .iter()
+            .flat_map(|&i| single.protect_rtp(packets[i].clone()).unwrap())
+            .collect();
+        assert_eq!(out.data, expected);
+        assert_eq!(out.lengths, [182, 182, 0, 0, 182]);
+
+        // Unprotect: packet 1 altered, packet 2 a replay of packet 0.
+        let mut wires: Vec<Vec<u8>> = out.data.chunks(182).map(<[u8]>::to_vec).collect();
+        wires[1][20] ^= 1;
+        wires.push(wires[0].clone());
+        let lengths: Vec<u32> = wires.iter().map(|w| w.len() as u32).collect();
+        let back = b.unprotect_rtp_batch(&wires.concat(), lengths).unwrap();
+        assert_eq!(
+            back.statuses,
+            [
+                PacketStatus::Ok,
+                PacketStatus::AuthenticationFailed,
+                PacketStatus::Ok,
+                PacketStatus::Replay
+            ]
+        );
+        assert_eq!(back.lengths, [172, 0, 172, 0]);
+        assert_eq!(back.data, [packets[0].clone(), packets[4].clone()].concat());
+        assert_eq!(
+            back.failures
+                .iter()
+                .map(|f| (f.index, f.status))
+                .collect::<Vec<_>>(),
+            [
+                (1, PacketStatus::AuthenticationFailed),
+                (3, PacketStatus::Replay)
+            ]
+        );
     }
 
     #[test]
@@ -383,7 +507,7 @@ mod tests {
             Err(SrtpError::Replay(_))
         ));
         let batch = b
-            .unprotect_rtp_batch(wire.clone(), vec![wire.len() as u32])
+            .unprotect_rtp_batch(&wire, vec![wire.len() as u32])
             .unwrap();
         assert_eq!(batch.statuses, vec![PacketStatus::Replay]);
         assert_eq!(batch.lengths, vec![0]);

@@ -67,3 +67,108 @@ def test_access_decisions_explained():
         policy.decide(request(["physician"], action="teleport"))
     with pytest.raises(carevox.AuthzError.Policy):
         carevox.AuthzPolicy.from_toml("this is = not [a policy")
+
+
+# A rule that depends on where the request comes from: the site (which also
+# picks the time zone of `hours`), the location inside it and the network.
+PLACE_POLICY = """
+version = 1
+time_zone = "UTC"
+networks = ["clinic-lan", "vpn", "internet"]
+locations = ["icu", "lobby"]
+
+[[sites]]
+name = "boston"
+time_zone = "America/New_York"
+
+[[sites]]
+name = "denver"
+time_zone = "America/Denver"
+
+[[roles]]
+name = "nurse"
+
+[[resources]]
+name = "voicemail"
+actions = ["listen"]
+
+[[rules]]
+id = "icu-nurse-voicemail"
+effect = "permit"
+roles = ["nurse"]
+resources = ["voicemail"]
+actions = ["listen"]
+hours = { from = "08:00", to = "18:00" }
+conditions = [
+    "request.site == resource.site",
+    'request.location == "icu"',
+    'request.network in ["clinic-lan", "vpn"]',
+]
+"""
+
+# 2026-11-23 14:00 UTC: 09:00 in Boston (UTC-5), 07:00 in Denver (UTC-7).
+AFTERNOON_UTC = NOW + 4 * 3600
+
+
+def place_request(**kw):
+    base = dict(site="boston", location="icu", network="clinic-lan", resource_site="boston",
+                resource_location="icu", now=AFTERNOON_UTC)
+    base.update(kw)
+    return request(["nurse"], **base)
+
+
+def test_site_location_and_network_conditions():
+    policy = carevox.AuthzPolicy.from_toml(PLACE_POLICY)
+
+    at_the_icu = policy.decide(place_request())
+    assert at_the_icu.allowed
+    assert at_the_icu.rule == "icu-nurse-voicemail"
+    assert at_the_icu.explanation == "allowed by rule icu-nurse-voicemail"
+    assert policy.decide(place_request(network="vpn")).allowed
+
+    from_internet = policy.decide(place_request(network="internet"))
+    assert not from_internet.allowed
+    assert from_internet.reason == carevox.DecisionReason.NOT_PERMITTED
+    assert from_internet.nearest_rule == "icu-nurse-voicemail"
+    assert from_internet.unmet == ["wrong_network"]
+    assert from_internet.explanation == (
+        "denied: no rule permits it; nearest rule icu-nurse-voicemail lacks wrong_network")
+
+    in_the_lobby = policy.decide(place_request(location="lobby"))
+    assert not in_the_lobby.allowed and in_the_lobby.unmet == ["wrong_location"]
+
+    # No network given: an unknown attribute never equals anything.
+    unknown = policy.decide(place_request(network=None))
+    assert not unknown.allowed and unknown.unmet == ["wrong_network"]
+
+    # Another site than the resource's; 07:00 there, before the rule's hours.
+    elsewhere = policy.decide(place_request(site="denver"))
+    assert not elsewhere.allowed
+    assert elsewhere.unmet == ["outside_hours", "wrong_site"]
+    assert "lacks outside_hours, wrong_site" in elsewhere.explanation
+
+    # The hours are read in the request site's time zone: the same instant
+    # is 07:00 in Denver, and 09:00 there two hours later.
+    denver = dict(site="denver", resource_site="denver")
+    early = policy.decide(place_request(**denver))
+    assert not early.allowed and early.unmet == ["outside_hours"]
+    assert policy.decide(place_request(now=AFTERNOON_UTC + 2 * 3600, **denver)).allowed
+
+
+def test_places_the_policy_does_not_declare_are_refused():
+    policy = carevox.AuthzPolicy.from_toml(PLACE_POLICY)
+    for field, value in [("site", "paris"), ("location", "roof"), ("network", "wifi"),
+                         ("resource_site", "paris"), ("resource_location", "roof")]:
+        with pytest.raises(carevox.AuthzError.Unknown) as e:
+            policy.decide(place_request(**{field: value}))
+        assert value in str(e.value)
+
+
+def test_the_sample_policy_forbids_ephi_from_the_internet():
+    policy = carevox.AuthzPolicy.hospital_sample()
+    base = dict(teams=[3])
+    assert policy.decide(request(["nurse"], network="clinic-lan", **base)).allowed
+    refused = policy.decide(request(["nurse"], network="internet", **base))
+    assert not refused.allowed
+    assert refused.reason == carevox.DecisionReason.FORBIDDEN
+    assert refused.explanation == "denied: forbidden by rule forbid-ephi-from-internet"

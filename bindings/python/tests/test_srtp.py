@@ -84,6 +84,10 @@ def test_batches_match_single_calls_and_refuse_per_packet():
     assert out.statuses[7] == carevox.PacketStatus.AUTHENTICATION_FAILED
     assert out.statuses[-1] == carevox.PacketStatus.REPLAY
     assert out.lengths[7] == 0 and out.lengths[-1] == 0
+    # The refused packets, with their index, kind and a message.
+    assert [(f.index, f.status) for f in out.failures] == [
+        (7, carevox.PacketStatus.AUTHENTICATION_FAILED), (51, carevox.PacketStatus.REPLAY)]
+    assert all(f.message for f in out.failures)
     plain, at = [], 0
     for n, s in zip(out.lengths, out.statuses):
         if s == carevox.PacketStatus.OK:
@@ -110,6 +114,18 @@ def test_bad_input_is_a_typed_error():
         s.protect_rtp_batch(b"\0" * 100, [60, 60])
     with pytest.raises(carevox.SrtpError.InvalidBatch):
         s.unprotect_rtp_batch(b"\0" * 100, [60])
+    # The batch buffer is borrowed, not copied: it must be `bytes`.
+    with pytest.raises(TypeError):
+        s.protect_rtp_batch(bytearray(100), [100])
+    # A packet that cannot be protected is refused alone, with its index.
+    s.add_outbound_stream(0x11223344)
+    packets = [rtp_packet(1, 0x11223344, b"\0" * 160), rtp_packet(2, 0xDEADBEEF, b"\0" * 160),
+               b"\x80\x00", rtp_packet(3, 0x11223344, b"\0" * 160)]
+    out = s.protect_rtp_batch(b"".join(packets), [len(p) for p in packets])
+    assert out.statuses == [carevox.PacketStatus.OK, carevox.PacketStatus.STREAM,
+                            carevox.PacketStatus.MALFORMED, carevox.PacketStatus.OK]
+    assert [f.index for f in out.failures] == [1, 2]
+    assert out.lengths[1:3] == [0, 0] and len(out.data) == out.lengths[0] + out.lengths[3]
     for _ in range(200):
         garbage = os.urandom(os.urandom(1)[0])
         with pytest.raises(carevox.SrtpError):

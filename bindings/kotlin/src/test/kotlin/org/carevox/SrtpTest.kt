@@ -49,17 +49,43 @@ class SrtpTest {
     fun batchOfOneSecondOfAudio() {
         val (alice, bob) = call()
         val packets = (0 until 50).map { rtpPacket(it, ssrcA, Random.nextBytes(160)) }
-        val batch = alice.protectRtpBatch(packets.reduce(ByteArray::plus), packets.map { it.size.toUInt() })
+        val batch = alice.protectRtpBatch(direct(packets), packets.map { it.size.toUInt() })
         assertTrue(batch.statuses.all { it == PacketStatus.OK })
-        val back = bob.unprotectRtpBatch(batch.data, batch.lengths)
-        var at = 0
-        for ((i, n) in back.lengths.withIndex()) {
-            assertArrayEquals(packets[i], back.data.copyOfRange(at, at + n.toInt()))
-            at += n.toInt()
+        assertTrue(batch.failures.isEmpty())
+        // Packet 7 altered on the way, packet 3 replayed at the end.
+        val wires = split(batch.data, batch.lengths)
+        val incoming = wires.toMutableList()
+        incoming[7] = wires[7].copyOf().also { it[40] = (it[40].toInt() xor 0x80).toByte() }
+        incoming += wires[3]
+        val back = bob.unprotectRtpBatch(direct(incoming), incoming.map { it.size.toUInt() })
+        assertEquals(listOf(7u to PacketStatus.AUTHENTICATION_FAILED, 50u to PacketStatus.REPLAY),
+            back.failures.map { it.index to it.status })
+        assertEquals(0u, back.lengths[7])
+        val plain = split(back.data, back.lengths)
+        for (i in 0 until 50) {
+            if (i != 7) assertArrayEquals(packets[i], plain[i])
         }
         // The same batch again: every packet is a replay, none is a crash.
-        val again = bob.unprotectRtpBatch(batch.data, batch.lengths)
-        assertTrue(again.statuses.all { it == PacketStatus.REPLAY })
+        val again = bob.unprotectRtpBatch(direct(wires), batch.lengths)
+        // Packet 7 was refused altered, so its original is no replay.
+        assertEquals(PacketStatus.OK, again.statuses[7])
+        assertEquals((0u until 50u).filter { it != 7u }, again.failures.map { it.index })
+        assertTrue(again.failures.all { it.status == PacketStatus.REPLAY })
+    }
+
+    @Test
+    fun batchInputMustBeADirectBuffer() {
+        val (alice, _) = call()
+        val packet = rtpPacket(0, ssrcA, ByteArray(160))
+        assertThrows<IllegalArgumentException> {
+            alice.protectRtpBatch(java.nio.ByteBuffer.wrap(packet), listOf(packet.size.toUInt()))
+        }
+        // A packet that cannot be protected is refused alone, with its index.
+        val packets = listOf(packet, rtpPacket(1, 0x0BADF00D, ByteArray(160)), rtpPacket(2, ssrcA, ByteArray(160)))
+        val out = alice.protectRtpBatch(direct(packets), packets.map { it.size.toUInt() })
+        assertEquals(listOf(PacketStatus.OK, PacketStatus.STREAM, PacketStatus.OK), out.statuses)
+        assertEquals(listOf(1u), out.failures.map { it.index })
+        assertEquals(out.lengths[0] + out.lengths[2], out.data.size.toUInt())
     }
 
     @Test
@@ -75,6 +101,6 @@ class SrtpTest {
             assertThrows<SrtpException> { s.unprotectRtp(garbage) }
             assertThrows<SrtpException> { s.unprotectRtcp(garbage) }
         }
-        assertThrows<SrtpException.InvalidBatch> { s.protectRtpBatch(ByteArray(10), listOf(11u)) }
+        assertThrows<SrtpException.InvalidBatch> { s.protectRtpBatch(direct(listOf(ByteArray(10))), listOf(11u)) }
     }
 }

@@ -18,6 +18,22 @@ fun rtpPacket(seq: Int, ssrc: Int, payload: ByteArray): ByteArray =
         .array()
 
 /**
+ * Packets back to back in a direct buffer, as the batch calls borrow them
+ * (position 0, limit at the end of the last packet).
+ */
+fun direct(packets: List<ByteArray>): ByteBuffer {
+    val buffer = ByteBuffer.allocateDirect(packets.sumOf { it.size })
+    packets.forEach { buffer.put(it) }
+    return buffer.flip()
+}
+
+/** A batch's output buffer cut into its packets (empty for refused ones). */
+fun split(data: ByteArray, lengths: List<UInt>): List<ByteArray> {
+    var at = 0
+    return lengths.map { n -> data.copyOfRange(at, at + n.toInt()).also { at += n.toInt() } }
+}
+
+/**
  * What an Android app does with the Keystore: the key-encryption key stays
  * in this object (in the Keystore it would never leave the secure hardware);
  * data keys are wrapped with AES-256-GCM bound to the object id.
