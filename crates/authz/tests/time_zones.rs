@@ -11,7 +11,7 @@
 )]
 
 use carevox_authz::{
-    Attributes, Policy, PolicyError, Principal, Request, Resource, Unmet, UserId,
+    Attributes, Policy, PolicyError, Principal, Request, Resource, Unmet, UserId, ValidationError,
     ValidationErrorKind,
 };
 
@@ -102,26 +102,54 @@ fn allowed(p: &Policy, action: &str, site: Option<&str>, utc: &str) -> bool {
     d.is_allowed()
 }
 
+/// One case: the action, the UTC instant (RFC 3339) and whether it is
+/// allowed then.
+type Case = (&'static str, &'static str, bool);
+
+/// Checks every case for a request at `site`, naming the one that fails.
+fn check(p: &Policy, site: Option<&str>, cases: &[Case]) {
+    for &(action, utc, expected) in cases {
+        assert_eq!(
+            allowed(p, action, site, utc),
+            expected,
+            "{action:?} at {utc} (site {site:?})"
+        );
+    }
+}
+
+/// The policy above with its zone text replaced, which must not compile;
+/// its validation errors.
+fn invalid(from: &str, to: &str) -> Vec<ValidationError> {
+    let text = POLICY.replace(from, to);
+    match Policy::from_toml(&text) {
+        Err(PolicyError::Invalid(errors)) => errors,
+        other => panic!("{to:?} in place of {from:?}: {other:?}"),
+    }
+}
+
 #[test]
 fn new_york_spring_forward() {
     // 2026-03-08: 02:00 EST (UTC-5) becomes 03:00 EDT (UTC-4) at 07:00 UTC.
     let p = Policy::from_toml(POLICY).unwrap();
-    for site in [None, Some("manhattan")] {
+    let cases: &[Case] = &[
         // The day before: 06:30 EST, then 07:00 EST.
-        assert!(!allowed(&p, "day", site, "2026-03-07T11:30:00Z"));
-        assert!(allowed(&p, "day", site, "2026-03-07T12:00:00Z"));
+        ("day", "2026-03-07T11:30:00Z", false),
+        ("day", "2026-03-07T12:00:00Z", true),
         // The day itself: 06:59 and 07:00 EDT (a fixed UTC-5 would say 05:59
         // and 06:00), then 18:59 and 19:00 EDT.
-        assert!(!allowed(&p, "day", site, "2026-03-08T10:59:00Z"));
-        assert!(allowed(&p, "day", site, "2026-03-08T11:00:00Z"));
-        assert!(allowed(&p, "day", site, "2026-03-08T22:59:00Z"));
-        assert!(!allowed(&p, "day", site, "2026-03-08T23:00:00Z"));
+        ("day", "2026-03-08T10:59:00Z", false),
+        ("day", "2026-03-08T11:00:00Z", true),
+        ("day", "2026-03-08T22:59:00Z", true),
+        ("day", "2026-03-08T23:00:00Z", false),
         // 02:00 to 03:00 does not exist that night: 01:59:59 EST is followed
         // by 03:00:00 EDT. The night before it does.
-        assert!(!allowed(&p, "two", site, "2026-03-08T06:59:59Z"));
-        assert!(!allowed(&p, "two", site, "2026-03-08T07:00:00Z"));
-        assert!(!allowed(&p, "two", site, "2026-03-08T07:30:00Z"));
-        assert!(allowed(&p, "two", site, "2026-03-07T07:30:00Z"));
+        ("two", "2026-03-08T06:59:59Z", false),
+        ("two", "2026-03-08T07:00:00Z", false),
+        ("two", "2026-03-08T07:30:00Z", false),
+        ("two", "2026-03-07T07:30:00Z", true),
+    ];
+    for site in [None, Some("manhattan")] {
+        check(&p, site, cases);
     }
 }
 
@@ -129,57 +157,75 @@ fn new_york_spring_forward() {
 fn new_york_fall_back() {
     // 2026-11-01: 02:00 EDT (UTC-4) becomes 01:00 EST (UTC-5) at 06:00 UTC.
     let p = Policy::from_toml(POLICY).unwrap();
-    // 01:00 to 02:00 happens twice: 05:00-06:00 UTC (EDT) and 06:00-07:00 UTC (EST).
-    assert!(!allowed(&p, "one", None, "2026-11-01T04:59:59Z"));
-    assert!(allowed(&p, "one", None, "2026-11-01T05:00:00Z"));
-    assert!(allowed(&p, "one", None, "2026-11-01T05:59:59Z"));
-    assert!(allowed(&p, "one", None, "2026-11-01T06:00:00Z"));
-    assert!(allowed(&p, "one", None, "2026-11-01T06:59:59Z"));
-    assert!(!allowed(&p, "one", None, "2026-11-01T07:00:00Z"));
-    // Day hours start at 07:00 EST = 12:00 UTC; the day before at 11:00 UTC.
-    assert!(!allowed(&p, "day", None, "2026-11-01T11:59:00Z"));
-    assert!(allowed(&p, "day", None, "2026-11-01T12:00:00Z"));
-    assert!(allowed(&p, "day", None, "2026-10-31T11:00:00Z"));
-    assert!(!allowed(&p, "day", None, "2026-10-31T10:59:00Z"));
+    check(
+        &p,
+        None,
+        &[
+            // 01:00 to 02:00 happens twice: 05:00-06:00 UTC (EDT) and
+            // 06:00-07:00 UTC (EST).
+            ("one", "2026-11-01T04:59:59Z", false),
+            ("one", "2026-11-01T05:00:00Z", true),
+            ("one", "2026-11-01T05:59:59Z", true),
+            ("one", "2026-11-01T06:00:00Z", true),
+            ("one", "2026-11-01T06:59:59Z", true),
+            ("one", "2026-11-01T07:00:00Z", false),
+            // Day hours start at 07:00 EST = 12:00 UTC; the day before at
+            // 11:00 UTC.
+            ("day", "2026-11-01T11:59:00Z", false),
+            ("day", "2026-11-01T12:00:00Z", true),
+            ("day", "2026-10-31T11:00:00Z", true),
+            ("day", "2026-10-31T10:59:00Z", false),
+        ],
+    );
 }
 
 #[test]
 fn berlin_spring_forward_at_its_site() {
     // 2026-03-29: 02:00 CET (UTC+1) becomes 03:00 CEST (UTC+2) at 01:00 UTC.
     let p = Policy::from_toml(POLICY).unwrap();
-    let berlin = Some("berlin");
-    assert!(allowed(&p, "day", berlin, "2026-03-29T05:00:00Z")); // 07:00 CEST
-    assert!(!allowed(&p, "day", berlin, "2026-03-29T04:59:00Z")); // 06:59 CEST
-    assert!(!allowed(&p, "day", berlin, "2026-03-28T05:00:00Z")); // 06:00 CET
-    assert!(allowed(&p, "day", berlin, "2026-03-28T06:00:00Z")); // 07:00 CET
-    assert!(!allowed(&p, "two", berlin, "2026-03-29T00:59:59Z")); // 01:59:59 CET
-    assert!(!allowed(&p, "two", berlin, "2026-03-29T01:00:00Z")); // 03:00 CEST
-    assert!(allowed(&p, "two", berlin, "2026-03-28T01:30:00Z")); // 02:30 CET
+    check(
+        &p,
+        Some("berlin"),
+        &[
+            ("day", "2026-03-29T05:00:00Z", true),  // 07:00 CEST
+            ("day", "2026-03-29T04:59:00Z", false), // 06:59 CEST
+            ("day", "2026-03-28T05:00:00Z", false), // 06:00 CET
+            ("day", "2026-03-28T06:00:00Z", true),  // 07:00 CET
+            ("two", "2026-03-29T00:59:59Z", false), // 01:59:59 CET
+            ("two", "2026-03-29T01:00:00Z", false), // 03:00 CEST
+            ("two", "2026-03-28T01:30:00Z", true),  // 02:30 CET
+        ],
+    );
     // The same instant is outside day hours in New York (01:00 EDT).
-    assert!(!allowed(&p, "day", None, "2026-03-29T05:00:00Z"));
+    check(&p, None, &[("day", "2026-03-29T05:00:00Z", false)]);
 }
 
 #[test]
 fn berlin_fall_back_at_its_site() {
     // 2026-10-25: 03:00 CEST (UTC+2) becomes 02:00 CET (UTC+1) at 01:00 UTC.
     let p = Policy::from_toml(POLICY).unwrap();
-    let berlin = Some("berlin");
-    // 02:00 to 03:00 happens twice: 00:00-01:00 UTC and 01:00-02:00 UTC.
-    assert!(!allowed(&p, "two", berlin, "2026-10-24T23:59:59Z"));
-    assert!(allowed(&p, "two", berlin, "2026-10-25T00:00:00Z"));
-    assert!(allowed(&p, "two", berlin, "2026-10-25T01:00:00Z"));
-    assert!(allowed(&p, "two", berlin, "2026-10-25T01:59:59Z"));
-    assert!(!allowed(&p, "two", berlin, "2026-10-25T02:00:00Z"));
-    assert!(allowed(&p, "day", berlin, "2026-10-25T06:00:00Z")); // 07:00 CET
-    assert!(!allowed(&p, "day", berlin, "2026-10-25T05:59:00Z")); // 06:59 CET
-    assert!(allowed(&p, "day", berlin, "2026-10-24T05:00:00Z")); // 07:00 CEST
+    check(
+        &p,
+        Some("berlin"),
+        &[
+            // 02:00 to 03:00 happens twice: 00:00-01:00 UTC and 01:00-02:00 UTC.
+            ("two", "2026-10-24T23:59:59Z", false),
+            ("two", "2026-10-25T00:00:00Z", true),
+            ("two", "2026-10-25T01:00:00Z", true),
+            ("two", "2026-10-25T01:59:59Z", true),
+            ("two", "2026-10-25T02:00:00Z", false),
+            ("day", "2026-10-25T06:00:00Z", true),  // 07:00 CET
+            ("day", "2026-10-25T05:59:00Z", false), // 06:59 CET
+            ("day", "2026-10-24T05:00:00Z", true),  // 07:00 CEST
+        ],
+    );
 }
 
 #[test]
 fn a_whole_day_and_a_window_to_midnight() {
     let p = Policy::from_toml(POLICY).unwrap();
     // 00:00-24:00 is every minute of every day, the short and long days too.
-    for t in [
+    let all: Vec<Case> = [
         "2026-03-08T05:00:00Z",
         "2026-03-08T06:59:59Z",
         "2026-03-08T07:00:00Z",
@@ -187,23 +233,28 @@ fn a_whole_day_and_a_window_to_midnight() {
         "2026-11-01T06:30:00Z",
         "2026-06-01T03:59:59Z",
         "2026-06-01T04:00:00Z",
-    ] {
-        assert!(allowed(&p, "all", None, t), "{t}");
-        assert!(allowed(&p, "all", Some("berlin"), t), "{t}");
-    }
+    ]
+    .into_iter()
+    .map(|t| ("all", t, true))
+    .collect();
+    check(&p, None, &all);
+    check(&p, Some("berlin"), &all);
     // 22:00-24:00 runs to the end of the local day.
-    assert!(allowed(&p, "late", None, "2026-06-02T03:59:59Z")); // 23:59:59 EDT
-    assert!(!allowed(&p, "late", None, "2026-06-02T04:00:00Z")); // 00:00 EDT
-    assert!(allowed(&p, "late", None, "2026-06-02T02:00:00Z")); // 22:00 EDT
-    assert!(!allowed(&p, "late", None, "2026-06-02T01:59:59Z")); // 21:59:59 EDT
+    check(
+        &p,
+        None,
+        &[
+            ("late", "2026-06-02T03:59:59Z", true),  // 23:59:59 EDT
+            ("late", "2026-06-02T04:00:00Z", false), // 00:00 EDT
+            ("late", "2026-06-02T02:00:00Z", true),  // 22:00 EDT
+            ("late", "2026-06-02T01:59:59Z", false), // 21:59:59 EDT
+        ],
+    );
 }
 
 #[test]
 fn zones_are_validated_with_their_location() {
-    let text = POLICY.replace("Europe/Berlin", "Europe/Berlinn");
-    let Err(PolicyError::Invalid(errors)) = Policy::from_toml(&text) else {
-        panic!("a policy with an unknown zone compiled");
-    };
+    let errors = invalid("Europe/Berlin", "Europe/Berlinn");
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(
         errors[0].kind,
@@ -214,20 +265,14 @@ fn zones_are_validated_with_their_location() {
     assert_eq!(errors[0].location.path, "sites[0].time_zone");
     assert_eq!(errors[0].location.line, 6);
 
-    let text = POLICY.replace("America/New_York", "EST5EDT-ish");
-    let Err(PolicyError::Invalid(errors)) = Policy::from_toml(&text) else {
-        panic!("a policy with an unknown zone compiled");
-    };
+    let errors = invalid("America/New_York", "EST5EDT-ish");
     assert_eq!(errors[0].location.path, "time_zone");
     assert_eq!(errors[0].location.line, 2);
 
-    let text = POLICY.replace(
+    let errors = invalid(
         "time_zone = \"America/New_York\"",
         "time_zone = \"America/New_York\"\nutc_offset_minutes = 60",
     );
-    let Err(PolicyError::Invalid(errors)) = Policy::from_toml(&text) else {
-        panic!("a policy with two zones compiled");
-    };
     assert!(matches!(
         errors[0].kind,
         ValidationErrorKind::Conflict { .. }
@@ -243,6 +288,12 @@ fn a_fixed_offset_still_reads_as_before() {
     );
     let p = Policy::from_toml(&text).unwrap();
     // No daylight saving with a fixed offset: 07:00 is 12:00 UTC all year.
-    assert!(!allowed(&p, "day", None, "2026-06-01T11:59:00Z"));
-    assert!(allowed(&p, "day", None, "2026-06-01T12:00:00Z"));
+    check(
+        &p,
+        None,
+        &[
+            ("day", "2026-06-01T11:59:00Z", false),
+            ("day", "2026-06-01T12:00:00Z", true),
+        ],
+    );
 }
