@@ -39,8 +39,9 @@ use crate::audit_sink::AuditSink;
 /// Who is acting on the vault, and for what: set before each vault call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultActor {
-    /// The user's (or service's) audit identifier.
-    pub user_id: String,
+    /// The user's (or service's) audit identifier; it names a person, so
+    /// `Debug` shows `<redacted>`.
+    pub user_id: Pii<String>,
     /// The role they act in.
     pub role: Option<String>,
     /// How they were authenticated.
@@ -60,7 +61,7 @@ impl VaultActor {
     /// An actor with no role, patient or emergency.
     pub fn new(user_id: &str, auth: AuthMethod, at: Timestamp) -> VaultActor {
         VaultActor {
-            user_id: user_id.to_owned(),
+            user_id: Pii::new(user_id.to_owned()),
             role: None,
             auth,
             at,
@@ -139,7 +140,7 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
         vault_action(event.operation),
         outcome,
         actor.at,
-        actor.user_id.clone(),
+        actor.user_id.expose().clone(),
         config.source.clone(),
     );
     r.actor.role.clone_from(&actor.role);

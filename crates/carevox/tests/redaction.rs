@@ -129,5 +129,6 @@ fn patient_references_never_print() {
     printed.extend(both(&hook));
     for text in printed {
         assert!(!text.contains("8675309"), "{text}");
+        assert!(!text.contains("dr.lee"), "{text}");
     }
 }
