@@ -12,7 +12,7 @@
 //!   verify, through server transactions of the driver.
 //!
 //! baresip 1.0 does not refuse a server certificate that does not chain to
-//! its `sip_cafile` (see `live_baresip_tls.rs`): these tests show
+//! its `sip_cafile` (tried: it registers all the same): these tests show
 //! interoperation over TLS, not baresip's verification. A missing baresip
 //! fails the tests, naming `.ci/install-deps`.
 #![allow(clippy::disallowed_methods)] // a real clock and random source, as a live peer has
@@ -305,6 +305,10 @@ async fn baresip_registers_over_tls_with_digest_through_the_driver() {
         };
         assert_eq!(request.method(), Some(Method::Register));
         assert_tls_from_baresip(&origin, &request);
+        assert_eq!(
+            validate(&request, &ValidationPolicy::default()).expect("baresip's REGISTER validates"),
+            Verdict::Accept
+        );
         connections.push(origin.connection.unwrap());
         let binding = origin.source.to_string();
         let Some(header) = request.authorization().next() else {
@@ -321,7 +325,7 @@ async fn baresip_registers_over_tls_with_digest_through_the_driver() {
             continue;
         };
         let creds = Credentials::from_header(&header.unwrap()).unwrap();
-        server
+        let verified = server
             .verify(
                 &creds,
                 &Request::new("REGISTER", request.request_uri_str().unwrap()),
@@ -332,6 +336,7 @@ async fn baresip_registers_over_tls_with_digest_through_the_driver() {
                 &mut tracker,
             )
             .unwrap_or_else(|e| panic!("baresip's credentials did not verify: {e}"));
+        assert_eq!(verified.algorithm, Algorithm::Md5);
         let contact = request.contacts().next().unwrap().unwrap();
         let resp = MessageBuilder::response_to(&request, 200, "OK")
             .and_then(|b| b.to_tag("carevox"))
@@ -348,6 +353,8 @@ async fn baresip_registers_over_tls_with_digest_through_the_driver() {
         break;
     }
     assert!(challenges >= 1, "baresip was never challenged");
+    // Every REGISTER came over one TLS connection: the 401 went back over
+    // it (18.2.2), and baresip answered it there.
     assert!(connections.iter().all(|c| *c == connections[0]));
     wait_for_log(&baresip, "200 ok").await;
     drop(baresip);
