@@ -43,6 +43,10 @@ use crate::error::Error;
 use crate::transport::{Incoming, Transport};
 use crate::types::{CloseReason, ConnectionId, Destination, Event, TransportKind};
 
+/// How long the last events wait for room in the application's queue once
+/// the endpoint has stopped.
+const FINAL_EVENTS_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a send lane toward one peer lives without traffic.
 const LANE_IDLE: Duration = Duration::from_secs(30);
 
@@ -652,10 +656,17 @@ impl Driver {
         self.lanes.clear();
         tokio::task::yield_now().await;
         self.transport.close(grace).await;
+        // What is left goes to the application, waiting for room a little
+        // while (the stream ends once these are read).
+        let mut undelivered = 0usize;
         for e in self.pending.drain(..) {
-            if self.events.try_send(e).is_err() {
-                warn!("event undelivered at shutdown");
+            let sent = timeout(FINAL_EVENTS_WAIT, self.events.send(e)).await;
+            if !matches!(sent, Ok(Ok(()))) {
+                undelivered += 1;
             }
+        }
+        if undelivered > 0 {
+            warn!(undelivered, "events not delivered at shutdown");
         }
         let report = ShutdownReport { abandoned };
         for w in self.waiters.drain(..) {

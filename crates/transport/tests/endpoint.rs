@@ -413,3 +413,33 @@ async fn the_shutdown_deadline_cuts_what_is_left() {
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(started.elapsed() < WAIT);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_shuts_the_endpoint_down() {
+    let (server, mut server_events, client, mut client_events) = pair(config(50), config(50)).await;
+    let addr = server.transport().local_addr(TransportKind::Tcp).unwrap();
+    let transport = server.transport().clone();
+    drop(server);
+    // Nothing was live: the event stream ends at once and the listeners
+    // are closed.
+    let end = tokio::time::timeout(WAIT, async {
+        while server_events.recv().await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "the event stream did not end");
+    drop(transport);
+    assert!(std::net::TcpStream::connect(addr).is_err());
+    // A request toward it now fails in the transport.
+    let id = client
+        .send_request(
+            request("OPTIONS", "TCP", "after-drop"),
+            Destination::tcp(addr),
+        )
+        .await
+        .unwrap();
+    let (e, _) = until(&mut client_events, WAIT, |e| {
+        matches!(e, EndpointEvent::TransportFailed { .. })
+    })
+    .await;
+    assert!(matches!(e, EndpointEvent::TransportFailed { transaction } if transaction == id));
+}
