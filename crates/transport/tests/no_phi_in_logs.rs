@@ -192,7 +192,8 @@ async fn driver_run(ca: &Ca, id: &Identity) {
         .await
         .unwrap();
     let report = shutting.await.unwrap().unwrap();
-    assert_eq!(report.abandoned, 1);
+    // The INVITE at least (the unanswered MESSAGE too, if still alive).
+    assert!(report.abandoned >= 1, "{report:?}");
     client.shutdown(Duration::from_millis(200)).await.unwrap();
 }
 
