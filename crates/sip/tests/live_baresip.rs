@@ -10,7 +10,7 @@
 //! one that does not, and a fresh `stale=true` challenge for a replayed
 //! nonce count or an expired nonce. Both ends bind 127.0.0.1 only. Every
 //! case is bounded in time, and baresip is killed and reaped on every path
-//! (also when an assertion fails) by [`Baresip`]'s `Drop`; its own `-t`
+//! (also when an assertion fails) by the testkit's `Peer`; its own `-t`
 //! limit ends it even if this process dies first.
 //!
 //! baresip 1.0 answers `MD5` challenges only (not `MD5-sess`): a `SHA-256`
@@ -20,11 +20,9 @@
 //!
 //! When baresip is missing the tests fail, naming `.ci/install-deps`.
 
-use std::fs::{self, File};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use carevox_sip::auth::{
@@ -34,10 +32,10 @@ use carevox_sip::auth::{
 use carevox_sip::{
     Frame, Limits, Message, MessageBuilder, Method, ValidationPolicy, parse_datagram, validate,
 };
+use carevox_testkit::peer::{BARESIP_MODULES, Peer, PeerHome, baresip_binary};
+use carevox_testkit::{free_udp_port, unix_now};
 use ring::rand::SystemRandom;
-use tempfile::TempDir;
 
-const MODULE_DIR: &str = "/usr/lib/baresip/modules";
 const USER: &str = "alice";
 const PASSWORD: &str = "live-test-only";
 const REALM: &str = "carevox.test";
@@ -48,41 +46,6 @@ const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 /// before the guard kills it.
 const BARESIP_LIFETIME_SECS: u64 = 60;
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-/// The `baresip` executable on `PATH` and its modules, or a failure naming
-/// the script that installs them.
-fn baresip_binary() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("baresip"))
-            .find(|p| p.is_file())
-    });
-    let module = Path::new(MODULE_DIR).join("account.so");
-    match found {
-        Some(bin) if module.is_file() => bin,
-        _ => panic!(
-            "baresip is not installed (no `baresip` on PATH or no {}): run `.ci/install-deps` \
-             from the workspace root, which installs the Debian package baresip-core listed \
-             in .ci/apt-packages",
-            module.display()
-        ),
-    }
-}
-
-/// A free UDP port on 127.0.0.1 for baresip to listen on.
-fn free_loopback_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
 /// baresip's exit status when its SIP port is taken (EADDRINUSE).
 const EXIT_ADDRESS_IN_USE: i32 = 98;
 /// How often baresip is started again when the free port it was given was
@@ -91,8 +54,7 @@ const MAX_PORT_RETRIES: u32 = 3;
 
 /// A running baresip in a fresh HOME; killed and reaped on drop.
 struct Baresip {
-    child: Child,
-    home: TempDir,
+    peer: Peer,
     registrar: SocketAddr,
     password: String,
     port_retries: u32,
@@ -102,12 +64,10 @@ impl Baresip {
     /// Starts baresip with one account registering at `registrar` with
     /// `password`.
     fn start(registrar: SocketAddr, password: &str) -> Baresip {
-        let home = tempfile::tempdir().expect("temporary HOME");
-        fs::create_dir(home.path().join(".baresip")).expect("create .baresip");
-        let child = Baresip::spawn(home.path(), registrar, password);
+        let home = PeerHome::new();
+        let command = Baresip::command(&home, registrar, password);
         Baresip {
-            child,
-            home,
+            peer: Peer::spawn(command, home, "baresip.log", false),
             registrar,
             password: password.to_owned(),
             port_retries: 0,
@@ -115,68 +75,53 @@ impl Baresip {
     }
 
     /// Writes the configuration, listening on a free loopback port, and
-    /// starts baresip.
-    fn spawn(home: &Path, registrar: SocketAddr, password: &str) -> Child {
+    /// returns the command that starts baresip with it.
+    fn command(home: &PeerHome, registrar: SocketAddr, password: &str) -> Command {
         let bin = baresip_binary();
-        let conf = home.join(".baresip");
-        let listen = free_loopback_port();
-        fs::write(
-            conf.join("config"),
-            format!(
+        let listen = free_udp_port();
+        home.write(
+            ".baresip/config",
+            &format!(
                 "sip_listen 127.0.0.1:{listen}\n\
                  net_interface 127.0.0.1\n\
-                 module_path {MODULE_DIR}\n\
+                 module_path {BARESIP_MODULES}\n\
                  module_app account.so\n"
             ),
-        )
-        .expect("write config");
-        fs::write(
-            conf.join("accounts"),
-            format!(
+        );
+        home.write(
+            ".baresip/accounts",
+            &format!(
                 "<sip:{USER}@127.0.0.1:{};transport=udp>;auth_pass={password};regint=60\n",
                 registrar.port()
             ),
-        )
-        .expect("write accounts");
-        let log = File::create(home.join("baresip.log")).expect("create log");
-        Command::new(bin)
-            .arg("-f")
-            .arg(&conf)
+        );
+        let mut cmd = Command::new(bin);
+        cmd.arg("-f")
+            .arg(home.path().join(".baresip"))
             .arg("-t")
-            .arg(BARESIP_LIFETIME_SECS.to_string())
-            .env("HOME", home)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start baresip")
+            .arg(BARESIP_LIFETIME_SECS.to_string());
+        cmd
     }
 
     /// What baresip printed so far, for failure messages.
     fn log(&self) -> String {
-        fs::read_to_string(self.home.path().join("baresip.log")).unwrap_or_default()
+        self.peer.log()
     }
 
     /// Fails the test, with baresip's output, unless it is still running.
     /// When the port it was given was taken before it could bind it,
     /// starts it again on another.
     fn assert_running(&mut self) {
-        let Ok(Some(status)) = self.child.try_wait() else {
+        let Some(status) = self.peer.exited() else {
             return;
         };
         if status.code() == Some(EXIT_ADDRESS_IN_USE) && self.port_retries < MAX_PORT_RETRIES {
             self.port_retries += 1;
-            self.child = Baresip::spawn(self.home.path(), self.registrar, &self.password);
+            let command = Baresip::command(self.peer.home(), self.registrar, &self.password);
+            self.peer.respawn(command, false);
             return;
         }
         panic!("baresip exited early ({status}):\n{}", self.log());
-    }
-}
-
-impl Drop for Baresip {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

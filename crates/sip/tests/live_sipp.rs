@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,76 +28,18 @@ use carevox_sip::{
     Frame, HeaderName, Limits, Message, MessageBuilder, Method, StreamFramer, ValidationPolicy,
     Verdict, validate,
 };
+use carevox_testkit::free_udp_port;
+use carevox_testkit::sipp::Sipp;
 
 /// How long one exchange may take before the test gives up; generous for a
 /// loaded machine, and never a measure of speed.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A SIPp process that is killed and reaped however the test ends.
-struct Sipp(Child);
-
-impl Sipp {
-    /// Starts `sipp` bound to 127.0.0.1 only (signalling and media).
-    fn start(args: &[&str]) -> Sipp {
-        let mut cmd = Command::new("sipp");
-        cmd.args([
-            "-i",
-            "127.0.0.1",
-            "-bind_local",
-            "-mi",
-            "127.0.0.1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        match cmd.spawn() {
-            Ok(child) => Sipp(child),
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "sipp is not installed (Debian package sip-tester): run `bash .ci/install-deps`"
-            ),
-            Err(e) => panic!("cannot start sipp: {e}"),
-        }
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.0.try_wait().unwrap()
-    }
-
-    fn wait(mut self, until: Instant) -> ExitStatus {
-        loop {
-            if let Some(status) = self.exited() {
-                return status;
-            }
-            assert!(Instant::now() < until, "sipp did not finish in time");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn socket() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     s
-}
-
-/// A free UDP port on 127.0.0.1 for SIPp to listen on.
-fn free_port() -> u16 {
-    socket().local_addr().unwrap().port()
 }
 
 /// One datagram, parsed; `None` on timeout.
@@ -332,8 +273,8 @@ fn transact(sock: &UdpSocket, to: SocketAddr, request: &Message, until: Instant)
 fn a_carevox_uac_calls_sipp_uas() {
     let sock = socket();
     let uac = sock.local_addr().unwrap();
-    let port = free_port();
-    let sipp = Sipp::start(&["-sn", "uas", "-p", &port.to_string(), "-m", "1"]);
+    let port = free_udp_port();
+    let mut sipp = Sipp::start(&["-sn", "uas", "-p", &port.to_string(), "-m", "1"]);
     let remote: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let until = Instant::now() + DEADLINE;
 

@@ -16,9 +16,8 @@
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,65 +25,10 @@ use bytes::Bytes;
 use carevox_sip::Message;
 use carevox_sip::dialog::{Outgoing, UaConfig, UaEvent, UaOutput, UserAgent};
 use carevox_sip::transaction::{Config, Input, Received, Timers, TransportKind};
+use carevox_testkit::free_udp_port;
+use carevox_testkit::sipp::{Sipp, scenario};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Sipp(Child);
-
-impl Sipp {
-    fn start(args: &[&str]) -> Sipp {
-        let mut cmd = Command::new("sipp");
-        cmd.args([
-            "-i",
-            "127.0.0.1",
-            "-bind_local",
-            "-mi",
-            "127.0.0.1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        match cmd.spawn() {
-            Ok(child) => Sipp(child),
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "sipp is not installed (Debian package sip-tester): run `bash .ci/install-deps`"
-            ),
-            Err(e) => panic!("cannot start sipp: {e}"),
-        }
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.0.try_wait().unwrap()
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn scenario(xml: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::Builder::new().suffix(".xml").tempfile().unwrap();
-    f.write_all(xml.as_bytes()).unwrap();
-    f
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A user agent on a UDP socket, with what it sent and heard.
 struct Live {
@@ -282,7 +226,7 @@ fn sipp_uac_without_ack_gets_the_2xx_retransmitted() {
         "-m",
         "1",
         "-p",
-        &free_port().to_string(),
+        &free_udp_port().to_string(),
         &live.addr.to_string(),
     ]);
     live.run(&mut sipp, answer, |l, exited| {
@@ -334,7 +278,7 @@ fn sipp_uac_duplicated_invite_reaches_the_application_once() {
         "-m",
         "1",
         "-p",
-        &free_port().to_string(),
+        &free_udp_port().to_string(),
         &live.addr.to_string(),
     ]);
     live.run(
@@ -357,7 +301,7 @@ fn sipp_uac_duplicated_invite_reaches_the_application_once() {
 fn sipp_uas_that_never_answers_ends_in_timer_b() {
     let t1 = Duration::from_millis(100);
     let mut live = Live::new(t1);
-    let port = free_port();
+    let port = free_udp_port();
     let xml = scenario(
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="silent">

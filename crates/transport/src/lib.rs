@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod endpoint;
 mod error;
 mod queue;
 mod tls;
@@ -10,6 +11,9 @@ mod transport;
 mod types;
 
 pub use config::TransportConfig;
+pub use endpoint::{
+    Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointEvents, Origin, ShutdownReport,
+};
 pub use error::{Error, TlsFailure};
 pub use tls::{
     ClientAuth, DangerousClientConfig, TlsClientBuilder, TlsClientConfig, TlsServerConfig,

@@ -1,7 +1,9 @@
 #![allow(clippy::disallowed_methods)] // a real clock and random source, as a registrar has
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] functions
 //! linphonec (Debian `linphone-cli`) registers over TLS, on 127.0.0.1, to a
-//! registrar made of this transport and carevox-sip's digest server.
+//! registrar written on the transaction driver ([`Endpoint`]) with
+//! carevox-sip's digest server: 401 with SHA-256 and MD5 challenges, then
+//! 200, each in the REGISTER's server transaction.
 //! linphonec trusts only the test CA made at run time by rcgen and verifies
 //! the server's certificate and name: the same run against a certificate
 //! from another CA, or for another name, never registers.
@@ -10,131 +12,86 @@
 //! 127.0.0.1): the TLS library it uses matches server names against DNS
 //! names in the certificate, not IP addresses.
 //!
-//! linphonec is killed and reaped on every path by [`Linphonec`]'s `Drop`.
+//! linphonec is killed and reaped on every path by the testkit's `Peer`.
 //! Its SIP transport runs in client-only mode (it binds no listening
 //! port). When it is missing the test fails, naming `.ci/install-deps`.
 
 mod common;
 
-use std::fs;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::Duration;
 
 use carevox_sip::auth::{
     Algorithm, Credentials, DigestServer, NonceTracker, Password, Request, ServerConfig, UserSecret,
 };
 use carevox_sip::{MessageBuilder, Method, ValidationPolicy, Verdict, validate};
-use carevox_transport::{Destination, Event, TransportConfig, TransportKind};
+use carevox_testkit::peer::{Peer, PeerHome, linphonec_binary};
+use carevox_testkit::unix_now;
+use carevox_transport::{Endpoint, EndpointConfig, EndpointEvent, TransportConfig, TransportKind};
 use common::*;
 use ring::rand::SystemRandom;
-use tempfile::TempDir;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "live-test-only";
 const REALM: &str = "carevox.test";
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+/// Starts linphonec registering at `registrar` (as `localhost`), trusting
+/// only `ca_pem` and verifying the server's certificate and name.
+fn start_linphonec(registrar: SocketAddr, ca_pem: &str) -> Peer {
+    let bin = linphonec_binary();
+    let home = PeerHome::new();
+    home.write(".local/share/linphone/.keep", "");
+    let ca_file = home.write("ca.pem", ca_pem);
+    let rc = home.write(
+        "linphonerc",
+        &format!(
+            "[sip]\n\
+             sip_port=0\n\
+             sip_tcp_port=0\n\
+             sip_tls_port=-1\n\
+             bind_address=127.0.0.1\n\
+             use_ipv6=0\n\
+             root_ca={ca}\n\
+             verify_server_certs=1\n\
+             verify_server_cn=1\n\
+             default_proxy=0\n\
+             \n\
+             [proxy_0]\n\
+             reg_proxy=<sip:localhost:{port};transport=tls>\n\
+             reg_identity=sip:{USER}@{ip}\n\
+             reg_expires=60\n\
+             reg_sendregister=1\n\
+             publish=0\n\
+             \n\
+             [auth_info_0]\n\
+             username={USER}\n\
+             userid={USER}\n\
+             passwd={PASSWORD}\n\
+             realm={REALM}\n\
+             domain={ip}\n",
+            ca = ca_file.display(),
+            ip = registrar.ip(),
+            port = registrar.port(),
+        ),
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c")
+        .arg(&rc)
+        .arg("-d")
+        .arg("6")
+        .arg("-l")
+        .arg(home.path().join("linphonec.log"));
+    // linphonec reads commands from standard input: keep it open.
+    Peer::spawn(cmd, home, "linphonec.out", true)
 }
 
-fn linphonec_binary() -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("linphonec"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "linphonec is not installed: run `.ci/install-deps` from the workspace root, \
-                 which installs the Debian package linphone-cli listed in .ci/apt-packages"
-            )
-        })
-}
-
-/// A running linphonec in a fresh HOME; killed and reaped on drop.
-struct Linphonec {
-    child: tokio::process::Child,
-    home: TempDir,
-}
-
-impl Linphonec {
-    fn start(registrar: SocketAddr, ca_pem: &str) -> Linphonec {
-        let home = tempfile::tempdir().expect("temporary HOME");
-        fs::create_dir_all(home.path().join(".local/share/linphone")).expect("data dir");
-        let ca_file = home.path().join("ca.pem");
-        fs::write(&ca_file, ca_pem).expect("write CA");
-        let rc = home.path().join("linphonerc");
-        fs::write(
-            &rc,
-            format!(
-                "[sip]\n\
-                 sip_port=0\n\
-                 sip_tcp_port=0\n\
-                 sip_tls_port=-1\n\
-                 bind_address=127.0.0.1\n\
-                 use_ipv6=0\n\
-                 root_ca={ca}\n\
-                 verify_server_certs=1\n\
-                 verify_server_cn=1\n\
-                 default_proxy=0\n\
-                 \n\
-                 [proxy_0]\n\
-                 reg_proxy=<sip:localhost:{port};transport=tls>\n\
-                 reg_identity=sip:{USER}@{ip}\n\
-                 reg_expires=60\n\
-                 reg_sendregister=1\n\
-                 publish=0\n\
-                 \n\
-                 [auth_info_0]\n\
-                 username={USER}\n\
-                 userid={USER}\n\
-                 passwd={PASSWORD}\n\
-                 realm={REALM}\n\
-                 domain={ip}\n",
-                ca = ca_file.display(),
-                ip = registrar.ip(),
-                port = registrar.port(),
-            ),
-        )
-        .expect("write linphonerc");
-        let child = tokio::process::Command::new(linphonec_binary())
-            .arg("-c")
-            .arg(&rc)
-            .arg("-d")
-            .arg("6")
-            .arg("-l")
-            .arg(home.path().join("linphonec.log"))
-            .env("HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start linphonec");
-        Linphonec { child, home }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.home.path().join("linphonec.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Linphonec {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Serves linphonec for up to `limit`; returns whether a REGISTER with
-/// verified credentials was answered 200 OK, and how many messages came.
+/// Serves linphonec for up to `limit` with a registrar written on the
+/// transaction driver; returns whether a REGISTER with verified
+/// credentials was answered 200 OK, how many requests came, and
+/// linphonec's log.
 async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, usize, String) {
-    let (registrar, mut incoming) = start(
+    let (transport, incoming) = start(
         TransportConfig::default(),
         false,
         false,
@@ -142,26 +99,33 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
         None,
     )
     .await;
-    let addr = registrar.local_addr(TransportKind::Tls).unwrap();
+    let addr = transport.local_addr(TransportKind::Tls).unwrap();
+    let (registrar, mut events) = Endpoint::start(transport, incoming, EndpointConfig::default());
     let rng = SystemRandom::new();
     let mut secret = [0u8; 32];
     ring::rand::SecureRandom::fill(&rng, &mut secret).unwrap();
     let server = DigestServer::new(&secret, ServerConfig::new(REALM)).unwrap();
     let mut tracker = NonceTracker::new(64);
-    let linphonec = Linphonec::start(addr, &trusted.pem);
+    let linphonec = start_linphonec(addr, &trusted.pem);
     let deadline = tokio::time::Instant::now() + limit;
     let mut messages = 0;
     let registered = loop {
-        let event = match tokio::time::timeout_at(deadline, incoming.recv()).await {
+        let event = match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(ev)) => ev,
             _ => break false,
         };
-        let Event::Message(received) = event else {
+        let EndpointEvent::Request {
+            transaction,
+            request,
+            origin,
+            ..
+        } = event
+        else {
             continue;
         };
         messages += 1;
-        assert_eq!(received.kind, TransportKind::Tls);
-        let msg = &received.message;
+        assert_eq!(origin.kind, TransportKind::Tls);
+        let msg = &request;
         assert_eq!(
             validate(msg, &ValidationPolicy::default()).expect("linphonec's message validates"),
             Verdict::Accept
@@ -169,8 +133,7 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
         if msg.method() != Some(Method::Register) {
             continue;
         }
-        let binding = received.source.to_string();
-        let to = Destination::reply_to(&received);
+        let binding = origin.source.to_string();
         let Some(header) = msg.authorization().next() else {
             let mut b = MessageBuilder::response_to(msg, 401, "Unauthorized")
                 .and_then(|b| b.to_tag("carevox"))
@@ -184,7 +147,7 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
                     .unwrap();
             }
             registrar
-                .send_message(&to, &b.build().unwrap())
+                .send_response(transaction, b.build().unwrap())
                 .await
                 .unwrap();
             continue;
@@ -215,12 +178,12 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
             }
         }
         let ok = b.header("Expires", "60").and_then(|b| b.build()).unwrap();
-        registrar.send_message(&to, &ok).await.unwrap();
+        registrar.send_response(transaction, ok).await.unwrap();
         break true;
     };
-    let log = linphonec.log();
+    let log = linphonec.read("linphonec.log");
     drop(linphonec);
-    registrar.close(Duration::from_secs(2)).await;
+    registrar.shutdown(Duration::from_secs(2)).await.unwrap();
     (registered, messages, log)
 }
 

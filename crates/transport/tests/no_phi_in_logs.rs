@@ -16,8 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use carevox_sip::transaction::{Config, Timers};
 use carevox_sip::{Limits, MessageBuilder};
-use carevox_transport::{Destination, TransportConfig, TransportKind};
+use carevox_transport::{
+    Destination, Endpoint, EndpointConfig, EndpointEvent, TransportConfig, TransportKind,
+};
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -47,7 +50,11 @@ const PHI: &[&str] = &[
 ];
 
 fn phi_request(transport: &str, n: u32) -> carevox_sip::Message {
-    MessageBuilder::request("MESSAGE", "sip:jane.patient@clinic-phi.example")
+    phi_request_method("MESSAGE", transport, n)
+}
+
+fn phi_request_method(method: &str, transport: &str, n: u32) -> carevox_sip::Message {
+    MessageBuilder::request(method, "sip:jane.patient@clinic-phi.example")
         .unwrap()
         .header(
             "Via",
@@ -65,7 +72,7 @@ fn phi_request(transport: &str, n: u32) -> carevox_sip::Message {
         .unwrap()
         .header("Call-ID", &format!("MRN-0042-7731-{n}"))
         .unwrap()
-        .header("CSeq", "1 MESSAGE")
+        .header("CSeq", &format!("1 {method}"))
         .unwrap()
         .body(
             "text/plain",
@@ -74,6 +81,120 @@ fn phi_request(transport: &str, n: u32) -> carevox_sip::Message {
         .unwrap()
         .build()
         .unwrap()
+}
+
+async fn driver_run(ca: &Ca, id: &Identity) {
+    let config = EndpointConfig::default().with_transactions(
+        Config::default().with_timers(Timers::default().with_t1(Duration::from_millis(10))),
+    );
+    let (st, si) = start(
+        TransportConfig::default(),
+        true,
+        true,
+        Some(id.server_config()),
+        None,
+    )
+    .await;
+    let (ct, ci) = start(
+        TransportConfig::default(),
+        true,
+        false,
+        None,
+        Some(client_trusting(ca)),
+    )
+    .await;
+    let (server, mut server_events) = Endpoint::start(st, si, config.clone());
+    let (client, mut client_events) = Endpoint::start(ct, ci, config);
+    let addr = |kind| server.transport().local_addr(kind).unwrap();
+    let dests = [
+        Destination::udp(addr(TransportKind::Udp)),
+        Destination::tcp(addr(TransportKind::Tcp)),
+        Destination::tls(addr(TransportKind::Tls), "sip.carevox.test"),
+    ];
+    for (n, dest) in dests.iter().enumerate() {
+        let req = phi_request(dest.kind.via_name(), 100 + u32::try_from(n).unwrap());
+        client.send_request(req, dest.clone()).await.unwrap();
+        let (txn, request) = loop {
+            let e = tokio::time::timeout(WAIT, server_events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if let EndpointEvent::Request {
+                transaction,
+                request,
+                ..
+            } = e
+            {
+                break (transaction, request);
+            }
+        };
+        server
+            .send_response(txn, response(&request, 200))
+            .await
+            .unwrap();
+        loop {
+            let e = tokio::time::timeout(WAIT, client_events.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if matches!(e, EndpointEvent::Response { .. }) {
+                break;
+            }
+        }
+    }
+    // Unanswered over UDP: Timer F after 64·T1.
+    client
+        .send_request(phi_request("UDP", 110), dests[0].clone())
+        .await
+        .unwrap();
+    // Refused over TCP.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    client
+        .send_request(phi_request("TCP", 111), Destination::tcp(closed))
+        .await
+        .unwrap();
+    let mut seen = (false, false);
+    while seen != (true, true) {
+        match tokio::time::timeout(WAIT, client_events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            EndpointEvent::TimedOut { .. } => seen.0 = true,
+            EndpointEvent::TransportFailed { .. } => seen.1 = true,
+            _ => {}
+        }
+    }
+    // A live INVITE at shutdown, and a request refused during it.
+    client
+        .send_request(phi_request_method("INVITE", "TCP", 112), dests[1].clone())
+        .await
+        .unwrap();
+    loop {
+        let e = tokio::time::timeout(WAIT, server_events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(e, EndpointEvent::Request { .. }) {
+            break;
+        }
+    }
+    let shutting = tokio::spawn({
+        let server = server.clone();
+        async move { server.shutdown(Duration::from_millis(800)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client
+        .send_request(phi_request("TCP", 113), dests[1].clone())
+        .await
+        .unwrap();
+    let report = shutting.await.unwrap().unwrap();
+    // The INVITE at least (the unanswered MESSAGE too, if still alive).
+    assert!(report.abandoned >= 1, "{report:?}");
+    client.shutdown(Duration::from_millis(200)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,12 +266,43 @@ async fn logs_carry_no_message_content() {
     client.close(Duration::from_secs(2)).await;
     server.close(Duration::from_secs(2)).await;
 
+    // The same through the transaction driver: requests answered over each
+    // transport, one left to time out, one whose connection is refused, a
+    // shutdown that refuses a new request and cuts a live one.
+    driver_run(&ca, &id).await;
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The run was logged, with connection ids and addresses...
     assert!(logs.contains("conn="), "{logs}");
     assert!(logs.contains("127.0.0.1:"), "{logs}");
     assert!(logs.contains("TLS handshake failed"), "{logs}");
     assert!(logs.contains("bad stream input"), "{logs}");
+    // The driver's lines carry transaction and connection ids, never an
+    // address.
+    let driver: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("carevox_transport::endpoint"))
+        .collect();
+    assert!(driver.iter().any(|l| l.contains("txn=")), "{logs}");
+    assert!(driver.iter().any(|l| l.contains("conn=")), "{logs}");
+    assert!(
+        driver.iter().any(|l| l.contains("transaction timed out")),
+        "{logs}"
+    );
+    assert!(
+        driver.iter().any(|l| l.contains("failed in the transport")),
+        "{logs}"
+    );
+    assert!(
+        driver.iter().any(|l| l.contains("refused during shutdown")),
+        "{logs}"
+    );
+    for line in &driver {
+        assert!(
+            !line.contains("127.0.0.1"),
+            "driver log line with an address: {line}"
+        );
+    }
     // ...and nothing of the messages.
     for secret in PHI {
         assert!(

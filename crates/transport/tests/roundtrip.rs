@@ -16,121 +16,86 @@ use carevox_transport::{
 };
 use common::*;
 
-#[tokio::test]
-async fn udp_request_and_response() {
-    let (server, mut server_in) = start(TransportConfig::default(), true, false, None, None).await;
-    let (client, mut client_in) = start(TransportConfig::default(), true, false, None, None).await;
-    let server_addr = server.local_addr(TransportKind::Udp).unwrap();
-    let req = request("OPTIONS", "UDP", "udp1");
-    let sent = client
-        .send_message(&Destination::udp(server_addr), &req)
-        .await
-        .unwrap();
-    assert_eq!(sent.connection, None);
-
-    let got = next_message(&mut server_in).await;
-    assert_eq!(got.kind, TransportKind::Udp);
-    assert_eq!(got.connection, None);
-    assert_eq!(got.source, client.local_addr(TransportKind::Udp).unwrap());
-    assert_eq!(got.local, server_addr);
-    assert_eq!(got.message.as_bytes(), req.as_bytes());
-
-    let resp = response(&got.message, 200);
-    server
-        .send_message(&Destination::reply_to(&got), &resp)
-        .await
-        .unwrap();
-    let back = next_message(&mut client_in).await;
-    assert_eq!(back.message.status(), Some(200));
-    assert_eq!(back.message.as_bytes(), resp.as_bytes());
-}
-
-/// Sends a request from `client` to `dest`, answers it from `server` over
-/// the connection it came on, and checks both ends.
-async fn stream_round_trip(
+/// A server listening on `kind` only and a client that can reach it
+/// (trusting the server's test CA for TLS), and the destination to use.
+async fn pair_over(
     kind: TransportKind,
-    server: &carevox_transport::Transport,
-    server_in: &mut carevox_transport::Incoming,
-    client: &carevox_transport::Transport,
-    client_in: &mut carevox_transport::Incoming,
-    dest: Destination,
+) -> (
+    carevox_transport::Transport,
+    carevox_transport::Incoming,
+    carevox_transport::Transport,
+    carevox_transport::Incoming,
+    Destination,
 ) {
-    let req = request("OPTIONS", kind.via_name(), "stream1");
-    let sent = client.send_message(&dest, &req).await.unwrap();
-    let client_conn = sent.connection.expect("a connection");
-
-    let got = next_message(server_in).await;
-    assert_eq!(got.kind, kind);
-    assert_eq!(got.message.as_bytes(), req.as_bytes());
-    let server_conn = got.connection.expect("a connection id");
-
-    // The response goes back over the same connection (RFC 3261 18.2.2).
-    let resp = response(&got.message, 200);
-    let back_sent = server
-        .send_message(&Destination::reply_to(&got), &resp)
-        .await
-        .unwrap();
-    assert_eq!(back_sent.connection, Some(server_conn));
-    let back = next_message(client_in).await;
-    assert_eq!(back.connection, Some(client_conn));
-    // We verified the server's certificate; a TCP peer proves nothing.
-    assert_eq!(back.peer_authenticated, kind == TransportKind::Tls);
-    assert!(!got.peer_authenticated);
-    assert_eq!(back.message.as_bytes(), resp.as_bytes());
-    // One connection each way, no second one opened for the response.
-    assert_eq!(server.connection_count(), 1);
-    assert_eq!(client.connection_count(), 1);
-}
-
-#[tokio::test]
-async fn tcp_request_and_response_on_the_same_connection() {
-    let (server, mut server_in) = start(TransportConfig::default(), false, true, None, None).await;
-    let (client, mut client_in) = start(TransportConfig::default(), false, false, None, None).await;
-    let dest = Destination::tcp(server.local_addr(TransportKind::Tcp).unwrap());
-    stream_round_trip(
-        TransportKind::Tcp,
-        &server,
-        &mut server_in,
-        &client,
-        &mut client_in,
-        dest,
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn tls_request_and_response_on_the_same_connection() {
+    let udp = kind == TransportKind::Udp;
     let ca = Ca::new("test CA");
-    let id = ca.issue(&["sip.carevox.test"]);
-    let (server, mut server_in) = start(
+    let (server_tls, client_tls) = match kind {
+        TransportKind::Tls => (
+            Some(ca.issue(&["sip.carevox.test"]).server_config()),
+            Some(client_trusting(&ca)),
+        ),
+        _ => (None, None),
+    };
+    let (server, server_in) = start(
         TransportConfig::default(),
-        false,
-        false,
-        Some(id.server_config()),
+        udp,
+        kind == TransportKind::Tcp,
+        server_tls,
         None,
     )
     .await;
-    let (client, mut client_in) = start(
-        TransportConfig::default(),
-        false,
-        false,
-        None,
-        Some(client_trusting(&ca)),
-    )
-    .await;
-    let dest = Destination::tls(
-        server.local_addr(TransportKind::Tls).unwrap(),
-        "sip.carevox.test",
-    );
-    stream_round_trip(
-        TransportKind::Tls,
-        &server,
-        &mut server_in,
-        &client,
-        &mut client_in,
-        dest,
-    )
-    .await;
+    let (client, client_in) = start(TransportConfig::default(), udp, false, None, client_tls).await;
+    let addr = server.local_addr(kind).unwrap();
+    let dest = match kind {
+        TransportKind::Tls => Destination::tls(addr, "sip.carevox.test"),
+        _ => Destination::new(kind, addr),
+    };
+    (server, server_in, client, client_in, dest)
+}
+
+/// Over each transport: a request from the client, answered by the server
+/// to where it came from (for TCP and TLS over the same connection, RFC
+/// 3261 18.2.2), both ends checked.
+#[tokio::test]
+async fn request_and_response_over_each_transport() {
+    for kind in [TransportKind::Udp, TransportKind::Tcp, TransportKind::Tls] {
+        let (server, mut server_in, client, mut client_in, dest) = pair_over(kind).await;
+        let req = request("OPTIONS", kind.via_name(), "round1");
+        let sent = client.send_message(&dest, &req).await.unwrap();
+        assert_eq!(sent.kind, kind);
+        assert_eq!(sent.connection.is_some(), kind.is_stream(), "{kind}");
+
+        let got = next_message(&mut server_in).await;
+        assert_eq!(got.kind, kind);
+        assert_eq!(got.local, dest.addr);
+        assert_eq!(got.message.as_bytes(), req.as_bytes());
+        assert!(
+            !got.peer_authenticated,
+            "{kind}: the client showed no certificate"
+        );
+        if kind == TransportKind::Udp {
+            assert_eq!(got.connection, None);
+            assert_eq!(got.source, client.local_addr(TransportKind::Udp).unwrap());
+        }
+
+        let resp = response(&got.message, 200);
+        let back_sent = server
+            .send_message(&Destination::reply_to(&got), &resp)
+            .await
+            .unwrap();
+        // The response goes back over the connection the request came on.
+        assert_eq!(back_sent.connection, got.connection, "{kind}");
+        let back = next_message(&mut client_in).await;
+        assert_eq!(back.connection, sent.connection, "{kind}");
+        // We verified the server's certificate; UDP and TCP prove nothing.
+        assert_eq!(back.peer_authenticated, kind == TransportKind::Tls);
+        assert_eq!(back.message.status(), Some(200));
+        assert_eq!(back.message.as_bytes(), resp.as_bytes());
+        // One connection each way, no second one opened for the response.
+        let expected = usize::from(kind.is_stream());
+        assert_eq!(server.connection_count(), expected, "{kind}");
+        assert_eq!(client.connection_count(), expected, "{kind}");
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! Helpers shared by the behaviour tests: a test PKI made with rcgen at
-//! run time, requests, and waiting for events with a bound.
+//! Helpers shared by the behaviour tests: the test PKI of
+//! carevox-testkit as rustls configurations, requests, and waiting for
+//! events with a bound.
 #![allow(dead_code, unreachable_pub)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] functions
 
@@ -8,13 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use carevox_sip::{Message, MessageBuilder};
-use carevox_transport::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use carevox_transport::{
     Event, Incoming, Received, TlsClientConfig, TlsServerConfig, Transport, TransportConfig,
-};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, date_time_ymd,
 };
 
 /// The longest any single wait in a test may take.
@@ -24,87 +20,16 @@ pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// A certificate authority made for one test.
-pub struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pub cert: CertificateDer<'static>,
-    /// The CA certificate in PEM, for external programs.
-    pub pem: String,
+pub use carevox_testkit::pki::{Ca, Identity};
+
+/// The TLS server configuration of a test identity.
+pub trait ServerConfigExt {
+    /// A server presenting this chain and key.
+    fn server_config(&self) -> TlsServerConfig;
 }
 
-/// A certificate chain and its key.
-pub struct Identity {
-    pub chain: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
-    /// The leaf certificate in PEM, for external programs.
-    pub cert_pem: String,
-    /// The key in PKCS#8 PEM, for external programs.
-    pub key_pem: String,
-}
-
-impl Ca {
-    pub fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, name);
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().unwrap();
-        let signed = params.self_signed(&key).unwrap();
-        let (cert, pem) = (signed.der().clone(), signed.pem());
-        Ca {
-            params,
-            key,
-            cert,
-            pem,
-        }
-    }
-
-    /// A leaf certificate for `names` (DNS names or IP addresses), valid now.
-    pub fn issue(&self, names: &[&str]) -> Identity {
-        self.issue_with(names, |_| {})
-    }
-
-    /// A leaf certificate for `names` that expired years ago.
-    pub fn issue_expired(&self, names: &[&str]) -> Identity {
-        self.issue_with(names, |p| {
-            p.not_before = date_time_ymd(2001, 1, 1);
-            p.not_after = date_time_ymd(2002, 1, 1);
-        })
-    }
-
-    fn issue_with(&self, names: &[&str], edit: impl FnOnce(&mut CertificateParams)) -> Identity {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names.clone()).unwrap();
-        let mut dn = DistinguishedName::new();
-        // The first name is the common name too, for clients that still
-        // check it.
-        dn.push(
-            DnType::CommonName,
-            names.first().map_or("carevox test leaf", String::as_str),
-        );
-        params.distinguished_name = dn;
-        edit(&mut params);
-        let key = KeyPair::generate().unwrap();
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        Identity {
-            chain: vec![cert.der().clone()],
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        }
-    }
-}
-
-impl Identity {
-    pub fn server_config(&self) -> TlsServerConfig {
+impl ServerConfigExt for Identity {
+    fn server_config(&self) -> TlsServerConfig {
         TlsServerConfig::new(self.chain.clone(), self.key.clone_key()).unwrap()
     }
 }

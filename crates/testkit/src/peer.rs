@@ -1,0 +1,143 @@
+//! Peer programs (baresip, linphonec) in a fresh HOME, their output in a
+//! log file, killed and reaped on drop.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+use tempfile::TempDir;
+
+/// Where Debian's baresip keeps its modules.
+pub const BARESIP_MODULES: &str = "/usr/lib/baresip/modules";
+
+/// The baresip binary, with its modules; fails the test, naming the Debian
+/// package, when it is not installed.
+pub fn baresip_binary() -> PathBuf {
+    let bin = crate::find_binary("baresip", "baresip-core");
+    assert!(
+        Path::new(BARESIP_MODULES).join("account.so").is_file(),
+        "baresip's modules are not installed: run `bash .ci/install-deps` from the workspace \
+         root, which installs the Debian package baresip-core listed in .ci/apt-packages"
+    );
+    bin
+}
+
+/// The linphonec binary; fails the test, naming the Debian package, when
+/// it is not installed.
+pub fn linphonec_binary() -> PathBuf {
+    crate::find_binary("linphonec", "linphone-cli")
+}
+
+/// A fresh HOME for a peer program.
+#[derive(Debug)]
+pub struct PeerHome {
+    dir: TempDir,
+}
+
+impl PeerHome {
+    /// An empty temporary HOME.
+    pub fn new() -> PeerHome {
+        PeerHome {
+            dir: tempfile::tempdir().expect("temporary HOME"),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `contents` to `relative` under HOME, creating directories;
+    /// returns the full path.
+    pub fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create directory in HOME");
+        }
+        fs::write(&path, contents).expect("write file in HOME");
+        path
+    }
+}
+
+impl Default for PeerHome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running peer program; killed and reaped on drop.
+#[derive(Debug)]
+pub struct Peer {
+    child: Child,
+    home: PeerHome,
+    log: PathBuf,
+}
+
+impl Peer {
+    /// Starts `command` with HOME set to `home`, no standard input (or a
+    /// pipe kept open when `keep_stdin`), and its output going to
+    /// `log_name` under HOME.
+    pub fn spawn(mut command: Command, home: PeerHome, log_name: &str, keep_stdin: bool) -> Peer {
+        let log = home.path().join(log_name);
+        let out = File::create(&log).expect("create log");
+        let child = command
+            .env("HOME", home.path())
+            .stdin(if keep_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
+        Peer { child, home, log }
+    }
+
+    /// Its HOME.
+    pub fn home(&self) -> &PeerHome {
+        &self.home
+    }
+
+    /// What it printed (or logged to `file` under HOME) so far, for
+    /// assertions and failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A file under its HOME, read as text (empty when missing).
+    pub fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.home.path().join(relative)).unwrap_or_default()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Starts it again with `command` in the same HOME (after it exited,
+    /// for instance because the port it was given was taken).
+    pub fn respawn(&mut self, mut command: Command, keep_stdin: bool) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let out = File::create(&self.log).expect("create log");
+        self.child = command
+            .env("HOME", self.home.path())
+            .stdin(if keep_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(out.try_clone().expect("log handle"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()));
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
