@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs fuzz targets one after another (or N at a time) for a fixed time each,
-# merges the inputs that reached new code into corpus/<target>/, and prints
+# merges the inputs that reached new code into corpus/<target>/ (-t 0 only
+# minimises what is there), and prints
 # one line per target: time, executions, corpus size before and after, and
 # whether anything was found. Exits 1 if any target found a crash, a leak or
 # a timeout (the input is in artifacts/<target>/).
@@ -42,27 +43,34 @@ run_one() {
     local start=$SECONDS
     # New inputs go to a scratch directory first; only those that add coverage
     # are merged into the committed corpus afterwards.
-    if ! cargo fuzz run -O "$target" "$fresh" "corpus/$target" -- \
+    : >"$log"
+    if [ "$seconds" -gt 0 ] && ! cargo fuzz run -O "$target" "$fresh" "corpus/$target" -- \
         -max_total_time="$seconds" -timeout=25 -print_final_stats=1 >"$log" 2>&1; then
         status=FOUND
     fi
     local took=$((SECONDS - start))
-    # Minimise the committed seeds and the new inputs together, then keep the
-    # new inputs the minimal set still needs (the named seeds stay as they are).
-    local minimal="$work/$target.min"
-    mkdir -p "$minimal"
-    cargo fuzz run -O "$target" "$minimal" "corpus/$target" "$fresh" -- -merge=1 >>"$log" 2>&1 || status=FOUND
-    local file
-    for file in "$minimal"/*; do
-        [ -e "$file" ] || continue
-        if ! cmp -s "$file" "$fresh/$(basename "$file")" 2>/dev/null; then
-            continue
-        fi
-        cp "$file" "corpus/$target/fuzz-$(basename "$file" | cut -c1-12)"
-    done
+    # The committed corpus is the named seeds (real inputs, never removed)
+    # plus the smallest set of fuzzer-found inputs (`fuzz-*`) that keeps the
+    # coverage of everything found so far and in this run.
+    local seeds="$work/$target.seeds" found="$work/$target.found"
+    mkdir -p "$seeds" "$found"
+    find "corpus/$target" -maxdepth 1 -type f ! -name 'fuzz-*' -exec cp {} "$seeds/" \;
+    find "corpus/$target" -maxdepth 1 -type f -name 'fuzz-*' -exec cp {} "$found/" \;
+    cp "$fresh"/* "$found/" 2>/dev/null || true
+    ls "$seeds" | sort >"$work/$target.seed-names"
+    cargo fuzz run -O "$target" "$seeds" "$found" -- -merge=1 >>"$log" 2>&1 || status=FOUND
+    if [ "$status" = ok ]; then
+        find "corpus/$target" -maxdepth 1 -type f -name 'fuzz-*' -delete
+        local file
+        for file in "$seeds"/*; do
+            if ! grep -qxF "$(basename "$file")" "$work/$target.seed-names"; then
+                cp "$file" "corpus/$target/fuzz-$(basename "$file" | cut -c1-12)"
+            fi
+        done
+    fi
     after=$(find "corpus/$target" -type f | wc -l)
     local execs
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
     printf '%-22s %6ss %12s execs  corpus %4s -> %4s  %s\n' \
         "$target" "$took" "${execs:-?}" "$before" "$after" "$status" | tee "$work/$target.row"
     cp "$log" "artifacts/$target/last-run.log"
