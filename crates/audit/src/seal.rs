@@ -270,5 +270,18 @@ mod tests {
         let f = k5.to_file();
         assert_eq!(SealKey::from_file(&f).unwrap().to_file(), f);
         assert!(format!("{seed:?}").contains("redacted"));
+        // The ratcheted keys print their epoch only, never their bytes.
+        for key in [&k0, &k5] {
+            let file = key.to_file();
+            // magic (8), version (2), epoch (8), then the key.
+            let key_bytes = &file[18..50];
+            for text in [format!("{key:?}"), format!("{key:#?}")] {
+                assert!(text.contains("<redacted>"), "{text}");
+                let hex = data_encoding::HEXLOWER.encode(&key_bytes[..8]);
+                assert!(!text.to_lowercase().contains(&hex), "{text}");
+                let dec = key_bytes[..4].iter().map(u8::to_string).collect::<Vec<_>>();
+                assert!(!text.contains(&dec.join(", ")), "{text}");
+            }
+        }
     }
 }

@@ -186,6 +186,11 @@ fn seeds_signers_options_and_the_log_print_no_secret() {
         ..VerifyOptions::default()
     };
     assert_redacted("VerifyOptions", &opts, SECRETS);
+    let config = LogConfig {
+        seal_seed: Some(seed.clone()),
+        ..LogConfig::default()
+    };
+    assert_redacted("LogConfig", &config, SECRETS);
     let signer = Signer::from_seed(&[0x5a; 32]).unwrap();
     assert_redacted("Signer", &signer, SECRETS);
     let storage = MemoryStorage::new();
