@@ -66,22 +66,7 @@ async fn pair(
 ) -> (Endpoint, EndpointEvents, Endpoint, EndpointEvents) {
     let ca = Ca::new("endpoint test CA");
     let id = ca.issue(&["sip.carevox.test"]);
-    let (st, si) = start(
-        TransportConfig::default(),
-        true,
-        true,
-        Some(id.server_config()),
-        None,
-    )
-    .await;
-    let (ct, ci) = start(
-        TransportConfig::default(),
-        true,
-        false,
-        None,
-        Some(client_trusting(&ca)),
-    )
-    .await;
+    let ((st, si), (ct, ci)) = server_and_client(&ca, &id).await;
     let (server, server_events) = Endpoint::start(st, si, server_config);
     let (client, client_events) = Endpoint::start(ct, ci, client_config);
     (server, server_events, client, client_events)

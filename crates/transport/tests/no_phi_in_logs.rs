@@ -87,22 +87,7 @@ async fn driver_run(ca: &Ca, id: &Identity) {
     let config = EndpointConfig::default().with_transactions(
         Config::default().with_timers(Timers::default().with_t1(Duration::from_millis(10))),
     );
-    let (st, si) = start(
-        TransportConfig::default(),
-        true,
-        true,
-        Some(id.server_config()),
-        None,
-    )
-    .await;
-    let (ct, ci) = start(
-        TransportConfig::default(),
-        true,
-        false,
-        None,
-        Some(client_trusting(ca)),
-    )
-    .await;
+    let ((st, si), (ct, ci)) = server_and_client(ca, id).await;
     let (server, mut server_events) = Endpoint::start(st, si, config.clone());
     let (client, mut client_events) = Endpoint::start(ct, ci, config);
     let addr = |kind| server.transport().local_addr(kind).unwrap();

@@ -125,3 +125,28 @@ pub async fn start(
     }
     b.start().await.unwrap()
 }
+
+/// A server listening on UDP, TCP and TLS with `id`'s certificate, and a
+/// client on UDP with a TLS client trusting `ca`, both default configured.
+pub async fn server_and_client(
+    ca: &Ca,
+    id: &Identity,
+) -> ((Transport, Incoming), (Transport, Incoming)) {
+    let server = start(
+        TransportConfig::default(),
+        true,
+        true,
+        Some(id.server_config()),
+        None,
+    )
+    .await;
+    let client = start(
+        TransportConfig::default(),
+        true,
+        false,
+        None,
+        Some(client_trusting(ca)),
+    )
+    .await;
+    (server, client)
+}
