@@ -14,7 +14,7 @@ use carevox_sip::transaction::{Config, Timers};
 use carevox_sip::{HeaderName, Message, MessageBuilder};
 use carevox_transport::{
     Destination, Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointEvents,
-    TransportConfig, TransportKind,
+    TransportKind,
 };
 use common::*;
 
