@@ -1,0 +1,2 @@
+//! `carevox-pbx`: the PBX's command line.
+fn main() {}
