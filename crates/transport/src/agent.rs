@@ -235,6 +235,7 @@ impl Agent {
         let core = UaCore {
             ua,
             flows: HashMap::new(),
+            sent_on: HashMap::new(),
         };
         let (handle, rx) = driver::spawn(core, transport.clone(), incoming, &config);
         (Agent { handle, transport }, AgentEvents { rx })
@@ -375,6 +376,9 @@ struct UaCore {
     ua: UserAgent,
     /// The connection each stream dialog's peer last sent on.
     flows: HashMap<DialogId, ConnectionId>,
+    /// The flow of each in-dialog request of ours, taken when it is sent
+    /// (a BYE ends its dialog at once, before its transmit goes out).
+    sent_on: HashMap<TransactionId, ConnectionId>,
 }
 
 impl UaCore {
@@ -483,7 +487,17 @@ impl Core for UaCore {
                     body_ref(&body),
                 );
                 match &result {
-                    Ok(id) => debug!(txn = %id, dialog = %dialog, "request sent in dialog"),
+                    Ok(id) => {
+                        if let Some(&c) = self.flows.get(&dialog) {
+                            let ua = &self.ua;
+                            if self.sent_on.len() > 2 * ua.transactions().len() + 64 {
+                                self.sent_on
+                                    .retain(|t, _| ua.transactions().kind(*t).is_some());
+                            }
+                            self.sent_on.insert(*id, c);
+                        }
+                        debug!(txn = %id, dialog = %dialog, "request sent in dialog");
+                    }
                     Err(e) => {
                         debug!(dialog = %dialog, error = dialog_category(e), "request refused")
                     }
@@ -612,9 +626,7 @@ impl Core for UaCore {
     }
 
     fn flow(&self, owner: Option<TransactionId>) -> Option<ConnectionId> {
-        owner
-            .and_then(|t| self.ua.dialog_of(t))
-            .and_then(|d| self.flows.get(&d).copied())
+        owner.and_then(|t| self.sent_on.get(&t).copied())
     }
 }
 

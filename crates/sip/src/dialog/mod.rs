@@ -577,12 +577,6 @@ impl UserAgent {
         self.dialogs.values()
     }
 
-    /// The dialog a client transaction of ours was sent in (an in-dialog
-    /// request), if any.
-    pub fn dialog_of(&self, transaction: TransactionId) -> Option<DialogId> {
-        self.clients.get(&transaction).and_then(|c| c.dialog)
-    }
-
     /// The earliest instant at which [`Input::Timeout`] has work to do: a
     /// timer of the transaction layer or a 2xx retransmission of the UA
     /// core.
