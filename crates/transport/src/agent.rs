@@ -24,9 +24,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carevox_sip::dialog::{
-    Dialog, DialogError, DialogId, Outgoing, UaEvent, UaOutput, UserAgent,
-};
+use carevox_sip::dialog::{Dialog, DialogError, DialogId, Outgoing, UaEvent, UaOutput, UserAgent};
 use carevox_sip::transaction::{Input, TransactionId};
 use carevox_sip::{Message, Method};
 use tokio::sync::mpsc;

@@ -232,7 +232,10 @@ impl<C: Send + 'static> Handle<C> {
 
     /// Sends a command built around its reply channel and waits for the
     /// answer.
-    pub(crate) async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> C) -> Result<T, EndpointError> {
+    pub(crate) async fn call<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> C,
+    ) -> Result<T, EndpointError> {
         let (reply, answer) = oneshot::channel();
         self.submit(Command::Core(make(reply)))?;
         answer.await.map_err(|_| EndpointError::Closed)?

@@ -440,7 +440,9 @@ impl Core for LayerCore {
     type Event = EndpointEvent;
 
     fn feed(&mut self, now: std::time::Instant, input: Input) -> Result<(), &'static str> {
-        self.0.handle_input(now, input).map_err(|e| layer_category(&e))
+        self.0
+            .handle_input(now, input)
+            .map_err(|e| layer_category(&e))
     }
 
     fn poll(&mut self) -> Option<Polled<LayerEvent>> {
@@ -535,7 +537,8 @@ impl Core for LayerCore {
                 reply,
             } => {
                 cx.peers.remember(&dest);
-                self.0.send_stateless(dest.addr, to_sip(dest.kind), &message);
+                self.0
+                    .send_stateless(dest.addr, to_sip(dest.kind), &message);
                 let _ = reply.send(Ok(()));
                 None
             }
