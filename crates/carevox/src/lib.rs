@@ -19,6 +19,8 @@ pub use carevox_vault as vault;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod media;
 #[cfg(all(feature = "sip", feature = "srtp"))]
+pub mod relay;
+#[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod sdes;
 
 #[cfg(all(feature = "authz", feature = "audit"))]
