@@ -16,8 +16,13 @@ pub use carevox_srtp as srtp;
 #[cfg(feature = "vault")]
 pub use carevox_vault as vault;
 
+pub mod audio;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod media;
+#[cfg(feature = "vault")]
+pub mod recording;
+#[cfg(all(feature = "sip", feature = "srtp"))]
+pub mod relay;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod sdes;
 

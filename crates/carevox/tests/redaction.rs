@@ -22,6 +22,7 @@ use carevox::access::Target;
 use carevox::audit::{Action, AuditLog, AuthMethod, EventType, LogConfig, Signer, Timestamp};
 use carevox::media::{SrtpSession, answer_audio, offer_cryptos};
 use carevox::redact::Pii;
+use carevox::relay::{MediaPeer, MediaRelay, RelayConfig};
 use carevox::sdes::{SdesOptions, keyable_suites, srtp_keying};
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::{Crypto, CryptoSuite, KeySalt};
@@ -59,6 +60,15 @@ fn keys_never_print() {
         let mut printed = Vec::new();
         printed.extend(both(&keying));
         printed.extend(both(&session));
+        // A media relay holds a session per leg.
+        let relay = MediaRelay::new(
+            SrtpSession::new(&line, &line, &SdesOptions::new()).unwrap(),
+            MediaPeer::new("127.0.0.1:4000".parse().unwrap()),
+            SrtpSession::new(&line, &line, &SdesOptions::new()).unwrap(),
+            MediaPeer::new("127.0.0.1:5000".parse().unwrap()),
+            RelayConfig::default(),
+        );
+        printed.extend(both(&relay));
         let mut wrong = line.clone();
         wrong.suite = CryptoSuite::Other("X".into());
         printed.extend(both(&srtp_keying(&wrong, &SdesOptions::new()).unwrap_err()));

@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod agent;
 mod config;
+mod driver;
 mod endpoint;
 mod error;
 mod queue;
@@ -10,6 +12,7 @@ mod tls;
 mod transport;
 mod types;
 
+pub use agent::{Agent, AgentEvent, AgentEvents};
 pub use config::TransportConfig;
 pub use endpoint::{
     Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointEvents, Origin, ShutdownReport,

@@ -16,10 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use carevox_sip::dialog::{Outgoing, UaConfig, UaEvent, UserAgent};
+use carevox_sip::transaction::TransportKind as SipKind;
 use carevox_sip::transaction::{Config, Timers};
 use carevox_sip::{Limits, MessageBuilder};
 use carevox_transport::{
-    Destination, Endpoint, EndpointConfig, EndpointEvent, TransportConfig, TransportKind,
+    Agent, AgentEvent, AgentEvents, Destination, Endpoint, EndpointConfig, EndpointEvent,
+    TransportConfig, TransportKind,
 };
 use common::*;
 use tokio::io::AsyncWriteExt;
@@ -182,6 +185,107 @@ async fn driver_run(ca: &Ca, id: &Identity) {
     client.shutdown(Duration::from_millis(200)).await.unwrap();
 }
 
+/// The next core event of an agent matching `pred`.
+async fn agent_event(events: &mut AgentEvents, pred: impl Fn(&UaEvent) -> bool) -> UaEvent {
+    loop {
+        let e = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let AgentEvent::Ua { event, .. } = e
+            && pred(&event)
+        {
+            return event;
+        }
+    }
+}
+
+/// A call between two agents over TLS whose URIs, names and numbers look
+/// like PHI: INVITE, 200, ACK, BYE, then a request left to time out.
+#[allow(clippy::disallowed_methods)] // the agents draw their tags from a real random source
+async fn agent_run(ca: &Ca, id: &Identity) {
+    let ((st, si), (ct, ci)) = server_and_client(ca, id).await;
+    let timers = Timers::default().with_t1(Duration::from_millis(10));
+    let rng = Arc::new(ring::rand::SystemRandom::new());
+    let ua = |contact: &str| {
+        UserAgent::new(
+            UaConfig::new("clinic-phi.example", contact)
+                .with_transaction(Config::default().with_timers(timers)),
+            rng.clone(),
+        )
+    };
+    let tls = Destination::tls(
+        st.local_addr(TransportKind::Tls).unwrap(),
+        "sip.carevox.test",
+    );
+    let udp = Destination::udp(st.local_addr(TransportKind::Udp).unwrap());
+    let (callee, mut callee_events) = Agent::start(
+        st,
+        si,
+        ua("\"Jane Quincy Patient\" <sip:+15551234567@clinic-phi.example;transport=tls>"),
+        EndpointConfig::default(),
+    );
+    let (caller, mut caller_events) = Agent::start(
+        ct,
+        ci,
+        ua("<sip:jane.patient@clinic-phi.example>"),
+        EndpointConfig::default(),
+    );
+    let outgoing = |method: &str, dest: &Destination, kind| {
+        Outgoing::new(
+            method,
+            "sips:+15551234567@clinic-phi.example",
+            "\"Jane Quincy Patient\" <sip:jane.patient@clinic-phi.example>",
+            "<sip:MRN-0042-7731@clinic-phi.example>",
+            dest.addr,
+            kind,
+        )
+    };
+    caller
+        .send_request(outgoing("INVITE", &tls, SipKind::Tls), tls.clone())
+        .await
+        .unwrap();
+    let UaEvent::Request { id: invite, .. } =
+        agent_event(&mut callee_events, |e| matches!(e, UaEvent::Request { .. })).await
+    else {
+        unreachable!()
+    };
+    callee
+        .respond(
+            invite,
+            200,
+            "OK",
+            &[],
+            Some(("text/plain", Bytes::from_static(b"diagnosis MRN-0042-7731"))),
+        )
+        .await
+        .unwrap();
+    agent_event(&mut callee_events, |e| matches!(e, UaEvent::Ack { .. })).await;
+    let UaEvent::DialogConfirmed { dialog } = agent_event(&mut caller_events, |e| {
+        matches!(e, UaEvent::DialogConfirmed { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    caller
+        .send_in_dialog(dialog, "BYE", &[], None)
+        .await
+        .unwrap();
+    agent_event(&mut callee_events, |e| {
+        matches!(e, UaEvent::DialogTerminated { .. })
+    })
+    .await;
+    // A MESSAGE nobody answers: Timer F.
+    caller
+        .send_request(outgoing("MESSAGE", &udp, SipKind::Udp), udp.clone())
+        .await
+        .unwrap();
+    agent_event(&mut caller_events, |e| matches!(e, UaEvent::Timeout { .. })).await;
+    callee.shutdown(Duration::from_millis(500)).await.unwrap();
+    caller.shutdown(Duration::from_millis(200)).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_carry_no_message_content() {
     let capture = Capture::default();
@@ -255,6 +359,9 @@ async fn logs_carry_no_message_content() {
     // transport, one left to time out, one whose connection is refused, a
     // shutdown that refuses a new request and cuts a live one.
     driver_run(&ca, &id).await;
+    // And through the user agent driver: a call with PHI-looking names and
+    // numbers over TLS, hung up, and a request left to time out.
+    agent_run(&ca, &id).await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     // The run was logged, with connection ids and addresses...
@@ -266,8 +373,18 @@ async fn logs_carry_no_message_content() {
     // address.
     let driver: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("carevox_transport::endpoint"))
+        .filter(|l| {
+            ["endpoint", "driver", "agent"]
+                .iter()
+                .any(|m| l.contains(&format!("carevox_transport::{m}")))
+        })
         .collect();
+    assert!(
+        driver
+            .iter()
+            .any(|l| l.contains("carevox_transport::agent") && l.contains("dialog=")),
+        "{logs}"
+    );
     assert!(driver.iter().any(|l| l.contains("txn=")), "{logs}");
     assert!(driver.iter().any(|l| l.contains("conn=")), "{logs}");
     assert!(

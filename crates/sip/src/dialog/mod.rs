@@ -577,18 +577,35 @@ impl UserAgent {
         self.dialogs.values()
     }
 
+    /// The earliest instant at which [`Input::Timeout`] has work to do: a
+    /// timer of the transaction layer or a 2xx retransmission of the UA
+    /// core.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        let own = self.next_own_deadline();
+        let inner = self.layer.next_deadline();
+        match (own, inner) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Reports that a message of transaction `id` could not be sent
+    /// (sections 17.1.4 and 17.2.4): the transaction ends, the dialog it was
+    /// sent in (or the early dialogs of an INVITE) ends with it, and the
+    /// application gets [`UaEvent::TransportError`].
+    pub fn transport_error(&mut self, now: Instant, id: TransactionId) -> Result<(), DialogError> {
+        let r = self.layer.transport_error(now, id);
+        self.pump(now);
+        r.map_err(Into::into)
+    }
+
     /// The next thing to do, or `None` when nothing is queued and no timer
     /// runs.
     pub fn poll_output(&mut self) -> Option<UaOutput> {
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
-        let own = self.next_own_deadline();
-        let inner = self.layer.next_deadline();
-        match (own, inner) {
-            (Some(a), Some(b)) => Some(UaOutput::Timeout(a.min(b))),
-            (a, b) => a.or(b).map(UaOutput::Timeout),
-        }
+        self.next_deadline().map(UaOutput::Timeout)
     }
 
     fn next_own_deadline(&mut self) -> Option<Instant> {
