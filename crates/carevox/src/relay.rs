@@ -80,8 +80,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use carevox_sip::sdp::SessionDescription;
 use carevox_srtp::Error as SrtpError;
 
 use crate::media::SrtpSession;
@@ -139,6 +140,54 @@ impl MediaPeer {
             rtcp: addr,
         }
     }
+
+    /// Where the first accepted SDES audio stream (`RTP/SAVP` or
+    /// `RTP/SAVPF`) of `sdp` receives media: the stream's own connection
+    /// address, else the session's, at the stream's port; RTCP on the same
+    /// port with `a=rtcp-mux`, else the next one (RFC 3605's `a=rtcp` is
+    /// not read).
+    pub fn audio_of(sdp: &SessionDescription) -> Result<MediaPeer, PeerError> {
+        let media = sdp
+            .media
+            .iter()
+            .find(|m| m.kind == "audio" && !m.is_rejected() && m.is_sdes_srtp())
+            .ok_or(PeerError::NoSdesAudio)?;
+        let connection = media
+            .connections
+            .first()
+            .or(sdp.connection.as_ref())
+            .ok_or(PeerError::NoConnection)?;
+        let ip: IpAddr = connection
+            .address
+            .expose()
+            .parse()
+            .map_err(|_| PeerError::NotAnAddress)?;
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(PeerError::NotAnAddress);
+        }
+        let rtp = SocketAddr::new(ip, media.port);
+        Ok(if media.rtcp_mux() {
+            MediaPeer::muxed(rtp)
+        } else {
+            MediaPeer::new(rtp)
+        })
+    }
+}
+
+/// Why an SDP names no address to send media to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// No accepted SDES (`RTP/SAVP`) audio stream.
+    #[error("no accepted SDES audio stream")]
+    NoSdesAudio,
+    /// Neither the stream nor the session has a connection line.
+    #[error("no connection address for the audio stream")]
+    NoConnection,
+    /// The connection address is not a unicast IP address (a host name,
+    /// `0.0.0.0`, a multicast group).
+    #[error("the audio stream's connection address is not a unicast IP address")]
+    NotAnAddress,
 }
 
 /// Settings of a [`MediaRelay`].

@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 
 use carevox::media::{SrtpSession, answer_audio, offer_crypto, offerer_srtp};
-use carevox::relay::{Channel, Leg, MediaPeer, MediaRelay, RelayConfig, RelayError};
+use carevox::relay::{Channel, Leg, MediaPeer, MediaRelay, PeerError, RelayConfig, RelayError};
 use carevox::sdes::{SdesOptions, keyable_suites};
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::{Crypto, CryptoSuite};
@@ -403,5 +403,61 @@ proptest! {
         prop_assert!(through(&mut relay, Leg::A, channel, &source, &bytes).is_err());
         prop_assert_eq!(relay.peer(Leg::A), before);
         prop_assert_eq!(relay.stats(Leg::A).received, 0);
+    }
+}
+
+#[test]
+fn the_media_address_comes_from_the_accepted_sdes_audio_stream() {
+    // `body` is the session's c= line (if any), then its streams: t=
+    // goes between them.
+    let sdp = |body: &str| {
+        let (session, media) = match body.find("m=") {
+            Some(at) => body.split_at(at),
+            None => (body, ""),
+        };
+        SessionDescription::parse(&format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n{session}t=0 0\r\n{media}"
+        ))
+        .unwrap()
+    };
+    let key =
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n";
+    // The session's address, RTCP on the next port.
+    let p = MediaPeer::audio_of(&sdp(&format!(
+        "c=IN IP4 127.0.0.9\r\nm=audio 4000 RTP/SAVP 0\r\n{key}"
+    )))
+    .unwrap();
+    assert_eq!(
+        (p.rtp, p.rtcp),
+        (addr("127.0.0.9:4000"), addr("127.0.0.9:4001"))
+    );
+    // The stream's own address wins; rtcp-mux keeps RTCP on the RTP port;
+    // a rejected and a plain stream before it are passed over.
+    let p = MediaPeer::audio_of(&sdp(&format!(
+        "c=IN IP4 127.0.0.9\r\nm=audio 0 RTP/SAVP 0\r\nm=audio 3000 RTP/AVP 0\r\n\
+         m=audio 4000 RTP/SAVP 0\r\nc=IN IP6 ::1\r\na=rtcp-mux\r\n{key}"
+    )))
+    .unwrap();
+    assert_eq!((p.rtp, p.rtcp), (addr("[::1]:4000"), addr("[::1]:4000")));
+    // Refusals.
+    for (body, e) in [
+        (
+            "c=IN IP4 127.0.0.9\r\nm=audio 4000 RTP/AVP 0\r\n".to_owned(),
+            PeerError::NoSdesAudio,
+        ),
+        (
+            format!("m=audio 4000 RTP/SAVP 0\r\n{key}"),
+            PeerError::NoConnection,
+        ),
+        (
+            format!("c=IN IP4 pbx.example\r\nm=audio 4000 RTP/SAVP 0\r\n{key}"),
+            PeerError::NotAnAddress,
+        ),
+        (
+            format!("c=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/SAVP 0\r\n{key}"),
+            PeerError::NotAnAddress,
+        ),
+    ] {
+        assert_eq!(MediaPeer::audio_of(&sdp(&body)).unwrap_err(), e, "{body}");
     }
 }
