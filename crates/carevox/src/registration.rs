@@ -14,7 +14,7 @@
 //! | `Refreshed` (only known contacts renewed) | `Login` | `Update` | success | `SipDigest` |
 //! | `Unregistered` (Expires 0, or `*`) | `Logout` | `Delete` | success | `SipDigest` |
 //! | `Expired` (the lifetime ran out) | `Logout` | `Delete` | success | `None` |
-//! | `Refused` (bad credentials, unknown user, algorithm not allowed) | `Login` | `Execute` | minor failure | `SipDigest` |
+//! | `Refused` (bad credentials, unknown user, algorithm not allowed, another user's address) | `Login` | `Execute` | minor failure | `SipDigest` |
 //! | `LockedOut` (refused unseen) | `Login` | `Execute` | minor failure | `None` |
 //! | `OverCapacity` (authenticated, no room) | `Login` | `Create` | serious failure | `SipDigest` |
 //!
@@ -53,6 +53,9 @@ pub enum RefusalReason {
     /// The credentials used an algorithm the user may not use (MD5
     /// without the legacy permission).
     AlgorithmNotAllowed,
+    /// The user authenticated, but asked to change another user's address
+    /// of record.
+    OtherUsersAddress,
 }
 
 impl RefusalReason {
@@ -62,6 +65,7 @@ impl RefusalReason {
             RefusalReason::BadCredentials => "bad credentials",
             RefusalReason::UnknownUser => "unknown user",
             RefusalReason::AlgorithmNotAllowed => "digest algorithm not allowed",
+            RefusalReason::OtherUsersAddress => "another user's address of record",
         }
     }
 }

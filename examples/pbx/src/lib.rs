@@ -4,3 +4,5 @@
 
 pub mod check;
 pub mod config;
+pub mod location;
+pub mod registrar;
