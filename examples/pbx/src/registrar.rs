@@ -12,7 +12,8 @@
 //!   stateless [`DigestServer`]; `stale=true` when the credentials were
 //!   right but the nonce expired; a fresh challenge after wrong credentials.
 //! - `403` while the user is locked out (credentials are not looked at),
-//!   and for a user registering another user's address, or a contact that
+//!   for a request over UDP or TCP that `[dangerous]` does not enable, and
+//!   for a user registering another user's address, or a contact that
 //!   is itself a GRUU (RFC 5627 section 5.1).
 //! - `423 Interval Too Brief` with `Min-Expires` for a lifetime under the
 //!   minimum; longer than the maximum is shortened to it.
@@ -136,6 +137,9 @@ pub struct RegistrarSettings {
     pub max_contacts_per_user: usize,
     /// Whether GRUUs are assigned.
     pub gruu: bool,
+    /// The transports REGISTERs are taken from: TLS, and UDP or TCP only
+    /// when `[dangerous]` listens on them. Others get `403`.
+    pub transports: Vec<Transport>,
     /// The source id written into audit records.
     pub audit_source: String,
 }
@@ -159,6 +163,16 @@ impl RegistrarSettings {
             max_users: config.registrar.max_users,
             max_contacts_per_user: config.registrar.max_contacts_per_user,
             gruu: config.registrar.gruu,
+            transports: {
+                let mut t = vec![Transport::Tls];
+                if !config.dangerous.tcp_listen.is_empty() {
+                    t.push(Transport::Tcp);
+                }
+                if !config.dangerous.udp_listen.is_empty() {
+                    t.push(Transport::Udp);
+                }
+                t
+            },
             audit_source: audit_source.to_owned(),
         }
     }
@@ -363,6 +377,10 @@ impl Registrar {
         rng: &dyn SecureRandom,
     ) -> Result<Decision, RegistrarError> {
         let req = ctx.request;
+        // Only the transports the configuration serves.
+        if !self.settings.transports.contains(&ctx.source.transport) {
+            return Ok(Err(refuse(403, "Forbidden")));
+        }
         // Mandatory headers (RFC 3261 section 8.1.1) and the method.
         if req.method() != Some(Method::Register) {
             return Ok(Err(refuse(405, "Method Not Allowed")));

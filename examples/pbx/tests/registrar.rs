@@ -804,3 +804,30 @@ fn the_registrar_answers_only_its_domains_and_extensions() {
     let out = phone.send(&mut reg, T0, &["Require: gruu".to_owned()]);
     assert_eq!(out.status, 420);
 }
+
+#[test]
+fn plain_transports_are_refused_unless_dangerous_enables_them() {
+    let udp = Source::new(
+        "192.0.2.7:5060".parse::<SocketAddr>().unwrap(),
+        Transport::Udp,
+    );
+    let req = register("alice", "u-1", 1, &[contact("sip:alice@192.0.2.7")]);
+    let mut reg = registrar("");
+    let out = reg
+        .handle(&req, udp, at(T0), &users(), &SystemRandom::new())
+        .unwrap();
+    assert_eq!(out.status, 403);
+    let mut reg = registrar("[dangerous]\nudp_listen = [\"127.0.0.1:5060\"]\n");
+    let out = reg
+        .handle(&req, udp, at(T0), &users(), &SystemRandom::new())
+        .unwrap();
+    assert_eq!(out.status, 401);
+    let tcp = Source::new(
+        "192.0.2.7:5060".parse::<SocketAddr>().unwrap(),
+        Transport::Tcp,
+    );
+    let out = reg
+        .handle(&req, tcp, at(T0), &users(), &SystemRandom::new())
+        .unwrap();
+    assert_eq!(out.status, 403, "UDP on does not open TCP");
+}
