@@ -284,7 +284,12 @@ impl Registrar {
         };
         Ok(Registrar {
             nonces: NonceTracker::new(settings.max_tracked_nonces),
-            lockout: LockoutTable::new(settings.lockout, settings.max_users.max(1)),
+            // Failures are kept for submitted names too, real or not: room
+            // for twice the users, and at least 1024 names.
+            lockout: LockoutTable::new(
+                settings.lockout,
+                settings.max_users.saturating_mul(2).max(1024),
+            ),
             location: LocationService::new(settings.max_users, settings.max_contacts_per_user),
             digest,
             digest_md5,
@@ -598,6 +603,11 @@ impl Registrar {
         if gruu_wanted {
             extra.push(("Supported", "gruu".to_owned()));
         }
+        // The registrar's time, for phones without a clock (section 10.3
+        // step 8).
+        if let Some(date) = http_date(ctx.t) {
+            extra.push(("Date", date));
+        }
         Ok(Ok(extra))
     }
 
@@ -697,11 +707,12 @@ impl Registrar {
             }
             let expires = match addr.params().get("expires") {
                 None => header_expires.unwrap_or(s.default_expires_secs),
-                Some(Some(v)) => match v.parse::<u64>() {
-                    Ok(n) => u32::try_from(n).unwrap_or(u32::MAX),
-                    Err(_) => return Err(refuse(400, "Bad Request")),
-                },
-                Some(None) => return Err(refuse(400, "Bad Request")),
+                // delta-seconds: any run of digits, a value past 2^32 - 1
+                // read as 2^32 - 1 (RFC 3261 section 20.19).
+                Some(Some(v)) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                    v.parse::<u32>().unwrap_or(u32::MAX)
+                }
+                Some(_) => return Err(refuse(400, "Bad Request")),
             };
             let q = match addr.params().get("q") {
                 None => 1000,
@@ -930,6 +941,15 @@ struct Ctx<'a> {
     t: u64,
     records: &'a mut Vec<Record>,
     algorithm: Option<Algorithm>,
+}
+
+/// `t` as an RFC 1123 date (`Sat, 13 Nov 2010 23:29:00 GMT`), the form of
+/// the Date header (RFC 3261 section 20.17).
+fn http_date(t: u64) -> Option<String> {
+    let ts = jiff::Timestamp::from_second(i64::try_from(t).ok()?).ok()?;
+    jiff::fmt::rfc2822::DateTimePrinter::new()
+        .timestamp_to_rfc9110_string(&ts)
+        .ok()
 }
 
 /// Lower-case base32 without padding (RFC 4648), for URI user parts.

@@ -365,6 +365,18 @@ fn expires_is_shortened_to_the_maximum_and_423_below_the_minimum() {
     );
     assert_eq!(long.status, 200);
     assert_eq!(contacts(&long.response)[0].1, 3600);
+    // A delta-seconds past 2^32 - 1 is read as 2^32 - 1, then shortened.
+    let huge = phone.send(
+        &mut reg,
+        T0 + 1,
+        &[contact("sip:alice@192.0.2.7") + ";expires=99999999999999999999"],
+    );
+    assert_eq!(huge.status, 200);
+    assert_eq!(contacts(&huge.response)[0].1, 3600);
+    assert_eq!(
+        huge.response.header(carevox::sip::HeaderName::Date),
+        Some("Fri, 15 Jan 2027 08:00:01 GMT")
+    );
 }
 
 #[test]
