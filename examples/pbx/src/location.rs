@@ -378,3 +378,118 @@ impl LocationService {
         self.users.values().flatten().map(|b| b.expires_at).min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(contact: &str, key: BindingKey, expires_at: u64) -> Binding {
+        Binding {
+            key,
+            contact: Pii::new(contact.to_owned()),
+            q: 1000,
+            call_id: Pii::new("c".to_owned()),
+            cseq: 1,
+            expires_at,
+            source: Pii::new(SocketAddr::from(([192, 0, 2, 1], 5061))),
+            transport: Transport::Tls,
+            temp_gruus: vec![Pii::new("sip:tgruu.abc@pbx.example;gr".to_owned())],
+        }
+    }
+
+    fn uri_key(u: &str) -> BindingKey {
+        BindingKey::Uri(Pii::new(u.to_owned()))
+    }
+
+    fn instance_key(i: &str, reg_id: Option<u32>) -> BindingKey {
+        BindingKey::Instance {
+            instance: Pii::new(i.to_owned()),
+            reg_id,
+        }
+    }
+
+    #[test]
+    fn keys_match_by_uri_equivalence_or_by_instance_and_reg_id() {
+        assert!(uri_key("sip:a@HOST.example").matches(&uri_key("sip:a@host.example")));
+        assert!(!uri_key("sip:a@host.example").matches(&uri_key("sip:a@host.example:5070")));
+        assert!(!uri_key("sip:A@host.example").matches(&uri_key("sip:a@host.example")));
+        let i = instance_key("urn:uuid:1", Some(1));
+        assert!(i.matches(&instance_key("URN:UUID:1", Some(1))));
+        assert!(!i.matches(&instance_key("urn:uuid:1", Some(2))));
+        assert!(!i.matches(&instance_key("urn:uuid:1", None)));
+        assert!(!i.matches(&uri_key("urn:uuid:1")));
+    }
+
+    #[test]
+    fn lookup_orders_by_q_and_hides_the_expired() {
+        let mut loc = LocationService::new(10, 10);
+        let mut low = binding("sip:a@192.0.2.1", uri_key("sip:a@192.0.2.1"), 200);
+        low.q = 100;
+        let high = binding("sip:a@192.0.2.2", uri_key("sip:a@192.0.2.2"), 150);
+        let gone = binding("sip:a@192.0.2.3", uri_key("sip:a@192.0.2.3"), 120);
+        loc.apply(
+            "a",
+            vec![
+                Change::Upsert(low),
+                Change::Upsert(high),
+                Change::Upsert(gone),
+            ],
+            100,
+        )
+        .unwrap();
+        let order: Vec<&str> = loc
+            .lookup("a", 130)
+            .iter()
+            .map(|b| b.contact.expose().as_str())
+            .collect();
+        assert_eq!(order, ["sip:a@192.0.2.2", "sip:a@192.0.2.1"]);
+        assert_eq!(loc.bindings("a").len(), 3, "not yet removed");
+        let e = loc.expire_user("a", 130).unwrap();
+        assert_eq!((e.removed, e.contacts), (1, 2));
+        assert_eq!(loc.expire_user("a", 130), None);
+        assert_eq!(loc.next_expiry(), Some(150));
+    }
+
+    #[test]
+    fn gruus_resolve_only_while_live() {
+        let mut loc = LocationService::new(10, 10);
+        let b = binding("sip:a@192.0.2.1", instance_key("urn:uuid:7", None), 200);
+        loc.apply("a", vec![Change::Upsert(b)], 100).unwrap();
+        assert!(
+            loc.resolve_gruu(Some("a"), Some("urn:uuid:7"), "", 150)
+                .is_some()
+        );
+        assert!(
+            loc.resolve_gruu(Some("b"), Some("urn:uuid:7"), "", 150)
+                .is_none()
+        );
+        assert!(
+            loc.resolve_gruu(None, None, "sip:tgruu.abc@pbx.example;gr", 150)
+                .is_some()
+        );
+        assert!(
+            loc.resolve_gruu(None, None, "sip:tgruu.abc@pbx.example;gr", 200)
+                .is_none()
+        );
+        assert!(
+            loc.resolve_gruu(Some("a"), Some("urn:uuid:7"), "", 200)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn debug_names_no_user_uri_or_address() {
+        let mut loc = LocationService::new(10, 10);
+        let b = binding(
+            "sip:alice@192.0.2.1",
+            instance_key("urn:uuid:7", Some(3)),
+            200,
+        );
+        loc.apply("alice", vec![Change::Upsert(b)], 100).unwrap();
+        let debug = format!("{loc:?} {:?}", loc.lookup("alice", 100));
+        assert_eq!(
+            carevox::redact::debug_leak(&debug, &["alice", "192.0.2.1", "urn:uuid:7", "tgruu"]),
+            None
+        );
+    }
+}

@@ -974,3 +974,36 @@ fn build(
     }
     b.build().map_err(RegistrarError::Build)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc_1123() {
+        assert_eq!(
+            http_date(784_111_777).as_deref(),
+            Some("Sun, 06 Nov 1994 08:49:37 GMT")
+        );
+        assert_eq!(http_date(u64::MAX), None);
+    }
+
+    #[test]
+    fn a_time_before_the_epoch_is_an_error() {
+        let before = UNIX_EPOCH - std::time::Duration::from_secs(1);
+        assert!(matches!(
+            unix_secs(before),
+            Err(RegistrarError::ClockBeforeEpoch)
+        ));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let config = Config::default();
+        let settings = RegistrarSettings::from_config(&config, "pbx");
+        assert!(matches!(
+            Registrar::new(settings, &[0u8; 31]),
+            Err(RegistrarError::Digest(DigestError::WeakSecret))
+        ));
+    }
+}

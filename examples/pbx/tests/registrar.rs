@@ -247,9 +247,10 @@ fn challenge_then_credentials_registers_and_audits() {
     );
     // No PHI in Debug of the records, the response or the registrar.
     for debug in [
-        format!("{:?}", ok.records),
+        format!("{ok:?}"),
         format!("{reg:?}"),
-        format!("{:?}", ok.response),
+        format!("{:?}", reg.location().lookup("alice", T0 + 1)),
+        format!("{:?}", source()),
     ] {
         assert_eq!(
             debug_leak(&debug, &["alice", "192.0.2.7", "alice-call-1", PASSWORD]),
