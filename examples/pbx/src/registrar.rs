@@ -326,10 +326,10 @@ impl Registrar {
                         contacts: e.contacts,
                     },
                     &RegistrationSubject {
-                        user_id: e.user.expose(),
-                        network_address: None,
+                        user_id: Pii::new(e.user.expose()),
+                        network_address: Pii::new(None),
                         transport: None,
-                        call_id: None,
+                        call_id: Pii::new(None),
                         digest_algorithm: None,
                     },
                     t,
@@ -872,10 +872,10 @@ impl Registrar {
         ctx.records.push(registration_record(
             &event,
             &RegistrationSubject {
-                user_id: user,
-                network_address: Some(&addr),
+                user_id: Pii::new(user),
+                network_address: Pii::new(Some(&addr)),
                 transport: Some(ctx.source.transport.name()),
-                call_id,
+                call_id: Pii::new(call_id),
                 digest_algorithm: algorithm,
             },
             ctx.t,
