@@ -388,7 +388,9 @@ impl Registrar {
         }
         // Mandatory headers (RFC 3261 section 8.1.1) and the method.
         if req.method() != Some(Method::Register) {
-            return Ok(Err(refuse(405, "Method Not Allowed")));
+            let mut r = refuse(405, "Method Not Allowed");
+            r.extra.push(("Allow", "REGISTER".to_owned()));
+            return Ok(Err(r));
         }
         let (Ok(to), Ok(_from), Ok(call_id), Ok(cseq)) =
             (req.to(), req.from(), req.call_id(), req.cseq())

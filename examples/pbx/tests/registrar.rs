@@ -844,3 +844,20 @@ fn plain_transports_are_refused_unless_dangerous_enables_them() {
         .unwrap();
     assert_eq!(out.status, 403, "UDP on does not open TCP");
 }
+
+#[test]
+fn other_methods_get_405_with_allow() {
+    let mut reg = registrar("");
+    let req = Message::parse(Bytes::from(
+        "OPTIONS sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/TLS 192.0.2.7;branch=z9hG4bKo\r\n\
+         From: <sip:alice@pbx.example>;tag=1\r\nTo: <sip:pbx.example>\r\n\
+         Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap();
+    let out = reg
+        .handle(&req, source(), at(T0), &users(), &SystemRandom::new())
+        .unwrap();
+    assert_eq!(out.status, 405);
+    assert_eq!(out.response.allow().collect::<Vec<_>>(), ["REGISTER"]);
+    assert!(out.records.is_empty());
+}
