@@ -7,8 +7,9 @@
 //! user is a legacy phone allowed `MD5`. It answers:
 //!
 //! - `401` with one `WWW-Authenticate` per algorithm (`SHA-256`, then
-//!   `SHA-512-256`; `MD5` added only for a legacy user and only when
-//!   `[dangerous] allow_md5_for_legacy_users` is on), from carevox-sip's
+//!   `SHA-512-256`; `MD5` added last, or alone, only for a legacy user
+//!   ([`Md5Use`]) and only when `[dangerous] allow_md5_for_legacy_users`
+//!   is on), from carevox-sip's
 //!   stateless [`DigestServer`]; `stale=true` when the credentials were
 //!   right but the nonce expired; a fresh challenge after wrong credentials.
 //! - `403` while the user is locked out (credentials are not looked at),
@@ -58,15 +59,32 @@ use crate::location::{
     Applied, Binding, BindingKey, Change, LocationError, LocationService, MAX_TEMP_GRUUS, Transport,
 };
 
+/// Whether a user may answer `MD5` digest challenges. Honoured only when
+/// `[dangerous] allow_md5_for_legacy_users` is on; off, every user is
+/// [`Md5Use::Refused`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Md5Use {
+    /// `MD5` is neither offered nor accepted (the default).
+    #[default]
+    Refused,
+    /// A legacy phone: `MD5` is offered after `SHA-256` and `SHA-512-256`
+    /// and accepted.
+    Offered,
+    /// A legacy phone that abandons a `401` carrying `SHA-256` beside
+    /// `MD5` (baresip 1.0 does): only `MD5` is offered; the others are
+    /// still accepted.
+    Only,
+}
+
 /// What the directory knows of one user.
 #[derive(Debug, Clone)]
 pub struct DirectoryUser {
     /// The user's secrets: a password (serves every algorithm) or stored
     /// HA1 values, one per hash function.
     pub secrets: Vec<UserSecret>,
-    /// Whether the user is a legacy phone that may answer `MD5` (only
-    /// honoured when `[dangerous] allow_md5_for_legacy_users` is on).
-    pub legacy_md5: bool,
+    /// Whether the user is a legacy phone that may answer `MD5`.
+    pub md5: Md5Use,
 }
 
 impl DirectoryUser {
@@ -218,6 +236,8 @@ pub struct Registrar {
     /// The same secret and realm with MD5 accepted after the others, for
     /// legacy users when the global switch is on.
     digest_md5: Option<DigestServer>,
+    /// The same, offering MD5 alone, for [`Md5Use::Only`].
+    digest_md5_only: Option<DigestServer>,
     nonces: NonceTracker,
     lockout: LockoutTable<Pii<String>>,
     location: LocationService,
@@ -277,10 +297,17 @@ impl Registrar {
         cfg.nonce_lifetime = settings.nonce_lifetime_secs;
         cfg.max_clock_skew = settings.max_clock_skew_secs;
         let digest = DigestServer::new(secret, cfg.clone()).map_err(RegistrarError::Digest)?;
-        let digest_md5 = if settings.allow_md5_for_legacy_users {
-            Some(DigestServer::new(secret, cfg.with_md5()).map_err(RegistrarError::Digest)?)
+        let (digest_md5, digest_md5_only) = if settings.allow_md5_for_legacy_users {
+            let only = ServerConfig {
+                algorithms: vec![Algorithm::Md5],
+                ..cfg.clone()
+            };
+            (
+                Some(DigestServer::new(secret, cfg.with_md5()).map_err(RegistrarError::Digest)?),
+                Some(DigestServer::new(secret, only).map_err(RegistrarError::Digest)?),
+            )
         } else {
-            None
+            (None, None)
         };
         Ok(Registrar {
             nonces: NonceTracker::new(settings.max_tracked_nonces),
@@ -293,6 +320,7 @@ impl Registrar {
             location: LocationService::new(settings.max_users, settings.max_contacts_per_user),
             digest,
             digest_md5,
+            digest_md5_only,
             settings,
         })
     }
@@ -476,10 +504,10 @@ impl Registrar {
             let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
             self.refused(ctx, RefusalReason::UnknownUser, locked_until, &username);
             return self
-                .challenge(false, false, ctx.t, binding.as_bytes(), rng)
+                .challenge(Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
                 .map(Err);
         };
-        if algorithm.base() == Algorithm::Md5 && !md5 {
+        if algorithm.base() == Algorithm::Md5 && md5 == Md5Use::Refused {
             let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
             self.refused(
                 ctx,
@@ -488,13 +516,14 @@ impl Registrar {
                 &username,
             );
             return self
-                .challenge(false, false, ctx.t, binding.as_bytes(), rng)
+                .challenge(Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
                 .map(Err);
         }
-        let server = if md5 {
-            self.digest_md5.as_ref().unwrap_or(&self.digest)
-        } else {
-            &self.digest
+        // A legacy user's answer may use any algorithm the MD5 server
+        // accepts (SHA-256 and SHA-512-256 included).
+        let server = match (md5, &self.digest_md5) {
+            (Md5Use::Offered | Md5Use::Only, Some(s)) => s,
+            _ => &self.digest,
         };
         let verified = match user.secret_for(algorithm) {
             Some(secret) => server.verify(
@@ -620,8 +649,13 @@ impl Registrar {
             .any(|d| d.eq_ignore_ascii_case(host))
     }
 
-    fn md5_for(&self, user: Option<&DirectoryUser>) -> bool {
-        self.digest_md5.is_some() && user.is_some_and(|u| u.legacy_md5)
+    /// What the user gets: [`Md5Use::Refused`] unless the global switch
+    /// is on.
+    fn md5_for(&self, user: Option<&DirectoryUser>) -> Md5Use {
+        match user {
+            Some(u) if self.digest_md5.is_some() => u.md5,
+            _ => Md5Use::Refused,
+        }
     }
 
     /// The Digest credentials for this realm, if any; `Err` when an
@@ -642,14 +676,14 @@ impl Registrar {
 
     fn challenge(
         &self,
-        md5: bool,
+        md5: Md5Use,
         stale: bool,
         t: u64,
         binding: &[u8],
         rng: &dyn SecureRandom,
     ) -> Result<Refusal, RegistrarError> {
-        let server = match (&self.digest_md5, md5) {
-            (Some(s), true) => s,
+        let server = match (md5, &self.digest_md5, &self.digest_md5_only) {
+            (Md5Use::Offered, Some(s), _) | (Md5Use::Only, _, Some(s)) => s,
             _ => &self.digest,
         };
         let challenges = server

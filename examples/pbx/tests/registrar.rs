@@ -20,7 +20,9 @@ use carevox::sip::Message;
 use carevox::sip::auth::{Algorithm, Challenge, DigestClient, Password, Request, UserSecret};
 use carevox_pbx::config::Config;
 use carevox_pbx::location::Transport;
-use carevox_pbx::registrar::{DirectoryUser, Registrar, RegistrarSettings, Source, UserDirectory};
+use carevox_pbx::registrar::{
+    DirectoryUser, Md5Use, Registrar, RegistrarSettings, Source, UserDirectory,
+};
 use ring::rand::SystemRandom;
 
 const T0: u64 = 1_800_000_000;
@@ -36,12 +38,17 @@ impl UserDirectory for Users {
 
 fn users() -> Users {
     let mut m = HashMap::new();
-    for (name, legacy) in [("alice", false), ("bob", false), ("legacy", true)] {
+    for (name, md5) in [
+        ("alice", Md5Use::Refused),
+        ("bob", Md5Use::Refused),
+        ("legacy", Md5Use::Offered),
+        ("baresip1", Md5Use::Only),
+    ] {
         m.insert(
             name.to_owned(),
             DirectoryUser {
                 secrets: vec![UserSecret::Password(Password::new(PASSWORD))],
-                legacy_md5: legacy,
+                md5,
             },
         );
     }
@@ -561,9 +568,19 @@ fn a_user_may_not_register_another_users_address() {
 
 #[test]
 fn md5_only_for_a_legacy_user_and_only_with_the_global_switch() {
-    // Switch off: even the legacy user is offered no MD5, and an MD5
+    // Switch off: even the legacy users are offered no MD5, and an MD5
     // answer is refused.
     let mut reg = registrar("");
+    let mut old = Phone::new("baresip1", PASSWORD);
+    let first = old.send(&mut reg, T0, &[]);
+    let offered: Vec<_> = challenges(&first.response)
+        .iter()
+        .map(|c| c.algorithm)
+        .collect();
+    assert_eq!(
+        offered,
+        [Some(Algorithm::Sha256), Some(Algorithm::Sha512_256)]
+    );
     let mut legacy = Phone::new("legacy", PASSWORD);
     let first = legacy.send(&mut reg, T0, &[contact("sip:legacy@192.0.2.7")]);
     assert!(
@@ -601,6 +618,19 @@ fn md5_only_for_a_legacy_user_and_only_with_the_global_switch() {
     let ok = legacy.send(&mut reg, T0 + 1, &[contact("sip:legacy@192.0.2.7")]);
     assert_eq!(ok.status, 200);
     assert_eq!(detail(&ok.records[0], "digest-algorithm"), Some("MD5"));
+
+    // A phone that gives up on a 401 with SHA-256 beside MD5 is offered
+    // MD5 alone.
+    let mut old = Phone::new("baresip1", PASSWORD);
+    old.prefer = Algorithm::Md5;
+    let first = old.send(&mut reg, T0, &[contact("sip:baresip1@192.0.2.7")]);
+    let offered: Vec<_> = challenges(&first.response)
+        .iter()
+        .map(|c| c.algorithm)
+        .collect();
+    assert_eq!(offered, [Some(Algorithm::Md5)]);
+    let ok = old.send(&mut reg, T0 + 1, &[contact("sip:baresip1@192.0.2.7")]);
+    assert_eq!(ok.status, 200);
 
     // ...but a user not marked legacy is neither offered nor allowed MD5.
     let mut alice = Phone::new("alice", PASSWORD);

@@ -14,7 +14,9 @@ use carevox::sip::Message;
 use carevox::sip::auth::{Challenge, DigestClient, Password, Request, UserSecret};
 use carevox_pbx::config::Config;
 use carevox_pbx::location::Transport;
-use carevox_pbx::registrar::{DirectoryUser, Registrar, RegistrarSettings, Source, UserDirectory};
+use carevox_pbx::registrar::{
+    DirectoryUser, Md5Use, Registrar, RegistrarSettings, Source, UserDirectory,
+};
 use proptest::prelude::*;
 use ring::rand::SystemRandom;
 
@@ -23,7 +25,7 @@ impl UserDirectory for One {
     fn user(&self, username: &str) -> Option<DirectoryUser> {
         (username == "alice").then(|| DirectoryUser {
             secrets: vec![UserSecret::Password(Password::new("pw"))],
-            legacy_md5: false,
+            md5: Md5Use::Refused,
         })
     }
 }
