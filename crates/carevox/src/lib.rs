@@ -32,5 +32,7 @@ pub mod access;
 pub mod audit_sink;
 #[cfg(all(feature = "authz", feature = "audit"))]
 pub mod login;
+#[cfg(feature = "audit")]
+pub mod registration;
 #[cfg(all(feature = "vault", feature = "audit"))]
 pub mod vault_audit;
