@@ -14,7 +14,7 @@
 //! | `Refreshed` (only known contacts renewed) | `Login` | `Update` | success | `SipDigest` |
 //! | `Unregistered` (Expires 0, or `*`) | `Logout` | `Delete` | success | `SipDigest` |
 //! | `Expired` (the lifetime ran out) | `Logout` | `Delete` | success | `None` |
-//! | `Refused` (bad credentials, unknown user, algorithm not allowed) | `Login` | `Execute` | minor failure | `SipDigest` |
+//! | `Refused` (bad credentials, unknown user, algorithm not allowed, another user's address) | `Login` | `Execute` | minor failure | `SipDigest` |
 //! | `LockedOut` (refused unseen) | `Login` | `Execute` | minor failure | `None` |
 //! | `OverCapacity` (authenticated, no room) | `Login` | `Create` | serious failure | `SipDigest` |
 //!
@@ -23,18 +23,19 @@
 //!
 //! ```
 //! use carevox::audit::{Action, AuthMethod, EventType, Outcome};
+//! use carevox::redact::Pii;
 //! use carevox::registration::{RegistrationEvent, RegistrationSubject, registration_record};
 //!
 //! let who = RegistrationSubject {
-//!     user_id: "nurse.ana",
-//!     network_address: Some("192.0.2.7"),
+//!     user_id: Pii::new("nurse.ana"),
+//!     network_address: Pii::new(Some("192.0.2.7")),
 //!     transport: Some("tls"),
-//!     call_id: Some("a84b4c76e66710"),
+//!     call_id: Pii::new(Some("a84b4c76e66710")),
 //!     digest_algorithm: Some("SHA-256"),
 //! };
 //! let r = registration_record(&RegistrationEvent::Registered { contacts: 1, expires_secs: 600 }, &who, 1_795_428_000, "pbx");
 //! assert_eq!((&r.event, &r.action, r.outcome, &r.actor.auth), (&EventType::Login, &Action::Create, Outcome::Success, &AuthMethod::SipDigest));
-//! assert!(!format!("{r:?}").contains("nurse.ana"));
+//! assert!(!format!("{r:?} {who:?}").contains("nurse.ana"));
 //! ```
 
 use carevox_audit::{Action, AuthMethod, Detail, EventType, Outcome, Record, Timestamp};
@@ -53,6 +54,9 @@ pub enum RefusalReason {
     /// The credentials used an algorithm the user may not use (MD5
     /// without the legacy permission).
     AlgorithmNotAllowed,
+    /// The user authenticated, but asked to change another user's address
+    /// of record.
+    OtherUsersAddress,
 }
 
 impl RefusalReason {
@@ -62,6 +66,7 @@ impl RefusalReason {
             RefusalReason::BadCredentials => "bad credentials",
             RefusalReason::UnknownUser => "unknown user",
             RefusalReason::AlgorithmNotAllowed => "digest algorithm not allowed",
+            RefusalReason::OtherUsersAddress => "another user's address of record",
         }
     }
 }
@@ -116,17 +121,18 @@ pub enum RegistrationEvent {
     OverCapacity,
 }
 
-/// Who the event is about and how the request came.
+/// Who the event is about and how the request came. The user id, the
+/// address and the Call-ID are [`Pii`], so `Debug` prints none of them.
 #[derive(Debug, Clone, Copy)]
 pub struct RegistrationSubject<'a> {
     /// The user's id (the digest user name).
-    pub user_id: &'a str,
+    pub user_id: Pii<&'a str>,
     /// The request's source address (IP, no port needed).
-    pub network_address: Option<&'a str>,
+    pub network_address: Pii<Option<&'a str>>,
     /// The transport (`tls`, `tcp`, `udp`).
     pub transport: Option<&'a str>,
     /// The REGISTER's Call-ID, which ties a phone's registrations together.
-    pub call_id: Option<&'a str>,
+    pub call_id: Pii<Option<&'a str>>,
     /// The digest algorithm of the credentials, if any were given.
     pub digest_algorithm: Option<&'a str>,
 }
@@ -193,11 +199,11 @@ pub fn registration_record(
         ),
     };
     let at = Timestamp(now.saturating_mul(1000));
-    let mut r = Record::new(kind, action, outcome, at, subject.user_id, source);
+    let mut r = Record::new(kind, action, outcome, at, *subject.user_id.expose(), source);
     let digest = auth == AuthMethod::SipDigest;
     r.actor.auth = auth;
-    r.actor.network_address = subject.network_address.map(Pii::from);
-    r.correlation_id = subject.call_id.map(Pii::from);
+    r.actor.network_address = subject.network_address.into_inner().map(Pii::from);
+    r.correlation_id = subject.call_id.into_inner().map(Pii::from);
     let what = match event {
         E::Registered { .. } => "registered",
         E::Refreshed { .. } => "refreshed",
@@ -253,10 +259,10 @@ mod tests {
 
     fn subject() -> RegistrationSubject<'static> {
         RegistrationSubject {
-            user_id: "dr.house",
-            network_address: Some("198.51.100.4"),
+            user_id: Pii::new("dr.house"),
+            network_address: Pii::new(Some("198.51.100.4")),
             transport: Some("tls"),
-            call_id: Some("call-1@phone.example"),
+            call_id: Pii::new(Some("call-1@phone.example")),
             digest_algorithm: Some("SHA-512-256"),
         }
     }
@@ -354,7 +360,7 @@ mod tests {
                 value(&r, "digest-algorithm").is_some(),
                 auth == AuthMethod::SipDigest
             );
-            let debug = format!("{r:?}");
+            let debug = format!("{r:?} {:?}", subject());
             for secret in ["dr.house", "198.51.100.4", "call-1@phone.example"] {
                 assert!(!debug.contains(secret), "{event:?} leaks in {debug}");
             }

@@ -5,16 +5,17 @@
 #![allow(clippy::unwrap_used)]
 
 use carevox::audit::monitor::{Alert, Monitor, MonitorConfig};
+use carevox::redact::Pii;
 use carevox::registration::{
     RefusalReason, RegistrationEvent, RegistrationSubject, registration_record,
 };
 
 fn subject(addr: &'static str) -> RegistrationSubject<'static> {
     RegistrationSubject {
-        user_id: "nurse.ana",
-        network_address: Some(addr),
+        user_id: Pii::new("nurse.ana"),
+        network_address: Pii::new(Some(addr)),
         transport: Some("tls"),
-        call_id: None,
+        call_id: Pii::new(None),
         digest_algorithm: Some("SHA-256"),
     }
 }

@@ -4,5 +4,7 @@
 
 pub mod check;
 pub mod config;
+pub mod location;
 pub mod media;
 pub mod phone;
+pub mod registrar;

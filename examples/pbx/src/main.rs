@@ -26,8 +26,9 @@ enum Command {
     /// Validate a configuration file and report each HIPAA Security Rule
     /// technical safeguard (45 CFR 164.312) as met or weakened.
     ///
-    /// Exit status: 0 every safeguard met, 1 one or more weakened, 2 the
-    /// file cannot be read or is invalid.
+    /// It reads the settings only: it says what they ask for, not what a
+    /// running server does. Exit status: 0 every safeguard met, 1 one or
+    /// more weakened, 2 the file cannot be read or is invalid.
     CheckConfig {
         /// The configuration file (pbx.toml).
         file: PathBuf,
