@@ -227,6 +227,21 @@ pub struct Handled {
     pub records: Vec<Record>,
 }
 
+/// What [`Registrar::authorize_call`] decided.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CallAuthorization {
+    /// The caller proved to be this user.
+    Authenticated {
+        /// The user name.
+        user: Pii<String>,
+        /// Audit records to append (none for a plain success).
+        records: Vec<Record>,
+    },
+    /// Send this response instead (`407`, `403`, `400`).
+    Refused(Handled),
+}
+
 /// The registrar: digest server, nonce tracker, lockout table and location
 /// service. See the [module docs](self).
 #[derive(Debug)]
@@ -269,6 +284,15 @@ fn refuse(status: u16, reason: &'static str) -> Refusal {
         reason,
         extra: Vec::new(),
     }
+}
+
+/// Who challenges: the registrar (`401`, `WWW-Authenticate`,
+/// `Authorization`) or the PBX as a proxy for calls (`407`,
+/// `Proxy-Authenticate`, `Proxy-Authorization`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenged {
+    Registrar,
+    Proxy,
 }
 
 /// One Contact of the request, validated.
@@ -403,6 +427,70 @@ impl Registrar {
         })
     }
 
+    /// Authenticates the caller of a request the PBX serves as a proxy
+    /// (an INVITE, a MESSAGE): with `Proxy-Authorization` credentials for
+    /// the user its From names, under the same nonces, algorithms and
+    /// lockout as registrations. A first request gets a `407` challenge;
+    /// credentials of another user than the From's get `403` (no one
+    /// calls under another's name).
+    ///
+    /// # Errors
+    /// Only failures of the registrar itself, as [`Registrar::handle`].
+    pub fn authorize_call(
+        &mut self,
+        request: &Message,
+        source: Source,
+        now: SystemTime,
+        users: &dyn UserDirectory,
+        rng: &dyn SecureRandom,
+    ) -> Result<CallAuthorization, RegistrarError> {
+        let t = unix_secs(now)?;
+        let mut records = Vec::new();
+        let mut ctx = Ctx {
+            request,
+            source,
+            t,
+            records: &mut records,
+            algorithm: None,
+        };
+        let decided = if !self.settings.transports.contains(&source.transport) {
+            Err(refuse(403, "Forbidden"))
+        } else {
+            let claimed = request
+                .from()
+                .ok()
+                .and_then(|f| f.uri().as_sip().and_then(|u| u.user_decoded()))
+                .and_then(|u| String::from_utf8(u.into_owned()).ok());
+            match claimed {
+                None => Err(refuse(403, "Forbidden")),
+                Some(claimed) => {
+                    match self.authenticate(&mut ctx, users, rng, Challenged::Proxy, &claimed)? {
+                        Ok(user) if user == claimed => Ok(user),
+                        Ok(user) => {
+                            self.refused(&mut ctx, RefusalReason::OtherUsersAddress, None, &user);
+                            Err(refuse(403, "Forbidden"))
+                        }
+                        Err(r) => Err(r),
+                    }
+                }
+            }
+        };
+        match decided {
+            Ok(user) => Ok(CallAuthorization::Authenticated {
+                user: Pii::new(user),
+                records,
+            }),
+            Err(r) => {
+                let response = build(request, r.status, r.reason, &r.extra, rng)?;
+                Ok(CallAuthorization::Refused(Handled {
+                    response,
+                    status: r.status,
+                    records,
+                }))
+            }
+        }
+    }
+
     fn decide(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -466,98 +554,10 @@ impl Registrar {
         let aor_domain = aor.host().to_string();
 
         // Step 3: authentication.
-        let Some(uri_text) = req.request_uri_str() else {
-            return Ok(Err(refuse(400, "Bad Request")));
+        let username = match self.authenticate(ctx, users, rng, Challenged::Registrar, &aor_user)? {
+            Ok(u) => u,
+            Err(r) => return Ok(Err(r)),
         };
-        let digest_request = Request::new("REGISTER", uri_text);
-        let binding = ctx.source.address.expose().ip().to_string();
-        let creds = self.credentials(req);
-        let creds = match creds {
-            Err(()) => return Ok(Err(refuse(400, "Bad Request"))),
-            Ok(None) => {
-                let md5 = self.md5_for(users.user(&aor_user).as_ref());
-                return self
-                    .challenge(md5, false, ctx.t, binding.as_bytes(), rng)
-                    .map(Err);
-            }
-            Ok(Some(c)) => c,
-        };
-        let username = creds.username.expose().clone();
-        ctx.algorithm = Some(creds.effective_algorithm());
-        let lock_key = Pii::new(username.clone());
-        if let Err(carevox::authz::lockout::LockoutError::Locked { retry_after_secs }) =
-            self.lockout.check(&lock_key, ctx.t)
-        {
-            self.audit(
-                ctx,
-                RegistrationEvent::LockedOut { retry_after_secs },
-                &username,
-            );
-            let mut r = refuse(403, "Forbidden");
-            r.extra.push(("Retry-After", retry_after_secs.to_string()));
-            return Ok(Err(r));
-        }
-        let user = users.user(&username);
-        let md5 = self.md5_for(user.as_ref());
-        let algorithm = creds.effective_algorithm();
-        let Some(user) = user else {
-            let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
-            self.refused(ctx, RefusalReason::UnknownUser, locked_until, &username);
-            return self
-                .challenge(Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
-                .map(Err);
-        };
-        if algorithm.base() == Algorithm::Md5 && md5 == Md5Use::Refused {
-            let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
-            self.refused(
-                ctx,
-                RefusalReason::AlgorithmNotAllowed,
-                locked_until,
-                &username,
-            );
-            return self
-                .challenge(Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
-                .map(Err);
-        }
-        // A legacy user's answer may use any algorithm the MD5 server
-        // accepts (SHA-256 and SHA-512-256 included).
-        let server = match (md5, &self.digest_md5) {
-            (Md5Use::Offered | Md5Use::Only, Some(s)) => s,
-            _ => &self.digest,
-        };
-        let verified = match user.secret_for(algorithm) {
-            Some(secret) => server.verify(
-                &creds,
-                &digest_request,
-                &username,
-                secret,
-                binding.as_bytes(),
-                ctx.t,
-                &mut self.nonces,
-            ),
-            None => Err(DigestError::UnsupportedAlgorithm),
-        };
-        match verified {
-            Ok(_) => self.lockout.record_success(&lock_key),
-            Err(DigestError::StaleNonce) => {
-                return self
-                    .challenge(md5, true, ctx.t, binding.as_bytes(), rng)
-                    .map(Err);
-            }
-            Err(e) => {
-                // A nonce this server never issued says nothing about the
-                // password (the response is not checked against it): it
-                // is refused but not counted towards the lockout.
-                let locked_until = match e {
-                    DigestError::InvalidNonce => None,
-                    _ => self.lockout.record_failure(&lock_key, ctx.t),
-                };
-                self.refused(ctx, RefusalReason::BadCredentials, locked_until, &username);
-                return self
-                    .challenge(md5, false, ctx.t, binding.as_bytes(), rng)
-                    .map(Err);
-            }
-        }
         // Step 4: the authenticated user may change only their own address.
         if username != aor_user {
             self.refused(ctx, RefusalReason::OtherUsersAddress, None, &username);
@@ -642,6 +642,116 @@ impl Registrar {
         Ok(Ok(extra))
     }
 
+    /// Digest authentication of `ctx.request` (RFC 3261 section 22): the
+    /// user name it proved, or the refusal to send (a `401` or `407`
+    /// challenge, `403` while locked out, `400` for malformed
+    /// credentials). `claimed` names the user a first challenge is made for
+    /// (the address of record), so that a legacy user is offered `MD5`.
+    fn authenticate(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        users: &dyn UserDirectory,
+        rng: &dyn SecureRandom,
+        who: Challenged,
+        claimed: &str,
+    ) -> Result<Result<String, Refusal>, RegistrarError> {
+        let req = ctx.request;
+        let Some(uri_text) = req.request_uri_str() else {
+            return Ok(Err(refuse(400, "Bad Request")));
+        };
+        let method = req.method().map_or("", |m| m.as_str());
+        let digest_request = Request::new(method, uri_text).with_body(req.body());
+        let binding = ctx.source.address.expose().ip().to_string();
+        let creds = self.credentials(req, who);
+        let creds = match creds {
+            Err(()) => return Ok(Err(refuse(400, "Bad Request"))),
+            Ok(None) => {
+                let md5 = self.md5_for(users.user(claimed).as_ref());
+                return self
+                    .challenge(who, md5, false, ctx.t, binding.as_bytes(), rng)
+                    .map(Err);
+            }
+            Ok(Some(c)) => c,
+        };
+        let username = creds.username.expose().clone();
+        ctx.algorithm = Some(creds.effective_algorithm());
+        let lock_key = Pii::new(username.clone());
+        if let Err(carevox::authz::lockout::LockoutError::Locked { retry_after_secs }) =
+            self.lockout.check(&lock_key, ctx.t)
+        {
+            self.audit(
+                ctx,
+                RegistrationEvent::LockedOut { retry_after_secs },
+                &username,
+            );
+            let mut r = refuse(403, "Forbidden");
+            r.extra.push(("Retry-After", retry_after_secs.to_string()));
+            return Ok(Err(r));
+        }
+        let user = users.user(&username);
+        let md5 = self.md5_for(user.as_ref());
+        let algorithm = creds.effective_algorithm();
+        let Some(user) = user else {
+            let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
+            self.refused(ctx, RefusalReason::UnknownUser, locked_until, &username);
+            return self
+                .challenge(who, Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
+                .map(Err);
+        };
+        if algorithm.base() == Algorithm::Md5 && md5 == Md5Use::Refused {
+            let locked_until = self.lockout.record_failure(&lock_key, ctx.t);
+            self.refused(
+                ctx,
+                RefusalReason::AlgorithmNotAllowed,
+                locked_until,
+                &username,
+            );
+            return self
+                .challenge(who, Md5Use::Refused, false, ctx.t, binding.as_bytes(), rng)
+                .map(Err);
+        }
+        // A legacy user's answer may use any algorithm the MD5 server
+        // accepts (SHA-256 and SHA-512-256 included).
+        let server = match (md5, &self.digest_md5) {
+            (Md5Use::Offered | Md5Use::Only, Some(s)) => s,
+            _ => &self.digest,
+        };
+        let verified = match user.secret_for(algorithm) {
+            Some(secret) => server.verify(
+                &creds,
+                &digest_request,
+                &username,
+                secret,
+                binding.as_bytes(),
+                ctx.t,
+                &mut self.nonces,
+            ),
+            None => Err(DigestError::UnsupportedAlgorithm),
+        };
+        match verified {
+            Ok(_) => self.lockout.record_success(&lock_key),
+            Err(DigestError::StaleNonce) => {
+                return self
+                    .challenge(who, md5, true, ctx.t, binding.as_bytes(), rng)
+                    .map(Err);
+            }
+            Err(e) => {
+                // A nonce this server never issued says nothing about the
+                // password (the response is not checked against it): it
+                // is refused but not counted towards the lockout.
+                let locked_until = match e {
+                    DigestError::InvalidNonce => None,
+                    _ => self.lockout.record_failure(&lock_key, ctx.t),
+                };
+                self.refused(ctx, RefusalReason::BadCredentials, locked_until, &username);
+                return self
+                    .challenge(who, md5, false, ctx.t, binding.as_bytes(), rng)
+                    .map(Err);
+            }
+        }
+        Ok(Ok(username))
+    }
+
     fn serves(&self, host: &str) -> bool {
         self.settings
             .domains
@@ -659,9 +769,13 @@ impl Registrar {
     }
 
     /// The Digest credentials for this realm, if any; `Err` when an
-    /// Authorization header is malformed.
-    fn credentials(&self, req: &Message) -> Result<Option<Credentials>, ()> {
-        for header in req.authorization() {
+    /// Authorization (or Proxy-Authorization) header is malformed.
+    fn credentials(&self, req: &Message, who: Challenged) -> Result<Option<Credentials>, ()> {
+        let headers: Vec<_> = match who {
+            Challenged::Registrar => req.authorization().collect(),
+            Challenged::Proxy => req.proxy_authorization().collect(),
+        };
+        for header in headers {
             let header = header.map_err(|_| ())?;
             if !header.is_scheme("Digest") {
                 continue;
@@ -676,6 +790,7 @@ impl Registrar {
 
     fn challenge(
         &self,
+        who: Challenged,
         md5: Md5Use,
         stale: bool,
         t: u64,
@@ -692,9 +807,15 @@ impl Registrar {
                 DigestError::Random => RegistrarError::Random,
                 other => RegistrarError::Digest(other),
             })?;
-        let mut r = refuse(401, "Unauthorized");
+        let (mut r, header) = match who {
+            Challenged::Registrar => (refuse(401, "Unauthorized"), "WWW-Authenticate"),
+            Challenged::Proxy => (
+                refuse(407, "Proxy Authentication Required"),
+                "Proxy-Authenticate",
+            ),
+        };
         for c in challenges {
-            r.extra.push(("WWW-Authenticate", c.to_string()));
+            r.extra.push((header, c.to_string()));
         }
         Ok(r)
     }
