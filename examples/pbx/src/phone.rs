@@ -36,7 +36,9 @@ use carevox_transport::{
 use ring::rand::SecureRandom;
 use tokio::sync::mpsc;
 
-use crate::media::{EndpointMedia, MediaError, MediaStats, MediaTask, PortPair, Source, spawn_endpoint};
+use crate::media::{
+    EndpointMedia, MediaError, MediaStats, MediaTask, PortPair, Source, spawn_endpoint,
+};
 
 /// How long a phone waits for the PBX's answer to one request.
 const ANSWER_WAIT: Duration = Duration::from_secs(32);
@@ -288,7 +290,9 @@ impl Phone {
             .filter_map(|c| rank(c.effective_algorithm()).map(|r| (r, c)))
             .max_by_key(|(r, _)| *r)
             .map(|(_, c)| c)
-            .ok_or(PhoneError::Challenge("no challenge with an allowed algorithm"))
+            .ok_or(PhoneError::Challenge(
+                "no challenge with an allowed algorithm",
+            ))
     }
 
     /// Sends `out`, answering one 401 or 407 with credentials; returns the
@@ -297,7 +301,10 @@ impl Phone {
         &mut self,
         mut out: Outgoing,
     ) -> Result<(TransactionId, Message), PhoneError> {
-        let mut txn = self.agent.send_request(out.clone(), self.destination()).await?;
+        let mut txn = self
+            .agent
+            .send_request(out.clone(), self.destination())
+            .await?;
         let mut response = self.final_response(txn).await?;
         let status = response.status().unwrap_or(0);
         if status == 401 || status == 407 {
@@ -342,7 +349,8 @@ impl Phone {
             self.config.pbx,
             SipKind::Tls,
         );
-        out.headers.push(("Expires".to_owned(), expires.to_string()));
+        out.headers
+            .push(("Expires".to_owned(), expires.to_string()));
         let (_, response) = self.send_authenticated(out).await?;
         match response.status() {
             Some(s) if (200..300).contains(&s) => Ok(()),
@@ -352,7 +360,10 @@ impl Phone {
     }
 
     /// The SDP offer for `ports`, with one `a=crypto` line per suite.
-    fn offer(&self, ports: &PortPair) -> Result<(String, Vec<carevox::sip::sdp::crypto::Crypto>), PhoneError> {
+    fn offer(
+        &self,
+        ports: &PortPair,
+    ) -> Result<(String, Vec<carevox::sip::sdp::crypto::Crypto>), PhoneError> {
         let lines = offer_cryptos(&self.config.suites, &*self.rng)?;
         let ip = self.config.media_ip;
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
@@ -413,11 +424,12 @@ impl Phone {
         let dialog = self
             .wait_for(|e| match e {
                 UaEvent::DialogConfirmed { dialog } => Some(Ok(*dialog)),
-                UaEvent::Response { id, dialog: Some(d), response, .. }
-                    if *id == txn && response.status().is_some_and(|s| s >= 200) =>
-                {
-                    Some(Ok(*d))
-                }
+                UaEvent::Response {
+                    id,
+                    dialog: Some(d),
+                    response,
+                    ..
+                } if *id == txn && response.status().is_some_and(|s| s >= 200) => Some(Ok(*d)),
                 _ => None,
             })
             .await?;
@@ -481,7 +493,10 @@ impl Phone {
                 200,
                 "OK",
                 &[],
-                Some(("application/sdp", Bytes::from(answered.answer.sdp.to_string()))),
+                Some((
+                    "application/sdp",
+                    Bytes::from(answered.answer.sdp.to_string()),
+                )),
             )
             .await?
             .ok_or(PhoneError::Challenge("no dialog for the answer"))?;
@@ -504,7 +519,10 @@ impl Phone {
 
     /// Hangs up: BYE, then the media stops. Returns what the phone heard
     /// and its media counters.
-    pub async fn hang_up(&mut self, mut call: ActiveCall) -> Result<(Vec<u8>, MediaStats), PhoneError> {
+    pub async fn hang_up(
+        &mut self,
+        mut call: ActiveCall,
+    ) -> Result<(Vec<u8>, MediaStats), PhoneError> {
         let bye = self
             .agent
             .send_in_dialog(call.dialog, "BYE", &[], None)
@@ -518,7 +536,10 @@ impl Phone {
 
     /// Waits until the other side ends `call`; returns what the phone
     /// heard and its media counters.
-    pub async fn hung_up(&mut self, mut call: ActiveCall) -> Result<(Vec<u8>, MediaStats), PhoneError> {
+    pub async fn hung_up(
+        &mut self,
+        mut call: ActiveCall,
+    ) -> Result<(Vec<u8>, MediaStats), PhoneError> {
         let dialog = call.dialog;
         self.wait_for(|e| match e {
             UaEvent::DialogTerminated { dialog: d, .. } if *d == dialog => Some(Ok(())),
