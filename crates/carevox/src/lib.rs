@@ -30,6 +30,8 @@ pub mod sdes;
 pub mod access;
 #[cfg(feature = "audit")]
 pub mod audit_sink;
+#[cfg(feature = "audit")]
+pub mod call_audit;
 #[cfg(all(feature = "authz", feature = "audit"))]
 pub mod login;
 #[cfg(feature = "audit")]
