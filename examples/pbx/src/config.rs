@@ -336,6 +336,12 @@ pub struct MediaSection {
     /// "AEAD_AES_128_GCM", "AES_256_CM_HMAC_SHA1_80",
     /// "AES_CM_128_HMAC_SHA1_80"]`.
     pub srtp_suites: Vec<SrtpSuite>,
+    /// The lowest UDP port of the media relay (RTP on even ports, RTCP on
+    /// the next; 1024 to 65534). Default 20000.
+    pub rtp_port_min: u16,
+    /// The highest UDP port of the media relay (at least 3 above the
+    /// lowest: two calls' legs). Default 29999.
+    pub rtp_port_max: u16,
 }
 
 impl Default for MediaSection {
@@ -347,6 +353,8 @@ impl Default for MediaSection {
                 SrtpSuite(Suite::AesCm256HmacSha1_80),
                 SrtpSuite(Suite::AesCm128HmacSha1_80),
             ],
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
         }
     }
 }
@@ -868,6 +876,14 @@ impl Config {
             p.push(&["media", "srtp_suites"], Problem::Empty);
         }
         p.duplicates(&["media", "srtp_suites"], &m.srtp_suites);
+        p.range(&["media", "rtp_port_min"], m.rtp_port_min.into(), 1024, 65534);
+        p.range(&["media", "rtp_port_max"], m.rtp_port_max.into(), 1027, 65535);
+        if u32::from(m.rtp_port_max) < u32::from(m.rtp_port_min) + 3 {
+            p.push(
+                &["media", "rtp_port_max"],
+                Problem::Conflict("the media port range must hold at least two port pairs"),
+            );
+        }
 
         let v = &self.voicemail;
         p.range(

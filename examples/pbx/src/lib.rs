@@ -8,3 +8,4 @@ pub mod location;
 pub mod media;
 pub mod phone;
 pub mod registrar;
+pub mod server;

@@ -7,7 +7,8 @@
     clippy::disallowed_methods, // the tests draw real randomness
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::panic
 )]
 
 use std::collections::HashMap;

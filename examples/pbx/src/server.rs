@@ -1,0 +1,1079 @@
+//! The PBX on sockets: the registrar and a B2BUA between registered users
+//! over SIP on TLS, with every call's media through the SRTP relay and
+//! voicemail when nobody answers.
+//!
+//! One tokio task owns the SIP user agent ([`Agent`]), the [`Registrar`]
+//! and every call; media runs in tasks of its own ([`crate::media`]), and
+//! each voicemail is written into the vault by a blocking task through the
+//! facade's [`Recorder`].
+//!
+//! A call:
+//!
+//! 1. An INVITE is authenticated ([`Registrar::authorize_call`]: `407`,
+//!    then digest under the registrar's nonces and lockout). Its offer must
+//!    be SDES-SRTP audio (`RTP/SAVP` with `a=crypto`): plain RTP gets
+//!    `488`. The relay answers it with keys of its own (leg A).
+//! 2. The callee's live bindings are looked up; the first is called over
+//!    the connection it registered on, with a fresh offer and fresh keys
+//!    from the relay (leg B). A callee with no binding goes to voicemail;
+//!    an unknown one gets `404`.
+//! 3. Provisional responses go back to the caller; the callee's `200`
+//!    starts the relay and answers the caller. `486`, `480`, `408`, `603`,
+//!    a failed leg or [`ServerSettings::no_answer`] without answer send the
+//!    call to voicemail; other refusals go back to the caller.
+//! 4. A BYE on either side ends the other; a CANCEL from the caller cancels
+//!    the callee's leg.
+//!
+//! Voicemail answers the caller itself: a prompt tone, then the caller's
+//! audio is recorded into the vault (labels: caller, callee, Call-ID) up to
+//! the longest message, after which the PBX hangs up.
+//!
+//! Every registration, call start, answer, voicemail and end is an audit
+//! record; the voicemail's write is audited by the vault's hook. Logs carry
+//! call numbers, transaction and dialog ids only.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use carevox::audio::G711;
+use carevox::audit_sink::AuditSink;
+use carevox::call_audit::{CallEvent, CallSubject, EndedBy, VoicemailReason, call_record};
+use carevox::media::{SrtpSession, answer_audio, offer_cryptos, offerer_srtp};
+use carevox::recording::{Recorder, RecorderConfig};
+use carevox::redact::Pii;
+use carevox::relay::{MediaPeer, MediaRelay, RelayConfig};
+use carevox::sdes::SdesOptions;
+use carevox::sip::dialog::{DialogId, Outgoing, UaConfig, UaEvent, UserAgent};
+use carevox::sip::sdp::SessionDescription;
+use carevox::sip::sdp::crypto::{Crypto, CryptoSuite};
+use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
+use carevox::sip::transaction::{TransactionId, TransportKind as SipKind, random_token};
+use carevox::sip::{HeaderName, Message, Method};
+use carevox::vault::{Metadata, Vault};
+use carevox_transport::{
+    Agent, AgentEvent, AgentEvents, Destination, EndpointConfig, Origin, TlsServerConfig,
+    Transport, TransportConfig, TransportKind,
+};
+use ring::rand::SecureRandom;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, warn};
+
+use crate::location::Transport as BindingTransport;
+use crate::media::{
+    EndpointMedia, MediaError, MediaTask, PortPair, PortPool, Source, spawn_endpoint, spawn_relay,
+};
+use crate::registrar::{CallAuthorization, Registrar, Source as RequestSource, UserDirectory};
+
+/// What the server needs besides its configuration's numbers.
+pub struct ServerParts {
+    /// The registrar (its settings and nonce secret made by the caller).
+    pub registrar: Registrar,
+    /// The users.
+    pub users: Arc<dyn UserDirectory + Send + Sync>,
+    /// Where voicemail goes (with its audit hook).
+    pub vault: Arc<Vault>,
+    /// Where audit records go.
+    pub audit: Arc<dyn AuditSink>,
+    /// The random source (tags, keys, nonces, SSRCs).
+    pub rng: Arc<dyn SecureRandom + Send + Sync>,
+    /// The TLS certificate and key the PBX presents.
+    pub tls: TlsServerConfig,
+}
+
+impl std::fmt::Debug for ServerParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerParts")
+            .field("registrar", &self.registrar)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server's numbers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// Where SIP over TLS listens.
+    pub listen: SocketAddr,
+    /// The domain in the PBX's own URIs (From of the calls it places).
+    pub domain: String,
+    /// The address media binds and the SDP names.
+    pub media_ip: IpAddr,
+    /// The media port range (pairs from the even port up).
+    pub media_ports: (u16, u16),
+    /// The SRTP suites offered to callees, most preferred first.
+    pub suites: Vec<CryptoSuite>,
+    /// How long a callee rings before voicemail.
+    pub no_answer: Duration,
+    /// The longest voicemail message.
+    pub max_message: Duration,
+    /// How long voicemail is kept.
+    pub voicemail_retention: Duration,
+    /// The audit records' source id.
+    pub audit_source: String,
+}
+
+impl ServerSettings {
+    /// The settings of `config`, listening on its first TLS address.
+    pub fn from_config(config: &crate::config::Config) -> Option<ServerSettings> {
+        let listen = *config.tls.listen.first()?;
+        Some(ServerSettings {
+            listen,
+            domain: config.server.domains.first()?.clone(),
+            media_ip: listen.ip(),
+            media_ports: (config.media.rtp_port_min, config.media.rtp_port_max),
+            suites: config
+                .media
+                .srtp_suites
+                .iter()
+                .map(|s| CryptoSuite::from_name(s.0.sdes_name()))
+                .collect(),
+            no_answer: Duration::from_secs(u64::from(config.voicemail.no_answer_timeout_secs)),
+            max_message: Duration::from_secs(u64::from(config.voicemail.max_message_secs)),
+            voicemail_retention: Duration::from_secs(
+                u64::from(config.retention.voicemail_days) * 86_400,
+            ),
+            audit_source: "carevox-pbx".to_owned(),
+        })
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The transport could not listen.
+    #[error("transport: {0}")]
+    Transport(#[from] carevox_transport::Error),
+    /// The random source failed.
+    #[error("the random source failed")]
+    Random,
+}
+
+/// A running PBX.
+#[derive(Debug)]
+pub struct Server {
+    agent: Agent,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<oneshot::Sender<()>>>,
+}
+
+impl Server {
+    /// Starts listening and serving. Must be called inside a tokio runtime.
+    pub async fn start(settings: ServerSettings, parts: ServerParts) -> Result<Server, ServerError> {
+        let (transport, incoming) = Transport::builder(TransportConfig::default())
+            .tls(settings.listen, parts.tls.clone())
+            .start()
+            .await?;
+        let addr = transport
+            .local_addr(TransportKind::Tls)
+            .unwrap_or(settings.listen);
+        let ua = UserAgent::new(
+            UaConfig::new(&addr.to_string(), &format!("<sips:pbx@{addr};transport=tls>")),
+            parts.rng.clone(),
+        );
+        let (agent, events) = Agent::start(transport, incoming, ua, EndpointConfig::default());
+        let (stop, stop_rx) = oneshot::channel();
+        let (vm_done, vm_done_rx) = mpsc::channel(64);
+        let core = Core {
+            agent: agent.clone(),
+            pool: PortPool::new(settings.media_ip, settings.media_ports.0, settings.media_ports.1),
+            settings,
+            registrar: parts.registrar,
+            users: parts.users,
+            vault: parts.vault,
+            audit: parts.audit,
+            rng: parts.rng,
+            calls: HashMap::new(),
+            by_txn: HashMap::new(),
+            by_dialog: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_call: 0,
+            vm_done,
+        };
+        tokio::spawn(core.run(events, stop_rx, vm_done_rx));
+        Ok(Server {
+            agent,
+            addr,
+            stop: Some(stop),
+        })
+    }
+
+    /// The TLS address SIP listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops: live calls are ended, then the SIP stack shuts down.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let (done, wait) = oneshot::channel();
+            if stop.send(done).is_ok() {
+                let _ = wait.await;
+            }
+        }
+        let _ = self.agent.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
+/// Which side of a call a transaction or dialog is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// The callee's phone is being called.
+    Ringing,
+    /// Both sides talk through the relay.
+    Talking { relay: MediaTask, since: Instant },
+    /// The caller talks to voicemail.
+    Voicemail { media: MediaTask, since: Instant },
+    /// Over; waiting for nothing.
+    Ended,
+}
+
+#[derive(Debug)]
+struct CalleeLeg {
+    invite: TransactionId,
+    lines: Vec<Crypto>,
+    ports: Option<PortPair>,
+    dialog: Option<DialogId>,
+}
+
+struct Call {
+    number: u64,
+    caller: Pii<String>,
+    callee: Pii<String>,
+    call_id: Pii<String>,
+    caller_ip: Pii<Option<String>>,
+    invite: TransactionId,
+    caller_dialog: Option<DialogId>,
+    /// Leg A's keys, until the relay or voicemail takes them.
+    caller_srtp: Option<SrtpSession>,
+    caller_answer: String,
+    caller_peer: MediaPeer,
+    caller_ports: Option<PortPair>,
+    callee_leg: Option<CalleeLeg>,
+    phase: Phase,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("number", &self.number)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    NoAnswer,
+    MessageFull,
+    Expiry,
+}
+
+struct Core {
+    agent: Agent,
+    settings: ServerSettings,
+    registrar: Registrar,
+    users: Arc<dyn UserDirectory + Send + Sync>,
+    vault: Arc<Vault>,
+    audit: Arc<dyn AuditSink>,
+    rng: Arc<dyn SecureRandom + Send + Sync>,
+    pool: PortPool,
+    calls: HashMap<u64, Call>,
+    by_txn: HashMap<TransactionId, (u64, Side)>,
+    by_dialog: HashMap<DialogId, (u64, Side)>,
+    timers: BinaryHeap<Reverse<(Instant, TimerKind, u64)>>,
+    next_call: u64,
+    vm_done: mpsc::Sender<(u64, Result<u64, String>)>,
+}
+
+fn unix_now() -> u64 {
+    #[allow(clippy::disallowed_methods)] // the server's clock
+    let now = SystemTime::now();
+    now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn system_now() -> SystemTime {
+    #[allow(clippy::disallowed_methods)] // the server's clock
+    SystemTime::now()
+}
+
+/// The header fields of a response built elsewhere (the registrar's) that
+/// the user agent core does not write itself.
+fn extra_headers(response: &Message) -> Vec<(String, String)> {
+    response
+        .headers()
+        .filter(|h| {
+            !matches!(
+                h.name,
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+                    | HeaderName::ContentLength
+                    | HeaderName::Contact
+            ) || (h.name == HeaderName::Contact && response.cseq().is_ok_and(|c| c.method == Method::Register))
+        })
+        .map(|h| (h.name_str.to_owned(), h.value_str().to_owned()))
+        .collect()
+}
+
+fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+}
+
+/// The user part of a URI, decoded.
+fn user_of(uri: &carevox::sip::Uri<'_>) -> Option<String> {
+    let sip = uri.as_sip()?;
+    String::from_utf8(sip.user_decoded()?.into_owned()).ok()
+}
+
+fn binding_transport(kind: TransportKind) -> BindingTransport {
+    match kind {
+        TransportKind::Udp => BindingTransport::Udp,
+        TransportKind::Tcp => BindingTransport::Tcp,
+        _ => BindingTransport::Tls,
+    }
+}
+
+impl Core {
+    async fn run(
+        mut self,
+        mut events: AgentEvents,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+        mut vm_done: mpsc::Receiver<(u64, Result<u64, String>)>,
+    ) {
+        info!("PBX serving");
+        self.timers
+            .push(Reverse((Instant::now() + Duration::from_secs(1), TimerKind::Expiry, 0)));
+        loop {
+            let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            tokio::select! {
+                done = &mut stop => {
+                    self.end_all().await;
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    break;
+                }
+                e = events.recv() => match e {
+                    Some(AgentEvent::Ua { event, origin }) => self.on_event(event, origin).await,
+                    Some(_) => {}
+                    None => break,
+                },
+                Some((call, result)) = vm_done.recv() => self.voicemail_stored(call, result),
+                () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    self.fire_timers().await;
+                }
+            }
+        }
+        info!("PBX stopped");
+    }
+
+    fn append(&self, records: &[carevox::audit::Record]) {
+        for r in records {
+            if let Err(e) = self.audit.append(r) {
+                // The record is not lost silently: the failure is logged
+                // by kind (never by content) and the operation goes on.
+                warn!(error = %e, "audit record not appended");
+            }
+        }
+    }
+
+    fn audit_call(&self, call: &Call, event: CallEvent) {
+        let subject = CallSubject {
+            caller: Pii::new(call.caller.expose().as_str()),
+            callee: Pii::new(call.callee.expose().as_str()),
+            call_id: Pii::new(call.call_id.expose().as_str()),
+            network_address: Pii::new(call.caller_ip.expose().as_deref()),
+        };
+        self.append(&[call_record(
+            &event,
+            &subject,
+            unix_now(),
+            &self.settings.audit_source,
+        )]);
+    }
+
+    async fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, kind, call))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match kind {
+                TimerKind::Expiry => {
+                    match self.registrar.expire(system_now()) {
+                        Ok(records) => self.append(&records),
+                        Err(e) => warn!(error = %e, "registration expiry failed"),
+                    }
+                    self.timers.push(Reverse((
+                        now + Duration::from_secs(1),
+                        TimerKind::Expiry,
+                        0,
+                    )));
+                }
+                TimerKind::NoAnswer => {
+                    if let Some(c) = self.calls.get(&call)
+                        && matches!(c.phase, Phase::Ringing)
+                    {
+                        debug!(call, "no answer");
+                        if let Some(leg) = &c.callee_leg {
+                            let _ = self.agent.cancel(leg.invite).await;
+                        }
+                        self.send_to_voicemail(call, VoicemailReason::NoAnswer).await;
+                    }
+                }
+                TimerKind::MessageFull => {
+                    if let Some(c) = self.calls.get(&call)
+                        && matches!(c.phase, Phase::Voicemail { .. })
+                    {
+                        debug!(call, "longest message reached");
+                        if let Some(d) = c.caller_dialog {
+                            let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+                        }
+                        self.end_call(call, EndedBy::Pbx).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_event(&mut self, event: UaEvent, origin: Option<Origin>) {
+        match event {
+            UaEvent::Request {
+                id,
+                request,
+                dialog,
+            } => self.on_request(id, request, dialog, origin).await,
+            UaEvent::Response {
+                id,
+                response,
+                dialog,
+            } => self.on_response(id, response, dialog).await,
+            UaEvent::Cancelled { invite } => {
+                if let Some(&(call, Side::Caller)) = self.by_txn.get(&invite) {
+                    debug!(call, "caller cancelled");
+                    if let Some(leg) = self.calls.get(&call).and_then(|c| c.callee_leg.as_ref()) {
+                        let _ = self.agent.cancel(leg.invite).await;
+                    }
+                    self.end_call(call, EndedBy::Caller).await;
+                }
+            }
+            UaEvent::DialogTerminated { dialog, .. } => {
+                if let Some((call, side)) = self.by_dialog.remove(&dialog) {
+                    self.hang_up_other(call, side).await;
+                }
+            }
+            UaEvent::Timeout { id } | UaEvent::TransportError { id } => {
+                if let Some(&(call, Side::Callee)) = self.by_txn.get(&id)
+                    && self
+                        .calls
+                        .get(&call)
+                        .is_some_and(|c| matches!(c.phase, Phase::Ringing))
+                {
+                    self.send_to_voicemail(call, VoicemailReason::Unreachable).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn respond(&self, id: TransactionId, status: u16, reason: &str) {
+        if let Err(e) = self.agent.respond(id, status, reason, &[], None).await {
+            debug!(txn = %id, error = %e, "response not sent");
+        }
+    }
+
+    async fn on_request(
+        &mut self,
+        id: TransactionId,
+        request: Message,
+        dialog: Option<DialogId>,
+        origin: Option<Origin>,
+    ) {
+        let Some(origin) = origin else { return };
+        let method = request.method();
+        if dialog.is_some() {
+            // In a dialog: BYE is the core's; re-INVITE and UPDATE are not
+            // served (the keys of a leg do not change mid-call).
+            match method {
+                Some(Method::Invite | Method::Update) => {
+                    self.respond(id, 488, "Not Acceptable Here").await;
+                }
+                Some(Method::Ack) => {}
+                _ => self.respond(id, 200, "OK").await,
+            }
+            return;
+        }
+        match method {
+            Some(Method::Register) => self.on_register(id, &request, origin).await,
+            Some(Method::Invite) => self.on_invite(id, request, origin).await,
+            Some(Method::Options) => {
+                let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
+                let _ = self.agent.respond(id, 200, "OK", &allow, None).await;
+            }
+            Some(Method::Ack) => {}
+            _ => {
+                let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
+                let _ = self
+                    .agent
+                    .respond(id, 405, "Method Not Allowed", &allow, None)
+                    .await;
+            }
+        }
+    }
+
+    async fn on_register(&mut self, id: TransactionId, request: &Message, origin: Origin) {
+        let source = RequestSource::new(origin.source, binding_transport(origin.kind));
+        match self.registrar.handle(
+            request,
+            source,
+            system_now(),
+            &*self.users,
+            &*self.rng,
+        ) {
+            Ok(handled) => {
+                self.append(&handled.records);
+                let headers = extra_headers(&handled.response);
+                let reason = handled.response.reason().unwrap_or("OK").to_owned();
+                if let Err(e) = self
+                    .agent
+                    .respond(id, handled.status, &reason, &borrowed(&headers), None)
+                    .await
+                {
+                    debug!(txn = %id, error = %e, "REGISTER answer not sent");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "registrar failed");
+                self.respond(id, 500, "Server Internal Error").await;
+            }
+        }
+    }
+
+    async fn on_invite(&mut self, id: TransactionId, request: Message, origin: Origin) {
+        let source = RequestSource::new(origin.source, binding_transport(origin.kind));
+        let caller = match self.registrar.authorize_call(
+            &request,
+            source,
+            system_now(),
+            &*self.users,
+            &*self.rng,
+        ) {
+            Ok(CallAuthorization::Authenticated { user, records }) => {
+                self.append(&records);
+                user
+            }
+            Ok(CallAuthorization::Refused(handled)) => {
+                self.append(&handled.records);
+                let headers = extra_headers(&handled.response);
+                let reason = handled.response.reason().unwrap_or("Forbidden").to_owned();
+                let _ = self
+                    .agent
+                    .respond(id, handled.status, &reason, &borrowed(&headers), None)
+                    .await;
+                return;
+            }
+            Err(e) => {
+                warn!(error = %e, "call authentication failed");
+                self.respond(id, 500, "Server Internal Error").await;
+                return;
+            }
+        };
+        self.next_call += 1;
+        let number = self.next_call;
+        let callee = request
+            .request_uri()
+            .and_then(Result::ok)
+            .as_ref()
+            .and_then(user_of)
+            .filter(|c| self.users.user(c).is_some());
+        let Ok(call_id) = request.call_id().map(str::to_owned) else {
+            self.respond(id, 400, "Bad Request").await;
+            return;
+        };
+        let Some(callee) = callee else {
+            let call = CallSubject {
+                caller: Pii::new(caller.expose().as_str()),
+                callee: Pii::new(""),
+                call_id: Pii::new(call_id.as_str()),
+                network_address: Pii::new(None),
+            };
+            self.append(&[call_record(
+                &CallEvent::Refused { status: 404 },
+                &call,
+                unix_now(),
+                &self.settings.audit_source,
+            )]);
+            self.respond(id, 404, "Not Found").await;
+            return;
+        };
+        let mut call = Call {
+            number,
+            caller,
+            callee: Pii::new(callee.clone()),
+            call_id: Pii::new(call_id),
+            caller_ip: Pii::new(Some(origin.source.ip().to_string())),
+            invite: id,
+            caller_dialog: None,
+            caller_srtp: None,
+            caller_answer: String::new(),
+            caller_peer: MediaPeer::new(origin.source),
+            caller_ports: None,
+            callee_leg: None,
+            phase: Phase::Ringing,
+        };
+        // The caller's offer: SDES-SRTP audio only.
+        let offer = match SessionDescription::parse_bytes(request.body()) {
+            Ok(o) => o,
+            Err(_) => {
+                self.audit_call(&call, CallEvent::Refused { status: 488 });
+                self.respond(id, 488, "Not Acceptable Here").await;
+                return;
+            }
+        };
+        let (Ok(peer), Ok(ports)) = (MediaPeer::audio_of(&offer), self.pool.bind().await) else {
+            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.respond(id, 488, "Not Acceptable Here").await;
+            return;
+        };
+        let local = LocalMedia::new(
+            &self.settings.media_ip.to_string(),
+            ports.port(),
+            &number.to_string(),
+        );
+        let answered = answer_audio(
+            &offer,
+            &AudioCapabilities::new(vec![Codec::pcmu()]),
+            &local,
+            &*self.rng,
+            &SdesOptions::new(),
+        );
+        let Ok(answered) = answered else {
+            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.respond(id, 488, "Not Acceptable Here").await;
+            return;
+        };
+        let Some(srtp) = answered.srtp else {
+            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.respond(id, 488, "Not Acceptable Here").await;
+            return;
+        };
+        call.caller_srtp = Some(srtp);
+        call.caller_answer = answered.answer.sdp.to_string();
+        call.caller_peer = peer;
+        call.caller_ports = Some(ports);
+        self.audit_call(&call, CallEvent::Started);
+        self.by_txn.insert(id, (number, Side::Caller));
+        self.calls.insert(number, call);
+        debug!(call = number, txn = %id, "call started");
+
+        // The callee's phones.
+        let binding = self
+            .registrar
+            .location()
+            .lookup(&callee, unix_now())
+            .first()
+            .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport));
+        let Some((contact, source, transport)) = binding else {
+            self.send_to_voicemail(number, VoicemailReason::Unreachable).await;
+            return;
+        };
+        if let Err(e) = self.call_callee(number, &callee, &contact, source, transport).await {
+            debug!(call = number, error = %e, "callee leg not started");
+            self.send_to_voicemail(number, VoicemailReason::Unreachable).await;
+            return;
+        }
+        self.timers.push(Reverse((
+            Instant::now() + self.settings.no_answer,
+            TimerKind::NoAnswer,
+            number,
+        )));
+    }
+
+    async fn call_callee(
+        &mut self,
+        number: u64,
+        callee: &str,
+        contact: &str,
+        source: SocketAddr,
+        transport: BindingTransport,
+    ) -> Result<(), CalleeError> {
+        let ports = self.pool.bind().await?;
+        let lines = offer_cryptos(&self.settings.suites, &*self.rng)
+            .map_err(|_| CalleeError::Offer)?;
+        let ip = self.settings.media_ip;
+        let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+        let mut sdp = format!(
+            "v=0\r\no=- {number} 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+             m=audio {} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+            ports.port()
+        );
+        for l in &lines {
+            sdp.push_str(&format!("a=crypto:{l}\r\n"));
+        }
+        let Some(call) = self.calls.get(&number) else {
+            return Err(CalleeError::Gone);
+        };
+        let domain = &self.settings.domain;
+        let kind = match transport {
+            BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
+            BindingTransport::Tcp => (SipKind::Tcp, TransportKind::Tcp),
+            _ => (SipKind::Udp, TransportKind::Udp),
+        };
+        let mut out = Outgoing::new(
+            "INVITE",
+            contact,
+            &format!("<sips:{}@{domain}>", call.caller.expose()),
+            &format!("<sips:{callee}@{domain}>"),
+            source,
+            kind.0,
+        );
+        out.body = Some(("application/sdp".to_owned(), Bytes::from(sdp)));
+        // Over the connection the phone registered on (the transport's
+        // route for its address).
+        let invite = self
+            .agent
+            .send_request(out, Destination::new(kind.1, source))
+            .await
+            .map_err(|_| CalleeError::Send)?;
+        self.by_txn.insert(invite, (number, Side::Callee));
+        if let Some(call) = self.calls.get_mut(&number) {
+            call.callee_leg = Some(CalleeLeg {
+                invite,
+                lines,
+                ports: Some(ports),
+                dialog: None,
+            });
+        }
+        Ok(())
+    }
+
+    async fn on_response(
+        &mut self,
+        id: TransactionId,
+        response: Message,
+        dialog: Option<DialogId>,
+    ) {
+        let Some(&(number, Side::Callee)) = self.by_txn.get(&id) else {
+            return;
+        };
+        let status = response.status().unwrap_or(0);
+        let Some(call) = self.calls.get(&number) else { return };
+        if !matches!(call.phase, Phase::Ringing) {
+            // A 200 after the call moved on (to voicemail, or ended): the
+            // core ACKed it; hang up that dialog.
+            if (200..300).contains(&status)
+                && let Some(d) = dialog
+            {
+                let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+            }
+            return;
+        }
+        match status {
+            180 | 183 => {
+                let invite = call.invite;
+                self.respond(invite, 180, "Ringing").await;
+            }
+            200..=299 => self.answered(number, response, dialog).await,
+            486 | 480 | 408 | 603 | 600 => {
+                self.send_to_voicemail(number, VoicemailReason::Busy).await;
+            }
+            300.. => {
+                let invite = call.invite;
+                let reason = response.reason().unwrap_or("Call Failed").to_owned();
+                if let Some(call) = self.calls.get(&number) {
+                    self.audit_call(call, CallEvent::Refused { status });
+                }
+                let _ = self.agent.respond(invite, status, &reason, &[], None).await;
+                self.end_call(number, EndedBy::Callee).await;
+            }
+            _ => {}
+        }
+    }
+
+    async fn answered(&mut self, number: u64, response: Message, callee_dialog: Option<DialogId>) {
+        let Some(call) = self.calls.get_mut(&number) else { return };
+        let Some(leg) = call.callee_leg.as_mut() else { return };
+        let answer = SessionDescription::parse_bytes(response.body());
+        let keyed = answer.as_ref().ok().and_then(|a| {
+            let srtp = offerer_srtp(&leg.lines, a, &SdesOptions::new()).ok()?;
+            let peer = MediaPeer::audio_of(a).ok()?;
+            Some((srtp, peer))
+        });
+        let (Some((callee_srtp, callee_peer)), Some(caller_srtp), Some(a_ports), Some(b_ports)) = (
+            keyed,
+            call.caller_srtp.take(),
+            call.caller_ports.take(),
+            leg.ports.take(),
+        ) else {
+            // The callee answered with something unusable: end its leg and
+            // refuse the caller.
+            debug!(call = number, "callee's answer unusable");
+            let invite = call.invite;
+            if let Some(call) = self.calls.get(&number) {
+                self.audit_call(call, CallEvent::Refused { status: 488 });
+            }
+            self.respond(invite, 488, "Not Acceptable Here").await;
+            self.end_call(number, EndedBy::Pbx).await;
+            return;
+        };
+        let relay = MediaRelay::new(
+            caller_srtp,
+            call.caller_peer,
+            callee_srtp,
+            callee_peer,
+            RelayConfig::default(),
+        );
+        let relay = spawn_relay(relay, a_ports, b_ports, None);
+        call.phase = Phase::Talking {
+            relay,
+            since: Instant::now(),
+        };
+        let invite = call.invite;
+        let sdp = call.caller_answer.clone();
+        if let Some(d) = callee_dialog
+            && let Some(call) = self.calls.get_mut(&number)
+            && let Some(leg) = call.callee_leg.as_mut()
+        {
+            leg.dialog = Some(d);
+            self.by_dialog.insert(d, (number, Side::Callee));
+        }
+        match self
+            .agent
+            .respond(invite, 200, "OK", &[], Some(("application/sdp", Bytes::from(sdp))))
+            .await
+        {
+            Ok(Some(d)) => {
+                self.by_dialog.insert(d, (number, Side::Caller));
+                if let Some(call) = self.calls.get_mut(&number) {
+                    call.caller_dialog = Some(d);
+                    debug!(call = number, "answered");
+                }
+                if let Some(call) = self.calls.get(&number) {
+                    self.audit_call(call, CallEvent::Answered);
+                }
+            }
+            _ => {
+                debug!(call = number, "caller gone before the answer");
+                self.end_call(number, EndedBy::Caller).await;
+            }
+        }
+    }
+
+    async fn send_to_voicemail(&mut self, number: u64, reason: VoicemailReason) {
+        let Some(call) = self.calls.get_mut(&number) else { return };
+        if !matches!(call.phase, Phase::Ringing) {
+            return;
+        }
+        let (Some(srtp), Some(ports)) = (call.caller_srtp.take(), call.caller_ports.take()) else {
+            return;
+        };
+        // The callee's leg, if any, is over.
+        if let Some(leg) = call.callee_leg.take() {
+            self.by_txn.remove(&leg.invite);
+        }
+        let mut ssrc = [0u8; 4];
+        let _ = self.rng.fill(&mut ssrc);
+        let (sink, heard) = mpsc::channel(4096);
+        let media = spawn_endpoint(
+            srtp,
+            ports,
+            EndpointMedia {
+                law: G711::Pcmu,
+                ssrc: u32::from_be_bytes(ssrc),
+                source: Source::Samples(Arc::new(prompt())),
+                peer: call.caller_peer.rtp,
+            },
+            Some(sink),
+        );
+        let Ok(media) = media else {
+            let invite = call.invite;
+            self.respond(invite, 500, "Server Internal Error").await;
+            self.end_call(number, EndedBy::Pbx).await;
+            return;
+        };
+        call.phase = Phase::Voicemail {
+            media,
+            since: Instant::now(),
+        };
+        let invite = call.invite;
+        let sdp = call.caller_answer.clone();
+        // The message goes into the vault as it arrives.
+        let id = format!(
+            "vm-{}",
+            random_token(&*self.rng, 12).unwrap_or_else(|_| number.to_string())
+        );
+        let now = unix_now();
+        let metadata = Metadata::new(
+            id,
+            G711::Pcmu.media_type(),
+            now,
+            now.saturating_add(self.settings.voicemail_retention.as_secs()),
+        )
+        .label("caller", call.caller.expose().as_str())
+        .label("callee", call.callee.expose().as_str())
+        .label("call_id", call.call_id.expose().as_str());
+        let config = RecorderConfig::new(G711::Pcmu).with_max_duration(self.settings.max_message);
+        let vault = self.vault.clone();
+        let rng = self.rng.clone();
+        let done = self.vm_done.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = record(&vault, &*rng, metadata, config, heard);
+            let _ = done.blocking_send((number, result));
+        });
+        self.timers.push(Reverse((
+            Instant::now() + self.settings.max_message + Duration::from_secs(1),
+            TimerKind::MessageFull,
+            number,
+        )));
+        if let Some(call) = self.calls.get(&number) {
+            self.audit_call(call, CallEvent::ToVoicemail { reason });
+        }
+        match self
+            .agent
+            .respond(invite, 200, "OK", &[], Some(("application/sdp", Bytes::from(sdp))))
+            .await
+        {
+            Ok(Some(d)) => {
+                self.by_dialog.insert(d, (number, Side::Caller));
+                if let Some(call) = self.calls.get_mut(&number) {
+                    call.caller_dialog = Some(d);
+                }
+                debug!(call = number, "voicemail answered");
+            }
+            _ => self.end_call(number, EndedBy::Caller).await,
+        }
+    }
+
+    fn voicemail_stored(&mut self, number: u64, result: Result<u64, String>) {
+        match result {
+            Ok(len) => info!(call = number, bytes = len, "voicemail stored"),
+            Err(e) => warn!(call = number, error = %e, "voicemail not stored"),
+        }
+    }
+
+    /// One side ended: end the other.
+    async fn hang_up_other(&mut self, number: u64, side: Side) {
+        let Some(call) = self.calls.get(&number) else { return };
+        let other = match side {
+            Side::Caller => call.callee_leg.as_ref().and_then(|l| l.dialog),
+            Side::Callee => call.caller_dialog,
+        };
+        if let Some(d) = other {
+            self.by_dialog.remove(&d);
+            let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+        }
+        let by = match side {
+            Side::Caller => EndedBy::Caller,
+            Side::Callee => EndedBy::Callee,
+        };
+        self.end_call(number, by).await;
+    }
+
+    /// Forgets a call: media stopped (the voicemail's sink closes, which
+    /// seals the message), ports released, audited.
+    async fn end_call(&mut self, number: u64, by: EndedBy) {
+        let Some(mut call) = self.calls.remove(&number) else { return };
+        let phase = std::mem::replace(&mut call.phase, Phase::Ended);
+        let duration = match phase {
+            Phase::Talking { relay, since } => {
+                let stats = relay.stop().await;
+                debug!(
+                    call = number,
+                    a_received = stats.a.received,
+                    b_received = stats.b.received,
+                    "relay stopped"
+                );
+                since.elapsed().as_secs()
+            }
+            Phase::Voicemail { media, since } => {
+                media.stop().await;
+                since.elapsed().as_secs()
+            }
+            Phase::Ringing | Phase::Ended => 0,
+        };
+        self.by_txn.retain(|_, (n, _)| *n != number);
+        self.by_dialog.retain(|_, (n, _)| *n != number);
+        self.audit_call(
+            &call,
+            CallEvent::Ended {
+                duration_secs: duration,
+                by,
+            },
+        );
+        debug!(call = number, "call ended");
+    }
+
+    async fn end_all(&mut self) {
+        let numbers: Vec<u64> = self.calls.keys().copied().collect();
+        for n in numbers {
+            if let Some(call) = self.calls.get(&n) {
+                for d in [call.caller_dialog, call.callee_leg.as_ref().and_then(|l| l.dialog)]
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+                }
+            }
+            self.end_call(n, EndedBy::Pbx).await;
+        }
+    }
+}
+
+/// Why the callee's leg could not start.
+#[derive(Debug, thiserror::Error)]
+enum CalleeError {
+    #[error("media: {0}")]
+    Media(#[from] MediaError),
+    #[error("no offer could be made")]
+    Offer,
+    #[error("the call is gone")]
+    Gone,
+    #[error("the INVITE could not be sent")]
+    Send,
+}
+
+/// The voicemail prompt: half a second of a 1 kHz beep, μ-law.
+fn prompt() -> Vec<u8> {
+    (0..4000u32)
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            let s = (6000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()).round();
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "the value lies within ±6000"
+            )]
+            G711::Pcmu.encode(s as i16)
+        })
+        .collect()
+}
+
+/// Writes the message as it arrives; returns its length once sealed.
+fn record(
+    vault: &Vault,
+    rng: &dyn SecureRandom,
+    metadata: Metadata,
+    config: RecorderConfig,
+    mut heard: mpsc::Receiver<Vec<u8>>,
+) -> Result<u64, String> {
+    let mut recorder = Recorder::start(vault, rng, metadata, config).map_err(|e| e.to_string())?;
+    while let Some(packet) = heard.blocking_recv() {
+        // A packet that is not RTP is skipped; the recording goes on.
+        let _ = recorder.push(&packet);
+    }
+    recorder.finish().map(|i| i.len).map_err(|e| e.to_string())
+}
