@@ -876,8 +876,18 @@ impl Config {
             p.push(&["media", "srtp_suites"], Problem::Empty);
         }
         p.duplicates(&["media", "srtp_suites"], &m.srtp_suites);
-        p.range(&["media", "rtp_port_min"], m.rtp_port_min.into(), 1024, 65534);
-        p.range(&["media", "rtp_port_max"], m.rtp_port_max.into(), 1027, 65535);
+        p.range(
+            &["media", "rtp_port_min"],
+            m.rtp_port_min.into(),
+            1024,
+            65534,
+        );
+        p.range(
+            &["media", "rtp_port_max"],
+            m.rtp_port_max.into(),
+            1027,
+            65535,
+        );
         if u32::from(m.rtp_port_max) < u32::from(m.rtp_port_min) + 3 {
             p.push(
                 &["media", "rtp_port_max"],

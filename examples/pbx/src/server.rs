@@ -164,7 +164,10 @@ pub struct Server {
 
 impl Server {
     /// Starts listening and serving. Must be called inside a tokio runtime.
-    pub async fn start(settings: ServerSettings, parts: ServerParts) -> Result<Server, ServerError> {
+    pub async fn start(
+        settings: ServerSettings,
+        parts: ServerParts,
+    ) -> Result<Server, ServerError> {
         let (transport, incoming) = Transport::builder(TransportConfig::default())
             .tls(settings.listen, parts.tls.clone())
             .start()
@@ -173,7 +176,10 @@ impl Server {
             .local_addr(TransportKind::Tls)
             .unwrap_or(settings.listen);
         let ua = UserAgent::new(
-            UaConfig::new(&addr.to_string(), &format!("<sips:pbx@{addr};transport=tls>")),
+            UaConfig::new(
+                &addr.to_string(),
+                &format!("<sips:pbx@{addr};transport=tls>"),
+            ),
             parts.rng.clone(),
         );
         let (agent, events) = Agent::start(transport, incoming, ua, EndpointConfig::default());
@@ -181,7 +187,11 @@ impl Server {
         let (vm_done, vm_done_rx) = mpsc::channel(64);
         let core = Core {
             agent: agent.clone(),
-            pool: PortPool::new(settings.media_ip, settings.media_ports.0, settings.media_ports.1),
+            pool: PortPool::new(
+                settings.media_ip,
+                settings.media_ports.0,
+                settings.media_ports.1,
+            ),
             settings,
             registrar: parts.registrar,
             users: parts.users,
@@ -323,14 +333,18 @@ fn extra_headers(response: &Message) -> Vec<(String, String)> {
                     | HeaderName::CSeq
                     | HeaderName::ContentLength
                     | HeaderName::Contact
-            ) || (h.name == HeaderName::Contact && response.cseq().is_ok_and(|c| c.method == Method::Register))
+            ) || (h.name == HeaderName::Contact
+                && response.cseq().is_ok_and(|c| c.method == Method::Register))
         })
         .map(|h| (h.name_str.to_owned(), h.value_str().to_owned()))
         .collect()
 }
 
 fn borrowed(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 /// The user part of a URI, decoded.
@@ -355,8 +369,11 @@ impl Core {
         mut vm_done: mpsc::Receiver<(u64, Result<u64, String>)>,
     ) {
         info!("PBX serving");
-        self.timers
-            .push(Reverse((Instant::now() + Duration::from_secs(1), TimerKind::Expiry, 0)));
+        self.timers.push(Reverse((
+            Instant::now() + Duration::from_secs(1),
+            TimerKind::Expiry,
+            0,
+        )));
         loop {
             let next = self.timers.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
@@ -433,7 +450,8 @@ impl Core {
                         if let Some(leg) = &c.callee_leg {
                             let _ = self.agent.cancel(leg.invite).await;
                         }
-                        self.send_to_voicemail(call, VoicemailReason::NoAnswer).await;
+                        self.send_to_voicemail(call, VoicemailReason::NoAnswer)
+                            .await;
                     }
                 }
                 TimerKind::MessageFull => {
@@ -484,7 +502,8 @@ impl Core {
                         .get(&call)
                         .is_some_and(|c| matches!(c.phase, Phase::Ringing))
                 {
-                    self.send_to_voicemail(call, VoicemailReason::Unreachable).await;
+                    self.send_to_voicemail(call, VoicemailReason::Unreachable)
+                        .await;
                 }
             }
             _ => {}
@@ -538,13 +557,10 @@ impl Core {
 
     async fn on_register(&mut self, id: TransactionId, request: &Message, origin: Origin) {
         let source = RequestSource::new(origin.source, binding_transport(origin.kind));
-        match self.registrar.handle(
-            request,
-            source,
-            system_now(),
-            &*self.users,
-            &*self.rng,
-        ) {
+        match self
+            .registrar
+            .handle(request, source, system_now(), &*self.users, &*self.rng)
+        {
             Ok(handled) => {
                 self.append(&handled.records);
                 let headers = extra_headers(&handled.response);
@@ -689,12 +705,17 @@ impl Core {
             .first()
             .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport));
         let Some((contact, source, transport)) = binding else {
-            self.send_to_voicemail(number, VoicemailReason::Unreachable).await;
+            self.send_to_voicemail(number, VoicemailReason::Unreachable)
+                .await;
             return;
         };
-        if let Err(e) = self.call_callee(number, &callee, &contact, source, transport).await {
+        if let Err(e) = self
+            .call_callee(number, &callee, &contact, source, transport)
+            .await
+        {
             debug!(call = number, error = %e, "callee leg not started");
-            self.send_to_voicemail(number, VoicemailReason::Unreachable).await;
+            self.send_to_voicemail(number, VoicemailReason::Unreachable)
+                .await;
             return;
         }
         self.timers.push(Reverse((
@@ -713,8 +734,8 @@ impl Core {
         transport: BindingTransport,
     ) -> Result<(), CalleeError> {
         let ports = self.pool.bind().await?;
-        let lines = offer_cryptos(&self.settings.suites, &*self.rng)
-            .map_err(|_| CalleeError::Offer)?;
+        let lines =
+            offer_cryptos(&self.settings.suites, &*self.rng).map_err(|_| CalleeError::Offer)?;
         let ip = self.settings.media_ip;
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
         let mut sdp = format!(
@@ -772,7 +793,9 @@ impl Core {
             return;
         };
         let status = response.status().unwrap_or(0);
-        let Some(call) = self.calls.get(&number) else { return };
+        let Some(call) = self.calls.get(&number) else {
+            return;
+        };
         if !matches!(call.phase, Phase::Ringing) {
             // A 200 after the call moved on (to voicemail, or ended): the
             // core ACKed it; hang up that dialog.
@@ -806,8 +829,12 @@ impl Core {
     }
 
     async fn answered(&mut self, number: u64, response: Message, callee_dialog: Option<DialogId>) {
-        let Some(call) = self.calls.get_mut(&number) else { return };
-        let Some(leg) = call.callee_leg.as_mut() else { return };
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
+        let Some(leg) = call.callee_leg.as_mut() else {
+            return;
+        };
         let answer = SessionDescription::parse_bytes(response.body());
         let keyed = answer.as_ref().ok().and_then(|a| {
             let srtp = offerer_srtp(&leg.lines, a, &SdesOptions::new()).ok()?;
@@ -854,7 +881,13 @@ impl Core {
         }
         match self
             .agent
-            .respond(invite, 200, "OK", &[], Some(("application/sdp", Bytes::from(sdp))))
+            .respond(
+                invite,
+                200,
+                "OK",
+                &[],
+                Some(("application/sdp", Bytes::from(sdp))),
+            )
             .await
         {
             Ok(Some(d)) => {
@@ -875,7 +908,9 @@ impl Core {
     }
 
     async fn send_to_voicemail(&mut self, number: u64, reason: VoicemailReason) {
-        let Some(call) = self.calls.get_mut(&number) else { return };
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
         if !matches!(call.phase, Phase::Ringing) {
             return;
         }
@@ -945,7 +980,13 @@ impl Core {
         }
         match self
             .agent
-            .respond(invite, 200, "OK", &[], Some(("application/sdp", Bytes::from(sdp))))
+            .respond(
+                invite,
+                200,
+                "OK",
+                &[],
+                Some(("application/sdp", Bytes::from(sdp))),
+            )
             .await
         {
             Ok(Some(d)) => {
@@ -968,7 +1009,9 @@ impl Core {
 
     /// One side ended: end the other.
     async fn hang_up_other(&mut self, number: u64, side: Side) {
-        let Some(call) = self.calls.get(&number) else { return };
+        let Some(call) = self.calls.get(&number) else {
+            return;
+        };
         let other = match side {
             Side::Caller => call.callee_leg.as_ref().and_then(|l| l.dialog),
             Side::Callee => call.caller_dialog,
@@ -987,7 +1030,9 @@ impl Core {
     /// Forgets a call: media stopped (the voicemail's sink closes, which
     /// seals the message), ports released, audited.
     async fn end_call(&mut self, number: u64, by: EndedBy) {
-        let Some(mut call) = self.calls.remove(&number) else { return };
+        let Some(mut call) = self.calls.remove(&number) else {
+            return;
+        };
         let phase = std::mem::replace(&mut call.phase, Phase::Ended);
         let duration = match phase {
             Phase::Talking { relay, since } => {
@@ -1022,9 +1067,12 @@ impl Core {
         let numbers: Vec<u64> = self.calls.keys().copied().collect();
         for n in numbers {
             if let Some(call) = self.calls.get(&n) {
-                for d in [call.caller_dialog, call.callee_leg.as_ref().and_then(|l| l.dialog)]
-                    .into_iter()
-                    .flatten()
+                for d in [
+                    call.caller_dialog,
+                    call.callee_leg.as_ref().and_then(|l| l.dialog),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
                 }

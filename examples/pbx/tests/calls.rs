@@ -1,0 +1,287 @@
+//! The PBX on 127.0.0.1 with two softphones made of the SDK, over TLS with
+//! a test CA made at test time: both register with SHA-256 digest; Alice
+//! calls Bob, Bob answers, each hears the other's tone through the relay
+//! (found by frequency), Alice hangs up and Bob's phone learns it; Alice
+//! calls again, nobody answers, voicemail records her tone into the vault;
+//! a call to an unknown user gets 404, to a user without a phone goes to
+//! voicemail; every step is in the audit records, none of which prints a
+//! name or a number.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss
+)]
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use carevox::audio::{G711, tone_power};
+use carevox::audit::{EventType, Record};
+use carevox::audit_sink::AuditSink;
+use carevox::redact::debug_leak;
+use carevox::sip::auth::{Password, UserSecret};
+use carevox::sip::sdp::crypto::CryptoSuite;
+use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
+use carevox_pbx::config::Config;
+use carevox_pbx::media::Source;
+use carevox_pbx::phone::{CallOutcome, Phone, PhoneConfig};
+use carevox_pbx::registrar::{DirectoryUser, Md5Use, Registrar, RegistrarSettings, UserDirectory};
+use carevox_pbx::server::{Server, ServerParts, ServerSettings};
+use carevox_testkit::pki::Ca;
+use carevox_transport::{TlsClientConfig, TlsServerConfig};
+use ring::rand::SystemRandom;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const DOMAIN: &str = "clinic.test";
+const NAME: &str = "pbx.clinic.test";
+
+struct Users(HashMap<String, DirectoryUser>);
+
+impl UserDirectory for Users {
+    fn user(&self, username: &str) -> Option<DirectoryUser> {
+        self.0.get(username).cloned()
+    }
+}
+
+#[derive(Default)]
+struct Capture(Mutex<Vec<Record>>);
+
+impl AuditSink for Capture {
+    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
+        let mut v = self.0.lock().unwrap();
+        v.push(record.clone());
+        Ok(v.len() as u64)
+    }
+}
+
+struct Pbx {
+    server: Server,
+    ca: Ca,
+    vault: Arc<Vault>,
+    backend: Arc<MemoryBackend>,
+    audit: Arc<Capture>,
+    _dir: tempfile::TempDir,
+}
+
+async fn pbx(no_answer: Duration) -> Pbx {
+    let ca = Ca::new("clinic test CA");
+    let id = ca.issue(&[NAME]);
+    let config = Config::from_toml(&format!(
+        "[server]\nrealm = \"{DOMAIN}\"\ndomains = [\"{DOMAIN}\"]\n"
+    ))
+    .unwrap();
+    let rng = Arc::new(SystemRandom::new());
+    let registrar = Registrar::new(
+        RegistrarSettings::from_config(&config, "pbx-test"),
+        &[7u8; 32],
+    )
+    .unwrap();
+    let mut users = HashMap::new();
+    for name in ["alice", "bob", "carol"] {
+        users.insert(
+            name.to_owned(),
+            DirectoryUser {
+                secrets: vec![UserSecret::Password(Password::new(&format!(
+                    "{name}-secret"
+                )))],
+                md5: Md5Use::Refused,
+            },
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
+    let backend = Arc::new(MemoryBackend::new());
+    let vault = Arc::new(Vault::new(backend.clone(), Arc::new(keys)));
+    let audit = Arc::new(Capture::default());
+    let mut settings = ServerSettings::from_config(&config).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.media_ip = LOCALHOST;
+    settings.media_ports = (41000, 41999);
+    settings.no_answer = no_answer;
+    settings.max_message = Duration::from_secs(20);
+    let server = Server::start(
+        settings,
+        ServerParts {
+            registrar,
+            users: Arc::new(Users(users)),
+            vault: vault.clone(),
+            audit: audit.clone(),
+            rng,
+            tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    Pbx {
+        server,
+        ca,
+        vault,
+        backend,
+        audit,
+        _dir: dir,
+    }
+}
+
+async fn phone(pbx: &Pbx, user: &str, tone: f64) -> Phone {
+    let config = PhoneConfig {
+        user: user.to_owned().into(),
+        domain: DOMAIN.to_owned(),
+        password: Password::new(&format!("{user}-secret")),
+        pbx: pbx.server.addr(),
+        server_name: NAME.to_owned(),
+        tls: TlsClientConfig::builder(vec![pbx.ca.cert.clone()])
+            .build()
+            .unwrap(),
+        media_ip: LOCALHOST,
+        source: Source::Tone(tone),
+        suites: vec![CryptoSuite::AesCm128HmacSha1_80],
+        allow_md5: false,
+    };
+    Phone::start(config, Arc::new(SystemRandom::new()))
+        .await
+        .unwrap()
+}
+
+/// The share of whole 20 ms frames in which `frequency` dominates.
+fn frames_with_tone(samples: &[u8], frequency: f64) -> f64 {
+    let frames: Vec<Vec<i16>> = samples
+        .chunks_exact(160)
+        .map(|f| f.iter().map(|&b| G711::Pcmu.decode(b)).collect())
+        .collect();
+    if frames.is_empty() {
+        return 0.0;
+    }
+    let with = frames
+        .iter()
+        .filter(|f| tone_power(f, 8000, frequency) > 0.5)
+        .count();
+    with as f64 / frames.len() as f64
+}
+
+fn events(audit: &Capture) -> Vec<EventType> {
+    audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.event.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_phones_register_talk_through_the_relay_and_hang_up() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    let mut bob = phone(&pbx, "bob", 1000.0).await;
+    alice.register(300).await.unwrap();
+    bob.register(300).await.unwrap();
+
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    let incoming = bob.incoming().await.unwrap();
+    bob.ring(&incoming).await.unwrap();
+    let bob_call = bob.answer(incoming).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(alice_call) = outcome else {
+        panic!("not answered: {outcome:?}");
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (alice_heard, alice_stats) = alice.hang_up(alice_call).await.unwrap();
+    let (bob_heard, _) = bob.hung_up(bob_call).await.unwrap();
+
+    assert!(alice_heard.len() >= 8000 / 2, "{}", alice_heard.len());
+    assert!(frames_with_tone(&alice_heard, 1000.0) > 0.8);
+    assert!(frames_with_tone(&alice_heard, 440.0) < 0.05);
+    assert!(frames_with_tone(&bob_heard, 440.0) > 0.8);
+    assert!(frames_with_tone(&bob_heard, 1000.0) < 0.05);
+    assert_eq!(alice_stats.a.auth_failures, 0);
+
+    let seen = events(&pbx.audit);
+    assert_eq!(seen.iter().filter(|e| **e == EventType::Login).count(), 2);
+    assert!(seen.contains(&EventType::CallStart));
+    assert!(seen.contains(&EventType::CallEnd));
+    let records = pbx.audit.0.lock().unwrap().clone();
+    assert_eq!(
+        debug_leak(&records, &["alice", "bob", "127.0.0.1", DOMAIN]),
+        None
+    );
+    pbx.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
+    let pbx = pbx(Duration::from_secs(2)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    let mut bob = phone(&pbx, "bob", 1000.0).await;
+    alice.register(300).await.unwrap();
+    bob.register(300).await.unwrap();
+
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    // Bob's phone rings and nobody picks up.
+    let incoming = bob.incoming().await.unwrap();
+    bob.ring(&incoming).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(call) = outcome else {
+        panic!("voicemail did not answer: {outcome:?}");
+    };
+    // Alice leaves two seconds of her tone after the beep.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (heard, _) = alice.hang_up(call).await.unwrap();
+    assert!(frames_with_tone(&heard, 1000.0) > 0.1, "the prompt's beep");
+
+    // The message is sealed in the vault once the call is over.
+    let mut stored = None;
+    for _ in 0..50 {
+        let list = pbx.vault.list().unwrap();
+        if let Some(o) = list.first() {
+            stored = Some(o.id.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = stored.expect("a voicemail in the vault");
+    let (meta, samples) = pbx.vault.get(&id).unwrap();
+    assert_eq!(meta.content_type, "audio/PCMU");
+    assert_eq!(meta.get_label("callee"), Some("bob"));
+    assert_eq!(meta.get_label("caller"), Some("alice"));
+    assert!(samples.len() >= 8000, "{} samples", samples.len());
+    assert!(frames_with_tone(&samples, 440.0) > 0.8);
+    // Encrypted at rest: neither the labels nor the audio in the clear.
+    let raw = pbx.backend.payload_bytes(&id).unwrap();
+    assert!(!raw.windows(5).any(|w| w == b"alice"));
+    assert!(!raw.windows(64).any(|w| w == &samples[..64]));
+
+    let seen = events(&pbx.audit);
+    assert!(seen.contains(&EventType::CallStart));
+    assert!(seen.contains(&EventType::CallEnd));
+    pbx.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_unregistered_callees() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    alice.register(300).await.unwrap();
+    // Nobody called dave exists.
+    assert!(matches!(
+        alice.call("dave").await.unwrap(),
+        CallOutcome::Refused(404)
+    ));
+    // Carol exists but has no phone registered: voicemail answers.
+    let CallOutcome::Answered(call) = alice.call("carol").await.unwrap() else {
+        panic!("voicemail did not answer");
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    alice.hang_up(call).await.unwrap();
+    pbx.server.shutdown().await;
+}
