@@ -9,3 +9,4 @@ pub mod media;
 pub mod phone;
 pub mod registrar;
 pub mod server;
+pub mod store;

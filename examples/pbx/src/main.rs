@@ -4,14 +4,30 @@
 //! against the technical safeguards of 45 CFR 164.312. Exit status: 0 when
 //! every safeguard is met, 1 when a setting weakens one, 2 for a usage
 //! error or a file that cannot be read or is invalid.
+//!
+//! `carevox-pbx serve --config FILE` runs the PBX until SIGINT or SIGTERM.
+//! `carevox-pbx user-entry NAME --realm REALM` prints the `users.toml`
+//! entry of a password read from standard input.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use carevox::audit::{Action, Detail, EventType, Outcome, Record, Timestamp};
+use carevox::redact::Pii;
+use carevox::sip::auth::Password;
 use carevox_pbx::check::check_config;
 use carevox_pbx::config::Config;
+use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
+use carevox_pbx::server::{Server, ServerParts, ServerSettings};
+use carevox_pbx::store::{Store, UsersFile};
+use carevox_transport::TlsServerConfig;
+use carevox_transport::pki_types::pem::PemObject;
+use carevox_transport::pki_types::{CertificateDer, PrivateKeyDer};
 use clap::{Parser, Subcommand};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroize;
 
 /// The carevox PBX: SIP over TLS and SRTP only.
 #[derive(Debug, Parser)]
@@ -33,11 +49,31 @@ enum Command {
         /// The configuration file (pbx.toml).
         file: PathBuf,
     },
+    /// Run the PBX: SIP over TLS on the configured addresses, until SIGINT
+    /// or SIGTERM. The data directory and the vault's master key are
+    /// created when missing; users are read from `<data_dir>/users.toml`.
+    Serve {
+        /// The configuration file (pbx.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the `users.toml` entry for NAME with the password read from
+    /// the first line of standard input (HA1 values only: the password is
+    /// not written anywhere).
+    UserEntry {
+        /// The user name.
+        name: String,
+        /// The digest realm (`[server] realm` of the configuration).
+        #[arg(long)]
+        realm: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::UserEntry { name, realm } => user_entry(&name, &realm),
         Command::CheckConfig { file } => {
             let config = match Config::load(&file) {
                 Ok(c) => c,
@@ -57,4 +93,131 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn user_entry(name: &str, realm: &str) -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("carevox-pbx: no password on standard input");
+        return ExitCode::from(2);
+    }
+    let typed = line.trim_end_matches(['\r', '\n']);
+    if typed.is_empty() {
+        line.zeroize();
+        eprintln!("carevox-pbx: the password is empty");
+        return ExitCode::from(2);
+    }
+    let password = Password::new(typed);
+    line.zeroize();
+    match UsersFile::entry(name, realm, &password, Md5Use::Refused) {
+        Ok(entry) => {
+            print!("{entry}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("carevox-pbx: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("carevox-pbx: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carevox-pbx: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carevox-pbx: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    #[allow(clippy::disallowed_methods)] // the program's own random source
+    let rng: Arc<dyn SecureRandom + Send + Sync> = Arc::new(SystemRandom::new());
+    let now = unix_now();
+    let store = Store::open(&config, &*rng, now)?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&config.tls.certificate)?.collect::<Result<_, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(&config.tls.private_key)?;
+    let tls = TlsServerConfig::new(chain, key)?;
+    let registrar = Registrar::new(
+        RegistrarSettings::from_config(&config, "carevox-pbx"),
+        store.nonce_secret.expose(),
+    )?;
+    let settings =
+        ServerSettings::from_config(&config).ok_or("no [tls] listen address or no domain")?;
+    // The configuration in force is the first record of the run.
+    let mut loaded = Record::new(
+        EventType::ConfigurationChange,
+        Action::Execute,
+        Outcome::Success,
+        Timestamp(now.saturating_mul(1000)),
+        "carevox-pbx",
+        "carevox-pbx",
+    );
+    loaded.details.push(Detail {
+        key: "config".into(),
+        value: Pii::new("loaded".to_owned()),
+    });
+    for d in config.dangerous_settings() {
+        loaded.details.push(Detail {
+            key: "dangerous".into(),
+            value: Pii::new(d.key.to_owned()),
+        });
+    }
+    store.audit.append(&loaded)?;
+    let users = store.users.len();
+    let server = Server::start(
+        settings,
+        ServerParts {
+            registrar,
+            users: Arc::new(store.users),
+            vault: store.vault.clone(),
+            audit: store.audit.clone(),
+            rng,
+            tls,
+        },
+    )
+    .await?;
+    println!(
+        "carevox-pbx: serving SIP over TLS on {} for {users} users",
+        server.addr()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    println!("carevox-pbx: stopping");
+    server.shutdown().await;
+    store.audit.sync()?;
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    #[allow(clippy::disallowed_methods)] // the command's own clock
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

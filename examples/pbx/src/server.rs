@@ -99,6 +99,10 @@ impl std::fmt::Debug for ServerParts {
 pub struct ServerSettings {
     /// Where SIP over TLS listens.
     pub listen: SocketAddr,
+    /// Where SIP over UDP listens (only from `[dangerous] udp_listen`).
+    pub udp_listen: Vec<SocketAddr>,
+    /// Where SIP over TCP listens (only from `[dangerous] tcp_listen`).
+    pub tcp_listen: Vec<SocketAddr>,
     /// The domain in the PBX's own URIs (From of the calls it places).
     pub domain: String,
     /// The address media binds and the SDP names.
@@ -123,6 +127,8 @@ impl ServerSettings {
         let listen = *config.tls.listen.first()?;
         Some(ServerSettings {
             listen,
+            udp_listen: config.dangerous.udp_listen.clone(),
+            tcp_listen: config.dangerous.tcp_listen.clone(),
             domain: config.server.domains.first()?.clone(),
             media_ip: listen.ip(),
             media_ports: (config.media.rtp_port_min, config.media.rtp_port_max),
@@ -168,10 +174,15 @@ impl Server {
         settings: ServerSettings,
         parts: ServerParts,
     ) -> Result<Server, ServerError> {
-        let (transport, incoming) = Transport::builder(TransportConfig::default())
-            .tls(settings.listen, parts.tls.clone())
-            .start()
-            .await?;
+        let mut builder =
+            Transport::builder(TransportConfig::default()).tls(settings.listen, parts.tls.clone());
+        for addr in &settings.udp_listen {
+            builder = builder.udp(*addr);
+        }
+        for addr in &settings.tcp_listen {
+            builder = builder.tcp(*addr);
+        }
+        let (transport, incoming) = builder.start().await?;
         let addr = transport
             .local_addr(TransportKind::Tls)
             .unwrap_or(settings.listen);

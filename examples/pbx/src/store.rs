@@ -1,0 +1,432 @@
+//! The PBX's data directory: what `serve` opens, creating what is missing.
+//!
+//! ```text
+//! <data_dir>/
+//!   vault/            voicemail (carevox-vault, encrypted per object)
+//!   audit/            the audit log (carevox-audit) and its signing key
+//!   nonce.key         the digest nonce secret (32 random bytes)
+//!   users.toml        the users (digest HA1 values, never passwords)
+//! <master_key_file>   the vault's key-encryption key (kept outside the
+//!                     data directory, so that a copy of one is not enough)
+//! ```
+//!
+//! Every file written here is created owner-only (mode 0600) and every
+//! directory 0700. Back up the vault and the audit log with the data
+//! directory, and the master key and the audit signing key apart from it.
+//!
+//! `users.toml` holds one `[[user]]` table per user:
+//!
+//! ```toml
+//! [[user]]
+//! name = "alice"
+//! # hex of SHA-256("alice:<realm>:<password>"), and of SHA-512/256
+//! ha1_sha256 = "..."
+//! ha1_sha512_256 = "..."
+//! # "refused" (default), "offered" or "only": MD5 for a legacy phone,
+//! # honoured only with [dangerous] allow_md5_for_legacy_users
+//! md5 = "refused"
+//! ha1_md5 = "..."
+//! ```
+//!
+//! [`UsersFile::add`] writes such an entry from a password.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
+use carevox::redact::{Pii, Secret};
+use carevox::sip::auth::{Algorithm, Password, UserSecret};
+use carevox::vault::{FsBackend, LocalKeyFile, Vault};
+use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook};
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::registrar::{DirectoryUser, Md5Use, UserDirectory};
+
+/// Why the data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A file or directory could not be read or written.
+    #[error("{what} ({path}): {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key file has the wrong length.
+    #[error("{path} must hold exactly 32 bytes")]
+    KeyLength {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The vault's master key could not be opened or made.
+    #[error("vault master key: {0}")]
+    VaultKey(#[from] carevox::vault::KeyError),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(#[from] carevox::audit::Error),
+    /// `users.toml` is not valid.
+    #[error("users.toml: {0}")]
+    Users(String),
+    /// The random source failed.
+    #[error("the random source failed")]
+    Random,
+}
+
+fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> StoreError + 'p {
+    move |source| StoreError::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Makes `path` a directory only its owner may enter (creating it, or
+/// narrowing a wider mode it was made with).
+fn private_dir(path: &Path) -> Result<(), StoreError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io("create directory", path))?;
+    tighten(path, 0o700)
+}
+
+/// Narrows `path`'s mode to `mode` if it is wider (a file or directory an
+/// operator made by hand with the default umask).
+fn tighten(path: &Path, mode: u32) -> Result<(), StoreError> {
+    let meta = fs::metadata(path).map_err(io("read permissions", path))?;
+    if meta.permissions().mode() & 0o777 & !mode != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(io("narrow permissions", path))?;
+    }
+    Ok(())
+}
+
+/// Reads a 32-byte key file, or makes one with `rng` (mode 0600).
+fn key_file(path: &Path, rng: &dyn SecureRandom) -> Result<Secret<[u8; 32]>, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let key: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::KeyLength {
+                    path: path.to_owned(),
+                })?;
+            Ok(Secret::new(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rng.fill(&mut key).map_err(|_| StoreError::Random)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io("create key file", path))?;
+            f.write_all(&key).map_err(io("write key file", path))?;
+            f.sync_all().map_err(io("sync key file", path))?;
+            Ok(Secret::new(key))
+        }
+        Err(e) => Err(io("read key file", path)(e)),
+    }
+}
+
+/// The opened data directory.
+pub struct Store {
+    /// The voicemail vault, auditing every operation.
+    pub vault: Arc<Vault>,
+    /// The vault's audit hook: set its actor before acting for someone.
+    pub vault_hook: Arc<VaultAuditHook<AuditLog>>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    /// The digest nonce secret.
+    pub nonce_secret: Secret<[u8; 32]>,
+    /// The users.
+    pub users: UsersFile,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("users", &self.users.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the data directory and master key of `config`, creating what
+    /// is missing. `now` (unix seconds) stamps the vault's audit actor.
+    pub fn open(config: &Config, rng: &dyn SecureRandom, now: u64) -> Result<Store, StoreError> {
+        let root = &config.server.data_dir;
+        private_dir(root)?;
+        let audit_dir = root.join("audit");
+        private_dir(&audit_dir)?;
+        let seed = key_file(&audit_dir.join("signing.key"), rng)?;
+        let signer = Signer::from_seed(seed.expose())?;
+        let (log, _report) = AuditLog::open(&audit_dir, signer, LogConfig::default())?;
+        let audit = Arc::new(log);
+
+        let master = &config.server.master_key_file;
+        if let Some(parent) = master.parent() {
+            private_dir(parent)?;
+        }
+        let keys = if master.exists() {
+            LocalKeyFile::open(master)?
+        } else {
+            LocalKeyFile::create(master, rng)?
+        };
+        let vault_dir = root.join("vault");
+        let backend = FsBackend::open(&vault_dir).map_err(io("open vault", &vault_dir))?;
+        let hook = Arc::new(VaultAuditHook::new(
+            audit.clone(),
+            VaultAuditConfig::voicemail("carevox-pbx"),
+            VaultActor::new(
+                "voicemail-service",
+                AuthMethod::None,
+                Timestamp(now.saturating_mul(1000)),
+            ),
+        ));
+        let vault = Arc::new(Vault::new(Arc::new(backend), Arc::new(keys)).with_hook(hook.clone()));
+        let nonce_secret = key_file(&root.join("nonce.key"), rng)?;
+        let users = UsersFile::load(&root.join("users.toml"))?;
+        Ok(Store {
+            vault,
+            vault_hook: hook,
+            audit,
+            nonce_secret,
+            users,
+        })
+    }
+}
+
+/// `md5` of a user entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Md5Entry {
+    #[default]
+    Refused,
+    Offered,
+    Only,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserEntry {
+    name: String,
+    ha1_sha256: Option<String>,
+    ha1_sha512_256: Option<String>,
+    ha1_md5: Option<String>,
+    #[serde(default)]
+    md5: Md5Entry,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersToml {
+    #[serde(default)]
+    user: Vec<UserEntry>,
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The users of `users.toml`: names and HA1 values, never passwords.
+#[derive(Debug, Default)]
+pub struct UsersFile {
+    users: HashMap<Pii<String>, DirectoryUser>,
+}
+
+impl UsersFile {
+    /// Reads `path`; a missing file is no users.
+    /// The file holds password equivalents: its mode is narrowed to 0600.
+    pub fn load(path: &Path) -> Result<UsersFile, StoreError> {
+        let text = match fs::read_to_string(path) {
+            Ok(t) => {
+                tighten(path, 0o600)?;
+                t
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io("read users", path)(e)),
+        };
+        Self::parse(&text)
+    }
+
+    /// Reads the text of a `users.toml`.
+    pub fn parse(text: &str) -> Result<UsersFile, StoreError> {
+        let parsed: UsersToml =
+            toml::from_str(text).map_err(|e| StoreError::Users(e.message().to_owned()))?;
+        let mut users = HashMap::new();
+        for (i, u) in parsed.user.into_iter().enumerate() {
+            let bad = |what: &str| StoreError::Users(format!("user {i}: {what}"));
+            if u.name.is_empty()
+                || u.name
+                    .chars()
+                    .any(|c| c.is_control() || c == ':' || c == '@')
+            {
+                return Err(bad(
+                    "the name is empty or holds ':', '@' or a control character",
+                ));
+            }
+            let mut secrets = Vec::new();
+            for (hex, algorithm, len) in [
+                (&u.ha1_sha256, Algorithm::Sha256, 64),
+                (&u.ha1_sha512_256, Algorithm::Sha512_256, 64),
+                (&u.ha1_md5, Algorithm::Md5, 32),
+            ] {
+                if let Some(h) = hex {
+                    if !is_hex(h, len) {
+                        return Err(bad("an HA1 is not hex of its hash's length"));
+                    }
+                    secrets.push(UserSecret::ha1(algorithm, h));
+                }
+            }
+            if secrets.is_empty() {
+                return Err(bad("no HA1 value"));
+            }
+            let md5 = match u.md5 {
+                Md5Entry::Refused => Md5Use::Refused,
+                Md5Entry::Offered => Md5Use::Offered,
+                Md5Entry::Only => Md5Use::Only,
+            };
+            if md5 != Md5Use::Refused && u.ha1_md5.is_none() {
+                return Err(bad("md5 is allowed but there is no ha1_md5"));
+            }
+            if users
+                .insert(Pii::new(u.name), DirectoryUser { secrets, md5 })
+                .is_some()
+            {
+                return Err(bad("the name repeats an earlier user"));
+            }
+        }
+        Ok(UsersFile { users })
+    }
+
+    /// The `[[user]]` entry of `name` with `password` in `realm` (SHA-256
+    /// and SHA-512-256 HA1; MD5 too when `md5` is not refused), as text
+    /// to append to `users.toml`.
+    pub fn entry(
+        name: &str,
+        realm: &str,
+        password: &Password,
+        md5: Md5Use,
+    ) -> Result<String, StoreError> {
+        let ha1 = |algorithm| match UserSecret::ha1_from_password(algorithm, name, realm, password)
+        {
+            UserSecret::Ha1 { hex, .. } => Some(hex.expose().clone()),
+            _ => None,
+        };
+        let entry = UserEntry {
+            name: name.to_owned(),
+            ha1_sha256: ha1(Algorithm::Sha256),
+            ha1_sha512_256: ha1(Algorithm::Sha512_256),
+            ha1_md5: if md5 == Md5Use::Refused {
+                None
+            } else {
+                ha1(Algorithm::Md5)
+            },
+            md5: match md5 {
+                Md5Use::Offered => Md5Entry::Offered,
+                Md5Use::Only => Md5Entry::Only,
+                _ => Md5Entry::Refused,
+            },
+        };
+        let doc = UsersToml { user: vec![entry] };
+        toml::to_string(&doc).map_err(|e| StoreError::Users(e.to_string()))
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether there is no user.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+impl UserDirectory for UsersFile {
+    fn user(&self, username: &str) -> Option<DirectoryUser> {
+        self.users.get(&Pii::new(username.to_owned())).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        match UsersFile::parse(text) {
+            Err(StoreError::Users(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_entry_made_from_a_password_reads_back_as_the_same_secret() {
+        let password = Password::new("pw");
+        let text = UsersFile::entry("alice", "clinic.test", &password, Md5Use::Refused)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!text.contains("pw\""));
+        let users = UsersFile::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(users.len(), 1);
+        let alice = users.user("alice").unwrap_or_else(|| panic!("no alice"));
+        assert_eq!(alice.md5, Md5Use::Refused);
+        assert_eq!(alice.secrets.len(), 2);
+        let UserSecret::Ha1 { hex, .. } =
+            UserSecret::ha1_from_password(Algorithm::Sha256, "alice", "clinic.test", &password)
+        else {
+            panic!("not an HA1")
+        };
+        assert!(text.contains(hex.expose().as_str()));
+        assert!(users.user("bob").is_none());
+        // A legacy entry carries its MD5 HA1.
+        let legacy = UsersFile::entry("old", "clinic.test", &password, Md5Use::Only)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let users = UsersFile::parse(&legacy).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(users.user("old").map(|u| u.md5), Some(Md5Use::Only));
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_their_index() {
+        let hex64 = "a".repeat(64);
+        assert!(parse_err("[[user]]\nname = \"a\"\n").contains("user 0: no HA1"));
+        assert!(parse_err("[[user]]\nname = \"a\"\nha1_sha256 = \"xyz\"\n").contains("not hex"));
+        assert!(
+            parse_err(&format!(
+                "[[user]]\nname = \"a\"\nha1_sha256 = \"{hex64}\"\n[[user]]\nname = \"a\"\nha1_sha256 = \"{hex64}\"\n"
+            ))
+            .contains("user 1: the name repeats")
+        );
+        assert!(
+            parse_err(&format!(
+                "[[user]]\nname = \"a\"\nha1_sha256 = \"{hex64}\"\nmd5 = \"only\"\n"
+            ))
+            .contains("no ha1_md5")
+        );
+        assert!(
+            parse_err(&format!(
+                "[[user]]\nname = \"a:b\"\nha1_sha256 = \"{hex64}\"\n"
+            ))
+            .contains("the name")
+        );
+        assert!(
+            !parse_err(&format!(
+                "[[user]]\nname = \"a\"\nha1_sha256 = \"{hex64}\"\npassword = \"x\"\n"
+            ))
+            .is_empty()
+        );
+        assert_eq!(UsersFile::parse("").map(|u| u.len()).ok(), Some(0));
+    }
+}
