@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod location;
 pub mod media;
 pub mod phone;
