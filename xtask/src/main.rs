@@ -3,8 +3,11 @@
 //! - `cargo xtask test`: every test the project has, one suite after another,
 //!   then a summary with the totals (`cargo xtask test NAME..`: only the
 //!   suites whose names contain one of the NAMEs).
-//! - `cargo xtask tour [ARGS]`: the main job, the example program that walks a
-//!   patient call through every safeguard.
+//! - `cargo xtask demo [ARGS]`: the main job, `carevox-pbx demo`: the PBX
+//!   and two softphones on 127.0.0.1 walking a voicemail through every
+//!   safeguard.
+//! - `cargo xtask tour [ARGS]`: the example program that walks one patient
+//!   call through every crate in one process, without a network.
 
 // A command-line tool: it reports on the terminal and exits with a status.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,7 +25,8 @@ commands:
   test [NAME..]  run every test suite of the project and print a summary
                 (with NAMEs: only the suites whose names contain one of them,
                 e.g. `cargo xtask test bindings`)
-  tour [ARGS]   run the main job, the tour of the composed crates
+  demo [ARGS]   run the main job: the PBX demo (carevox-pbx demo)
+  tour [ARGS]   run the tour of the composed crates, in one process
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     match args.next().as_deref() {
         Some("test") => test(&args.collect::<Vec<_>>()),
         Some("tour") => tour(args.collect()),
+        Some("demo") => run_release("carevox-pbx", &["demo"], args.collect()),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -363,6 +368,11 @@ fn tour(args: Vec<String>) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    run_release(TOUR_PACKAGE, &[], args)
+}
+
+/// Builds `package` in release mode and runs it with `first` then `args`.
+fn run_release(package: &str, first: &[&str], args: Vec<String>) -> ExitCode {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
         .args([
@@ -371,9 +381,10 @@ fn tour(args: Vec<String>) -> ExitCode {
             "--locked",
             "--quiet",
             "-p",
-            TOUR_PACKAGE,
+            package,
             "--",
         ])
+        .args(first)
         .args(&args)
         .current_dir(root())
         .status();
