@@ -189,7 +189,7 @@ impl Server {
         let ua = UserAgent::new(
             UaConfig::new(
                 &addr.to_string(),
-                &format!("<sips:pbx@{addr};transport=tls>"),
+                &format!("<sip:pbx@{addr};transport=tls>"),
             ),
             parts.rng.clone(),
         );

@@ -1,0 +1,343 @@
+//! baresip to baresip through the PBX (Debian `baresip-core`), over TLS on
+//! 127.0.0.1 with mandatory SDES-SRTP: both register (baresip 1.0 answers
+//! only MD5, so both users are legacy phones under `[dangerous]
+//! allow_md5_for_legacy_users`), Alice's baresip calls Bob's, which
+//! answers on its own; Bob's decoded audio (baresip's `sndfile` dump)
+//! carries Alice's 440 Hz tone, found by frequency; what the relay sends
+//! and receives on the wire, captured with tshark, is SRTP with the tag
+//! length of each leg's suite (80 bits on Alice's AES-CM leg, 128 on Bob's
+//! AES-GCM leg) from which no tone can be recovered.
+//!
+//! A missing baresip or tshark fails the test, naming `.ci/install-deps`.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use carevox::audio::{G711, tone_power};
+use carevox::audit::Record;
+use carevox::audit_sink::AuditSink;
+use carevox::sip::auth::{Password, UserSecret};
+use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
+use carevox_pbx::config::Config;
+use carevox_pbx::registrar::{DirectoryUser, Md5Use, Registrar, RegistrarSettings, UserDirectory};
+use carevox_pbx::server::{Server, ServerParts, ServerSettings};
+use carevox_testkit::find_binary;
+use carevox_testkit::free_tcp_port;
+use carevox_testkit::peer::{BARESIP_MODULES, Peer, PeerHome, baresip_binary};
+use carevox_testkit::pki::Ca;
+use carevox_transport::TlsServerConfig;
+use ring::rand::SystemRandom;
+
+const MEDIA_PORTS: (u16, u16) = (47000, 47099);
+
+struct Users(HashMap<String, DirectoryUser>);
+
+impl UserDirectory for Users {
+    fn user(&self, username: &str) -> Option<DirectoryUser> {
+        self.0.get(username).cloned()
+    }
+}
+
+#[derive(Default)]
+struct Capture(Mutex<Vec<Record>>);
+
+impl AuditSink for Capture {
+    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
+        let mut v = self.0.lock().unwrap();
+        v.push(record.clone());
+        Ok(v.len() as u64)
+    }
+}
+
+async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
+    let id = ca.issue(&["127.0.0.1"]);
+    let config = Config::from_toml(
+        "[server]\nrealm = \"carevox.test\"\ndomains = [\"127.0.0.1\"]\n\
+         [dangerous]\nallow_md5_for_legacy_users = true\n",
+    )
+    .unwrap();
+    let rng = Arc::new(SystemRandom::new());
+    let registrar = Registrar::new(
+        RegistrarSettings::from_config(&config, "pbx-test"),
+        &[5u8; 32],
+    )
+    .unwrap();
+    let mut users = HashMap::new();
+    for name in ["alice", "bob"] {
+        users.insert(
+            name.to_owned(),
+            DirectoryUser {
+                secrets: vec![UserSecret::Password(Password::new(&format!(
+                    "{name}-secret"
+                )))],
+                md5: Md5Use::Only,
+            },
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
+    let vault = Arc::new(Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)));
+    let mut settings = ServerSettings::from_config(&config).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.media_ports = MEDIA_PORTS;
+    settings.media_ip = "127.0.0.1".parse().unwrap();
+    let server = Server::start(
+        settings,
+        ServerParts {
+            registrar,
+            users: Arc::new(Users(users)),
+            vault,
+            audit: Arc::new(Capture::default()),
+            rng,
+            tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    (server, dir)
+}
+
+/// baresip as `user`, loopback only, SRTP mandatory, PCMU, a 440 Hz sine
+/// as microphone, its decoded audio dumped by `sndfile` into its HOME.
+fn baresip(ca_pem: &str, pbx: SocketAddr, user: &str, extra: &str, command: Option<&str>) -> Peer {
+    let home = PeerHome::new();
+    let ca_file = home.write("ca.pem", ca_pem);
+    let dumps = home.path().join("dumps");
+    std::fs::create_dir_all(&dumps).unwrap();
+    home.write(
+        ".baresip/config",
+        &format!(
+            "sip_listen 127.0.0.1:{}\n\
+             sip_cafile {}\n\
+             net_interface 127.0.0.1\n\
+             module_path {BARESIP_MODULES}\n\
+             module g711.so\n\
+             module ausine.so\n\
+             module srtp.so\n\
+             module sndfile.so\n\
+             module_app account.so\n\
+             module_app menu.so\n\
+             snd_path {}\n\
+             audio_source ausine,440\n\
+             ausrc_srate 48000\n\
+             ausrc_channels 2\n\
+             auplay_srate 48000\n\
+             auplay_channels 2\n",
+            free_tcp_port(),
+            ca_file.display(),
+            dumps.display(),
+        ),
+    );
+    home.write(
+        ".baresip/accounts",
+        &format!(
+            "<sip:{user}@127.0.0.1:{};transport=tls>;auth_pass={user}-secret;regint=60;\
+             mediaenc=srtp-mand;audio_codecs=PCMU{extra}\n",
+            pbx.port()
+        ),
+    );
+    let mut cmd = Command::new(baresip_binary());
+    cmd.arg("-f")
+        .arg(home.path().join(".baresip"))
+        .args(["-t", "60"]);
+    if let Some(c) = command {
+        cmd.args(["-e", c]);
+    }
+    Peer::spawn(cmd, home, "baresip.log", false)
+}
+
+async fn wait_for(peer: &Peer, text: &str, within: Duration) {
+    let until = Instant::now() + within;
+    while !peer.log().to_lowercase().contains(text) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        peer.log().to_lowercase().contains(text),
+        "baresip never printed {text:?}:\n{}",
+        peer.log()
+    );
+}
+
+/// 16-bit PCM samples and their rate from a WAV file.
+fn wav_samples(path: &Path) -> (Vec<i16>, u32, u16) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[0..4], b"RIFF");
+    let mut at = 12;
+    let (mut rate, mut channels, mut data) = (0u32, 0u16, Vec::new());
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes(body[2..4].try_into().unwrap());
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        } else if id == b"data" {
+            data = body.to_vec();
+        }
+        at += 8 + len + (len % 2);
+    }
+    let samples = data
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .step_by(usize::from(channels.max(1)))
+        .collect();
+    (samples, rate, channels)
+}
+
+/// The share of 20 ms frames in which `frequency` dominates.
+fn frames_with_tone(samples: &[i16], rate: u32, frequency: f64) -> f64 {
+    let frame = (rate / 50) as usize;
+    let frames: Vec<&[i16]> = samples.chunks_exact(frame.max(1)).collect();
+    if frames.is_empty() {
+        return 0.0;
+    }
+    let with = frames
+        .iter()
+        .filter(|f| tone_power(f, rate, frequency) > 0.5)
+        .count();
+    with as f64 / frames.len() as f64
+}
+
+/// tshark capturing the UDP payloads to and from the relay's ports.
+fn capture() -> Child {
+    let tshark = find_binary("tshark", "tshark");
+    Command::new(tshark)
+        .args([
+            "-i",
+            "lo",
+            "-l",
+            "-f",
+            &format!("udp portrange {}-{}", MEDIA_PORTS.0, MEDIA_PORTS.1),
+            "-T",
+            "fields",
+            "-e",
+            "udp.payload",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tshark starts")
+}
+
+/// Stops tshark with SIGINT (so that it stops its dumpcap too, which holds
+/// the output pipe) and returns what it printed; kills both if they linger.
+fn stop_capture(mut tshark: Child) -> Vec<u8> {
+    let pid = tshark.id().to_string();
+    let _ = Command::new("kill").args(["-INT", &pid]).status();
+    let mut stdout = tshark.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
+        out
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tshark.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if tshark.try_wait().unwrap().is_none() {
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        let _ = tshark.kill();
+        let _ = tshark.wait();
+    }
+    reader.join().unwrap()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
+    let ca = Ca::new("carevox test CA");
+    let (server, _dir) = pbx(&ca).await;
+    let addr = server.addr();
+    let tshark = capture();
+    // Give tshark time to open the interface.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let bob = baresip(&ca.pem, addr, "bob", ";answermode=auto", None);
+    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
+    let alice = baresip(
+        &ca.pem,
+        addr,
+        "alice",
+        "",
+        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
+    );
+    wait_for(&alice, "call established", Duration::from_secs(20)).await;
+    wait_for(&bob, "call established", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The PBX ends the call (a BYE to each side) as it stops.
+    server.shutdown().await;
+    wait_for(&bob, "session closed", Duration::from_secs(10)).await;
+    drop(alice);
+    drop(bob_keep(bob));
+    let out = stop_capture(tshark);
+    let payloads: Vec<Vec<u8>> = String::from_utf8_lossy(&out)
+        .lines()
+        .map(unhex)
+        .filter(|p| !p.is_empty())
+        .collect();
+    // RTP-shaped packets of 20 ms of PCMU: header, payload and a tag, none
+    // of them with the tone in clear. Leg A negotiated
+    // AES_CM_128_HMAC_SHA1_80 (baresip's offer: an 80-bit tag), leg B
+    // AEAD_AES_256_GCM (the relay's offer: a 128-bit tag); never plain RTP.
+    let media: Vec<&Vec<u8>> = payloads
+        .iter()
+        .filter(|p| p.len() >= 12 && p[0] >> 6 == 2 && p[1] & 0x7f == 0)
+        .collect();
+    assert!(media.len() >= 50, "{} media packets captured", media.len());
+    let lengths: std::collections::BTreeSet<usize> = media.iter().map(|p| p.len()).collect();
+    assert_eq!(
+        lengths,
+        [12 + 160 + 10, 12 + 160 + 16].into_iter().collect(),
+        "packet lengths on the wire"
+    );
+    let in_clear: Vec<i16> = media
+        .iter()
+        .flat_map(|p| p[12..172].iter().map(|&b| G711::Pcmu.decode(b)))
+        .collect();
+    assert!(
+        frames_with_tone(&in_clear, 8000, 440.0) < 0.05,
+        "the tone is readable on the wire"
+    );
+}
+
+/// Bob's decoded audio, checked after the call.
+fn bob_keep(bob: Peer) -> Peer {
+    let dumps = bob.home().path().join("dumps");
+    let dec = std::fs::read_dir(&dumps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no decoded dump in {}:\n{}", dumps.display(), bob.log()));
+    let (samples, rate, _) = wav_samples(&dec);
+    assert!(
+        rate > 0 && samples.len() as u32 >= rate,
+        "{} samples at {rate} Hz",
+        samples.len()
+    );
+    let share = frames_with_tone(&samples, rate, 440.0);
+    assert!(
+        share > 0.6,
+        "Bob hears Alice's tone in {share} of the frames"
+    );
+    bob
+}
