@@ -94,6 +94,7 @@ mod key;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -106,7 +107,7 @@ use crate::message::Message;
 use crate::name::HeaderName;
 
 pub use key::MAGIC_COOKIE;
-use key::{ClientKey, MergeKey, ServerKey};
+use key::{Hashed, KeyTable};
 
 /// The transport a message travels over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -496,9 +497,10 @@ struct Txn {
     timeout: Option<Instant>,
     end: Option<Instant>,
     trying: Option<Instant>,
-    server_key: Option<ServerKey>,
-    client_key: Option<ClientKey>,
-    merge_key: Option<MergeKey>,
+    /// The hashes of the keys this transaction holds in the key tables.
+    server_key: Option<Hashed>,
+    client_key: Option<Hashed>,
+    merge_key: Option<Hashed>,
     /// Non-INVITE client: a CANCEL held until the INVITE gets a provisional.
     held_for: Option<TransactionId>,
     /// INVITE client: the CANCEL held for it.
@@ -516,18 +518,106 @@ impl Txn {
     }
 }
 
+/// Hashes the identifiers this layer hands out itself, one after the other:
+/// nobody else chooses them, so a multiplication spreads them well enough
+/// (the low bits of consecutive ids stay distinct, the high bits mix).
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The live transactions: each in a slot of a slab (slots are reused, so a
+/// transaction is not moved again once stored), found by its id.
+#[derive(Debug, Default)]
+struct Txns {
+    slots: Vec<Option<Txn>>,
+    free: Vec<usize>,
+    index: HashMap<TransactionId, usize, BuildHasherDefault<IdHasher>>,
+}
+
+impl Txns {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn contains_key(&self, id: &TransactionId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    fn get(&self, id: &TransactionId) -> Option<&Txn> {
+        let i = *self.index.get(id)?;
+        self.slots.get(i)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: &TransactionId) -> Option<&mut Txn> {
+        let i = *self.index.get(id)?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn insert(&mut self, id: TransactionId, txn: Txn) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i) {
+                    *slot = Some(txn);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(txn));
+                self.slots.len() - 1
+            }
+        };
+        if let Some(old) = self.index.insert(id, i) {
+            self.release(old);
+        }
+    }
+
+    fn remove(&mut self, id: &TransactionId) -> Option<Txn> {
+        let i = self.index.remove(id)?;
+        let txn = self.slots.get_mut(i).and_then(Option::take);
+        self.free.push(i);
+        txn
+    }
+
+    fn release(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = None;
+            self.free.push(i);
+        }
+    }
+}
+
 /// The transactions of one endpoint, as one sans-IO state machine. See the
 /// [module documentation](self) for the run loop.
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: Config,
     next_id: u64,
-    txns: HashMap<TransactionId, Txn>,
-    servers: HashMap<ServerKey, TransactionId>,
-    clients: HashMap<ClientKey, TransactionId>,
-    merges: HashMap<MergeKey, TransactionId>,
+    txns: Txns,
+    servers: KeyTable,
+    clients: KeyTable,
+    merges: KeyTable,
     timers: BinaryHeap<Reverse<(Instant, TransactionId, TimerKind)>>,
     out: VecDeque<Output>,
+    /// Buffers the keys of a message are written into, kept for reuse.
+    key_buf: Vec<u8>,
+    merge_buf: Vec<u8>,
 }
 
 impl TransactionLayer {
@@ -536,12 +626,14 @@ impl TransactionLayer {
         Self {
             config,
             next_id: 0,
-            txns: HashMap::new(),
-            servers: HashMap::new(),
-            clients: HashMap::new(),
-            merges: HashMap::new(),
+            txns: Txns::default(),
+            servers: KeyTable::new(),
+            clients: KeyTable::new(),
+            merges: KeyTable::new(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
+            key_buf: Vec::new(),
+            merge_buf: Vec::new(),
         }
     }
 
@@ -697,13 +789,31 @@ impl TransactionLayer {
         transport: TransportKind,
         held_for: Option<TransactionId>,
     ) -> Result<TransactionId, TransactionError> {
+        let mut key = std::mem::take(&mut self.key_buf);
+        let result =
+            self.start_client_keyed(now, request, destination, transport, held_for, &mut key);
+        self.key_buf = key;
+        result
+    }
+
+    fn start_client_keyed(
+        &mut self,
+        now: Instant,
+        request: Message,
+        destination: SocketAddr,
+        transport: TransportKind,
+        held_for: Option<TransactionId>,
+        key: &mut Vec<u8>,
+    ) -> Result<TransactionId, TransactionError> {
         let method = request.method().ok_or(TransactionError::WrongMessageKind {
             expected: "request",
         })?;
         if method == Method::Ack {
             return Err(TransactionError::AckNotTransactional);
         }
-        let key = ClientKey::of_request(&request)?.ok_or(TransactionError::MissingBranch)?;
+        if !key::client_key(key, &request)? {
+            return Err(TransactionError::MissingBranch);
+        }
         if !request
             .top_via()?
             .branch()
@@ -714,7 +824,8 @@ impl TransactionLayer {
         if request.cseq()?.method != method {
             return Err(ParseError::header("CSeq", "method differs from the request's").into());
         }
-        if self.clients.contains_key(&key) {
+        let hash = self.clients.hash(key);
+        if self.clients.get(hash, key).is_some() {
             return Err(TransactionError::DuplicateBranch);
         }
         self.check_cap()?;
@@ -743,12 +854,12 @@ impl TransactionLayer {
             end: None,
             trying: None,
             server_key: None,
-            client_key: Some(key.clone()),
+            client_key: Some(hash),
             merge_key: None,
             held_for,
             held_cancel: None,
         };
-        self.clients.insert(key, id);
+        self.clients.insert(hash, key, id);
         if held_for.is_none() {
             self.start_client_timers(now, id, &mut txn, t);
             self.transmit(destination, transport, bytes);
@@ -926,6 +1037,21 @@ impl TransactionLayer {
     }
 
     fn receive_request(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
+        let mut key = std::mem::take(&mut self.key_buf);
+        let mut merge = std::mem::take(&mut self.merge_buf);
+        let result = self.receive_request_keyed(now, r, &mut key, &mut merge);
+        self.key_buf = key;
+        self.merge_buf = merge;
+        result
+    }
+
+    fn receive_request_keyed(
+        &mut self,
+        now: Instant,
+        r: Received,
+        key: &mut Vec<u8>,
+        merge: &mut Vec<u8>,
+    ) -> Result<(), TransactionError> {
         let method = r
             .message
             .method()
@@ -934,14 +1060,14 @@ impl TransactionLayer {
             })?;
         let (is_ack, is_cancel) = (method == Method::Ack, method == Method::Cancel);
         // Everything matching needs, checked before any state changes.
-        r.message.cseq()?;
-        r.message.call_id()?;
-        r.message.from()?;
-        let to_tag = r.message.to()?.tag().map(str::to_owned);
-        let key = ServerKey::of_request(&r.message, None)?;
-        if let Some(&id) = self.servers.get(&key) {
-            let legacy_ok =
-                !key.is_legacy() || self.legacy_to_tag_matches(id, is_ack, to_tag.as_deref());
+        let cseq = r.message.cseq()?;
+        let call_id = r.message.call_id()?;
+        let from_tag = r.message.from()?.tag();
+        let to_tag = r.message.to()?.tag();
+        let legacy = key::server_key(key, &r.message, from_tag, None)?;
+        let hash = self.servers.hash(key);
+        if let Some(id) = self.servers.get(hash, key) {
+            let legacy_ok = !legacy || self.legacy_to_tag_matches(id, is_ack, to_tag);
             if legacy_ok {
                 return self.server_retransmission(now, id, is_ack, r);
             }
@@ -955,22 +1081,25 @@ impl TransactionLayer {
             });
             return Ok(());
         }
-        let merge_key = MergeKey::of_request(&r.message)?;
+        let merge_key =
+            key::merge_key(merge, to_tag, from_tag, call_id, cseq).then(|| self.merges.hash(merge));
         if self.config.reject_merged_requests
-            && let Some(mk) = &merge_key
-            && self.merges.contains_key(mk)
+            && let Some(mh) = merge_key
+            && self.merges.get(mh, merge).is_some()
         {
             self.check_cap()?;
             let response =
                 MessageBuilder::response_to(&r.message, 482, "Loop Detected")?.build()?;
-            let id = self.new_server(now, r, Some(key), None);
+            let id = self.new_server(now, r, Some((hash, key)), None);
             self.event(Event::MergedRequest { id });
             return self.send_response(now, id, response);
         }
         self.check_cap()?;
         let cancels = if is_cancel {
-            let invite_key = ServerKey::of_request(&r.message, Some(Method::Invite))?;
-            self.servers.get(&invite_key).copied().filter(|id| {
+            let mut invite_key = Vec::new();
+            key::server_key(&mut invite_key, &r.message, from_tag, Some(Method::Invite))?;
+            let invite_hash = self.servers.hash(&invite_key);
+            self.servers.get(invite_hash, &invite_key).filter(|id| {
                 self.txns
                     .get(id)
                     .is_some_and(|t| t.kind == Kind::InviteServer)
@@ -979,7 +1108,12 @@ impl TransactionLayer {
             None
         };
         let (request, source, transport) = (r.message.clone(), r.source, r.transport);
-        let id = self.new_server(now, r, Some(key), merge_key);
+        let id = self.new_server(
+            now,
+            r,
+            Some((hash, key)),
+            merge_key.map(|mh| (mh, &merge[..])),
+        );
         self.event(Event::Request {
             id,
             request,
@@ -1008,8 +1142,8 @@ impl TransactionLayer {
         &mut self,
         now: Instant,
         r: Received,
-        key: Option<ServerKey>,
-        merge_key: Option<MergeKey>,
+        key: Option<(Hashed, &[u8])>,
+        merge_key: Option<(Hashed, &[u8])>,
     ) -> TransactionId {
         let id = self.alloc_id();
         let invite = r.message.method() == Some(Method::Invite);
@@ -1033,17 +1167,17 @@ impl TransactionLayer {
             timeout: None,
             end: None,
             trying: invite.then(|| now + self.config.timers.trying),
-            server_key: key.clone(),
+            server_key: key.map(|(h, _)| h),
             client_key: None,
-            merge_key: merge_key.clone(),
+            merge_key: merge_key.map(|(h, _)| h),
             held_for: None,
             held_cancel: None,
         };
-        if let Some(k) = key {
-            self.servers.insert(k, id);
+        if let Some((h, k)) = key {
+            self.servers.insert(h, k, id);
         }
-        if let Some(k) = merge_key {
-            self.merges.insert(k, id);
+        if let Some((h, k)) = merge_key {
+            self.merges.insert(h, k, id);
         }
         self.txns.insert(id, txn);
         self.arm_all(id);
@@ -1103,8 +1237,13 @@ impl TransactionLayer {
 
     fn receive_response(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
         let status = r.message.status().unwrap_or(0);
-        let key = ClientKey::of_response(&r.message)?;
-        let Some(id) = key.and_then(|k| self.clients.get(&k).copied()) else {
+        let mut key = std::mem::take(&mut self.key_buf);
+        let found = key::client_key(&mut key, &r.message).map(|has| {
+            has.then(|| self.clients.get(self.clients.hash(&key), &key))
+                .flatten()
+        });
+        self.key_buf = key;
+        let Some(id) = found? else {
             self.event(Event::UnmatchedResponse {
                 response: r.message,
                 source: r.source,
@@ -1308,20 +1447,14 @@ impl TransactionLayer {
         let Some(txn) = self.txns.remove(&id) else {
             return;
         };
-        if let Some(k) = &txn.server_key
-            && self.servers.get(k) == Some(&id)
-        {
-            self.servers.remove(k);
+        if let Some(h) = txn.server_key {
+            self.servers.remove(h, id);
         }
-        if let Some(k) = &txn.client_key
-            && self.clients.get(k) == Some(&id)
-        {
-            self.clients.remove(k);
+        if let Some(h) = txn.client_key {
+            self.clients.remove(h, id);
         }
-        if let Some(k) = &txn.merge_key
-            && self.merges.get(k) == Some(&id)
-        {
-            self.merges.remove(k);
+        if let Some(h) = txn.merge_key {
+            self.merges.remove(h, id);
         }
         self.event(Event::Terminated { id });
         if let Some(c) = txn.held_cancel {
