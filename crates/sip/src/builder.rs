@@ -24,8 +24,39 @@ use crate::parse::{is_lws, is_token_str};
 #[derive(Debug, Clone)]
 pub struct MessageBuilder {
     start: Pii<String>,
-    headers: Vec<(String, Pii<String>)>,
+    headers: Vec<Field>,
     body: Pii<Bytes>,
+}
+
+/// One header field to write. `Debug` shows the name, never the value.
+#[derive(Debug, Clone)]
+struct Field {
+    /// The classified name, as `HeaderName::from_bytes` gives it for `name`.
+    kind: HeaderName,
+    /// The name to write: canonical names are not copied.
+    name: Cow<'static, str>,
+    value: Pii<String>,
+}
+
+impl Field {
+    fn new(name: &str, value: String) -> Self {
+        Self {
+            kind: HeaderName::from_bytes(name.as_bytes()),
+            name: Cow::Owned(name.to_owned()),
+            value: Pii::new(value),
+        }
+    }
+
+    /// A field named after a parsed one, in its canonical spelling if it has one.
+    fn like(kind: HeaderName, as_written: &str, value: String) -> Self {
+        Self {
+            kind,
+            name: kind
+                .canonical()
+                .map_or_else(|| Cow::Owned(as_written.to_owned()), Cow::Borrowed),
+            value: Pii::new(value),
+        }
+    }
 }
 
 fn check_value(value: &str) -> Result<(), ParseError> {
@@ -47,6 +78,16 @@ fn check_name(name: &str) -> Result<(), ParseError> {
         });
     }
     Ok(())
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    if let Ok(d) = u8::try_from(n % 10) {
+        out.push(b'0' + d);
+    }
 }
 
 /// Replaces each folded line break (and the white space around it) with a
@@ -94,8 +135,13 @@ impl MessageBuilder {
         {
             return Err(ParseError::HeadersInRequestUri);
         }
+        let mut start = String::with_capacity(method.len() + uri.len() + 9);
+        start.push_str(method);
+        start.push(' ');
+        start.push_str(uri);
+        start.push_str(" SIP/2.0");
         Ok(Self {
-            start: Pii::new(format!("{method} {uri} SIP/2.0")),
+            start: Pii::new(start),
             headers: Vec::new(),
             body: Pii::new(Bytes::new()),
         })
@@ -109,8 +155,17 @@ impl MessageBuilder {
             });
         }
         check_value(reason)?;
+        let mut start = String::with_capacity(12 + reason.len());
+        start.push_str("SIP/2.0 ");
+        for d in [status / 100, status / 10 % 10, status % 10] {
+            if let Ok(d) = u8::try_from(d) {
+                start.push(char::from(b'0' + d));
+            }
+        }
+        start.push(' ');
+        start.push_str(reason);
         Ok(Self {
-            start: Pii::new(format!("SIP/2.0 {status} {reason}")),
+            start: Pii::new(start),
             headers: Vec::new(),
             body: Pii::new(Bytes::new()),
         })
@@ -121,22 +176,23 @@ impl MessageBuilder {
     /// [`MessageBuilder::to_tag`].
     pub fn response_to(request: &Message, status: u16, reason: &str) -> Result<Self, ParseError> {
         let mut b = Self::response(status, reason)?;
-        for field in request.headers() {
-            if matches!(
-                field.name,
+        let copied = request.headers_where(|name| {
+            matches!(
+                name,
                 HeaderName::Via
                     | HeaderName::From
                     | HeaderName::To
                     | HeaderName::CallId
                     | HeaderName::CSeq
-            ) {
-                let name = field.name.canonical().unwrap_or(field.name_str);
-                b.headers.push((
-                    name.to_owned(),
-                    Pii::new(unfold(field.value_str()).into_owned()),
-                ));
-            }
-        }
+            )
+        });
+        b.headers.extend(copied.map(|field| {
+            Field::like(
+                field.name,
+                field.name_str,
+                unfold(field.value_str()).into_owned(),
+            )
+        }));
         Ok(b)
     }
 
@@ -148,13 +204,7 @@ impl MessageBuilder {
         let headers = msg
             .headers()
             .filter(|f| f.name != HeaderName::ContentLength)
-            .map(|f| {
-                let name = f.name.canonical().unwrap_or(f.name_str);
-                (
-                    name.to_owned(),
-                    Pii::new(unfold(f.value_str()).into_owned()),
-                )
-            })
+            .map(|f| Field::like(f.name, f.name_str, unfold(f.value_str()).into_owned()))
             .collect();
         Self {
             start: Pii::new(msg.start_line().to_owned()),
@@ -168,9 +218,9 @@ impl MessageBuilder {
         if !is_token_str(tag) {
             return Err(ParseError::Builder { what: "tag" });
         }
-        for (name, value) in &mut self.headers {
-            let value = value.expose_mut();
-            if HeaderName::To.matches(name) {
+        for field in &mut self.headers {
+            let value = field.value.expose_mut();
+            if field.kind == HeaderName::To {
                 let has_tag = crate::header::NameAddr::parse(value)
                     .map(|n| n.tag().is_some())
                     .unwrap_or(false);
@@ -187,8 +237,7 @@ impl MessageBuilder {
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ParseError> {
         check_name(name)?;
         check_value(value)?;
-        self.headers
-            .push((name.to_owned(), Pii::new(value.to_owned())));
+        self.headers.push(Field::new(name, value.to_owned()));
         Ok(self)
     }
 
@@ -196,8 +245,7 @@ impl MessageBuilder {
     pub fn header_first(mut self, name: &str, value: &str) -> Result<Self, ParseError> {
         check_name(name)?;
         check_value(value)?;
-        self.headers
-            .insert(0, (name.to_owned(), Pii::new(value.to_owned())));
+        self.headers.insert(0, Field::new(name, value.to_owned()));
         Ok(self)
     }
 
@@ -209,21 +257,19 @@ impl MessageBuilder {
         let same = |n: &str| {
             n.eq_ignore_ascii_case(name) || HeaderName::from_bytes(name.as_bytes()).matches(n)
         };
-        match self.headers.iter().position(|(n, _)| same(n)) {
+        match self.headers.iter().position(|f| same(&f.name)) {
             Some(i) => {
                 if let Some(slot) = self.headers.get_mut(i) {
-                    slot.1 = Pii::new(value.to_owned());
+                    slot.value = Pii::new(value.to_owned());
                 }
                 let mut index = 0;
-                self.headers.retain(|(n, _)| {
-                    let keep = index <= i || !same(n);
+                self.headers.retain(|f| {
+                    let keep = index <= i || !same(&f.name);
                     index += 1;
                     keep
                 });
             }
-            None => self
-                .headers
-                .push((name.to_owned(), Pii::new(value.to_owned()))),
+            None => self.headers.push(Field::new(name, value.to_owned())),
         }
         Ok(self)
     }
@@ -231,8 +277,8 @@ impl MessageBuilder {
     /// Removes every field called `name` (any spelling).
     pub fn remove(mut self, name: &str) -> Self {
         let known = HeaderName::from_bytes(name.as_bytes());
-        self.headers.retain(|(n, _)| {
-            !(n.eq_ignore_ascii_case(name) || (known != HeaderName::Other && known.matches(n)))
+        self.headers.retain(|f| {
+            !(f.name.eq_ignore_ascii_case(name) || (known != HeaderName::Other && known == f.kind))
         });
         self
     }
@@ -248,18 +294,18 @@ impl MessageBuilder {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.start.expose().as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            if HeaderName::ContentLength.matches(name) {
+        for field in &self.headers {
+            if field.kind == HeaderName::ContentLength {
                 continue;
             }
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(field.name.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(value.expose().as_bytes());
+            out.extend_from_slice(field.value.expose().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(
-            format!("Content-Length: {}\r\n\r\n", self.body.expose().len()).as_bytes(),
-        );
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, self.body.expose().len());
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(self.body.expose());
     }
 
@@ -285,6 +331,23 @@ mod tests {
         assert_eq!(unfold("a \r\n\t b"), "a b");
         assert_eq!(unfold("a\r\n b\r\n c"), "a b c");
         assert_eq!(unfold("plain"), "plain");
+    }
+
+    #[test]
+    fn numbers_written_in_decimal() {
+        for (status, len) in [(100, 0), (180, 7), (404, 10), (699, 1234)] {
+            let body = Bytes::from(vec![b'x'; len]);
+            let m = MessageBuilder::response(status, "R")
+                .unwrap()
+                .body("text/plain", body)
+                .unwrap()
+                .build()
+                .unwrap();
+            assert_eq!(m.status(), Some(status));
+            assert_eq!(m.start_line(), format!("SIP/2.0 {status} R"));
+            assert_eq!(m.header(HeaderName::ContentLength), Some(&*len.to_string()));
+            assert_eq!(m.body_bytes().len(), len);
+        }
     }
 
     #[test]

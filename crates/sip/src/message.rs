@@ -641,6 +641,22 @@ impl Message {
         })
     }
 
+    /// The header fields whose classified name passes `keep`, in order: the
+    /// name and the value are decoded for those alone.
+    pub(crate) fn headers_where<'a>(
+        &'a self,
+        keep: impl Fn(HeaderName) -> bool + 'a,
+    ) -> impl Iterator<Item = HeaderField<'a>> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| keep(f.name))
+            .map(|f| HeaderField {
+                name: f.name,
+                name_str: self.span_text(f.name_span),
+                value: Pii::new(self.span_text(f.value)),
+            })
+    }
+
     /// Number of header fields.
     pub fn header_count(&self) -> usize {
         self.fields.len()
