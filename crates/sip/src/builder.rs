@@ -93,7 +93,7 @@ fn push_decimal(out: &mut Vec<u8>, n: usize) {
 /// Replaces each folded line break (and the white space around it) with a
 /// single space.
 pub fn unfold(value: &str) -> Cow<'_, str> {
-    if !value.bytes().any(|b| b == b'\r' || b == b'\n') {
+    if memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none() {
         return Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len());
@@ -166,7 +166,9 @@ impl MessageBuilder {
         start.push_str(reason);
         Ok(Self {
             start: Pii::new(start),
-            headers: Vec::new(),
+            // Room for the fields a response copies from its request and a
+            // few more.
+            headers: Vec::with_capacity(8),
             body: Pii::new(Bytes::new()),
         })
     }
@@ -316,7 +318,13 @@ impl MessageBuilder {
 
     /// Builds the message, refusing one that exceeds `limits`.
     pub fn build_with(&self, limits: &Limits) -> Result<Message, ParseError> {
-        let mut out = Vec::with_capacity(256 + self.body.expose().len());
+        let fields: usize = self
+            .headers
+            .iter()
+            .map(|f| f.name.len() + f.value.expose().len() + 4)
+            .sum();
+        let mut out =
+            Vec::with_capacity(self.start.expose().len() + fields + 40 + self.body.expose().len());
         self.write_to(&mut out);
         Message::parse_with(Bytes::from(out), limits, Transport::Stream)
     }
