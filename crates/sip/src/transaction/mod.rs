@@ -595,11 +595,131 @@ impl Txns {
         txn
     }
 
+    /// Drops the transaction where it lies (it is not moved out first),
+    /// returning what `read` takes from it.
+    fn discard<R>(&mut self, id: &TransactionId, read: impl FnOnce(&Txn) -> R) -> Option<R> {
+        let i = self.index.remove(id)?;
+        let slot = self.slots.get_mut(i)?;
+        let r = slot.as_ref().map(read);
+        *slot = None;
+        self.free.push(i);
+        r
+    }
+
     fn release(&mut self, i: usize) {
         if let Some(slot) = self.slots.get_mut(i) {
             *slot = None;
             self.free.push(i);
         }
+    }
+}
+
+/// An armed timer: when, for which transaction, which one. Timers fire in
+/// the order of these tuples.
+type Armed = (Instant, TransactionId, TimerKind);
+
+/// How many delays get a queue of their own.
+const MAX_QUEUES: usize = 16;
+
+/// The armed timers, earliest first.
+///
+/// Nearly every timer is armed at `now` plus one of a few delays (T1
+/// doubling up to T2, T4, 64·T1, D, the 100 Trying delay), and `now` moves
+/// forward: timers armed with the same delay come due in the order they
+/// were armed. So each delay gets a FIFO queue, where arming and firing are
+/// O(1) and walk memory in order, instead of a binary heap of every live
+/// timer, where each pop follows a path of cache misses down the tree. A
+/// queue only takes a timer that sorts after its last one (its delay is a
+/// hint, never trusted for the order); any other timer (a caller whose
+/// `now` went back, a delay past [`MAX_QUEUES`]) goes to a heap. The next
+/// timer is the least of the queues' heads and the heap's top, so timers
+/// fire in exactly the order one heap would give.
+///
+/// Timers of a transaction that was re-armed or ended are not removed; they
+/// are skipped when they come up (the transaction's deadline no longer
+/// matches), and swept out when they outnumber the live transactions.
+#[derive(Debug, Default)]
+struct TimerQueue {
+    queues: Vec<(Duration, VecDeque<Armed>)>,
+    heap: BinaryHeap<Reverse<Armed>>,
+    len: usize,
+}
+
+/// Where the next timer is.
+#[derive(Debug, Clone, Copy)]
+enum Head {
+    Queue(usize),
+    Heap,
+}
+
+impl TimerQueue {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Arms a timer; `delay` is how far ahead of the present it was armed.
+    fn push(&mut self, delay: Duration, timer: Armed) {
+        self.len += 1;
+        let queue = match self.queues.iter().position(|(d, _)| *d == delay) {
+            Some(i) => self.queues.get_mut(i),
+            None if self.queues.len() < MAX_QUEUES => {
+                self.queues.push((delay, VecDeque::new()));
+                self.queues.last_mut()
+            }
+            None => {
+                // Every queue is taken: reuse an empty one.
+                let free = self.queues.iter_mut().find(|(_, q)| q.is_empty());
+                if let Some(slot) = free {
+                    slot.0 = delay;
+                    Some(slot)
+                } else {
+                    None
+                }
+            }
+        };
+        match queue {
+            Some((_, q)) if q.back().is_none_or(|last| *last <= timer) => q.push_back(timer),
+            _ => self.heap.push(Reverse(timer)),
+        }
+    }
+
+    /// The earliest timer and where it is.
+    fn peek(&self) -> Option<(Armed, Head)> {
+        let mut best = self.heap.peek().map(|Reverse(t)| (*t, Head::Heap));
+        for (i, (_, q)) in self.queues.iter().enumerate() {
+            if let Some(t) = q.front()
+                && best.is_none_or(|(b, _)| *t < b)
+            {
+                best = Some((*t, Head::Queue(i)));
+            }
+        }
+        best
+    }
+
+    /// Removes the timer `peek` found at `head`.
+    fn pop(&mut self, head: Head) {
+        let popped = match head {
+            Head::Heap => self.heap.pop().is_some(),
+            Head::Queue(i) => self
+                .queues
+                .get_mut(i)
+                .and_then(|(_, q)| q.pop_front())
+                .is_some(),
+        };
+        if popped {
+            self.len -= 1;
+        }
+    }
+
+    /// Keeps only the timers for which `keep` is true.
+    fn retain(&mut self, mut keep: impl FnMut(&Armed) -> bool) {
+        self.heap.retain(|Reverse(t)| keep(t));
+        let mut len = self.heap.len();
+        for (_, q) in &mut self.queues {
+            q.retain(|t| keep(t));
+            len += q.len();
+        }
+        self.len = len;
     }
 }
 
@@ -613,7 +733,7 @@ pub struct TransactionLayer {
     servers: KeyTable,
     clients: KeyTable,
     merges: KeyTable,
-    timers: BinaryHeap<Reverse<(Instant, TransactionId, TimerKind)>>,
+    timers: TimerQueue,
     out: VecDeque<Output>,
     /// Buffers the keys of a message are written into, kept for reuse.
     key_buf: Vec<u8>,
@@ -630,7 +750,7 @@ impl TransactionLayer {
             servers: KeyTable::new(),
             clients: KeyTable::new(),
             merges: KeyTable::new(),
-            timers: BinaryHeap::new(),
+            timers: TimerQueue::default(),
             out: VecDeque::new(),
             key_buf: Vec::new(),
             merge_buf: Vec::new(),
@@ -684,11 +804,11 @@ impl TransactionLayer {
 
     /// The earliest pending timer.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+        while let Some(((at, id, kind), head)) = self.timers.peek() {
             if self.is_live(at, id, kind) {
                 return Some(at);
             }
-            self.timers.pop();
+            self.timers.pop(head);
         }
         None
     }
@@ -733,13 +853,14 @@ impl TransactionLayer {
         Ok(())
     }
 
-    fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant) {
-        self.timers.push(Reverse((at, id, kind)));
+    /// Arms timer `kind` of `id` for `at`, `delay` after the present.
+    fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant, delay: Duration) {
+        self.timers.push(delay, (at, id, kind));
         // Cancelled timers stay in the heap until their time; keep it in
         // proportion to the live transactions.
         if self.timers.len() > 8 * (self.txns.len() + 16) {
             let txns = &self.txns;
-            self.timers.retain(|Reverse((at, id, kind))| {
+            self.timers.retain(|(at, id, kind)| {
                 txns.get(id).is_some_and(|t| t.deadline(*kind) == Some(*at))
             });
         }
@@ -865,7 +986,7 @@ impl TransactionLayer {
             self.transmit(destination, transport, bytes);
         }
         self.txns.insert(id, txn);
-        self.arm_all(id);
+        self.arm_all(now, id);
         Ok(id)
     }
 
@@ -876,8 +997,8 @@ impl TransactionLayer {
         txn.timeout = Some(now + t.t1x64());
     }
 
-    /// Pushes every armed timer of `id` into the heap.
-    fn arm_all(&mut self, id: TransactionId) {
+    /// Arms every timer `id` has a deadline for (`now` being the present).
+    fn arm_all(&mut self, now: Instant, id: TransactionId) {
         let Some(txn) = self.txns.get(&id) else {
             return;
         };
@@ -890,7 +1011,7 @@ impl TransactionLayer {
         .map(|k| (k, txn.deadline(k)));
         for (kind, at) in armed {
             if let Some(at) = at {
-                self.arm(id, kind, at);
+                self.arm(id, kind, at, at.saturating_duration_since(now));
             }
         }
     }
@@ -1031,7 +1152,7 @@ impl TransactionLayer {
         if end_now {
             self.terminate(id);
         } else {
-            self.arm_all(id);
+            self.arm_all(now, id);
         }
         Ok(())
     }
@@ -1180,7 +1301,7 @@ impl TransactionLayer {
             self.merges.insert(h, k, id);
         }
         self.txns.insert(id, txn);
-        self.arm_all(id);
+        self.arm_all(now, id);
         id
     }
 
@@ -1208,7 +1329,7 @@ impl TransactionLayer {
                         self.terminate(id);
                     } else {
                         txn.end = Some(now + t.t4);
-                        self.arm_all(id);
+                        self.arm_all(now, id);
                     }
                 }
                 State::Accepted => self.event(Event::Ack {
@@ -1330,7 +1451,7 @@ impl TransactionLayer {
         if end_now {
             self.terminate(id);
         } else {
-            self.arm_all(id);
+            self.arm_all(now, id);
         }
         if let Some(c) = release_cancel {
             self.release_cancel(now, c);
@@ -1350,7 +1471,12 @@ impl TransactionLayer {
             && t.state == State::Proceeding
         {
             t.timeout = Some(limit);
-            self.arm(invite, TimerKind::Timeout, limit);
+            self.arm(
+                invite,
+                TimerKind::Timeout,
+                limit,
+                self.config.timers.t1x64(),
+            );
         }
     }
 
@@ -1364,15 +1490,15 @@ impl TransactionLayer {
         let (peer, transport, bytes) = (txn.peer, txn.transport, txn.request.as_bytes().clone());
         self.txns.insert(id, txn);
         self.transmit(peer, transport, bytes);
-        self.arm_all(id);
+        self.arm_all(now, id);
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+        while let Some(((at, id, kind), head)) = self.timers.peek() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop(head);
             if self.is_live(at, id, kind) {
                 self.fire(at, id, kind);
             }
@@ -1417,7 +1543,7 @@ impl TransactionLayer {
                 txn.retransmit = Some((at + next, next));
                 let (peer, transport) = (txn.peer, txn.transport);
                 self.transmit(peer, transport, bytes);
-                self.arm(id, TimerKind::Retransmit, at + next);
+                self.arm(id, TimerKind::Retransmit, at + next, next);
             }
             TimerKind::Timeout => {
                 self.event(Event::Timeout { id });
@@ -1444,20 +1570,22 @@ impl TransactionLayer {
     }
 
     fn terminate(&mut self, id: TransactionId) {
-        let Some(txn) = self.txns.remove(&id) else {
+        let Some((server_key, client_key, merge_key, held_cancel)) = self.txns.discard(&id, |t| {
+            (t.server_key, t.client_key, t.merge_key, t.held_cancel)
+        }) else {
             return;
         };
-        if let Some(h) = txn.server_key {
+        if let Some(h) = server_key {
             self.servers.remove(h, id);
         }
-        if let Some(h) = txn.client_key {
+        if let Some(h) = client_key {
             self.clients.remove(h, id);
         }
-        if let Some(h) = txn.merge_key {
+        if let Some(h) = merge_key {
             self.merges.remove(h, id);
         }
         self.event(Event::Terminated { id });
-        if let Some(c) = txn.held_cancel {
+        if let Some(c) = held_cancel {
             self.terminate(c);
         }
     }
@@ -1545,3 +1673,87 @@ pub fn new_branch(rng: &dyn ring::rand::SecureRandom) -> Result<String, RandomEr
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the random number generator failed")]
 pub struct RandomError;
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests need some instant to count from
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn kind(k: u8) -> TimerKind {
+        match k % 4 {
+            0 => TimerKind::Retransmit,
+            1 => TimerKind::Timeout,
+            2 => TimerKind::End,
+            _ => TimerKind::Trying,
+        }
+    }
+
+    proptest! {
+        /// Timers come out of the queue in the order of one heap, whatever
+        /// the delays (more than MAX_QUEUES of them, hints that lie) and
+        /// however `now` moves (back too), with pops between pushes.
+        #[test]
+        fn timer_queue_order_is_the_heap_order(
+            ops in proptest::collection::vec(
+                (0u64..40, 0u64..3_000, 0u64..20, 0u8..4, 0u8..5),
+                0..300,
+            ),
+        ) {
+            let base = Instant::now();
+            let mut q = TimerQueue::default();
+            let mut heap = BinaryHeap::new();
+            let mut now = 0u64;
+            for (delay, step, id, k, op) in ops {
+                if op == 0 {
+                    // Pop the earliest from both.
+                    let got = q.peek().map(|(t, head)| {
+                        q.pop(head);
+                        t
+                    });
+                    let want = heap.pop().map(|Reverse(t)| t);
+                    prop_assert_eq!(got, want);
+                    continue;
+                }
+                // `now` mostly moves forward, sometimes back.
+                now = if op == 1 { now.saturating_sub(step) } else { now + step % 50 };
+                let delay = Duration::from_millis(delay * 100);
+                let at = base + Duration::from_millis(now) + delay;
+                // The hint is the true delay, except on one op in four.
+                let hint = if op == 4 { Duration::from_millis(step) } else { delay };
+                let t = (at, TransactionId(id), kind(k));
+                q.push(hint, t);
+                heap.push(Reverse(t));
+                prop_assert_eq!(q.len(), heap.len());
+            }
+            while let Some(Reverse(want)) = heap.pop() {
+                let (got, head) = q.peek().expect("as many timers as the heap");
+                q.pop(head);
+                prop_assert_eq!(got, want);
+            }
+            prop_assert!(q.peek().is_none());
+            prop_assert_eq!(q.len(), 0);
+        }
+    }
+
+    #[test]
+    fn timer_queue_retain_keeps_order_and_count() {
+        let base = Instant::now();
+        let mut q = TimerQueue::default();
+        for i in 0..100u64 {
+            let delay = Duration::from_millis((i % 7) * 500);
+            let at = base + Duration::from_millis(i) + delay;
+            q.push(delay, (at, TransactionId(i), TimerKind::End));
+        }
+        q.retain(|(_, id, _)| id.0 % 3 == 0);
+        assert_eq!(q.len(), 34);
+        let mut last = None;
+        while let Some((t, head)) = q.peek() {
+            q.pop(head);
+            assert_eq!(t.1.0 % 3, 0);
+            assert!(last.is_none_or(|l| l <= t));
+            last = Some(t);
+        }
+        assert_eq!(q.len(), 0);
+    }
+}
