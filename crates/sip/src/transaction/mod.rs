@@ -518,20 +518,27 @@ impl Txn {
     }
 }
 
-/// Hashes the identifiers this layer hands out itself, one after the other:
-/// nobody else chooses them, so a multiplication spreads them well enough
-/// (the low bits of consecutive ids stay distinct, the high bits mix).
+/// Hashes the identifiers this layer hands out itself, one after the other.
+/// The hash is the id in its low bits, which pick the bucket: the live
+/// transactions, mostly a window of recent ids, fill neighbouring buckets
+/// without colliding, and the newest ones stay in the cache. Its top seven
+/// bits, the tag the table compares first, are mixed in from a
+/// multiplication so that neighbours have different tags. Nobody else picks
+/// ids; to make ids collide in a table of 2^n buckets one would have to
+/// keep alive transactions 2^n apart, and the table holds at least as many
+/// buckets as live transactions.
 #[derive(Debug, Default, Clone, Copy)]
 struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.write_u64(u64::from(*b));
+            self.write_u64((self.0 << 8) | u64::from(*b));
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let tag = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) & (0x7f << 57);
+        self.0 = n ^ tag;
     }
     fn finish(&self) -> u64 {
         self.0
