@@ -222,7 +222,7 @@ impl MessageBuilder {
     /// [`MessageBuilder::to_tag`].
     pub fn response_to(request: &Message, status: u16, reason: &str) -> Result<Self, ParseError> {
         let mut b = Self::response(status, reason)?;
-        let copied = request.headers_where(|name| {
+        let copied = request.values_where(|name| {
             matches!(
                 name,
                 HeaderName::Via
@@ -232,10 +232,17 @@ impl MessageBuilder {
                     | HeaderName::CSeq
             )
         });
-        for field in copied {
-            let value = b.push_text(&unfold(field.value_str()));
-            b.headers
-                .push(Field::like(field.name, field.name_str, value));
+        for (kind, value) in copied {
+            // The five names above all have a canonical spelling.
+            let Some(name) = kind.canonical() else {
+                continue;
+            };
+            let value = b.push_text(&unfold(value));
+            b.headers.push(Field {
+                kind,
+                name: Cow::Borrowed(name),
+                value,
+            });
         }
         Ok(b)
     }

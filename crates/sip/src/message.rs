@@ -641,20 +641,16 @@ impl Message {
         })
     }
 
-    /// The header fields whose classified name passes `keep`, in order: the
-    /// name and the value are decoded for those alone.
-    pub(crate) fn headers_where<'a>(
+    /// The classified name and the value of each header field whose name
+    /// passes `keep`, in order: only those values are decoded.
+    pub(crate) fn values_where<'a>(
         &'a self,
         keep: impl Fn(HeaderName) -> bool + 'a,
-    ) -> impl Iterator<Item = HeaderField<'a>> + 'a {
+    ) -> impl Iterator<Item = (HeaderName, &'a str)> + 'a {
         self.fields
             .iter()
             .filter(move |f| keep(f.name))
-            .map(|f| HeaderField {
-                name: f.name,
-                name_str: self.span_text(f.name_span),
-                value: Pii::new(self.span_text(f.value)),
-            })
+            .map(|f| (f.name, self.span_text(f.value)))
     }
 
     /// Number of header fields.
