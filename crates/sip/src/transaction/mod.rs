@@ -863,7 +863,7 @@ impl TransactionLayer {
     /// Arms timer `kind` of `id` for `at`, `delay` after the present.
     fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant, delay: Duration) {
         self.timers.push(delay, (at, id, kind));
-        // Cancelled timers stay in the heap until their time; keep it in
+        // Cancelled timers stay queued until their time; keep them in
         // proportion to the live transactions.
         if self.timers.len() > 8 * (self.txns.len() + 16) {
             let txns = &self.txns;
