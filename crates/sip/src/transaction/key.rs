@@ -1,7 +1,6 @@
 //! Transaction matching keys (RFC 3261 sections 17.1.3 and 17.2.3, and the
 //! RFC 2543 fallback of 17.2.3), and the merged-request key of 8.2.2.2.
 
-use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
 use carevox_redact::Pii;
@@ -185,6 +184,7 @@ pub(crate) fn merge_key(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Hashed(u64);
 
+#[derive(Debug)]
 struct Slot {
     hash: u64,
     /// Branches, Call-IDs, tags, hosts and URIs: `Debug` redacts them.
@@ -200,17 +200,10 @@ struct Slot {
 /// `std::collections::HashMap`), applied once to a key's whole encoding.
 /// Without the random key, nobody can compute in advance which keys
 /// collide.
+#[derive(Debug)]
 pub(crate) struct KeyTable {
     state: RandomState,
     table: HashTable<Slot>,
-}
-
-impl fmt::Debug for KeyTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyTable")
-            .field("len", &self.table.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl KeyTable {

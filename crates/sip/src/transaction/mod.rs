@@ -99,6 +99,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use carevox_redact::Pii;
 
 use crate::builder::MessageBuilder;
 use crate::error::ParseError;
@@ -742,9 +743,10 @@ pub struct TransactionLayer {
     merges: KeyTable,
     timers: TimerQueue,
     out: VecDeque<Output>,
-    /// Buffers the keys of a message are written into, kept for reuse.
-    key_buf: Vec<u8>,
-    merge_buf: Vec<u8>,
+    /// Buffers the keys of a message are written into, kept for reuse
+    /// (branches, Call-IDs, tags, hosts: `Debug` redacts them).
+    key_buf: Pii<Vec<u8>>,
+    merge_buf: Pii<Vec<u8>>,
 }
 
 impl TransactionLayer {
@@ -759,8 +761,8 @@ impl TransactionLayer {
             merges: KeyTable::new(),
             timers: TimerQueue::default(),
             out: VecDeque::new(),
-            key_buf: Vec::new(),
-            merge_buf: Vec::new(),
+            key_buf: Pii::new(Vec::new()),
+            merge_buf: Pii::new(Vec::new()),
         }
     }
 
@@ -917,10 +919,10 @@ impl TransactionLayer {
         transport: TransportKind,
         held_for: Option<TransactionId>,
     ) -> Result<TransactionId, TransactionError> {
-        let mut key = std::mem::take(&mut self.key_buf);
+        let mut key = std::mem::take(self.key_buf.expose_mut());
         let result =
             self.start_client_keyed(now, request, destination, transport, held_for, &mut key);
-        self.key_buf = key;
+        *self.key_buf.expose_mut() = key;
         result
     }
 
@@ -1165,11 +1167,11 @@ impl TransactionLayer {
     }
 
     fn receive_request(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
-        let mut key = std::mem::take(&mut self.key_buf);
-        let mut merge = std::mem::take(&mut self.merge_buf);
+        let mut key = std::mem::take(self.key_buf.expose_mut());
+        let mut merge = std::mem::take(self.merge_buf.expose_mut());
         let result = self.receive_request_keyed(now, r, &mut key, &mut merge);
-        self.key_buf = key;
-        self.merge_buf = merge;
+        *self.key_buf.expose_mut() = key;
+        *self.merge_buf.expose_mut() = merge;
         result
     }
 
@@ -1365,12 +1367,12 @@ impl TransactionLayer {
 
     fn receive_response(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
         let status = r.message.status().unwrap_or(0);
-        let mut key = std::mem::take(&mut self.key_buf);
+        let mut key = std::mem::take(self.key_buf.expose_mut());
         let found = key::client_key(&mut key, &r.message).map(|has| {
             has.then(|| self.clients.get(self.clients.hash(&key), &key))
                 .flatten()
         });
-        self.key_buf = key;
+        *self.key_buf.expose_mut() = key;
         let Some(id) = found? else {
             self.event(Event::UnmatchedResponse {
                 response: r.message,
