@@ -198,8 +198,10 @@ struct Slot {
 /// hash flooding: it hashes with the standard library's SipHash-1-3 under a
 /// random key of its own ([`RandomState`], the same function and keying as a
 /// `std::collections::HashMap`), applied once to a key's whole encoding.
-/// Without the random key, nobody can compute in advance which keys
-/// collide.
+/// SipHash is a keyed pseudo-random function: without the table's key,
+/// which never leaves the process, a sender cannot tell which keys collide,
+/// so it cannot pile its requests into one bucket. (The encoding is
+/// injective, so distinct keys are distinct inputs to the hash.)
 #[derive(Debug)]
 pub(crate) struct KeyTable {
     state: RandomState,
