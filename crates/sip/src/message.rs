@@ -641,6 +641,18 @@ impl Message {
         })
     }
 
+    /// The classified name and the value of each header field whose name
+    /// passes `keep`, in order: only those values are decoded.
+    pub(crate) fn values_where<'a>(
+        &'a self,
+        keep: impl Fn(HeaderName) -> bool + 'a,
+    ) -> impl Iterator<Item = (HeaderName, &'a str)> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| keep(f.name))
+            .map(|f| (f.name, self.span_text(f.value)))
+    }
+
     /// Number of header fields.
     pub fn header_count(&self) -> usize {
         self.fields.len()

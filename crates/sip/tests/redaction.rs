@@ -155,6 +155,43 @@ fn messages_headers_and_builders_hide_phi_and_keys() {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // some instant to start from
+fn transaction_layer_hides_what_it_matches_on() {
+    use carevox_sip::transaction::{
+        Config, Input, Output, Received, TransactionLayer, TransportKind,
+    };
+    let mut layer = TransactionLayer::new(Config::default());
+    let now = std::time::Instant::now();
+    let source = "127.0.0.1:5060".parse().unwrap();
+    // One request matched by its branch and sent-by, one by the RFC 2543
+    // fallback (Request-URI, tags, Call-ID, Via).
+    let legacy = invite()
+        .replace("branch=z9hG4bKr1", "branch=r2")
+        .replace("r1@", "r2@");
+    for text in [invite(), legacy] {
+        let message = Message::parse(Bytes::from(text)).unwrap();
+        layer
+            .handle_input(
+                now,
+                Input::Receive(Received {
+                    source,
+                    transport: TransportKind::Udp,
+                    message,
+                }),
+            )
+            .unwrap();
+    }
+    assert_eq!(layer.len(), 2);
+    assert_no_leak("TransactionLayer", &layer);
+    while let Some(out) = layer.poll_output() {
+        if matches!(out, Output::Timeout(_)) {
+            break;
+        }
+        assert_no_leak("Output", &out);
+    }
+}
+
+#[test]
 fn uris_of_every_scheme_hide_phi() {
     for text in [
         format!(

@@ -94,10 +94,12 @@ mod key;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use carevox_redact::Pii;
 
 use crate::builder::MessageBuilder;
 use crate::error::ParseError;
@@ -106,7 +108,7 @@ use crate::message::Message;
 use crate::name::HeaderName;
 
 pub use key::MAGIC_COOKIE;
-use key::{ClientKey, MergeKey, ServerKey};
+use key::{Hashed, KeyTable};
 
 /// The transport a message travels over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -496,9 +498,10 @@ struct Txn {
     timeout: Option<Instant>,
     end: Option<Instant>,
     trying: Option<Instant>,
-    server_key: Option<ServerKey>,
-    client_key: Option<ClientKey>,
-    merge_key: Option<MergeKey>,
+    /// The hashes of the keys this transaction holds in the key tables.
+    server_key: Option<Hashed>,
+    client_key: Option<Hashed>,
+    merge_key: Option<Hashed>,
     /// Non-INVITE client: a CANCEL held until the INVITE gets a provisional.
     held_for: Option<TransactionId>,
     /// INVITE client: the CANCEL held for it.
@@ -516,18 +519,234 @@ impl Txn {
     }
 }
 
+/// Hashes the identifiers this layer hands out itself, one after the other.
+/// The hash is the id in its low bits, which pick the bucket: the live
+/// transactions, mostly a window of recent ids, fill neighbouring buckets
+/// without colliding, and the newest ones stay in the cache. Its top seven
+/// bits, the tag the table compares first, are mixed in from a
+/// multiplication so that neighbours have different tags. Nobody else picks
+/// ids; to make ids collide in a table of 2^n buckets one would have to
+/// keep alive transactions 2^n apart, and the table holds at least as many
+/// buckets as live transactions.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64((self.0 << 8) | u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        let tag = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) & (0x7f << 57);
+        self.0 = n ^ tag;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The live transactions: each in a slot of a slab (slots are reused, so a
+/// transaction is not moved again once stored), found by its id.
+#[derive(Debug, Default)]
+struct Txns {
+    slots: Vec<Option<Txn>>,
+    free: Vec<usize>,
+    index: HashMap<TransactionId, usize, BuildHasherDefault<IdHasher>>,
+}
+
+impl Txns {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn contains_key(&self, id: &TransactionId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    fn get(&self, id: &TransactionId) -> Option<&Txn> {
+        let i = *self.index.get(id)?;
+        self.slots.get(i)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: &TransactionId) -> Option<&mut Txn> {
+        let i = *self.index.get(id)?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn insert(&mut self, id: TransactionId, txn: Txn) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i) {
+                    *slot = Some(txn);
+                }
+                i
+            }
+            None => {
+                self.slots.push(Some(txn));
+                self.slots.len() - 1
+            }
+        };
+        if let Some(old) = self.index.insert(id, i) {
+            self.release(old);
+        }
+    }
+
+    fn remove(&mut self, id: &TransactionId) -> Option<Txn> {
+        let i = self.index.remove(id)?;
+        let txn = self.slots.get_mut(i).and_then(Option::take);
+        self.free.push(i);
+        txn
+    }
+
+    /// Drops the transaction where it lies (it is not moved out first),
+    /// returning what `read` takes from it.
+    fn discard<R>(&mut self, id: &TransactionId, read: impl FnOnce(&Txn) -> R) -> Option<R> {
+        let i = self.index.remove(id)?;
+        let slot = self.slots.get_mut(i)?;
+        let r = slot.as_ref().map(read);
+        *slot = None;
+        self.free.push(i);
+        r
+    }
+
+    fn release(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            *slot = None;
+            self.free.push(i);
+        }
+    }
+}
+
+/// An armed timer: when, for which transaction, which one. Timers fire in
+/// the order of these tuples.
+type Armed = (Instant, TransactionId, TimerKind);
+
+/// How many delays get a queue of their own.
+const MAX_QUEUES: usize = 16;
+
+/// The armed timers, earliest first.
+///
+/// Nearly every timer is armed at `now` plus one of a few delays (T1
+/// doubling up to T2, T4, 64·T1, D, the 100 Trying delay), and `now` moves
+/// forward: timers armed with the same delay come due in the order they
+/// were armed. So each delay gets a FIFO queue, where arming and firing are
+/// O(1) and walk memory in order, instead of a binary heap of every live
+/// timer, where each pop follows a path of cache misses down the tree. A
+/// queue only takes a timer that sorts after its last one (its delay is a
+/// hint, never trusted for the order); any other timer (a caller whose
+/// `now` went back, a delay past [`MAX_QUEUES`]) goes to a heap. The next
+/// timer is the least of the queues' heads and the heap's top, so timers
+/// fire in exactly the order one heap would give.
+///
+/// Timers of a transaction that was re-armed or ended are not removed; they
+/// are skipped when they come up (the transaction's deadline no longer
+/// matches), and swept out when they outnumber the live transactions.
+#[derive(Debug, Default)]
+struct TimerQueue {
+    queues: Vec<(Duration, VecDeque<Armed>)>,
+    heap: BinaryHeap<Reverse<Armed>>,
+    len: usize,
+}
+
+/// Where the next timer is.
+#[derive(Debug, Clone, Copy)]
+enum Head {
+    Queue(usize),
+    Heap,
+}
+
+impl TimerQueue {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Arms a timer; `delay` is how far ahead of the present it was armed.
+    fn push(&mut self, delay: Duration, timer: Armed) {
+        self.len += 1;
+        let queue = match self.queues.iter().position(|(d, _)| *d == delay) {
+            Some(i) => self.queues.get_mut(i),
+            None if self.queues.len() < MAX_QUEUES => {
+                self.queues.push((delay, VecDeque::new()));
+                self.queues.last_mut()
+            }
+            None => {
+                // Every queue is taken: reuse an empty one.
+                let free = self.queues.iter_mut().find(|(_, q)| q.is_empty());
+                if let Some(slot) = free {
+                    slot.0 = delay;
+                    Some(slot)
+                } else {
+                    None
+                }
+            }
+        };
+        match queue {
+            Some((_, q)) if q.back().is_none_or(|last| *last <= timer) => q.push_back(timer),
+            _ => self.heap.push(Reverse(timer)),
+        }
+    }
+
+    /// The earliest timer and where it is.
+    fn peek(&self) -> Option<(Armed, Head)> {
+        let mut best = self.heap.peek().map(|Reverse(t)| (*t, Head::Heap));
+        for (i, (_, q)) in self.queues.iter().enumerate() {
+            if let Some(t) = q.front()
+                && best.is_none_or(|(b, _)| *t < b)
+            {
+                best = Some((*t, Head::Queue(i)));
+            }
+        }
+        best
+    }
+
+    /// Removes the timer `peek` found at `head`.
+    fn pop(&mut self, head: Head) {
+        let popped = match head {
+            Head::Heap => self.heap.pop().is_some(),
+            Head::Queue(i) => self
+                .queues
+                .get_mut(i)
+                .and_then(|(_, q)| q.pop_front())
+                .is_some(),
+        };
+        if popped {
+            self.len -= 1;
+        }
+    }
+
+    /// Keeps only the timers for which `keep` is true.
+    fn retain(&mut self, mut keep: impl FnMut(&Armed) -> bool) {
+        self.heap.retain(|Reverse(t)| keep(t));
+        let mut len = self.heap.len();
+        for (_, q) in &mut self.queues {
+            q.retain(|t| keep(t));
+            len += q.len();
+        }
+        self.len = len;
+    }
+}
+
 /// The transactions of one endpoint, as one sans-IO state machine. See the
 /// [module documentation](self) for the run loop.
 #[derive(Debug)]
 pub struct TransactionLayer {
     config: Config,
     next_id: u64,
-    txns: HashMap<TransactionId, Txn>,
-    servers: HashMap<ServerKey, TransactionId>,
-    clients: HashMap<ClientKey, TransactionId>,
-    merges: HashMap<MergeKey, TransactionId>,
-    timers: BinaryHeap<Reverse<(Instant, TransactionId, TimerKind)>>,
+    txns: Txns,
+    servers: KeyTable,
+    clients: KeyTable,
+    merges: KeyTable,
+    timers: TimerQueue,
     out: VecDeque<Output>,
+    /// Buffers the keys of a message are written into, kept for reuse
+    /// (branches, Call-IDs, tags, hosts: `Debug` redacts them).
+    key_buf: Pii<Vec<u8>>,
+    merge_buf: Pii<Vec<u8>>,
 }
 
 impl TransactionLayer {
@@ -536,12 +755,14 @@ impl TransactionLayer {
         Self {
             config,
             next_id: 0,
-            txns: HashMap::new(),
-            servers: HashMap::new(),
-            clients: HashMap::new(),
-            merges: HashMap::new(),
-            timers: BinaryHeap::new(),
+            txns: Txns::default(),
+            servers: KeyTable::new(),
+            clients: KeyTable::new(),
+            merges: KeyTable::new(),
+            timers: TimerQueue::default(),
             out: VecDeque::new(),
+            key_buf: Pii::new(Vec::new()),
+            merge_buf: Pii::new(Vec::new()),
         }
     }
 
@@ -592,11 +813,11 @@ impl TransactionLayer {
 
     /// The earliest pending timer.
     pub fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+        while let Some(((at, id, kind), head)) = self.timers.peek() {
             if self.is_live(at, id, kind) {
                 return Some(at);
             }
-            self.timers.pop();
+            self.timers.pop(head);
         }
         None
     }
@@ -641,13 +862,14 @@ impl TransactionLayer {
         Ok(())
     }
 
-    fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant) {
-        self.timers.push(Reverse((at, id, kind)));
-        // Cancelled timers stay in the heap until their time; keep it in
+    /// Arms timer `kind` of `id` for `at`, `delay` after the present.
+    fn arm(&mut self, id: TransactionId, kind: TimerKind, at: Instant, delay: Duration) {
+        self.timers.push(delay, (at, id, kind));
+        // Cancelled timers stay queued until their time; keep them in
         // proportion to the live transactions.
         if self.timers.len() > 8 * (self.txns.len() + 16) {
             let txns = &self.txns;
-            self.timers.retain(|Reverse((at, id, kind))| {
+            self.timers.retain(|(at, id, kind)| {
                 txns.get(id).is_some_and(|t| t.deadline(*kind) == Some(*at))
             });
         }
@@ -697,13 +919,31 @@ impl TransactionLayer {
         transport: TransportKind,
         held_for: Option<TransactionId>,
     ) -> Result<TransactionId, TransactionError> {
+        let mut key = std::mem::take(self.key_buf.expose_mut());
+        let result =
+            self.start_client_keyed(now, request, destination, transport, held_for, &mut key);
+        *self.key_buf.expose_mut() = key;
+        result
+    }
+
+    fn start_client_keyed(
+        &mut self,
+        now: Instant,
+        request: Message,
+        destination: SocketAddr,
+        transport: TransportKind,
+        held_for: Option<TransactionId>,
+        key: &mut Vec<u8>,
+    ) -> Result<TransactionId, TransactionError> {
         let method = request.method().ok_or(TransactionError::WrongMessageKind {
             expected: "request",
         })?;
         if method == Method::Ack {
             return Err(TransactionError::AckNotTransactional);
         }
-        let key = ClientKey::of_request(&request)?.ok_or(TransactionError::MissingBranch)?;
+        if !key::client_key(key, &request)? {
+            return Err(TransactionError::MissingBranch);
+        }
         if !request
             .top_via()?
             .branch()
@@ -714,7 +954,8 @@ impl TransactionLayer {
         if request.cseq()?.method != method {
             return Err(ParseError::header("CSeq", "method differs from the request's").into());
         }
-        if self.clients.contains_key(&key) {
+        let hash = self.clients.hash(key);
+        if self.clients.get(hash, key).is_some() {
             return Err(TransactionError::DuplicateBranch);
         }
         self.check_cap()?;
@@ -743,18 +984,18 @@ impl TransactionLayer {
             end: None,
             trying: None,
             server_key: None,
-            client_key: Some(key.clone()),
+            client_key: Some(hash),
             merge_key: None,
             held_for,
             held_cancel: None,
         };
-        self.clients.insert(key, id);
+        self.clients.insert(hash, key, id);
         if held_for.is_none() {
             self.start_client_timers(now, id, &mut txn, t);
             self.transmit(destination, transport, bytes);
         }
         self.txns.insert(id, txn);
-        self.arm_all(id);
+        self.arm_all(now, id);
         Ok(id)
     }
 
@@ -765,8 +1006,8 @@ impl TransactionLayer {
         txn.timeout = Some(now + t.t1x64());
     }
 
-    /// Pushes every armed timer of `id` into the heap.
-    fn arm_all(&mut self, id: TransactionId) {
+    /// Arms every timer `id` has a deadline for (`now` being the present).
+    fn arm_all(&mut self, now: Instant, id: TransactionId) {
         let Some(txn) = self.txns.get(&id) else {
             return;
         };
@@ -779,7 +1020,7 @@ impl TransactionLayer {
         .map(|k| (k, txn.deadline(k)));
         for (kind, at) in armed {
             if let Some(at) = at {
-                self.arm(id, kind, at);
+                self.arm(id, kind, at, at.saturating_duration_since(now));
             }
         }
     }
@@ -920,12 +1161,27 @@ impl TransactionLayer {
         if end_now {
             self.terminate(id);
         } else {
-            self.arm_all(id);
+            self.arm_all(now, id);
         }
         Ok(())
     }
 
     fn receive_request(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
+        let mut key = std::mem::take(self.key_buf.expose_mut());
+        let mut merge = std::mem::take(self.merge_buf.expose_mut());
+        let result = self.receive_request_keyed(now, r, &mut key, &mut merge);
+        *self.key_buf.expose_mut() = key;
+        *self.merge_buf.expose_mut() = merge;
+        result
+    }
+
+    fn receive_request_keyed(
+        &mut self,
+        now: Instant,
+        r: Received,
+        key: &mut Vec<u8>,
+        merge: &mut Vec<u8>,
+    ) -> Result<(), TransactionError> {
         let method = r
             .message
             .method()
@@ -934,14 +1190,14 @@ impl TransactionLayer {
             })?;
         let (is_ack, is_cancel) = (method == Method::Ack, method == Method::Cancel);
         // Everything matching needs, checked before any state changes.
-        r.message.cseq()?;
-        r.message.call_id()?;
-        r.message.from()?;
-        let to_tag = r.message.to()?.tag().map(str::to_owned);
-        let key = ServerKey::of_request(&r.message, None)?;
-        if let Some(&id) = self.servers.get(&key) {
-            let legacy_ok =
-                !key.is_legacy() || self.legacy_to_tag_matches(id, is_ack, to_tag.as_deref());
+        let cseq = r.message.cseq()?;
+        let call_id = r.message.call_id()?;
+        let from_tag = r.message.from()?.tag();
+        let to_tag = r.message.to()?.tag();
+        let legacy = key::server_key(key, &r.message, from_tag, None)?;
+        let hash = self.servers.hash(key);
+        if let Some(id) = self.servers.get(hash, key) {
+            let legacy_ok = !legacy || self.legacy_to_tag_matches(id, is_ack, to_tag);
             if legacy_ok {
                 return self.server_retransmission(now, id, is_ack, r);
             }
@@ -955,22 +1211,25 @@ impl TransactionLayer {
             });
             return Ok(());
         }
-        let merge_key = MergeKey::of_request(&r.message)?;
+        let merge_key =
+            key::merge_key(merge, to_tag, from_tag, call_id, cseq).then(|| self.merges.hash(merge));
         if self.config.reject_merged_requests
-            && let Some(mk) = &merge_key
-            && self.merges.contains_key(mk)
+            && let Some(mh) = merge_key
+            && self.merges.get(mh, merge).is_some()
         {
             self.check_cap()?;
             let response =
                 MessageBuilder::response_to(&r.message, 482, "Loop Detected")?.build()?;
-            let id = self.new_server(now, r, Some(key), None);
+            let id = self.new_server(now, r, Some((hash, key)), None);
             self.event(Event::MergedRequest { id });
             return self.send_response(now, id, response);
         }
         self.check_cap()?;
         let cancels = if is_cancel {
-            let invite_key = ServerKey::of_request(&r.message, Some(Method::Invite))?;
-            self.servers.get(&invite_key).copied().filter(|id| {
+            let mut invite_key = Vec::new();
+            key::server_key(&mut invite_key, &r.message, from_tag, Some(Method::Invite))?;
+            let invite_hash = self.servers.hash(&invite_key);
+            self.servers.get(invite_hash, &invite_key).filter(|id| {
                 self.txns
                     .get(id)
                     .is_some_and(|t| t.kind == Kind::InviteServer)
@@ -979,7 +1238,12 @@ impl TransactionLayer {
             None
         };
         let (request, source, transport) = (r.message.clone(), r.source, r.transport);
-        let id = self.new_server(now, r, Some(key), merge_key);
+        let id = self.new_server(
+            now,
+            r,
+            Some((hash, key)),
+            merge_key.map(|mh| (mh, &merge[..])),
+        );
         self.event(Event::Request {
             id,
             request,
@@ -1008,8 +1272,8 @@ impl TransactionLayer {
         &mut self,
         now: Instant,
         r: Received,
-        key: Option<ServerKey>,
-        merge_key: Option<MergeKey>,
+        key: Option<(Hashed, &[u8])>,
+        merge_key: Option<(Hashed, &[u8])>,
     ) -> TransactionId {
         let id = self.alloc_id();
         let invite = r.message.method() == Some(Method::Invite);
@@ -1033,20 +1297,20 @@ impl TransactionLayer {
             timeout: None,
             end: None,
             trying: invite.then(|| now + self.config.timers.trying),
-            server_key: key.clone(),
+            server_key: key.map(|(h, _)| h),
             client_key: None,
-            merge_key: merge_key.clone(),
+            merge_key: merge_key.map(|(h, _)| h),
             held_for: None,
             held_cancel: None,
         };
-        if let Some(k) = key {
-            self.servers.insert(k, id);
+        if let Some((h, k)) = key {
+            self.servers.insert(h, k, id);
         }
-        if let Some(k) = merge_key {
-            self.merges.insert(k, id);
+        if let Some((h, k)) = merge_key {
+            self.merges.insert(h, k, id);
         }
         self.txns.insert(id, txn);
-        self.arm_all(id);
+        self.arm_all(now, id);
         id
     }
 
@@ -1074,7 +1338,7 @@ impl TransactionLayer {
                         self.terminate(id);
                     } else {
                         txn.end = Some(now + t.t4);
-                        self.arm_all(id);
+                        self.arm_all(now, id);
                     }
                 }
                 State::Accepted => self.event(Event::Ack {
@@ -1103,8 +1367,13 @@ impl TransactionLayer {
 
     fn receive_response(&mut self, now: Instant, r: Received) -> Result<(), TransactionError> {
         let status = r.message.status().unwrap_or(0);
-        let key = ClientKey::of_response(&r.message)?;
-        let Some(id) = key.and_then(|k| self.clients.get(&k).copied()) else {
+        let mut key = std::mem::take(self.key_buf.expose_mut());
+        let found = key::client_key(&mut key, &r.message).map(|has| {
+            has.then(|| self.clients.get(self.clients.hash(&key), &key))
+                .flatten()
+        });
+        *self.key_buf.expose_mut() = key;
+        let Some(id) = found? else {
             self.event(Event::UnmatchedResponse {
                 response: r.message,
                 source: r.source,
@@ -1191,7 +1460,7 @@ impl TransactionLayer {
         if end_now {
             self.terminate(id);
         } else {
-            self.arm_all(id);
+            self.arm_all(now, id);
         }
         if let Some(c) = release_cancel {
             self.release_cancel(now, c);
@@ -1211,7 +1480,12 @@ impl TransactionLayer {
             && t.state == State::Proceeding
         {
             t.timeout = Some(limit);
-            self.arm(invite, TimerKind::Timeout, limit);
+            self.arm(
+                invite,
+                TimerKind::Timeout,
+                limit,
+                self.config.timers.t1x64(),
+            );
         }
     }
 
@@ -1225,15 +1499,15 @@ impl TransactionLayer {
         let (peer, transport, bytes) = (txn.peer, txn.transport, txn.request.as_bytes().clone());
         self.txns.insert(id, txn);
         self.transmit(peer, transport, bytes);
-        self.arm_all(id);
+        self.arm_all(now, id);
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, id, kind))) = self.timers.peek().copied() {
+        while let Some(((at, id, kind), head)) = self.timers.peek() {
             if at > now {
                 break;
             }
-            self.timers.pop();
+            self.timers.pop(head);
             if self.is_live(at, id, kind) {
                 self.fire(at, id, kind);
             }
@@ -1278,7 +1552,7 @@ impl TransactionLayer {
                 txn.retransmit = Some((at + next, next));
                 let (peer, transport) = (txn.peer, txn.transport);
                 self.transmit(peer, transport, bytes);
-                self.arm(id, TimerKind::Retransmit, at + next);
+                self.arm(id, TimerKind::Retransmit, at + next, next);
             }
             TimerKind::Timeout => {
                 self.event(Event::Timeout { id });
@@ -1305,26 +1579,22 @@ impl TransactionLayer {
     }
 
     fn terminate(&mut self, id: TransactionId) {
-        let Some(txn) = self.txns.remove(&id) else {
+        let Some((server_key, client_key, merge_key, held_cancel)) = self.txns.discard(&id, |t| {
+            (t.server_key, t.client_key, t.merge_key, t.held_cancel)
+        }) else {
             return;
         };
-        if let Some(k) = &txn.server_key
-            && self.servers.get(k) == Some(&id)
-        {
-            self.servers.remove(k);
+        if let Some(h) = server_key {
+            self.servers.remove(h, id);
         }
-        if let Some(k) = &txn.client_key
-            && self.clients.get(k) == Some(&id)
-        {
-            self.clients.remove(k);
+        if let Some(h) = client_key {
+            self.clients.remove(h, id);
         }
-        if let Some(k) = &txn.merge_key
-            && self.merges.get(k) == Some(&id)
-        {
-            self.merges.remove(k);
+        if let Some(h) = merge_key {
+            self.merges.remove(h, id);
         }
         self.event(Event::Terminated { id });
-        if let Some(c) = txn.held_cancel {
+        if let Some(c) = held_cancel {
             self.terminate(c);
         }
     }
@@ -1412,3 +1682,87 @@ pub fn new_branch(rng: &dyn ring::rand::SecureRandom) -> Result<String, RandomEr
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the random number generator failed")]
 pub struct RandomError;
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests need some instant to count from
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn kind(k: u8) -> TimerKind {
+        match k % 4 {
+            0 => TimerKind::Retransmit,
+            1 => TimerKind::Timeout,
+            2 => TimerKind::End,
+            _ => TimerKind::Trying,
+        }
+    }
+
+    proptest! {
+        /// Timers come out of the queue in the order of one heap, whatever
+        /// the delays (more than MAX_QUEUES of them, hints that lie) and
+        /// however `now` moves (back too), with pops between pushes.
+        #[test]
+        fn timer_queue_order_is_the_heap_order(
+            ops in proptest::collection::vec(
+                (0u64..40, 0u64..3_000, 0u64..20, 0u8..4, 0u8..5),
+                0..300,
+            ),
+        ) {
+            let base = Instant::now();
+            let mut q = TimerQueue::default();
+            let mut heap = BinaryHeap::new();
+            let mut now = 0u64;
+            for (delay, step, id, k, op) in ops {
+                if op == 0 {
+                    // Pop the earliest from both.
+                    let got = q.peek().map(|(t, head)| {
+                        q.pop(head);
+                        t
+                    });
+                    let want = heap.pop().map(|Reverse(t)| t);
+                    prop_assert_eq!(got, want);
+                    continue;
+                }
+                // `now` mostly moves forward, sometimes back.
+                now = if op == 1 { now.saturating_sub(step) } else { now + step % 50 };
+                let delay = Duration::from_millis(delay * 100);
+                let at = base + Duration::from_millis(now) + delay;
+                // The hint is the true delay, except on one op in four.
+                let hint = if op == 4 { Duration::from_millis(step) } else { delay };
+                let t = (at, TransactionId(id), kind(k));
+                q.push(hint, t);
+                heap.push(Reverse(t));
+                prop_assert_eq!(q.len(), heap.len());
+            }
+            while let Some(Reverse(want)) = heap.pop() {
+                let (got, head) = q.peek().expect("as many timers as the heap");
+                q.pop(head);
+                prop_assert_eq!(got, want);
+            }
+            prop_assert!(q.peek().is_none());
+            prop_assert_eq!(q.len(), 0);
+        }
+    }
+
+    #[test]
+    fn timer_queue_retain_keeps_order_and_count() {
+        let base = Instant::now();
+        let mut q = TimerQueue::default();
+        for i in 0..100u64 {
+            let delay = Duration::from_millis((i % 7) * 500);
+            let at = base + Duration::from_millis(i) + delay;
+            q.push(delay, (at, TransactionId(i), TimerKind::End));
+        }
+        q.retain(|(_, id, _)| id.0 % 3 == 0);
+        assert_eq!(q.len(), 34);
+        let mut last = None;
+        while let Some((t, head)) = q.peek() {
+            q.pop(head);
+            assert_eq!(t.1.0 % 3, 0);
+            assert!(last.is_none_or(|l| l <= t));
+            last = Some(t);
+        }
+        assert_eq!(q.len(), 0);
+    }
+}
