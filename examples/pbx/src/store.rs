@@ -28,7 +28,7 @@
 //! ha1_md5 = "..."
 //! ```
 //!
-//! [`UsersFile::add`] writes such an entry from a password.
+//! [`UsersFile::entry`] makes such an entry from a password.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};

@@ -111,17 +111,24 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
     let caller_ports = PortPair::ephemeral(LOCALHOST).await.unwrap();
     let callee_ports = PortPair::ephemeral(LOCALHOST).await.unwrap();
     // An eavesdropper between the relay and the callee: it keeps a copy of
-    // every datagram and passes it on.
+    // what the relay sends the callee and passes each datagram on in its
+    // direction (the callee's own packets go on to the relay).
     let wire = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let wire_addr = wire.local_addr().unwrap();
     let callee_addr = callee_ports.rtp_addr().unwrap();
+    let relay_b_addr = relay_to_callee.rtp_addr().unwrap();
     let (wire_tx, mut wire_rx) = mpsc::channel::<Vec<u8>>(1000);
     let eavesdropper = tokio::spawn(async move {
         let mut buf = [0u8; 1500];
         loop {
-            let (n, _) = wire.recv_from(&mut buf).await.unwrap();
-            let _ = wire_tx.try_send(buf[..n].to_vec());
-            wire.send_to(&buf[..n], callee_addr).await.unwrap();
+            let (n, from) = wire.recv_from(&mut buf).await.unwrap();
+            let to = if from == callee_addr {
+                relay_b_addr
+            } else {
+                let _ = wire_tx.try_send(buf[..n].to_vec());
+                callee_addr
+            };
+            wire.send_to(&buf[..n], to).await.unwrap();
         }
     });
 
@@ -135,7 +142,6 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
         RelayConfig::default().with_follow_source(false),
     );
     let relay_a_addr = relay_to_caller.rtp_addr().unwrap();
-    let relay_b_addr = relay_to_callee.rtp_addr().unwrap();
     let (tap_tx, mut tap_rx) = mpsc::channel(1000);
     let relay_task = spawn_relay(
         relay,
