@@ -22,6 +22,55 @@ pub fn baresip_binary() -> PathBuf {
     bin
 }
 
+/// Starts baresip in a fresh HOME: listening on a free loopback port
+/// only, the test CA `ca_pem` as `sip_cafile`, no sound card (a 440 Hz
+/// sine as microphone), PCMU and SRTP, the accounts file holding
+/// `account`, and `config_extra` (more config lines, such as a module and
+/// its settings; `{home}` in them stands for the HOME) appended; it runs the menu command `command` (such as
+/// `/dial ...`) if any, and quits after a minute.
+pub fn start_baresip(
+    ca_pem: &str,
+    account: &str,
+    command: Option<&str>,
+    config_extra: &str,
+) -> Peer {
+    let bin = baresip_binary();
+    let home = PeerHome::new();
+    let ca_file = home.write("ca.pem", ca_pem);
+    let listen = crate::free_tcp_port();
+    home.write(
+        ".baresip/config",
+        &format!(
+            "sip_listen 127.0.0.1:{listen}\n\
+             sip_cafile {}\n\
+             net_interface 127.0.0.1\n\
+             module_path {BARESIP_MODULES}\n\
+             module g711.so\n\
+             module ausine.so\n\
+             module srtp.so\n\
+             module_app account.so\n\
+             module_app menu.so\n\
+             audio_source ausine,440\n\
+             ausrc_srate 48000\n\
+             ausrc_channels 2\n\
+             auplay_srate 48000\n\
+             auplay_channels 2\n\
+             {}",
+            ca_file.display(),
+            config_extra.replace("{home}", &home.path().display().to_string()),
+        ),
+    );
+    home.write(".baresip/accounts", &format!("{account}\n"));
+    let mut cmd = Command::new(bin);
+    cmd.arg("-f")
+        .arg(home.path().join(".baresip"))
+        .args(["-t", "60"]);
+    if let Some(c) = command {
+        cmd.args(["-e", c]);
+    }
+    Peer::spawn(cmd, home, "baresip.log", false)
+}
+
 /// The linphonec binary; fails the test, naming the Debian package, when
 /// it is not installed.
 pub fn linphonec_binary() -> PathBuf {

@@ -24,7 +24,6 @@
 )] // helpers outside #[test] functions
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,9 +36,9 @@ use carevox_sip::transaction::{TransactionId, new_branch};
 use carevox_sip::{
     HeaderName, Message, MessageBuilder, Method, ValidationPolicy, Verdict, validate,
 };
-use carevox_testkit::peer::{BARESIP_MODULES, Peer, PeerHome, baresip_binary};
+use carevox_testkit::peer::Peer;
 use carevox_testkit::pki::Ca;
-use carevox_testkit::{free_tcp_port, unix_now};
+use carevox_testkit::unix_now;
 use carevox_transport::{
     Destination, Endpoint, EndpointConfig, EndpointEvent, EndpointEvents, Origin, TlsServerConfig,
     Transport, TransportConfig, TransportKind,
@@ -65,43 +64,9 @@ async fn tls_endpoint(ca: &Ca) -> (Endpoint, EndpointEvents, SocketAddr) {
     (endpoint, events, addr)
 }
 
-/// baresip with `account`, loopback only, the test CA as `sip_cafile`, no
-/// sound card (a sine as microphone), SRTP and PCMU, running `command` (a
-/// menu command such as `/dial ...`) if any.
+/// baresip with `account` (see carevox-testkit's `start_baresip`).
 fn start_baresip(ca_pem: &str, account: &str, command: Option<&str>) -> Peer {
-    let bin = baresip_binary();
-    let home = PeerHome::new();
-    let ca_file = home.write("ca.pem", ca_pem);
-    let listen = free_tcp_port();
-    home.write(
-        ".baresip/config",
-        &format!(
-            "sip_listen 127.0.0.1:{listen}\n\
-             sip_cafile {}\n\
-             net_interface 127.0.0.1\n\
-             module_path {BARESIP_MODULES}\n\
-             module g711.so\n\
-             module ausine.so\n\
-             module srtp.so\n\
-             module_app account.so\n\
-             module_app menu.so\n\
-             audio_source ausine,440\n\
-             ausrc_srate 48000\n\
-             ausrc_channels 2\n\
-             auplay_srate 48000\n\
-             auplay_channels 2\n",
-            ca_file.display()
-        ),
-    );
-    home.write(".baresip/accounts", &format!("{account}\n"));
-    let mut cmd = Command::new(bin);
-    cmd.arg("-f")
-        .arg(home.path().join(".baresip"))
-        .args(["-t", "60"]);
-    if let Some(c) = command {
-        cmd.args(["-e", c]);
-    }
-    Peer::spawn(cmd, home, "baresip.log", false)
+    carevox_testkit::peer::start_baresip(ca_pem, account, command, "")
 }
 
 /// The next event within the case's deadline.

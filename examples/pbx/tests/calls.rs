@@ -15,49 +15,31 @@
     clippy::cast_precision_loss
 )]
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use carevox::audio::{G711, tone_power};
-use carevox::audit::{EventType, Record};
-use carevox::audit_sink::AuditSink;
+use carevox::audit::EventType;
 use carevox::redact::debug_leak;
-use carevox::sip::auth::{Password, UserSecret};
+use carevox::sip::auth::Password;
 use carevox::sip::sdp::crypto::CryptoSuite;
 use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
 use carevox_pbx::config::Config;
 use carevox_pbx::media::Source;
 use carevox_pbx::phone::{CallOutcome, Phone, PhoneConfig};
-use carevox_pbx::registrar::{DirectoryUser, Md5Use, Registrar, RegistrarSettings, UserDirectory};
+use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
 use carevox_testkit::pki::Ca;
 use carevox_transport::{TlsClientConfig, TlsServerConfig};
 use ring::rand::SystemRandom;
 
+mod common;
+
+use common::{Capture, Users, frames_with_tone, pcmu};
+
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const DOMAIN: &str = "clinic.test";
 const NAME: &str = "pbx.clinic.test";
-
-struct Users(HashMap<String, DirectoryUser>);
-
-impl UserDirectory for Users {
-    fn user(&self, username: &str) -> Option<DirectoryUser> {
-        self.0.get(username).cloned()
-    }
-}
-
-#[derive(Default)]
-struct Capture(Mutex<Vec<Record>>);
-
-impl AuditSink for Capture {
-    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
-        let mut v = self.0.lock().unwrap();
-        v.push(record.clone());
-        Ok(v.len() as u64)
-    }
-}
 
 struct Pbx {
     server: Server,
@@ -81,18 +63,6 @@ async fn pbx(no_answer: Duration) -> Pbx {
         &[7u8; 32],
     )
     .unwrap();
-    let mut users = HashMap::new();
-    for name in ["alice", "bob", "carol"] {
-        users.insert(
-            name.to_owned(),
-            DirectoryUser {
-                secrets: vec![UserSecret::Password(Password::new(&format!(
-                    "{name}-secret"
-                )))],
-                md5: Md5Use::Refused,
-            },
-        );
-    }
     let dir = tempfile::tempdir().unwrap();
     let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
     let backend = Arc::new(MemoryBackend::new());
@@ -108,7 +78,10 @@ async fn pbx(no_answer: Duration) -> Pbx {
         settings,
         ServerParts {
             registrar,
-            users: Arc::new(Users(users)),
+            users: Arc::new(Users::with_passwords(
+                &["alice", "bob", "carol"],
+                Md5Use::Refused,
+            )),
             vault: vault.clone(),
             audit: audit.clone(),
             rng,
@@ -147,20 +120,9 @@ async fn phone(pbx: &Pbx, user: &str, tone: f64) -> Phone {
         .unwrap()
 }
 
-/// The share of whole 20 ms frames in which `frequency` dominates.
-fn frames_with_tone(samples: &[u8], frequency: f64) -> f64 {
-    let frames: Vec<Vec<i16>> = samples
-        .chunks_exact(160)
-        .map(|f| f.iter().map(|&b| G711::Pcmu.decode(b)).collect())
-        .collect();
-    if frames.is_empty() {
-        return 0.0;
-    }
-    let with = frames
-        .iter()
-        .filter(|f| tone_power(f, 8000, frequency) > 0.5)
-        .count();
-    with as f64 / frames.len() as f64
+/// The share of 20 ms frames of μ-law `samples` carrying `frequency`.
+fn pcmu_frames_with_tone(samples: &[u8], frequency: f64) -> f64 {
+    frames_with_tone(&pcmu(samples), 8000, frequency)
 }
 
 fn events(audit: &Capture) -> Vec<EventType> {
@@ -197,10 +159,10 @@ async fn two_phones_register_talk_through_the_relay_and_hang_up() {
     let (bob_heard, _) = bob.hung_up(bob_call).await.unwrap();
 
     assert!(alice_heard.len() >= 8000 / 2, "{}", alice_heard.len());
-    assert!(frames_with_tone(&alice_heard, 1000.0) > 0.8);
-    assert!(frames_with_tone(&alice_heard, 440.0) < 0.05);
-    assert!(frames_with_tone(&bob_heard, 440.0) > 0.8);
-    assert!(frames_with_tone(&bob_heard, 1000.0) < 0.05);
+    assert!(pcmu_frames_with_tone(&alice_heard, 1000.0) > 0.8);
+    assert!(pcmu_frames_with_tone(&alice_heard, 440.0) < 0.05);
+    assert!(pcmu_frames_with_tone(&bob_heard, 440.0) > 0.8);
+    assert!(pcmu_frames_with_tone(&bob_heard, 1000.0) < 0.05);
     assert_eq!(alice_stats.a.auth_failures, 0);
 
     let seen = events(&pbx.audit);
@@ -237,7 +199,10 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     // Alice leaves two seconds of her tone after the beep.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (heard, _) = alice.hang_up(call).await.unwrap();
-    assert!(frames_with_tone(&heard, 1000.0) > 0.1, "the prompt's beep");
+    assert!(
+        pcmu_frames_with_tone(&heard, 1000.0) > 0.1,
+        "the prompt's beep"
+    );
 
     // The message is sealed in the vault once the call is over.
     let mut stored = None;
@@ -255,7 +220,7 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     assert_eq!(meta.get_label("callee"), Some("bob"));
     assert_eq!(meta.get_label("caller"), Some("alice"));
     assert!(samples.len() >= 8000, "{} samples", samples.len());
-    assert!(frames_with_tone(&samples, 440.0) > 0.8);
+    assert!(pcmu_frames_with_tone(&samples, 440.0) > 0.8);
     // Encrypted at rest: neither the labels nor the audio in the clear.
     let raw = pbx.backend.payload_bytes(&id).unwrap();
     assert!(!raw.windows(5).any(|w| w == b"alice"));

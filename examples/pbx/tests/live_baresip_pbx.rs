@@ -19,48 +19,28 @@
     clippy::cast_possible_truncation
 )]
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use carevox::audio::{G711, tone_power};
-use carevox::audit::Record;
-use carevox::audit_sink::AuditSink;
-use carevox::sip::auth::{Password, UserSecret};
+use carevox::audio::G711;
 use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
 use carevox_pbx::config::Config;
-use carevox_pbx::registrar::{DirectoryUser, Md5Use, Registrar, RegistrarSettings, UserDirectory};
+use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
 use carevox_testkit::find_binary;
-use carevox_testkit::free_tcp_port;
-use carevox_testkit::peer::{BARESIP_MODULES, Peer, PeerHome, baresip_binary};
+use carevox_testkit::peer::{Peer, start_baresip};
 use carevox_testkit::pki::Ca;
 use carevox_transport::TlsServerConfig;
 use ring::rand::SystemRandom;
 
+mod common;
+
+use common::{Capture, Users, frames_with_tone};
+
 const MEDIA_PORTS: (u16, u16) = (47000, 47099);
-
-struct Users(HashMap<String, DirectoryUser>);
-
-impl UserDirectory for Users {
-    fn user(&self, username: &str) -> Option<DirectoryUser> {
-        self.0.get(username).cloned()
-    }
-}
-
-#[derive(Default)]
-struct Capture(Mutex<Vec<Record>>);
-
-impl AuditSink for Capture {
-    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
-        let mut v = self.0.lock().unwrap();
-        v.push(record.clone());
-        Ok(v.len() as u64)
-    }
-}
 
 async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
     let id = ca.issue(&["127.0.0.1"]);
@@ -75,18 +55,6 @@ async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
         &[5u8; 32],
     )
     .unwrap();
-    let mut users = HashMap::new();
-    for name in ["alice", "bob"] {
-        users.insert(
-            name.to_owned(),
-            DirectoryUser {
-                secrets: vec![UserSecret::Password(Password::new(&format!(
-                    "{name}-secret"
-                )))],
-                md5: Md5Use::Only,
-            },
-        );
-    }
     let dir = tempfile::tempdir().unwrap();
     let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
     let vault = Arc::new(Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)));
@@ -98,7 +66,7 @@ async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
         settings,
         ServerParts {
             registrar,
-            users: Arc::new(Users(users)),
+            users: Arc::new(Users::with_passwords(&["alice", "bob"], Md5Use::Only)),
             vault,
             audit: Arc::new(Capture::default()),
             rng,
@@ -110,53 +78,20 @@ async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
     (server, dir)
 }
 
-/// baresip as `user`, loopback only, SRTP mandatory, PCMU, a 440 Hz sine
-/// as microphone, its decoded audio dumped by `sndfile` into its HOME.
+/// baresip as `user` of the PBX at `pbx` (see carevox-testkit's
+/// `start_baresip`: loopback only, a 440 Hz sine as microphone), SRTP
+/// mandatory, PCMU, its decoded audio dumped by `sndfile` into its HOME.
 fn baresip(ca_pem: &str, pbx: SocketAddr, user: &str, extra: &str, command: Option<&str>) -> Peer {
-    let home = PeerHome::new();
-    let ca_file = home.write("ca.pem", ca_pem);
-    let dumps = home.path().join("dumps");
-    std::fs::create_dir_all(&dumps).unwrap();
-    home.write(
-        ".baresip/config",
-        &format!(
-            "sip_listen 127.0.0.1:{}\n\
-             sip_cafile {}\n\
-             net_interface 127.0.0.1\n\
-             module_path {BARESIP_MODULES}\n\
-             module g711.so\n\
-             module ausine.so\n\
-             module srtp.so\n\
-             module sndfile.so\n\
-             module_app account.so\n\
-             module_app menu.so\n\
-             snd_path {}\n\
-             audio_source ausine,440\n\
-             ausrc_srate 48000\n\
-             ausrc_channels 2\n\
-             auplay_srate 48000\n\
-             auplay_channels 2\n",
-            free_tcp_port(),
-            ca_file.display(),
-            dumps.display(),
-        ),
-    );
-    home.write(
-        ".baresip/accounts",
+    start_baresip(
+        ca_pem,
         &format!(
             "<sip:{user}@127.0.0.1:{};transport=tls>;auth_pass={user}-secret;regint=60;\
-             mediaenc=srtp-mand;audio_codecs=PCMU{extra}\n",
+             mediaenc=srtp-mand;audio_codecs=PCMU{extra}",
             pbx.port()
         ),
-    );
-    let mut cmd = Command::new(baresip_binary());
-    cmd.arg("-f")
-        .arg(home.path().join(".baresip"))
-        .args(["-t", "60"]);
-    if let Some(c) = command {
-        cmd.args(["-e", c]);
-    }
-    Peer::spawn(cmd, home, "baresip.log", false)
+        command,
+        "module sndfile.so\nsnd_path {home}\n",
+    )
 }
 
 async fn wait_for(peer: &Peer, text: &str, within: Duration) {
@@ -195,20 +130,6 @@ fn wav_samples(path: &Path) -> (Vec<i16>, u32, u16) {
         .step_by(usize::from(channels.max(1)))
         .collect();
     (samples, rate, channels)
-}
-
-/// The share of 20 ms frames in which `frequency` dominates.
-fn frames_with_tone(samples: &[i16], rate: u32, frequency: f64) -> f64 {
-    let frame = (rate / 50) as usize;
-    let frames: Vec<&[i16]> = samples.chunks_exact(frame.max(1)).collect();
-    if frames.is_empty() {
-        return 0.0;
-    }
-    let with = frames
-        .iter()
-        .filter(|f| tone_power(f, rate, frequency) > 0.5)
-        .count();
-    with as f64 / frames.len() as f64
 }
 
 /// tshark capturing the UDP payloads to and from the relay's ports.
@@ -321,7 +242,7 @@ async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
 
 /// Bob's decoded audio, checked after the call.
 fn bob_keep(bob: Peer) -> Peer {
-    let dumps = bob.home().path().join("dumps");
+    let dumps = bob.home().path().to_owned();
     let dec = std::fs::read_dir(&dumps)
         .unwrap()
         .filter_map(Result::ok)

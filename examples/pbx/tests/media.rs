@@ -16,7 +16,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use carevox::audio::{G711, tone_power};
+use carevox::audio::G711;
 use carevox::media::{SrtpSession, answer_audio, offer_crypto, offerer_srtp};
 use carevox::relay::{Leg, MediaPeer, MediaRelay, RelayConfig};
 use carevox::sdes::SdesOptions;
@@ -27,6 +27,10 @@ use carevox_pbx::media::{EndpointMedia, PortPair, PortPool, Source, spawn_endpoi
 use ring::rand::SystemRandom;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+mod common;
+
+use common::frames_with_tone;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -78,20 +82,6 @@ fn samples(packets: &[Vec<u8>]) -> Vec<i16> {
         .iter()
         .flat_map(|p| p[12..].iter().map(|&b| G711::Pcmu.decode(b)))
         .collect()
-}
-
-/// The share of whole 20 ms frames in which `frequency` dominates: robust
-/// to a lost packet, which breaks the phase of a longer window.
-fn frames_with_tone(samples: &[i16], frequency: f64) -> f64 {
-    let frames: Vec<&[i16]> = samples.chunks_exact(160).collect();
-    if frames.is_empty() {
-        return 0.0;
-    }
-    let with = frames
-        .iter()
-        .filter(|f| tone_power(f, 8000, frequency) > 0.5)
-        .count();
-    with as f64 / frames.len() as f64
 }
 
 async fn drain(rx: &mut mpsc::Receiver<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -189,13 +179,13 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
         "{}",
         heard_by_callee.len()
     );
-    assert!(frames_with_tone(&heard_by_callee, 440.0) > 0.9);
-    assert!(frames_with_tone(&heard_by_callee, 1000.0) < 0.05);
-    assert!(frames_with_tone(&heard_by_caller, 1000.0) > 0.9);
-    assert!(frames_with_tone(&heard_by_caller, 440.0) < 0.05);
+    assert!(frames_with_tone(&heard_by_callee, 8000, 440.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_callee, 8000, 1000.0) < 0.05);
+    assert!(frames_with_tone(&heard_by_caller, 8000, 1000.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_caller, 8000, 440.0) < 0.05);
     // The tap heard the caller.
     let tapped = samples(&drain(&mut tap_rx).await);
-    assert!(frames_with_tone(&tapped, 440.0) > 0.9);
+    assert!(frames_with_tone(&tapped, 8000, 440.0) > 0.9);
     // On the wire: SRTP, 12-byte header + 160 bytes + 10-byte tag, from
     // which no tone comes back.
     let captured = drain(&mut wire_rx).await;
@@ -205,7 +195,7 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
         .iter()
         .flat_map(|p| p[12..172].iter().map(|&b| G711::Pcmu.decode(b)))
         .collect();
-    assert!(frames_with_tone(&in_clear, 440.0) < 0.05);
+    assert!(frames_with_tone(&in_clear, 8000, 440.0) < 0.05);
     assert_eq!(relay_stats.a.auth_failures, 0);
     assert!(caller_stats.a.sent >= 40 && callee_stats.a.received >= 40);
     assert_eq!(pool.in_use(), 0, "the relay's ports went back to the pool");
