@@ -4,6 +4,7 @@
 //! <data_dir>/
 //!   vault/            voicemail (carevox-vault, encrypted per object)
 //!   audit/            the audit log (carevox-audit) and its signing key
+//!   audit.pub         the log's public key (hex), for `carevox-audit verify`
 //!   nonce.key         the digest nonce secret (32 random bytes)
 //!   users.toml        the users (digest HA1 values, never passwords)
 //! <master_key_file>   the vault's key-encryption key (kept outside the
@@ -77,6 +78,16 @@ pub enum StoreError {
     /// `users.toml` is not valid.
     #[error("users.toml: {0}")]
     Users(String),
+    /// The audit log holds records but its signing key is missing: a new
+    /// key could not continue the log (its checkpoints are signed with
+    /// the old one). Restore the key from its backup.
+    #[error(
+        "{path} is missing but the audit log beside it holds records: restore the signing key from its backup"
+    )]
+    SigningKeyMissing {
+        /// The missing key file.
+        path: PathBuf,
+    },
     /// The random source failed.
     #[error("the random source failed")]
     Random,
@@ -110,6 +121,39 @@ fn tighten(path: &Path, mode: u32) -> Result<(), StoreError> {
             .map_err(io("narrow permissions", path))?;
     }
     Ok(())
+}
+
+/// Whether the directory `path` holds anything.
+fn has_entries(path: &Path) -> Result<bool, StoreError> {
+    let mut entries = fs::read_dir(path).map_err(io("list directory", path))?;
+    Ok(entries.next().is_some())
+}
+
+/// Writes the audit log's public key `hex` to `path` (owner-only, like
+/// every file here) unless it already holds it; replaced by a rename, so
+/// a reader never sees half a key.
+fn write_public_key(path: &Path, hex: &str) -> Result<(), StoreError> {
+    let line = format!("{hex}\n");
+    match fs::read_to_string(path) {
+        Ok(current) if current == line => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("read public key", path)(e)),
+    }
+    let tmp = path.with_extension("pub.tmp");
+    // A leftover of a crash; if it cannot be removed, creating it fails
+    // below with the reason.
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io("create public key", &tmp))?;
+    f.write_all(line.as_bytes())
+        .map_err(io("write public key", &tmp))?;
+    f.sync_all().map_err(io("sync public key", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("replace public key", path))
 }
 
 /// Reads a 32-byte key file, or makes one with `rng` (mode 0600).
@@ -171,10 +215,15 @@ impl Store {
         private_dir(root)?;
         let audit_dir = root.join("audit");
         private_dir(&audit_dir)?;
-        let seed = key_file(&audit_dir.join("signing.key"), rng)?;
+        let signing_key = audit_dir.join("signing.key");
+        if !signing_key.exists() && has_entries(&audit_dir)? {
+            return Err(StoreError::SigningKeyMissing { path: signing_key });
+        }
+        let seed = key_file(&signing_key, rng)?;
         let signer = Signer::from_seed(seed.expose())?;
         let (log, _report) = AuditLog::open(&audit_dir, signer, LogConfig::default())?;
         let audit = Arc::new(log);
+        write_public_key(&root.join("audit.pub"), &audit.verifying_key().to_hex())?;
 
         let master = &config.server.master_key_file;
         if let Some(parent) = master.parent() {
@@ -428,5 +477,73 @@ mod tests {
             .is_empty()
         );
         assert_eq!(UsersFile::parse("").map(|u| u.len()).ok(), Some(0));
+    }
+
+    fn config_in(dir: &Path) -> Config {
+        Config::from_toml(&format!(
+            "[server]\nrealm = \"clinic.test\"\ndomains = [\"pbx.test\"]\n\
+             data_dir = \"{}\"\nmaster_key_file = \"{}\"\n",
+            dir.join("data").display(),
+            dir.join("keys/vault.key").display(),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_public_key_is_published_and_a_lost_signing_key_is_named() {
+        use carevox::audit::{
+            Action, EventType, Outcome, Record, VerifyOptions, VerifyingKey, verify_log,
+        };
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = config_in(dir.path());
+        #[allow(clippy::disallowed_methods)] // the test draws real randomness
+        let rng = ring::rand::SystemRandom::new();
+        let data = dir.path().join("data");
+        {
+            let store = Store::open(&config, &rng, 1_800_000_000).unwrap_or_else(|e| panic!("{e}"));
+            let record = Record::new(
+                EventType::ConfigurationChange,
+                Action::Execute,
+                Outcome::Success,
+                Timestamp(1_800_000_000_000),
+                "carevox-pbx",
+                "carevox-pbx",
+            );
+            store
+                .audit
+                .append(&record)
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .audit
+                .checkpoint(Timestamp(1_800_000_000_000))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // Anyone holding audit.pub alone verifies the log.
+        let hex = fs::read_to_string(data.join("audit.pub")).unwrap_or_else(|e| panic!("{e}"));
+        let key = VerifyingKey::from_hex(hex.trim()).unwrap_or_else(|e| panic!("{e}"));
+        let report = verify_log(data.join("audit"), &key, VerifyOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.damage.is_none(), "{report:?}");
+        assert_eq!(
+            fs::metadata(data.join("audit.pub"))
+                .map(|m| m.permissions().mode() & 0o777)
+                .ok(),
+            Some(0o600)
+        );
+        // Opening again keeps the same key and file.
+        drop(Store::open(&config, &rng, 1_800_000_001).unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(
+            fs::read_to_string(data.join("audit.pub")).ok().as_deref(),
+            Some(hex.as_str())
+        );
+        // Without its signing key the log is not continued under a new one.
+        fs::remove_file(data.join("audit/signing.key")).unwrap_or_else(|e| panic!("{e}"));
+        match Store::open(&config, &rng, 1_800_000_002) {
+            Err(e @ StoreError::SigningKeyMissing { .. }) => {
+                assert!(e.to_string().contains("restore the signing key"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!data.join("audit/signing.key").exists());
     }
 }
