@@ -133,6 +133,10 @@ async fn serve_runs_registers_a_user_and_stops_on_sigterm() {
     assert_eq!(mode(&data.join("audit/signing.key")), 0o600);
     assert!(root.join("keys/vault.key").exists());
     assert!(data.join("vault").is_dir());
+    // The admin console's control socket: owner-only, gone after the stop.
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("admin console on"), "{second}");
+    assert_eq!(mode(&data.join("admin.sock")), 0o600);
 
     let pid = server.id().to_string();
     assert!(
@@ -156,6 +160,7 @@ async fn serve_runs_registers_a_user_and_stops_on_sigterm() {
     // The audit log was written.
     let audit_files = std::fs::read_dir(data.join("audit")).unwrap().count();
     assert!(audit_files >= 2, "{audit_files}");
+    assert!(!data.join("admin.sock").exists());
 }
 
 #[test]
