@@ -552,6 +552,16 @@ fn accounts_are_added_disabled_and_their_totp_reset_by_an_administrator() {
     c.next_step();
     let e = c.login_err("dr.lee", "dr.lee long password", c.code(&new));
     assert_eq!(e.kind(), Some(ErrorKind::LoginRefused));
+    assert!(c.records().iter().any(|r| {
+        r.event == EventType::Login
+            && r.actor.user_id.expose() == "dr.lee"
+            && detail(r, "account") == Some("disabled")
+    }));
+    // An administrator cannot disable itself (enrolment is closed for good).
+    let mut client = c.login("root", ROOT_PW, &root);
+    let e = client.user_disable("root").unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Invalid));
+    client.logoff().unwrap();
     // Short passwords and unknown roles are refused.
     let mut client = c.login("root", ROOT_PW, &root);
     let e = client

@@ -682,7 +682,28 @@ impl Shared {
             .hasher
             .verify(&pw, &account.password_hash)
             .is_ok();
-        if !password_ok || account.disabled {
+        if password_ok && account.disabled {
+            let until = lock(&self.lockout).record_failure(&key, now);
+            let mut r = login_record(
+                &LoginEvent::PasswordRefused {
+                    locked_until: until,
+                },
+                &LoginSubject {
+                    user_id: audit_name,
+                    role,
+                    network_address: Some("local"),
+                },
+                now,
+                &self.settings.source,
+            );
+            r.details.push(carevox::audit::Detail {
+                key: "account".into(),
+                value: Pii::new("disabled".to_owned()),
+            });
+            self.append(&r)?;
+            return Err(refused());
+        }
+        if !password_ok {
             return fail(|u| LoginEvent::PasswordRefused { locked_until: u }, role);
         }
         let secret = self.totp_secret(&account)?;
@@ -1286,6 +1307,14 @@ impl Shared {
 
     fn user_disable(&self, l: &Login, name: &str) -> Result<Response, Response> {
         self.account_decision(l, "disable", name, Action::Update)?;
+        if name == l.name {
+            // The last administrator would lock everyone out for good:
+            // enrolment is closed once an account exists.
+            return Err(error(
+                ErrorKind::Invalid,
+                "an account cannot disable itself; ask another administrator",
+            ));
+        }
         let found = lock(&self.accounts)
             .update(name, |a| a.disabled = true)
             .map_err(|e| internal("accounts", &e))?;
