@@ -173,7 +173,13 @@ fn command_on(
                     );
                 #[allow(clippy::cast_precision_loss, reason = "milliseconds of a message")]
                 let secs = v.duration_ms as f64 / 1000.0;
-                println!("{:<40} {:<20} {:<20} {:>9.1}", v.id, v.owner, when, secs);
+                println!(
+                    "{:<40} {:<20} {:<20} {:>9.1}",
+                    v.id,
+                    v.owner.expose(),
+                    when,
+                    secs
+                );
             }
             println!(
                 "{} listed, {withheld} withheld by the access policy",

@@ -359,7 +359,7 @@ fn the_policy_decides_each_export_and_says_why() {
     assert_eq!(items.len(), 1);
     assert_eq!(withheld, 1);
     assert_eq!(items[0].id, bob_vm);
-    assert_eq!(items[0].owner, "bob");
+    assert_eq!(items[0].owner.expose(), "bob");
     assert_eq!(items[0].duration_ms, 2000);
     let wav = out.join("bob.wav");
     let n = client.voicemail_export(&bob_vm, &wav).unwrap();
@@ -794,7 +794,7 @@ async fn a_voicemail_left_through_the_pbx_exports_as_the_callers_tone() {
         .unwrap()
     };
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].owner, "bob");
+    assert_eq!(items[0].owner.expose(), "bob");
     assert!(items[0].duration_ms >= 1000, "{:?}", items[0]);
     let bytes = std::fs::read(&wav).unwrap();
     assert_eq!(u64::try_from(bytes.len() - 46).unwrap(), exported);

@@ -1041,7 +1041,7 @@ impl Shared {
             if access.is_allowed() {
                 items.push(VoicemailItem {
                     id: o.id,
-                    owner,
+                    owner: Pii::new(owner),
                     created_at: meta.created_at,
                     duration_ms: reader.len().saturating_mul(1000) / 8000,
                 });

@@ -15,6 +15,7 @@
 
 use std::io::{self, Read, Write};
 
+use carevox::redact::Pii;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
@@ -173,8 +174,8 @@ pub enum ErrorKind {
 pub struct VoicemailItem {
     /// The vault object id.
     pub id: String,
-    /// The mailbox (the callee's SIP user name).
-    pub owner: String,
+    /// The mailbox (the callee's SIP user name); `<redacted>` in `Debug`.
+    pub owner: Pii<String>,
     /// When it was recorded, seconds since the Unix epoch.
     pub created_at: u64,
     /// Its length in milliseconds (8000 samples a second).
@@ -394,6 +395,22 @@ mod tests {
             "{shown}"
         );
         assert!(matches!(request, Request::Login { ref name, .. } if name == "dr.lee"));
+        let listing = Response::Voicemails {
+            items: vec![VoicemailItem {
+                id: "vm-1".into(),
+                owner: Pii::new("bob.mailbox".into()),
+                created_at: 1,
+                duration_ms: 2,
+            }],
+            withheld: 0,
+        };
+        let uri = Response::Provisioned {
+            otpauth_uri: SecretText::new("otpauth://totp/x?secret=ABCDEFGH".into()),
+        };
+        assert_eq!(
+            carevox::redact::debug_leak(&(listing, uri), &["bob.mailbox", "ABCDEFGH"]),
+            None
+        );
     }
 
     #[test]
