@@ -611,6 +611,24 @@ fn an_auditor_verifies_and_exports_the_audit_log() {
     assert!(u64::try_from(lines.len()).unwrap() >= v.records);
     assert_eq!(lines[0]["seq"], 0);
     assert!(text.contains("\"event\":\"login\""));
+    // Both decisions on the audit log are in it: the refusal and the grant.
+    let verify = EventType::Other("audit_log_verify".into());
+    let records = c.records();
+    let decided: Vec<(&str, &Outcome)> = records
+        .iter()
+        .filter(|r| r.event == verify)
+        .map(|r| (r.actor.user_id.expose().as_str(), &r.outcome))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            ("root", &Outcome::MinorFailure),
+            ("privacy", &Outcome::Success)
+        ]
+    );
+    assert!(records.iter().any(|r| r.event == EventType::Export
+        && r.outcome == Outcome::Success
+        && r.actor.user_id.expose() == "privacy"));
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_carevox-pbx");
