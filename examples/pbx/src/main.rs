@@ -10,6 +10,9 @@
 //! `carevox-pbx serve --config FILE` runs the PBX until SIGINT or SIGTERM.
 //! `carevox-pbx user-entry NAME --realm REALM` prints the `users.toml`
 //! entry of a password read from standard input.
+//! `carevox-pbx admin --config FILE COMMAND` runs an admin command through
+//! the running server's control socket, reading the admin's name, password
+//! and TOTP code from standard input, one a line.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use carevox::audit::{Action, Detail, EventType, Outcome, Record, Timestamp};
 use carevox::redact::Pii;
 use carevox::sip::auth::Password;
+use carevox_pbx::admin::control::{ControlParts, ControlServer, ControlSettings};
 use carevox_pbx::check::check_config;
 use carevox_pbx::config::Config;
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
@@ -70,6 +74,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run an admin command through the running server's control socket.
+    ///
+    /// Standard input gives, one a line: the admin's name, password and
+    /// current TOTP code (for `enrol-first`, only the new password; for
+    /// `user add`, then the new account's first password). Nothing read is
+    /// echoed or kept. Exit status: 0 done, 1 refused or failed, 2 usage.
+    Admin {
+        /// The configuration file (pbx.toml) of the running server.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Print the `users.toml` entry for NAME with the password read from
     /// the first line of standard input (HA1 values only: the password is
     /// not written anywhere).
@@ -82,12 +99,101 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make the first account, accepted only while there is none; prints
+    /// its TOTP provisioning URI once. Reads its password from stdin.
+    EnrolFirst {
+        /// The account name.
+        name: String,
+        /// Its role in the access policy (e.g. administrator).
+        #[arg(long)]
+        role: String,
+        /// A mailbox (SIP user) whose voicemail it serves (repeatable).
+        #[arg(long = "mailbox")]
+        mailboxes: Vec<String>,
+    },
+    /// Voicemail: list, export, delete.
+    #[command(subcommand)]
+    Voicemail(VoicemailCommand),
+    /// The audit log: verify, export.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Accounts: add, disable.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// TOTP: reset.
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum VoicemailCommand {
+    /// The messages the policy lets you list: id, mailbox, time, duration.
+    List,
+    /// Write a message as a WAV file (created 0600; never replaced).
+    Export {
+        /// The message id.
+        id: String,
+        /// The file to create.
+        file: PathBuf,
+    },
+    /// Crypto-shred a message, then remove its ciphertext.
+    Delete {
+        /// The message id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Sign a checkpoint and verify the log with the public key alone.
+    Verify,
+    /// Write every record as one JSON object per line (created 0600).
+    Export {
+        /// The file to create.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add an account; prints its TOTP provisioning URI once. Its first
+    /// password is the fourth line of stdin.
+    Add {
+        /// The account name.
+        name: String,
+        /// Its role in the access policy.
+        #[arg(long)]
+        role: String,
+        /// A mailbox whose voicemail it serves (repeatable).
+        #[arg(long = "mailbox")]
+        mailboxes: Vec<String>,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        /// The account name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TotpCommand {
+    /// Give an account a new TOTP secret (the old one is shredded); prints
+    /// the provisioning URI once.
+    Reset {
+        /// The account name.
+        name: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Demo { dir } => demo(dir.as_deref()),
         Command::UserEntry { name, realm } => user_entry(&name, &realm),
+        Command::Admin { config, command } => console::run(&config, command),
         Command::CheckConfig { file } => {
             let config = match Config::load(&file) {
                 Ok(c) => c,
@@ -108,6 +214,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+mod console;
 
 fn user_entry(name: &str, realm: &str) -> ExitCode {
     let mut line = String::new();
@@ -202,6 +310,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     store.audit.append(&loaded)?;
     let users = store.users.len();
+    let control = ControlServer::start(
+        ControlSettings::from_config(&config),
+        ControlParts::from_store(&store, rng.clone()),
+    )?;
     let server = Server::start(
         settings,
         ServerParts {
@@ -218,12 +330,14 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         "carevox-pbx: serving SIP over TLS on {} for {users} users",
         server.addr()
     );
+    println!("carevox-pbx: admin console on {}", control.path().display());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
     println!("carevox-pbx: stopping");
+    control.shutdown();
     server.shutdown().await;
     store.audit.sync()?;
     Ok(())

@@ -7,6 +7,10 @@
 //!   audit.pub         the log's public key (hex), for `carevox-audit verify`
 //!   nonce.key         the digest nonce secret (32 random bytes)
 //!   users.toml        the users (digest HA1 values, never passwords)
+//!   admin/            the admin console's accounts (see [`crate::admin`])
+//!     accounts.toml   names, roles, password hashes (never passwords)
+//!     secrets/        each account's TOTP secret, a vault object
+//!   admin.sock        the admin console's control socket, while `serve` runs
 //! <master_key_file>   the vault's key-encryption key (kept outside the
 //!                     data directory, so that a copy of one is not enough)
 //! ```
@@ -41,7 +45,7 @@ use std::sync::Arc;
 use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
 use carevox::redact::{Pii, Secret};
 use carevox::sip::auth::{Algorithm, Password, UserSecret};
-use carevox::vault::{FsBackend, LocalKeyFile, Vault};
+use carevox::vault::{Backend, FsBackend, KeyProvider, LocalKeyFile, Vault};
 use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
@@ -103,7 +107,7 @@ fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> 
 
 /// Makes `path` a directory only its owner may enter (creating it, or
 /// narrowing a wider mode it was made with).
-fn private_dir(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn private_dir(path: &Path) -> Result<(), StoreError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -197,6 +201,18 @@ pub struct Store {
     pub nonce_secret: Secret<[u8; 32]>,
     /// The users.
     pub users: UsersFile,
+    /// The data directory.
+    pub root: PathBuf,
+    /// The same voicemail objects through a vault of their own, whose
+    /// audit hook names the admin acting; the server's hook keeps naming
+    /// the voicemail service, so that a message recorded while an admin
+    /// reads another is never put down to the admin.
+    pub admin_vault: Arc<Vault>,
+    /// The hook of [`Store::admin_vault`].
+    pub admin_vault_hook: Arc<VaultAuditHook<AuditLog>>,
+    /// The admin accounts' TOTP secrets (`admin/secrets`, under the
+    /// vault's master key).
+    pub admin_secrets: Arc<Vault>,
 }
 
 impl std::fmt::Debug for Store {
@@ -229,13 +245,14 @@ impl Store {
         if let Some(parent) = master.parent() {
             private_dir(parent)?;
         }
-        let keys = if master.exists() {
+        let keys: Arc<dyn KeyProvider> = Arc::new(if master.exists() {
             LocalKeyFile::open(master)?
         } else {
             LocalKeyFile::create(master, rng)?
-        };
+        });
         let vault_dir = root.join("vault");
-        let backend = FsBackend::open(&vault_dir).map_err(io("open vault", &vault_dir))?;
+        let backend: Arc<dyn Backend> =
+            Arc::new(FsBackend::open(&vault_dir).map_err(io("open vault", &vault_dir))?);
         let hook = Arc::new(VaultAuditHook::new(
             audit.clone(),
             VaultAuditConfig::voicemail("carevox-pbx"),
@@ -245,7 +262,23 @@ impl Store {
                 Timestamp(now.saturating_mul(1000)),
             ),
         ));
-        let vault = Arc::new(Vault::new(Arc::new(backend), Arc::new(keys)).with_hook(hook.clone()));
+        let vault = Arc::new(Vault::new(backend.clone(), keys.clone()).with_hook(hook.clone()));
+        let admin_hook = Arc::new(VaultAuditHook::new(
+            audit.clone(),
+            VaultAuditConfig::voicemail("carevox-pbx"),
+            VaultActor::new(
+                "admin-console",
+                AuthMethod::None,
+                Timestamp(now.saturating_mul(1000)),
+            ),
+        ));
+        let admin_vault = Arc::new(Vault::new(backend, keys.clone()).with_hook(admin_hook.clone()));
+        let admin_dir = root.join("admin");
+        private_dir(&admin_dir)?;
+        let secrets_dir = admin_dir.join("secrets");
+        let secrets_backend =
+            FsBackend::open(&secrets_dir).map_err(io("open admin secrets", &secrets_dir))?;
+        let admin_secrets = Arc::new(Vault::new(Arc::new(secrets_backend), keys));
         let nonce_secret = key_file(&root.join("nonce.key"), rng)?;
         let users = UsersFile::load(&root.join("users.toml"))?;
         Ok(Store {
@@ -254,6 +287,10 @@ impl Store {
             audit,
             nonce_secret,
             users,
+            root: root.clone(),
+            admin_vault,
+            admin_vault_hook: admin_hook,
+            admin_secrets,
         })
     }
 }

@@ -1,8 +1,10 @@
 //! `carevox-pbx serve` as a process on 127.0.0.1: a fresh data directory
 //! is made owner-only with its keys, a user written by `user-entry`
 //! registers from an SDK phone over TLS, a wrong password is refused, the
-//! configuration load is the audit log's first record, SIGTERM stops it
-//! cleanly; an invalid configuration is refused with its location.
+//! configuration load is the audit log's first record, the admin console's
+//! socket is owner-only and `carevox-pbx admin` enrols, logs in and lists
+//! voicemail through it from another process, SIGTERM stops it cleanly
+//! and removes the socket; an invalid configuration is refused with its location.
 #![allow(
     clippy::disallowed_methods,
     clippy::unwrap_used,
@@ -133,6 +135,55 @@ async fn serve_runs_registers_a_user_and_stops_on_sigterm() {
     assert_eq!(mode(&data.join("audit/signing.key")), 0o600);
     assert!(root.join("keys/vault.key").exists());
     assert!(data.join("vault").is_dir());
+    // The admin console's control socket: owner-only, gone after the stop.
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("admin console on"), "{second}");
+    assert_eq!(mode(&data.join("admin.sock")), 0o600);
+    // A second process reaches the audit log and the vault only through
+    // the server: the first account enrols, logs in and lists voicemail.
+    let admin = |args: &[&str], input: &str| {
+        let mut child = Command::new(BIN)
+            .args(["admin", "--config"])
+            .arg(&config_path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let enrolled = admin(
+        &["enrol-first", "root", "--role", "administrator"],
+        "correct horse battery\n",
+    );
+    let uri = enrolled
+        .lines()
+        .find(|l| l.starts_with("otpauth://"))
+        .unwrap();
+    let start = uri.find("secret=").unwrap() + "secret=".len();
+    let end = uri[start..].find('&').map_or(uri.len(), |e| start + e);
+    let totp = carevox::authz::totp::TotpSecret::from_base32(&uri[start..end]).unwrap();
+    let code = carevox::authz::totp::Totp::default()
+        .generate(&totp, carevox_testkit::unix_now())
+        .unwrap();
+    let listed = admin(
+        &["voicemail", "list"],
+        &format!("root\ncorrect horse battery\n{}\n", code.as_str()),
+    );
+    assert!(listed.contains("0 listed, 0 withheld"), "{listed}");
 
     let pid = server.id().to_string();
     assert!(
@@ -156,6 +207,7 @@ async fn serve_runs_registers_a_user_and_stops_on_sigterm() {
     // The audit log was written.
     let audit_files = std::fs::read_dir(data.join("audit")).unwrap().count();
     assert!(audit_files >= 2, "{audit_files}");
+    assert!(!data.join("admin.sock").exists());
 }
 
 #[test]
