@@ -381,11 +381,8 @@ fn authentication(c: &Config, r: &mut Reasons) {
             n.max(1)
         ),
     );
-    r.either(
-        !c.admin.require_mfa,
-        "admin.require_mfa = false: administrators log in with a password alone".to_owned(),
-        "administrators log in with a password and a second factor".to_owned(),
-    );
+    // `require_mfa = false` is refused when the configuration is read.
+    r.met("administrators log in with a password and a TOTP code".to_owned());
     if c.tls.require_client_certificate {
         r.met("phones also present a client certificate (mutual TLS)".to_owned());
     }

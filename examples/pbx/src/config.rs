@@ -415,7 +415,9 @@ pub struct AdminSection {
     /// The longest session, in seconds (at least `idle_logoff_secs`, at
     /// most 604 800). Default 43 200.
     pub session_lifetime_secs: u64,
-    /// Whether administrators need a second factor (TOTP). Default `true`.
+    /// Whether administrators need a second factor (TOTP). Default `true`,
+    /// and the only value accepted: the admin console always asks for a
+    /// TOTP code, so `false` is refused rather than left without effect.
     pub require_mfa: bool,
     /// Whether break-the-glass emergency access is available. Default
     /// `true`.
@@ -919,6 +921,15 @@ impl Config {
         }
 
         let a = &self.admin;
+        if !a.require_mfa {
+            p.push(
+                &["admin", "require_mfa"],
+                Problem::Conflict(
+                    "administrators always log in with a password and a TOTP code: \
+                     `require_mfa` may only be true",
+                ),
+            );
+        }
         p.range(
             &["admin", "idle_logoff_secs"],
             a.idle_logoff_secs,

@@ -113,7 +113,7 @@ fn a_32_bit_srtp_tag_weakens_integrity() {
 }
 
 #[test]
-fn md5_lax_lockout_or_no_admin_mfa_weakens_authentication() {
+fn md5_or_lax_lockout_weakens_authentication_and_admins_keep_mfa() {
     let toml = "[dangerous]\nallow_md5_for_legacy_users = true\n";
     let d = weaknesses(toml, Safeguard::Authentication);
     assert!(d[0].contains("MD5"), "{d:?}");
@@ -122,8 +122,9 @@ fn md5_lax_lockout_or_no_admin_mfa_weakens_authentication() {
     assert_eq!(report.dangerous.len(), 1);
     let d = weaknesses("[lockout]\nfree_failures = 50\n", Safeguard::Authentication);
     assert!(d[0].contains("free_failures = 50"), "{d:?}");
-    let d = weaknesses("[admin]\nrequire_mfa = false\n", Safeguard::Authentication);
-    assert!(d[0].contains("password alone"), "{d:?}");
+    // Administrators without a second factor cannot be configured at all.
+    let err = Config::from_toml("[admin]\nrequire_mfa = false\n").unwrap_err();
+    assert!(err.to_string().contains("admin.require_mfa"), "{err}");
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
