@@ -414,27 +414,15 @@ fn run_step(
         }
         if window.is_none() && now >= window_start {
             let relay = cpu_ticks(pid).ok_or("the relay process is gone")?;
-            let own = cpu_ticks("self").unwrap_or(0);
+            let own = cpu_ticks("self").ok_or("cannot read /proc/self/stat")?;
             window = Some((now, relay, own, received));
-            if std::env::var_os("RELAY_LOAD_DEBUG").is_some() {
-                eprintln!(
-                    "window start: sent {sent} received {received} k {k} at {:?}",
-                    now - start
-                );
-            }
         }
         if measured.is_none()
             && now >= window_end
             && let Some((at, relay, own, count)) = window
         {
             let relay_now = cpu_ticks(pid).ok_or("the relay process is gone")?;
-            let own_now = cpu_ticks("self").unwrap_or(0);
-            if std::env::var_os("RELAY_LOAD_DEBUG").is_some() {
-                eprintln!(
-                    "window end: sent {sent} received {received} k {k} at {:?}",
-                    now - start
-                );
-            }
+            let own_now = cpu_ticks("self").ok_or("cannot read /proc/self/stat")?;
             measured = Some((
                 (now - at).as_secs_f64(),
                 relay_now.saturating_sub(relay),
