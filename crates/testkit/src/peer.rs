@@ -96,17 +96,17 @@ pub struct LinphonecAccount<'a> {
 
 /// Starts linphonec in a fresh HOME (with the data directory it needs)
 /// registering `account` over TLS, on 127.0.0.1 with IPv6 off, in
-/// client-only mode (no listening SIP port), trusting only `ca_pem` and
-/// verifying the server's certificate and its name; its debug log goes to
-/// `linphonec.log` under HOME, its console output to `linphonec.out`, and
-/// its standard input stays open for [`Peer::send`]. `sip_extra` is added
-/// to the `[sip]` section, `rc_extra` (more sections) after it, and `args`
-/// to the command line (such as `-a` to answer calls on its own).
+/// client-only mode (no listening SIP port), its media on a free loopback
+/// port (not its default 7078 on every interface), trusting only `ca_pem`
+/// and verifying the server's certificate and its name; its debug log
+/// goes to `linphonec.log` under HOME, its console output to
+/// `linphonec.out`, and its standard input stays open for [`Peer::send`].
+/// `sip_extra` is added to the `[sip]` section and `args` to the command
+/// line (such as `-a` to answer calls on its own).
 pub fn start_linphonec(
     ca_pem: &str,
     account: &LinphonecAccount<'_>,
     sip_extra: &str,
-    rc_extra: &str,
     args: &[&str],
 ) -> Peer {
     let bin = linphonec_binary();
@@ -147,8 +147,12 @@ pub fn start_linphonec(
              passwd={password}\n\
              realm={realm}\n\
              domain={domain}\n\
-             {rc_extra}",
+             \n\
+             [rtp]\n\
+             bind_address=127.0.0.1\n\
+             audio_rtp_port={rtp}\n",
             ca = ca_file.display(),
+            rtp = crate::free_udp_port(),
         ),
     );
     let mut cmd = Command::new(bin);

@@ -48,7 +48,6 @@ fn linphonec(registrar: SocketAddr, ca_pem: &str) -> Peer {
             realm: REALM,
         },
         "",
-        "",
         &[],
     )
 }
