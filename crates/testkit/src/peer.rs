@@ -2,6 +2,7 @@
 //! log file, killed and reaped on drop.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -75,6 +76,94 @@ pub fn start_baresip(
 /// it is not installed.
 pub fn linphonec_binary() -> PathBuf {
     crate::find_binary("linphonec", "linphone-cli")
+}
+
+/// The account linphonec registers with [`start_linphonec`].
+#[derive(Debug, Clone, Copy)]
+pub struct LinphonecAccount<'a> {
+    /// The registrar's (and outbound proxy's) TLS port on 127.0.0.1,
+    /// reached as `localhost` so that the certificate's name is checked.
+    pub port: u16,
+    /// The user part of the address of record and the digest username.
+    pub user: &'a str,
+    /// The domain of the address of record (such as `127.0.0.1`).
+    pub domain: &'a str,
+    /// The digest password.
+    pub password: &'a str,
+    /// The digest realm.
+    pub realm: &'a str,
+}
+
+/// Starts linphonec in a fresh HOME (with the data directory it needs)
+/// registering `account` over TLS, on 127.0.0.1 with IPv6 off, in
+/// client-only mode (no listening SIP port), its media on a free loopback
+/// port (not its default 7078 on every interface), trusting only `ca_pem`
+/// and verifying the server's certificate and its name; its debug log
+/// goes to `linphonec.log` under HOME, its console output to
+/// `linphonec.out`, and its standard input stays open for [`Peer::send`].
+/// `sip_extra` is added to the `[sip]` section and `args` to the command
+/// line (such as `-a` to answer calls on its own).
+pub fn start_linphonec(
+    ca_pem: &str,
+    account: &LinphonecAccount<'_>,
+    sip_extra: &str,
+    args: &[&str],
+) -> Peer {
+    let bin = linphonec_binary();
+    let home = PeerHome::new();
+    home.write(".local/share/linphone/.keep", "");
+    let ca_file = home.write("ca.pem", ca_pem);
+    let LinphonecAccount {
+        port,
+        user,
+        domain,
+        password,
+        realm,
+    } = *account;
+    let rc = home.write(
+        "linphonerc",
+        &format!(
+            "[sip]\n\
+             sip_port=0\n\
+             sip_tcp_port=0\n\
+             sip_tls_port=-1\n\
+             bind_address=127.0.0.1\n\
+             use_ipv6=0\n\
+             root_ca={ca}\n\
+             verify_server_certs=1\n\
+             verify_server_cn=1\n\
+             default_proxy=0\n\
+             {sip_extra}\n\
+             [proxy_0]\n\
+             reg_proxy=<sip:localhost:{port};transport=tls>\n\
+             reg_identity=sip:{user}@{domain}\n\
+             reg_expires=60\n\
+             reg_sendregister=1\n\
+             publish=0\n\
+             \n\
+             [auth_info_0]\n\
+             username={user}\n\
+             userid={user}\n\
+             passwd={password}\n\
+             realm={realm}\n\
+             domain={domain}\n\
+             \n\
+             [rtp]\n\
+             bind_address=127.0.0.1\n\
+             audio_rtp_port={rtp}\n",
+            ca = ca_file.display(),
+            rtp = crate::free_udp_port(),
+        ),
+    );
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c")
+        .arg(&rc)
+        .arg("-d")
+        .arg("6")
+        .arg("-l")
+        .arg(home.path().join("linphonec.log"))
+        .args(args);
+    Peer::spawn(cmd, home, "linphonec.out", true)
 }
 
 /// A fresh HOME for a peer program.
@@ -157,6 +246,22 @@ impl Peer {
     /// A file under its HOME, read as text (empty when missing).
     pub fn read(&self, relative: &str) -> String {
         fs::read_to_string(self.home.path().join(relative)).unwrap_or_default()
+    }
+
+    /// Writes `line` and a newline to its standard input (kept open when
+    /// it was started with `keep_stdin`), such as a linphonec command.
+    ///
+    /// # Errors
+    /// When its standard input is closed or was never a pipe.
+    pub fn send(&mut self, line: &str) -> std::io::Result<()> {
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("standard input is not a pipe"))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
     }
 
     /// Its exit status, if it has exited.

@@ -19,14 +19,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use carevox_sip::auth::{
     Algorithm, Credentials, DigestServer, NonceTracker, Password, Request, ServerConfig, UserSecret,
 };
 use carevox_sip::{MessageBuilder, Method, ValidationPolicy, Verdict, validate};
-use carevox_testkit::peer::{Peer, PeerHome, linphonec_binary};
+use carevox_testkit::peer::{LinphonecAccount, Peer, start_linphonec};
 use carevox_testkit::unix_now;
 use carevox_transport::{Endpoint, EndpointConfig, EndpointEvent, TransportConfig, TransportKind};
 use common::*;
@@ -38,52 +37,19 @@ const REALM: &str = "carevox.test";
 
 /// Starts linphonec registering at `registrar` (as `localhost`), trusting
 /// only `ca_pem` and verifying the server's certificate and name.
-fn start_linphonec(registrar: SocketAddr, ca_pem: &str) -> Peer {
-    let bin = linphonec_binary();
-    let home = PeerHome::new();
-    home.write(".local/share/linphone/.keep", "");
-    let ca_file = home.write("ca.pem", ca_pem);
-    let rc = home.write(
-        "linphonerc",
-        &format!(
-            "[sip]\n\
-             sip_port=0\n\
-             sip_tcp_port=0\n\
-             sip_tls_port=-1\n\
-             bind_address=127.0.0.1\n\
-             use_ipv6=0\n\
-             root_ca={ca}\n\
-             verify_server_certs=1\n\
-             verify_server_cn=1\n\
-             default_proxy=0\n\
-             \n\
-             [proxy_0]\n\
-             reg_proxy=<sip:localhost:{port};transport=tls>\n\
-             reg_identity=sip:{USER}@{ip}\n\
-             reg_expires=60\n\
-             reg_sendregister=1\n\
-             publish=0\n\
-             \n\
-             [auth_info_0]\n\
-             username={USER}\n\
-             userid={USER}\n\
-             passwd={PASSWORD}\n\
-             realm={REALM}\n\
-             domain={ip}\n",
-            ca = ca_file.display(),
-            ip = registrar.ip(),
-            port = registrar.port(),
-        ),
-    );
-    let mut cmd = Command::new(bin);
-    cmd.arg("-c")
-        .arg(&rc)
-        .arg("-d")
-        .arg("6")
-        .arg("-l")
-        .arg(home.path().join("linphonec.log"));
-    // linphonec reads commands from standard input: keep it open.
-    Peer::spawn(cmd, home, "linphonec.out", true)
+fn linphonec(registrar: SocketAddr, ca_pem: &str) -> Peer {
+    start_linphonec(
+        ca_pem,
+        &LinphonecAccount {
+            port: registrar.port(),
+            user: USER,
+            domain: &registrar.ip().to_string(),
+            password: PASSWORD,
+            realm: REALM,
+        },
+        "",
+        &[],
+    )
 }
 
 /// Serves linphonec for up to `limit` with a registrar written on the
@@ -106,7 +72,7 @@ async fn serve(server_cert: &Identity, trusted: &Ca, limit: Duration) -> (bool, 
     ring::rand::SecureRandom::fill(&rng, &mut secret).unwrap();
     let server = DigestServer::new(&secret, ServerConfig::new(REALM)).unwrap();
     let mut tracker = NonceTracker::new(64);
-    let linphonec = start_linphonec(addr, &trusted.pem);
+    let linphonec = linphonec(addr, &trusted.pem);
     let deadline = tokio::time::Instant::now() + limit;
     let mut messages = 0;
     let registered = loop {

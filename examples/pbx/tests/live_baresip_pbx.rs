@@ -20,8 +20,6 @@
 )]
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +28,6 @@ use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
 use carevox_pbx::config::Config;
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
-use carevox_testkit::find_binary;
 use carevox_testkit::peer::{Peer, start_baresip};
 use carevox_testkit::pki::Ca;
 use carevox_transport::TlsServerConfig;
@@ -38,6 +35,7 @@ use ring::rand::SystemRandom;
 
 mod common;
 
+use common::live::{capture, pcmu_packets, stop_capture, wav_samples};
 use common::{Capture, Users, frames_with_tone};
 
 const MEDIA_PORTS: (u16, u16) = (47000, 47099);
@@ -106,89 +104,12 @@ async fn wait_for(peer: &Peer, text: &str, within: Duration) {
     );
 }
 
-/// 16-bit PCM samples and their rate from a WAV file.
-fn wav_samples(path: &Path) -> (Vec<i16>, u32, u16) {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[0..4], b"RIFF");
-    let mut at = 12;
-    let (mut rate, mut channels, mut data) = (0u32, 0u16, Vec::new());
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        let body = &bytes[at + 8..(at + 8 + len).min(bytes.len())];
-        if id == b"fmt " {
-            channels = u16::from_le_bytes(body[2..4].try_into().unwrap());
-            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
-        } else if id == b"data" {
-            data = body.to_vec();
-        }
-        at += 8 + len + (len % 2);
-    }
-    let samples = data
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .step_by(usize::from(channels.max(1)))
-        .collect();
-    (samples, rate, channels)
-}
-
-/// tshark capturing the UDP payloads to and from the relay's ports.
-fn capture() -> Child {
-    let tshark = find_binary("tshark", "tshark");
-    Command::new(tshark)
-        .args([
-            "-i",
-            "lo",
-            "-l",
-            "-f",
-            &format!("udp portrange {}-{}", MEDIA_PORTS.0, MEDIA_PORTS.1),
-            "-T",
-            "fields",
-            "-e",
-            "udp.payload",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tshark starts")
-}
-
-/// Stops tshark with SIGINT (so that it stops its dumpcap too, which holds
-/// the output pipe) and returns what it printed; kills both if they linger.
-fn stop_capture(mut tshark: Child) -> Vec<u8> {
-    let pid = tshark.id().to_string();
-    let _ = Command::new("kill").args(["-INT", &pid]).status();
-    let mut stdout = tshark.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tshark.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    if tshark.try_wait().unwrap().is_none() {
-        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
-        let _ = tshark.kill();
-        let _ = tshark.wait();
-    }
-    reader.join().unwrap()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     let ca = Ca::new("carevox test CA");
     let (server, _dir) = pbx(&ca).await;
     let addr = server.addr();
-    let tshark = capture();
+    let tshark = capture(MEDIA_PORTS);
     // Give tshark time to open the interface.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -209,20 +130,12 @@ async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     wait_for(&bob, "session closed", Duration::from_secs(10)).await;
     drop(alice);
     drop(bob_keep(bob));
-    let out = stop_capture(tshark);
-    let payloads: Vec<Vec<u8>> = String::from_utf8_lossy(&out)
-        .lines()
-        .map(unhex)
-        .filter(|p| !p.is_empty())
-        .collect();
+    let payloads = stop_capture(tshark);
     // RTP-shaped packets of 20 ms of PCMU: header, payload and a tag, none
     // of them with the tone in clear. Leg A negotiated
     // AES_CM_128_HMAC_SHA1_80 (baresip's offer: an 80-bit tag), leg B
     // AEAD_AES_256_GCM (the relay's offer: a 128-bit tag); never plain RTP.
-    let media: Vec<&Vec<u8>> = payloads
-        .iter()
-        .filter(|p| p.len() >= 12 && p[0] >> 6 == 2 && p[1] & 0x7f == 0)
-        .collect();
+    let media = pcmu_packets(&payloads);
     assert!(media.len() >= 50, "{} media packets captured", media.len());
     let lengths: std::collections::BTreeSet<usize> = media.iter().map(|p| p.len()).collect();
     assert_eq!(

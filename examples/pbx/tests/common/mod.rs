@@ -13,6 +13,8 @@ use carevox::audit_sink::AuditSink;
 use carevox::sip::auth::{Password, UserSecret};
 use carevox_pbx::registrar::{DirectoryUser, Md5Use, UserDirectory};
 
+pub mod live;
+
 /// Users in memory.
 pub struct Users(pub HashMap<String, DirectoryUser>);
 

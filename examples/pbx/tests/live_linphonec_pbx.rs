@@ -1,0 +1,277 @@
+//! linphonec (Debian `linphone-cli`) with the PBX, over TLS on 127.0.0.1:
+//!
+//! - linphonec registers, reaching the PBX as `localhost`, trusting only a
+//!   test CA made at run time and checking the certificate and its name;
+//!   the PBX challenges with SHA-256 then SHA-512-256 (no MD5) and audits
+//!   the registration as answered with SHA-256.
+//! - baresip calls linphonec through the PBX with mandatory SDES-SRTP
+//!   (baresip 1.0 answers only MD5, so Alice is a legacy phone under
+//!   `[dangerous] allow_md5_for_legacy_users`; linphonec's Bob is not);
+//!   linphonec answers on its own (`-a`) and, with no sound card
+//!   (`soundcard use files`), records what it decodes (`record FILE`);
+//!   the recording carries baresip's 440 Hz tone, found by frequency; what
+//!   the relay sends and receives on the wire, captured with tshark, is
+//!   SRTP with an 80-bit tag on both legs from which no tone can be
+//!   recovered.
+//!
+//! linphonec needs a HOME holding its data directory; it verifies the
+//! server's certificate by DNS name, which is why it addresses the PBX as
+//! `localhost` (IPv6 off, so 127.0.0.1). A missing linphonec, baresip or
+//! tshark fails the test, naming `.ci/install-deps`.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use carevox::audio::G711;
+use carevox::audit::{Action, AuthMethod, EventType, Outcome};
+use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
+use carevox_pbx::config::Config;
+use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
+use carevox_pbx::server::{Server, ServerParts, ServerSettings};
+use carevox_testkit::peer::{LinphonecAccount, Peer, start_baresip, start_linphonec};
+use carevox_testkit::pki::Ca;
+use carevox_transport::TlsServerConfig;
+use ring::rand::SystemRandom;
+
+mod common;
+
+use common::live::{appears, capture, detail, pcmu_packets, registered, stop_capture, wav_samples};
+use common::{Capture, Users, frames_with_tone};
+
+const REALM: &str = "carevox.test";
+
+/// The PBX on a free loopback port with the relay on `media_ports`, its
+/// certificate naming `localhost` (for linphonec) and `127.0.0.1`; Alice
+/// is a legacy MD5 phone (baresip), Bob (linphonec) is not.
+async fn pbx(ca: &Ca, media_ports: (u16, u16)) -> (Server, Arc<Capture>, tempfile::TempDir) {
+    let id = ca.issue(&["localhost", "127.0.0.1"]);
+    let config = Config::from_toml(&format!(
+        "[server]\nrealm = \"{REALM}\"\ndomains = [\"127.0.0.1\"]\n\
+         [dangerous]\nallow_md5_for_legacy_users = true\n"
+    ))
+    .unwrap();
+    let rng = Arc::new(SystemRandom::new());
+    let registrar = Registrar::new(
+        RegistrarSettings::from_config(&config, "pbx-test"),
+        &[5u8; 32],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
+    let vault = Arc::new(Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)));
+    let mut settings = ServerSettings::from_config(&config).unwrap();
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    settings.media_ports = media_ports;
+    settings.media_ip = "127.0.0.1".parse().unwrap();
+    let mut users = Users::with_passwords(&["alice"], Md5Use::Only);
+    users
+        .0
+        .extend(Users::with_passwords(&["bob"], Md5Use::Refused).0);
+    let audit = Arc::new(Capture::default());
+    let server = Server::start(
+        settings,
+        ServerParts {
+            registrar,
+            users: Arc::new(users),
+            vault,
+            audit: audit.clone(),
+            rng,
+            tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    (server, audit, dir)
+}
+
+/// linphonec as Bob of the PBX at `pbx`, with `sip_extra` in its `[sip]`
+/// section and `args` on its command line.
+fn linphonec(ca_pem: &str, pbx: SocketAddr, sip_extra: &str, args: &[&str]) -> Peer {
+    start_linphonec(
+        ca_pem,
+        &LinphonecAccount {
+            port: pbx.port(),
+            user: "bob",
+            domain: "127.0.0.1",
+            password: "bob-secret",
+            realm: REALM,
+        },
+        sip_extra,
+        args,
+    )
+}
+
+/// Waits for the PBX to audit Bob's registration and checks how it was
+/// made: a SIP digest with SHA-256 over TLS.
+async fn bob_registered(audit: &Capture, bob: &Peer) {
+    let record = registered(audit, "bob", Duration::from_secs(40))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "linphonec did not register; its output:\n{}\nits log:\n{}",
+                bob.log(),
+                bob.read("linphonec.log")
+            )
+        });
+    assert_eq!(
+        (record.event.clone(), record.action.clone(), record.outcome),
+        (EventType::Login, Action::Create, Outcome::Success)
+    );
+    assert_eq!(record.actor.auth, AuthMethod::SipDigest);
+    assert_eq!(detail(&record, "digest-algorithm"), Some("SHA-256"));
+    assert_eq!(detail(&record, "transport"), Some("tls"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_registers_to_the_pbx_over_tls_with_sha_256() {
+    let ca = Ca::new("carevox test CA");
+    let (server, audit, _dir) = pbx(&ca, (47200, 47209)).await;
+    let bob = linphonec(&ca.pem, server.addr(), "", &[]);
+    bob_registered(&audit, &bob).await;
+    // linphonec took the 200 as a registration (its debug log says so).
+    assert!(
+        appears(
+            || bob.read("linphonec.log"),
+            "to [LinphoneRegistrationOk]",
+            Duration::from_secs(20)
+        )
+        .await,
+        "linphonec never reported its registration:\n{}",
+        bob.read("linphonec.log")
+    );
+    // The challenge it answered offered SHA-256, then SHA-512-256, and no
+    // MD5 (linphonec's debug log holds the messages it received).
+    let log = bob.read("linphonec.log");
+    let challenge = &log[log.find("SIP/2.0 401").expect("a 401 in linphonec's log")..];
+    let challenge = &challenge[..challenge.find("\r\n\r\n").unwrap_or(challenge.len())];
+    let algorithms: Vec<&str> = challenge
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
+        .filter_map(|l| l.split("algorithm=").nth(1))
+        .map(|a| a.split(',').next().unwrap().trim())
+        .collect();
+    assert_eq!(algorithms, ["SHA-256", "SHA-512-256"], "{challenge}");
+    drop(bob);
+    server.shutdown().await;
+}
+
+/// The relay's ports in the call test, captured by tshark.
+const CALL_MEDIA_PORTS: (u16, u16) = (47100, 47199);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_calls_linphonec_through_the_pbx_over_tls_and_srtp() {
+    let ca = Ca::new("carevox test CA");
+    let (server, audit, _dir) = pbx(&ca, CALL_MEDIA_PORTS).await;
+    let addr = server.addr();
+    let tshark = capture(CALL_MEDIA_PORTS);
+    // Give tshark time to open the interface.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut bob = linphonec(
+        &ca.pem,
+        addr,
+        "media_encryption=srtp\nmedia_encryption_mandatory=1\n",
+        &["-a"],
+    );
+    bob_registered(&audit, &bob).await;
+    // No sound card: linphonec plays silence and records what it decodes.
+    let recording = bob.home().path().join("bob.wav");
+    bob.send("soundcard use files").unwrap();
+    bob.send(&format!("record {}", recording.display()))
+        .unwrap();
+    // linphonec runs its commands in order: once it answers the last,
+    // the recording is set up before the call comes.
+    bob.send("soundcard show").unwrap();
+    assert!(
+        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
+        "linphonec did not switch to files:\n{}",
+        bob.log()
+    );
+    let alice = start_baresip(
+        &ca.pem,
+        &format!(
+            "<sip:alice@127.0.0.1:{};transport=tls>;auth_pass=alice-secret;regint=60;\
+             mediaenc=srtp-mand;audio_codecs=PCMU",
+            addr.port()
+        ),
+        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
+        "",
+    );
+    assert!(
+        appears(|| alice.log(), "call established", Duration::from_secs(30)).await,
+        "baresip's call was not established:\n{}\nlinphonec:\n{}",
+        alice.log(),
+        bob.read("linphonec.log")
+    );
+    assert!(
+        appears(
+            || bob.read("linphonec.log"),
+            "to LinphoneCallStreamsRunning",
+            Duration::from_secs(10)
+        )
+        .await,
+        "linphonec's streams never ran:\n{}",
+        bob.read("linphonec.log")
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The PBX ends the call (a BYE to each side) as it stops.
+    server.shutdown().await;
+    assert!(
+        appears(
+            || bob.read("linphonec.log"),
+            "to LinphoneCallEnd",
+            Duration::from_secs(15)
+        )
+        .await,
+        "linphonec's call never ended:\n{}",
+        bob.read("linphonec.log")
+    );
+    drop(alice);
+    // linphonec closed the file as the call ended; its HOME goes with it.
+    let (samples, rate, _) = wav_samples(&recording);
+    let log = bob.read("linphonec.log");
+    drop(bob);
+    let payloads = stop_capture(tshark);
+
+    assert!(
+        rate > 0 && samples.len() as u32 >= rate,
+        "{} samples at {rate} Hz recorded",
+        samples.len()
+    );
+    let share = frames_with_tone(&samples, rate, 440.0);
+    assert!(
+        share > 0.6,
+        "linphonec hears baresip's tone in {share} of the frames:\n{log}"
+    );
+
+    // RTP-shaped packets of 20 ms of PCMU with an 80-bit tag on both legs
+    // (baresip offers AES_CM_128_HMAC_SHA1_80; linphonec takes
+    // AES_256_CM_HMAC_SHA1_80 from the relay's offer, having no AES-GCM),
+    // none of them with the tone in clear; never plain RTP.
+    let media = pcmu_packets(&payloads);
+    assert!(media.len() >= 50, "{} media packets captured", media.len());
+    let lengths: std::collections::BTreeSet<usize> = media.iter().map(|p| p.len()).collect();
+    assert_eq!(
+        lengths,
+        [12 + 160 + 10].into_iter().collect(),
+        "packet lengths on the wire"
+    );
+    let in_clear: Vec<i16> = media
+        .iter()
+        .flat_map(|p| p[12..172].iter().map(|&b| G711::Pcmu.decode(b)))
+        .collect();
+    assert!(
+        frames_with_tone(&in_clear, 8000, 440.0) < 0.05,
+        "the tone is readable on the wire"
+    );
+}
