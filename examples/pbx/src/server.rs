@@ -125,14 +125,16 @@ pub struct ServerSettings {
     /// How many SIP transactions may be live at once; past it a new
     /// request is not served. A transaction outlives its answer: over UDP a
     /// non-INVITE one stays 64·T1 (32 s) to absorb retransmissions (RFC
-    /// 3261 Timer J), an answered INVITE as long (RFC 6026), so a call with
-    /// digest (two INVITEs, the callee's leg, the BYEs) holds about five
-    /// for 32 s. Default [`DEFAULT_MAX_TRANSACTIONS`].
+    /// 3261 Timer J), an answered INVITE as long (RFC 6026): a call with
+    /// digest holds three for 32 s (the answered INVITE, the callee's
+    /// leg, the BYE it took) and two for 5 s (the challenged INVITE, the
+    /// BYE it sent); a registration two for 32 s. Default
+    /// [`DEFAULT_MAX_TRANSACTIONS`].
     pub max_transactions: usize,
 }
 
 /// The default of [`ServerSettings::max_transactions`]: room for about
-/// 1 200 calls or 3 000 registrations per second over UDP, at 2 to 3 KiB
+/// 1 800 calls or 3 000 registrations per second over UDP, at 2 to 3 KiB
 /// of memory per transaction (about 600 MiB when full). The transaction
 /// layer's own default, 10 000, held the PBX to about 100 calls or 150
 /// registrations per second, then dropped new requests unanswered.
