@@ -12,7 +12,8 @@
 //! 1. An INVITE is authenticated ([`Registrar::authorize_call`]: `407`,
 //!    then digest under the registrar's nonces and lockout). Its offer must
 //!    be SDES-SRTP audio (`RTP/SAVP` with `a=crypto`): plain RTP gets
-//!    `488`. The relay answers it with keys of its own (leg A).
+//!    `488`. The relay answers it with keys of its own (leg A); with no
+//!    media port pair free it gets `503` with `Retry-After`.
 //! 2. The callee's live bindings are looked up; the first is called over
 //!    the connection it registered on, with a fresh offer and fresh keys
 //!    from the relay (leg B). A callee with no binding goes to voicemail;
@@ -51,7 +52,9 @@ use carevox::sip::dialog::{DialogId, Outgoing, UaConfig, UaEvent, UserAgent};
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::{Crypto, CryptoSuite};
 use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
-use carevox::sip::transaction::{TransactionId, TransportKind as SipKind, random_token};
+use carevox::sip::transaction::{
+    Config as TransactionConfig, TransactionId, TransportKind as SipKind, random_token,
+};
 use carevox::sip::{HeaderName, Message, Method};
 use carevox::vault::{Metadata, Vault};
 use carevox_transport::{
@@ -119,7 +122,23 @@ pub struct ServerSettings {
     pub voicemail_retention: Duration,
     /// The audit records' source id.
     pub audit_source: String,
+    /// How many SIP transactions may be live at once; past it a new
+    /// request is not served. A transaction outlives its answer: over UDP a
+    /// non-INVITE one stays 64·T1 (32 s) to absorb retransmissions (RFC
+    /// 3261 Timer J), an answered INVITE as long (RFC 6026): a call with
+    /// digest holds three for 32 s (the answered INVITE, the callee's
+    /// leg, the BYE it took) and two for 5 s (the challenged INVITE, the
+    /// BYE it sent); a registration two for 32 s. Default
+    /// [`DEFAULT_MAX_TRANSACTIONS`].
+    pub max_transactions: usize,
 }
+
+/// The default of [`ServerSettings::max_transactions`]: room for about
+/// 1 800 calls or 3 000 registrations per second over UDP, at 2 to 3 KiB
+/// of memory per transaction (about 600 MiB when full). The transaction
+/// layer's own default, 10 000, held the PBX to about 100 calls or 150
+/// registrations per second, then dropped new requests unanswered.
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 200_000;
 
 impl ServerSettings {
     /// The settings of `config`, listening on its first TLS address.
@@ -144,6 +163,7 @@ impl ServerSettings {
                 u64::from(config.retention.voicemail_days) * 86_400,
             ),
             audit_source: "carevox-pbx".to_owned(),
+            max_transactions: DEFAULT_MAX_TRANSACTIONS,
         })
     }
 }
@@ -190,6 +210,9 @@ impl Server {
             UaConfig::new(
                 &addr.to_string(),
                 &format!("<sip:pbx@{addr};transport=tls>"),
+            )
+            .with_transaction(
+                TransactionConfig::default().with_max_transactions(settings.max_transactions),
             ),
             parts.rng.clone(),
         );
@@ -672,10 +695,29 @@ impl Core {
                 return;
             }
         };
-        let (Ok(peer), Ok(ports)) = (MediaPeer::audio_of(&offer), self.pool.bind().await) else {
+        let Ok(peer) = MediaPeer::audio_of(&offer) else {
             self.audit_call(&call, CallEvent::Refused { status: 488 });
             self.respond(id, 488, "Not Acceptable Here").await;
             return;
+        };
+        // No media port pair left (every one held by a live call) is the
+        // PBX's overload, not a fault of the offer: 503, try again later
+        // (RFC 3261 section 21.5.4).
+        let ports = match self.pool.bind().await {
+            Ok(ports) => ports,
+            Err(e) => {
+                debug!(call = number, error = %e, "no media ports");
+                self.audit_call(&call, CallEvent::Refused { status: 503 });
+                let retry = [("Retry-After", "5")];
+                if let Err(e) = self
+                    .agent
+                    .respond(id, 503, "Service Unavailable", &retry, None)
+                    .await
+                {
+                    debug!(txn = %id, error = %e, "response not sent");
+                }
+                return;
+            }
         };
         let local = LocalMedia::new(
             &self.settings.media_ip.to_string(),

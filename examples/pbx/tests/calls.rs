@@ -4,8 +4,9 @@
 //! (found by frequency), Alice hangs up and Bob's phone learns it; Alice
 //! calls again, nobody answers, voicemail records her tone into the vault;
 //! a call to an unknown user gets 404, to a user without a phone goes to
-//! voicemail; every step is in the audit records, none of which prints a
-//! name or a number.
+//! voicemail; a call finding every media port pair in use gets 503 (not
+//! 488: its offer was fine) and is audited as refused; every step is in
+//! the audit records, none of which prints a name or a number.
 #![allow(
     clippy::disallowed_methods,
     clippy::unwrap_used,
@@ -51,6 +52,10 @@ struct Pbx {
 }
 
 async fn pbx(no_answer: Duration) -> Pbx {
+    pbx_with_ports(no_answer, (41000, 41999)).await
+}
+
+async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
     let ca = Ca::new("clinic test CA");
     let id = ca.issue(&[NAME]);
     let config = Config::from_toml(&format!(
@@ -71,7 +76,7 @@ async fn pbx(no_answer: Duration) -> Pbx {
     let mut settings = ServerSettings::from_config(&config).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.media_ip = LOCALHOST;
-    settings.media_ports = (41000, 41999);
+    settings.media_ports = media_ports;
     settings.no_answer = no_answer;
     settings.max_message = Duration::from_secs(20);
     let server = Server::start(
@@ -248,5 +253,54 @@ async fn unknown_and_unregistered_callees() {
     };
     tokio::time::sleep(Duration::from_millis(600)).await;
     alice.hang_up(call).await.unwrap();
+    pbx.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_finding_no_media_port_free_gets_503() {
+    // One port pair: the first call's leg takes it (voicemail answers,
+    // carol has no phone), and the next call finds none free.
+    let pbx = pbx_with_ports(Duration::from_secs(20), (41990, 41991)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    let mut bob = phone(&pbx, "bob", 660.0).await;
+    alice.register(300).await.unwrap();
+    bob.register(300).await.unwrap();
+    let CallOutcome::Answered(call) = alice.call("carol").await.unwrap() else {
+        panic!("voicemail did not answer");
+    };
+    assert!(matches!(
+        bob.call("carol").await.unwrap(),
+        CallOutcome::Refused(503)
+    ));
+    let refused = pbx
+        .audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.event == EventType::CallStart
+                && r.details
+                    .iter()
+                    .any(|d| d.key.expose() == "status" && d.value.expose() == "503")
+        })
+        .count();
+    assert_eq!(refused, 1);
+    // The pair comes back when the first call ends (once the PBX has
+    // taken the BYE: a call placed before then still finds none).
+    alice.hang_up(call).await.unwrap();
+    let mut again = None;
+    for _ in 0..20 {
+        match bob.call("carol").await.unwrap() {
+            CallOutcome::Answered(call) => {
+                again = Some(call);
+                break;
+            }
+            CallOutcome::Refused(503) => tokio::time::sleep(Duration::from_millis(250)).await,
+            CallOutcome::Refused(status) => panic!("refused with {status}"),
+        }
+    }
+    let call = again.expect("the port pair did not come back");
+    bob.hang_up(call).await.unwrap();
     pbx.server.shutdown().await;
 }
