@@ -70,8 +70,8 @@ fn status_byte(s: PacketStatus) -> u8 {
     }
 }
 
-/// The most packets one call takes (the status array is written through a
-/// stack buffer of this size per chunk; see [`batch`]).
+/// The packets processed per chunk of a call: the statuses go through a
+/// stack array of this size (see [`batch`]); a call takes any number.
 const CHUNK: usize = 64;
 
 /// The arguments of one direct call, as raw values from the foreign side.
