@@ -7,7 +7,9 @@
 #     call, from Rust straight through carevox-srtp and through the
 #     bindings' SrtpSession (criterion), from Kotlin and from Python;
 #   - the batch call with one second of audio (50 such packets at 20 ms)
-#     per crossing, from Rust, Kotlin and Python, per packet.
+#     per crossing, from Rust, Kotlin and Python, per packet;
+#   - from Kotlin, the same batch through the direct-buffer path
+#     (SrtpDirectBatch: JNA direct mapping, caller-owned direct buffers).
 # Usage: bash bindings/bench.sh   (needs what bindings/run-tests.sh needs;
 # the venv and the Maven downloads are made on the first run). The raw
 # lines go to standard error; the table to standard output.
@@ -72,9 +74,11 @@ awk -F'\t' '
         printf fmt, "protect_rtp, one packet per call (per packet)", cell("rust", "protect", 1), cell("kotlin", "protect", 1), cell("python", "protect", 1)
         printf fmt, "protect_rtp_batch, 50 per call (per packet)", cell("rust", "batch", 50), cell("kotlin", "batch", 50), cell("python", "batch", 50)
         printf fmt, "protect_rtp_batch, 50 per call (per call)", cell("rust", "batch", 1), cell("kotlin", "batch", 1), cell("python", "batch", 1)
+        printf fmt, "SrtpDirectBatch.protect, 50 per call (per packet)", "-", cell("kotlin", "direct", 50), "-"
+        printf fmt, "SrtpDirectBatch.protect, 50 per call (per call)", "-", cell("kotlin", "direct", 1), "-"
     }' "$results"
-missing=$(awk -F'\t' '$1 == "bench" { n++ } END { print 9 - n }' "$results")
+missing=$(awk -F'\t' '$1 == "bench" { n++ } END { print 10 - n }' "$results")
 if [ "$missing" -ne 0 ]; then
-    echo "bench: $missing of the 9 measurements are missing (see above)" >&2
+    echo "bench: $missing of the 10 measurements are missing (see above)" >&2
     exit 1
 fi

@@ -96,14 +96,16 @@ pub struct PacketBatch {
 
 /// One packet of a batch, processed in place: `buf[..len]` holds it, `buf`
 /// has room for the output; returns the output length.
-type InPlace = fn(&mut Context, &mut [u8], usize) -> Result<usize, RustSrtpError>;
+pub(crate) type InPlace = fn(&mut Context, &mut [u8], usize) -> Result<usize, RustSrtpError>;
 
 /// One protect or unprotect call on a session's contexts.
 type OnePacket = fn(&mut Contexts, &[u8], &mut Vec<u8>) -> Result<(), RustSrtpError>;
 
-struct Contexts {
-    outbound: Context,
-    inbound: Context,
+pub(crate) struct Contexts {
+    /// What this side sends.
+    pub(crate) outbound: Context,
+    /// What this side receives.
+    pub(crate) inbound: Context,
 }
 
 /// An SRTP session for one call leg: an outbound context (keyed by the
@@ -141,7 +143,7 @@ impl SrtpSession {
         }))
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Contexts>, SrtpError> {
+    pub(crate) fn lock(&self) -> Result<MutexGuard<'_, Contexts>, SrtpError> {
         self.inner
             .lock()
             .map_err(|_| SrtpError::Other("SRTP session lock poisoned".into()))
@@ -187,7 +189,7 @@ fn sdes_error(e: SdesError) -> SrtpError {
 /// Checks that `lengths` describe `data` exactly: packet `i` is
 /// `lengths[i]` bytes, starting where packet `i - 1` ends, and together they
 /// cover the whole buffer.
-fn check_lengths(data: &[u8], lengths: &[u32]) -> Result<(), SrtpError> {
+pub(crate) fn check_lengths(data: &[u8], lengths: &[u32]) -> Result<(), SrtpError> {
     let mut at = 0usize;
     for (i, &len) in lengths.iter().enumerate() {
         let end = usize::try_from(len).ok().and_then(|l| at.checked_add(l));
@@ -207,10 +209,90 @@ fn check_lengths(data: &[u8], lengths: &[u32]) -> Result<(), SrtpError> {
     Ok(())
 }
 
-/// Runs `op` on each packet of a batch. Each packet is copied once, from
-/// the caller's buffer into its place at the end of the one output vector,
-/// and processed there in place; a refused packet is cut off again and
-/// recorded with its index. Nothing is allocated per packet.
+/// Where a batch's results go: the output packets back to back, and one
+/// output length and one status per packet.
+pub(crate) struct BatchOut<'a> {
+    pub(crate) data: &'a mut [u8],
+    pub(crate) lengths: &'a mut [u32],
+    pub(crate) statuses: &'a mut [PacketStatus],
+}
+
+/// Runs `op` on each packet of a batch, writing into caller-owned memory:
+/// each packet is copied once, from `packets` into its place in `out.data` (the
+/// outputs back to back, in batch order), and processed there in place; a
+/// refused packet takes no room in `out.data`, and `failed` is told its index and
+/// error. `out_lengths` and `statuses` get one entry per packet. Returns the
+/// number of bytes written to `out.data`. Nothing is allocated per packet.
+///
+/// The caller checks that `lengths` describe `packets` exactly
+/// ([`check_lengths`]), that `out_lengths` and `statuses` have one slot per
+/// packet, and that `out.data` holds `packets.len() + room * lengths.len()`
+/// bytes; each of these is checked again here and a breach is an
+/// `InvalidBatch` error, never a panic.
+pub(crate) fn run_batch_into(
+    ctx: &mut Context,
+    packets: &[u8],
+    lengths: &[u32],
+    room: usize,
+    op: InPlace,
+    out: BatchOut<'_>,
+    failed: &mut dyn FnMut(u32, SrtpError),
+) -> Result<usize, SrtpError> {
+    let BatchOut {
+        data: out,
+        lengths: out_lengths,
+        statuses,
+    } = out;
+    let bad = |what: &str| SrtpError::InvalidBatch(what.into());
+    if out_lengths.len() != lengths.len() || statuses.len() != lengths.len() {
+        return Err(bad(
+            "one output length and one status are needed per packet",
+        ));
+    }
+    let mut at = 0usize;
+    let mut written = 0usize;
+    for (index, ((&len, out_len), status)) in (0u32..).zip(
+        lengths
+            .iter()
+            .zip(out_lengths.iter_mut())
+            .zip(statuses.iter_mut()),
+    ) {
+        let len = usize::try_from(len).map_err(|_| bad("packet longer than the address space"))?;
+        let end = at
+            .checked_add(len)
+            .ok_or_else(|| bad("packet out of bounds"))?;
+        let packet = packets
+            .get(at..end)
+            .ok_or_else(|| SrtpError::InvalidBatch(format!("packet {index} out of bounds")))?;
+        at = end;
+        let slot_end = written
+            .checked_add(len)
+            .and_then(|n| n.checked_add(room))
+            .ok_or_else(|| bad("output out of bounds"))?;
+        let slot = out.get_mut(written..slot_end).ok_or_else(|| {
+            SrtpError::InvalidBatch(format!("no room for packet {index} in the output"))
+        })?;
+        slot[..len].copy_from_slice(packet);
+        match op(ctx, slot, len) {
+            Ok(n) => {
+                written += n;
+                *out_len = u32_len(n)?;
+                *status = PacketStatus::Ok;
+            }
+            Err(e) => {
+                let e = SrtpError::from(e);
+                *out_len = 0;
+                *status = PacketStatus::from(&e);
+                failed(index, e);
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Runs `op` on each packet of a batch into a new [`PacketBatch`], through
+/// [`run_batch_into`]: each packet is copied once, from the caller's buffer
+/// into its place in the one output vector, and processed there in place.
 fn run_batch(
     ctx: &mut Context,
     packets: &[u8],
@@ -219,43 +301,34 @@ fn run_batch(
     op: InPlace,
 ) -> Result<PacketBatch, SrtpError> {
     check_lengths(packets, lengths)?;
-    let mut data = Vec::with_capacity(packets.len() + room * lengths.len());
-    let mut out_lengths = Vec::with_capacity(lengths.len());
-    let mut statuses = Vec::with_capacity(lengths.len());
+    let cap = room
+        .checked_mul(lengths.len())
+        .and_then(|r| r.checked_add(packets.len()))
+        .ok_or_else(|| SrtpError::InvalidBatch("batch too large".into()))?;
+    let mut data = vec![0u8; cap];
+    let mut out_lengths = vec![0u32; lengths.len()];
+    let mut statuses = vec![PacketStatus::Other; lengths.len()];
     let mut failures = Vec::new();
-    let mut at = 0usize;
-    for (index, &len) in (0u32..).zip(lengths) {
-        // check_lengths made sure that every packet lies inside the buffer.
-        let len = usize::try_from(len)
-            .map_err(|_| SrtpError::InvalidBatch("packet longer than the address space".into()))?;
-        let packet = packets
-            .get(at..at + len)
-            .ok_or_else(|| SrtpError::InvalidBatch(format!("packet {index} out of bounds")))?;
-        at += len;
-        let start = data.len();
-        data.extend_from_slice(packet);
-        data.resize(start + len + room, 0);
-        let (_, slot) = data.split_at_mut(start);
-        match op(ctx, slot, len) {
-            Ok(n) => {
-                data.truncate(start + n);
-                out_lengths.push(u32_len(n)?);
-                statuses.push(PacketStatus::Ok);
-            }
-            Err(e) => {
-                data.truncate(start);
-                let e = SrtpError::from(e);
-                let status = PacketStatus::from(&e);
-                out_lengths.push(0);
-                statuses.push(status);
-                failures.push(PacketFailure {
-                    index,
-                    status,
-                    message: e.to_string(),
-                });
-            }
-        }
-    }
+    let written = run_batch_into(
+        ctx,
+        packets,
+        lengths,
+        room,
+        op,
+        BatchOut {
+            data: &mut data,
+            lengths: &mut out_lengths,
+            statuses: &mut statuses,
+        },
+        &mut |index, e| {
+            failures.push(PacketFailure {
+                index,
+                status: PacketStatus::from(&e),
+                message: e.to_string(),
+            });
+        },
+    )?;
+    data.truncate(written);
     Ok(PacketBatch {
         data,
         lengths: out_lengths,

@@ -113,7 +113,7 @@ class ReadmeTest {
     fun theReadmeShowsThisSnippet() {
         val source = File("src/test/kotlin/org/carevox/ReadmeTest.kt").readText()
         val mine = source.substringAfter("// README: begin\n").substringBefore("        // README: end")
-        val shown = File("../README.md").readText().substringAfter("```kotlin\n").substringBefore("```")
+        val shown = File("../README.md").readText().substringAfter("### Kotlin\n").substringAfter("```kotlin\n").substringBefore("```")
         assertEquals(shown.trimEnd(), mine.trimIndent().trimEnd())
     }
 }
