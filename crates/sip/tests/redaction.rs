@@ -304,6 +304,11 @@ fn digest_types_hide_secrets_and_names() {
     let password = Password::new("s3cret-pass");
     assert_no_leak("Password", &password);
     assert_no_leak("UserSecret", &UserSecret::Password(password.clone()));
+    // A stored HA1 is as good as the password for this realm.
+    let ha1 = "cd".repeat(32);
+    let stored = UserSecret::ha1(carevox_sip::auth::Algorithm::Sha256, &ha1);
+    assert_no_leak("UserSecret::Ha1", &stored);
+    assert_eq!(debug_leak(&stored, &[&ha1]), None);
     assert_no_leak("DigestClient", &DigestClient::new(USER, password));
     let server =
         DigestServer::new(&[&KEY[..], &KEY[..2]].concat(), ServerConfig::new("r")).unwrap();
