@@ -382,3 +382,52 @@ fn vault_operations_become_records() {
         assert_eq!(vault_action(op), action);
     }
 }
+
+#[test]
+fn a_sink_stages_records_and_one_sync_makes_them_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(log(dir.path()));
+    let sink: Arc<dyn AuditSink> = log.clone();
+    let who = LoginSubject {
+        user_id: "nurse.ana",
+        role: Some("nurse"),
+        network_address: Some("10.20.30.40"),
+    };
+    let record = |i: u64| {
+        login_record(
+            &LoginEvent::PasswordRefused { locked_until: None },
+            &who,
+            NOW + i,
+            "pbx",
+        )
+    };
+    for i in 0..3 {
+        assert_eq!(sink.submit(&record(i)).unwrap(), i);
+    }
+    // Staged, numbered, not yet durable.
+    assert_eq!(log.size(), 3);
+    assert_eq!(log.durable_size(), 0);
+    sink.sync().unwrap();
+    assert_eq!(log.durable_size(), 3);
+    // A plain append is durable when it returns.
+    assert_eq!(sink.append(&record(3)).unwrap(), 3);
+    assert_eq!(log.durable_size(), 4);
+    // Nothing staged: a sync has nothing to do.
+    sink.sync().unwrap();
+    assert_eq!(log.durable_size(), 4);
+
+    // A sink without staging makes each submitted record durable at once.
+    let kept = Kept {
+        log: AuditLog::open(
+            dir.path().join("kept"),
+            Signer::from_seed(&[9; 32]).unwrap(),
+            LogConfig::default(),
+        )
+        .unwrap()
+        .0,
+        records: Mutex::new(Vec::new()),
+    };
+    kept.submit(&record(0)).unwrap();
+    assert_eq!(kept.log.durable_size(), 1);
+    assert_eq!(kept.records.lock().unwrap().len(), 1);
+}

@@ -30,7 +30,7 @@ use carevox_sip::{Message, Method};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use crate::driver::{self, Core, Cx, Handle, Polled, Reply, to_sip};
+use crate::driver::{self, Core, Cx, Handle, Polled, Refusal, Reply, has_to_tag, to_sip};
 use crate::endpoint::{EndpointConfig, EndpointError, Origin, ShutdownReport};
 use crate::transport::{Incoming, Transport};
 use crate::types::{CloseReason, ConnectionId, Destination, TransportKind};
@@ -388,17 +388,18 @@ impl UaCore {
         }
     }
 
-    /// Answers a new request outside any dialog 503 during shutdown.
-    fn refuse(&mut self, now: std::time::Instant, id: TransactionId) {
+    /// Answers a new request outside any dialog 503, during shutdown or
+    /// overload.
+    fn refuse(&mut self, now: std::time::Instant, id: TransactionId, why: Refusal) {
         match self.ua.respond(
             now,
             id,
             503,
             "Service Unavailable",
-            &[("Retry-After", "30")],
+            &[("Retry-After", why.retry_after())],
             None,
         ) {
-            Ok(_) => debug!(txn = %id, "new request refused during shutdown"),
+            Ok(_) => debug!(txn = %id, why = why.as_str(), "new request refused"),
             Err(e) => debug!(txn = %id, error = dialog_category(&e), "503 refused"),
         }
     }
@@ -581,7 +582,15 @@ impl Core for UaCore {
                 self.learn_flow(*dialog, origin.as_ref());
                 debug!(txn = %id, dialog = ?dialog, "request received");
                 if cx.shutting_down && dialog.is_none() && !is_ack(request) {
-                    self.refuse(now, *id);
+                    self.refuse(now, *id, Refusal::ShuttingDown);
+                    return None;
+                }
+                if cx.overloaded
+                    && dialog.is_none()
+                    && !has_to_tag(request)
+                    && !matches!(request.method(), Some(Method::Ack | Method::Cancel))
+                {
+                    self.refuse(now, *id, Refusal::Overloaded);
                     return None;
                 }
             }

@@ -127,7 +127,44 @@ pub(crate) struct Cx<'a> {
     pub(crate) origin: Option<Origin>,
     /// Whether a shutdown has begun.
     pub(crate) shutting_down: bool,
+    /// Whether more events wait for the application than
+    /// [`EndpointConfig::overload_backlog`]: new requests are refused.
+    pub(crate) overloaded: bool,
     pub(crate) peers: &'a mut Peers,
+}
+
+/// Why the task answered a new request `503` itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A shutdown has begun: come back much later.
+    ShuttingDown,
+    /// The application is behind ([`EndpointConfig::overload_backlog`]):
+    /// come back soon.
+    Overloaded,
+}
+
+impl Refusal {
+    /// The `Retry-After` value, in seconds.
+    pub(crate) fn retry_after(self) -> &'static str {
+        match self {
+            Refusal::ShuttingDown => "30",
+            Refusal::Overloaded => "5",
+        }
+    }
+
+    /// A name safe to log.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Refusal::ShuttingDown => "shutting down",
+            Refusal::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// Whether a request carries a To tag: it belongs to a dialog (RFC 3261
+/// section 12.2), which overload control never refuses.
+pub(crate) fn has_to_tag(request: &carevox_sip::Message) -> bool {
+    request.to().is_ok_and(|t| t.tag().is_some())
 }
 
 /// One output of a machine.
@@ -280,6 +317,7 @@ pub(crate) fn spawn<C: Core>(
         waiters: Vec::new(),
         event_capacity: config.event_capacity.max(1),
         lane_capacity: config.lane_capacity.max(1),
+        overload_backlog: config.overload_backlog,
         drop_grace: config.drop_grace,
     };
     tokio::spawn(driver.run());
@@ -330,10 +368,18 @@ struct Driver<C: Core> {
     waiters: Vec<oneshot::Sender<ShutdownReport>>,
     event_capacity: usize,
     lane_capacity: usize,
+    overload_backlog: usize,
     drop_grace: Duration,
 }
 
 impl<C: Core> Driver<C> {
+    /// Events waiting for the application: in its channel, and queued
+    /// here behind it.
+    fn backlog(&self) -> usize {
+        let queued = self.events.max_capacity() - self.events.capacity();
+        queued.saturating_add(self.pending.len())
+    }
+
     async fn run(mut self) {
         info!("endpoint started");
         let mut commands_open = true;
@@ -474,6 +520,7 @@ impl<C: Core> Driver<C> {
                 let mut cx = Cx {
                     origin: None,
                     shutting_down: self.shutdown.is_some(),
+                    overloaded: false,
                     peers: &mut self.peers,
                 };
                 let owner = self.core.command(now(), c, &mut cx);
@@ -557,9 +604,11 @@ impl<C: Core> Driver<C> {
                     self.transmit(key, t.bytes, owner, flow).await;
                 }
                 Polled::Event(e) => {
+                    let overloaded = self.backlog() > self.overload_backlog;
                     let mut cx = Cx {
                         origin,
                         shutting_down: self.shutdown.is_some(),
+                        overloaded,
                         peers: &mut self.peers,
                     };
                     if let Some(e) = self.core.event(now(), e, &mut cx) {

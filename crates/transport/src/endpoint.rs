@@ -36,7 +36,9 @@ use carevox_sip::{Message, MessageBuilder, Method};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::driver::{self, Core, Cx, Handle, Polled, Reply, layer_category, to_sip};
+use crate::driver::{
+    self, Core, Cx, Handle, Polled, Refusal, Reply, has_to_tag, layer_category, to_sip,
+};
 use crate::transport::{Incoming, Transport};
 use crate::types::{CloseReason, ConnectionId, Destination, TransportKind};
 
@@ -59,6 +61,15 @@ pub struct EndpointConfig {
     /// Messages waiting to be sent toward one TCP or TLS peer (default
     /// 256). Past it a send fails as a transport error of its transaction.
     pub lane_capacity: usize,
+    /// Overload control (default 512): while more events than this wait
+    /// for the application, a new request (outside a dialog: no To tag;
+    /// not ACK or CANCEL) is answered `503 Service Unavailable` with
+    /// `Retry-After` by the task itself and never reaches the application.
+    /// An overloaded server so keeps serving the calls it has (their ACKs,
+    /// BYEs and responses still come through) and answers the rest at
+    /// once, instead of falling behind on all of them while its peers
+    /// retransmit. `usize::MAX` turns it off.
+    pub overload_backlog: usize,
     /// How long live transactions get to finish when every [`Endpoint`]
     /// handle is dropped without [`Endpoint::shutdown`] (default 32 s,
     /// 64·T1).
@@ -72,6 +83,7 @@ impl Default for EndpointConfig {
             command_capacity: 256,
             event_capacity: 1024,
             lane_capacity: 256,
+            overload_backlog: 512,
             drop_grace: Duration::from_secs(32),
         }
     }
@@ -104,6 +116,12 @@ impl EndpointConfig {
     /// Sets [`EndpointConfig::lane_capacity`] (at least 1).
     pub fn with_lane_capacity(mut self, n: usize) -> Self {
         self.lane_capacity = n.max(1);
+        self
+    }
+
+    /// Sets [`EndpointConfig::overload_backlog`].
+    pub fn with_overload_backlog(mut self, n: usize) -> Self {
+        self.overload_backlog = n;
         self
     }
 
@@ -414,19 +432,25 @@ struct LayerCore(TransactionLayer);
 
 impl LayerCore {
     /// Answers a new request 503 during shutdown.
-    fn refuse(&mut self, now: std::time::Instant, id: TransactionId, request: &Message) {
+    fn refuse(
+        &mut self,
+        now: std::time::Instant,
+        id: TransactionId,
+        request: &Message,
+        why: Refusal,
+    ) {
         if request.method() == Some(Method::Ack) {
             return;
         }
         let response = MessageBuilder::response_to(request, 503, "Service Unavailable")
-            .and_then(|b| b.header("Retry-After", "30"))
+            .and_then(|b| b.header("Retry-After", why.retry_after()))
             .and_then(|b| b.build());
         match response {
             Ok(r) => {
                 if let Err(e) = self.0.send_response(now, id, r) {
                     debug!(txn = %id, error = layer_category(&e), "503 refused");
                 } else {
-                    debug!(txn = %id, "new request refused during shutdown");
+                    debug!(txn = %id, why = why.as_str(), "new request refused");
                 }
             }
             Err(_) => debug!(txn = %id, "503 could not be built"),
@@ -567,7 +591,15 @@ impl Core for LayerCore {
                 cx.peers.live.insert(id, (origin.kind, origin.source));
                 debug!(txn = %id, conn = ?conn, kind = %origin.kind, "request received");
                 if cx.shutting_down && cancels.is_none() {
-                    self.refuse(now, id, &request);
+                    self.refuse(now, id, &request, Refusal::ShuttingDown);
+                    return None;
+                }
+                if cx.overloaded
+                    && cancels.is_none()
+                    && request.method() != Some(Method::Cancel)
+                    && !has_to_tag(&request)
+                {
+                    self.refuse(now, id, &request, Refusal::Overloaded);
                     return None;
                 }
                 Some(EndpointEvent::Request {

@@ -18,7 +18,7 @@ use carevox_sip::dialog::{
     DialogId, DialogState, Outgoing, TerminationReason, UaConfig, UaEvent, UserAgent,
 };
 use carevox_sip::transaction::{Config, Timers, TransactionId, TransportKind as SipKind};
-use carevox_sip::{Message, Method};
+use carevox_sip::{HeaderName, Message, Method};
 use carevox_transport::{
     Agent, AgentEvent, AgentEvents, Destination, EndpointConfig, EndpointError, Origin, Transport,
     TransportKind,
@@ -59,6 +59,15 @@ struct Pair {
 /// A callee listening on UDP, TCP and TLS and a caller trusting its
 /// certificate; the caller's Contact is `caller_contact` when given.
 async fn pair(kind: TransportKind, caller_contact: Option<&str>) -> Pair {
+    pair_with(kind, caller_contact, EndpointConfig::default()).await
+}
+
+/// As [`pair`], the callee's agent with `callee_config`.
+async fn pair_with(
+    kind: TransportKind,
+    caller_contact: Option<&str>,
+    callee_config: EndpointConfig,
+) -> Pair {
     let ca = Ca::new("agent test CA");
     let id = ca.issue(&[NAME]);
     let ((st, si), (ct, ci)) = server_and_client(&ca, &id).await;
@@ -66,7 +75,7 @@ async fn pair(kind: TransportKind, caller_contact: Option<&str>) -> Pair {
     // The caller has no TCP or TLS listener: its Via and Contact name its
     // UDP address unless told otherwise.
     let caller_ua = ua(&ct, TransportKind::Udp, "alice", caller_contact);
-    let (callee, callee_events) = Agent::start(st, si, callee_ua, EndpointConfig::default());
+    let (callee, callee_events) = Agent::start(st, si, callee_ua, callee_config);
     let (caller, caller_events) = Agent::start(ct, ci, caller_ua, EndpointConfig::default());
     Pair {
         callee,
@@ -493,4 +502,78 @@ async fn a_shutdown_refuses_new_calls_but_serves_a_bye() {
     }
     let report = shutdown.await.unwrap().unwrap();
     assert_eq!(report.abandoned, 0);
+}
+
+/// An application that falls behind: past the overload backlog, new calls
+/// are answered 503 with Retry-After by the agent and never reach it, while
+/// the BYE of the call it has still does.
+#[tokio::test]
+async fn an_overloaded_agent_refuses_new_calls_but_serves_a_bye() {
+    let mut p = pair_with(
+        TransportKind::Udp,
+        None,
+        EndpointConfig::default().with_overload_backlog(2),
+    )
+    .await;
+    let dest = destination(&p.callee, TransportKind::Udp);
+    p.caller
+        .send_request(invite(dest.addr, TransportKind::Udp), dest.clone())
+        .await
+        .unwrap();
+    let (e, _, _) = until(&mut p.callee_events, new_request(Method::Invite)).await;
+    let (id, _, _) = request_of(&e);
+    p.callee.respond(id, 200, "OK", &[], None).await.unwrap();
+    until(&mut p.callee_events, |e| matches!(e, UaEvent::Ack { .. })).await;
+    let (e, _, _) = until(&mut p.caller_events, confirmed).await;
+    let caller_dialog = dialog_of(&e);
+
+    // The callee's application reads nothing now: three new calls wait for
+    // it (backlog 0, 1, 2), the next three are refused.
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        let id = p
+            .caller
+            .send_request(invite(dest.addr, TransportKind::Udp), dest.clone())
+            .await
+            .unwrap();
+        sent.push(id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut refused = Vec::new();
+    while refused.len() < 3 {
+        let (e, _, _) = until(
+            &mut p.caller_events,
+            |e| matches!(e, UaEvent::Response { response, .. } if response.status() == Some(503)),
+        )
+        .await;
+        if let UaEvent::Response { id, response, .. } = e {
+            assert_eq!(response.header(HeaderName::RetryAfter), Some("5"));
+            refused.push(id);
+        }
+    }
+    assert_eq!(refused, sent[3..].to_vec());
+
+    // The call it has still ends: the BYE gets through and is answered.
+    p.caller
+        .send_in_dialog(caller_dialog, "BYE", &[], None)
+        .await
+        .unwrap();
+    let (_, _, skipped) = until(&mut p.callee_events, terminated).await;
+    let invites = skipped
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Request { request, .. } if request.method() == Some(Method::Invite)))
+        .count();
+    assert_eq!(
+        invites, 3,
+        "only the calls before the backlog reached the application"
+    );
+    let (e, _, _) = until(&mut p.caller_events, |e| {
+        matches!(e, UaEvent::Response { response, .. }
+            if response.cseq().unwrap().method == Method::Bye)
+    })
+    .await;
+    match e {
+        UaEvent::Response { response, .. } => assert_eq!(response.status(), Some(200)),
+        _ => unreachable!(),
+    }
 }

@@ -428,3 +428,57 @@ async fn dropping_every_handle_shuts_the_endpoint_down() {
     .await;
     assert!(matches!(e, EndpointEvent::TransportFailed { transaction } if transaction == id));
 }
+
+/// A server whose application falls behind: past the overload backlog, new
+/// requests are answered 503 with Retry-After and never shown, while a
+/// request in a dialog (To tag) still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_endpoint_refuses_new_requests_but_not_in_dialog_ones() {
+    let (server, mut server_events, client, mut client_events) =
+        pair(config(50).with_overload_backlog(1), config(50)).await;
+    let dest = destination(&server, TransportKind::Udp);
+    // Nothing reads the server's events: two wait (backlog 0, then 1),
+    // the next two are refused.
+    let mut sent = Vec::new();
+    for marker in ["ov-a", "ov-b", "ov-c", "ov-d"] {
+        let id = client
+            .send_request(request("OPTIONS", "UDP", marker), dest.clone())
+            .await
+            .unwrap();
+        sent.push(id);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        let (e, _) = until(&mut client_events, WAIT, is_final_response).await;
+        let EndpointEvent::Response {
+            transaction,
+            response,
+            ..
+        } = e
+        else {
+            unreachable!()
+        };
+        assert_eq!(response.status(), Some(503));
+        assert_eq!(response.header(HeaderName::RetryAfter), Some("5"));
+        refused.push(transaction);
+    }
+    assert_eq!(refused, sent[2..].to_vec());
+    // A request in a dialog is not refused, backlog or not.
+    let bye = MessageBuilder::from_message(&request("BYE", "UDP", "ov-bye"))
+        .to_tag("dialog")
+        .unwrap()
+        .build()
+        .unwrap();
+    client.send_request(bye, dest.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut shown = Vec::new();
+    while let Ok(Some(e)) =
+        tokio::time::timeout(Duration::from_millis(200), server_events.recv()).await
+    {
+        if let EndpointEvent::Request { request, .. } = e {
+            shown.push(request.call_id().unwrap().to_owned());
+        }
+    }
+    assert_eq!(shown, ["call-ov-a", "call-ov-b", "call-ov-bye"]);
+}

@@ -396,7 +396,9 @@ async fn logs_carry_no_message_content() {
         "{logs}"
     );
     assert!(
-        driver.iter().any(|l| l.contains("refused during shutdown")),
+        driver
+            .iter()
+            .any(|l| l.contains("new request refused") && l.contains("shutting down")),
         "{logs}"
     );
     for line in &driver {

@@ -32,6 +32,16 @@
 //! Every registration, call start, answer, voicemail and end is an audit
 //! record; the voicemail's write is audited by the vault's hook. Logs carry
 //! call numbers, transaction and dialog ids only.
+//!
+//! Audited before answered, with one `fdatasync` for many requests (group
+//! commit): the task handles every event waiting for it (up to
+//! [`BATCH`]), staging their audit records ([`AuditSink::submit`]) and
+//! holding their responses; then it makes the records durable with one
+//! [`AuditSink::sync`] on a blocking thread (the agent and the media keep
+//! running meanwhile, and the next batch gathers) and only then sends the
+//! responses. No response to a request leaves before the records of that
+//! request are durable; requests the PBX sends on (the INVITE to the
+//! callee, a BYE to the other side) are not held.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -221,6 +231,8 @@ impl Server {
         let (vm_done, vm_done_rx) = mpsc::channel(64);
         let core = Core {
             agent: agent.clone(),
+            held: Vec::new(),
+            unsynced: std::cell::Cell::new(false),
             pool: PortPool::new(
                 settings.media_ip,
                 settings.media_ports.0,
@@ -324,8 +336,36 @@ enum TimerKind {
     Expiry,
 }
 
+/// The most events handled before their audit records are made durable
+/// and their responses sent.
+pub const BATCH: usize = 256;
+
+/// A response held until the audit records staged before it are durable.
+struct Held {
+    id: TransactionId,
+    status: u16,
+    reason: String,
+    headers: Vec<(String, String)>,
+    body: Option<Bytes>,
+    then: Then,
+}
+
+/// What follows a held response once it is sent.
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    Nothing,
+    /// The 2xx answering call `number`'s caller: its dialog is the caller
+    /// side's; without one the caller is gone.
+    CallerDialog {
+        number: u64,
+    },
+}
+
 struct Core {
     agent: Agent,
+    held: Vec<Held>,
+    /// Audit records were staged since the last sync.
+    unsynced: std::cell::Cell<bool>,
     settings: ServerSettings,
     registrar: Registrar,
     users: Arc<dyn UserDirectory + Send + Sync>,
@@ -413,33 +453,117 @@ impl Core {
             tokio::select! {
                 done = &mut stop => {
                     self.end_all().await;
+                    self.commit().await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
                     break;
                 }
-                e = events.recv() => match e {
-                    Some(AgentEvent::Ua { event, origin }) => self.on_event(event, origin).await,
-                    Some(_) => {}
-                    None => break,
-                },
+                e = events.recv() => {
+                    let Some(first) = e else {
+                        self.commit().await;
+                        break;
+                    };
+                    // Every event already waiting joins this batch.
+                    let mut next = Some(first);
+                    let mut handled = 0;
+                    while let Some(e) = next {
+                        if let AgentEvent::Ua { event, origin } = e {
+                            self.on_event(event, origin).await;
+                        }
+                        handled += 1;
+                        next = if handled < BATCH { events.try_recv() } else { None };
+                    }
+                }
                 Some((call, result)) = vm_done.recv() => self.voicemail_stored(call, result),
                 () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                     self.fire_timers().await;
                 }
             }
+            self.commit().await;
         }
         info!("PBX stopped");
     }
 
+    /// Stages `records`; they are durable once the batch is committed
+    /// ([`Core::commit`]), before any response held meanwhile is sent.
     fn append(&self, records: &[carevox::audit::Record]) {
         for r in records {
-            if let Err(e) = self.audit.append(r) {
+            match self.audit.submit(r) {
+                Ok(_) => self.unsynced.set(true),
                 // The record is not lost silently: the failure is logged
                 // by kind (never by content) and the operation goes on.
-                warn!(error = %e, "audit record not appended");
+                Err(e) => warn!(error = %e, "audit record not appended"),
             }
         }
+    }
+
+    /// Makes the staged audit records durable (one sync, on a blocking
+    /// thread), then sends the held responses; again while sending them
+    /// staged more (a caller gone before its answer ends the call).
+    async fn commit(&mut self) {
+        while self.unsynced.get() || !self.held.is_empty() {
+            if self.unsynced.take() {
+                let audit = self.audit.clone();
+                match tokio::task::spawn_blocking(move || audit.sync()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "audit records not made durable"),
+                    Err(e) => warn!(error = %e, "audit sync did not complete"),
+                }
+            }
+            for h in std::mem::take(&mut self.held) {
+                let body = h.body.map(|b| ("application/sdp", b));
+                let sent = self
+                    .agent
+                    .respond(h.id, h.status, &h.reason, &borrowed(&h.headers), body)
+                    .await;
+                match (h.then, sent) {
+                    (Then::Nothing, Ok(_)) => {}
+                    (Then::Nothing, Err(e)) => {
+                        debug!(txn = %h.id, error = %e, "response not sent");
+                    }
+                    (Then::CallerDialog { number }, Ok(Some(d))) => {
+                        if let Some(call) = self.calls.get_mut(&number) {
+                            self.by_dialog.insert(d, (number, Side::Caller));
+                            call.caller_dialog = Some(d);
+                            debug!(call = number, "answered");
+                        } else {
+                            // The call ended while its answer was held:
+                            // the caller's new dialog is hung up at once.
+                            debug!(call = number, "answered after its end");
+                            let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+                        }
+                    }
+                    (Then::CallerDialog { number }, _) => {
+                        debug!(call = number, "caller gone before the answer");
+                        self.end_call(number, EndedBy::Caller).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Holds a response until the batch's audit records are durable.
+    fn hold(
+        &mut self,
+        id: TransactionId,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+        then: Then,
+    ) {
+        self.held.push(Held {
+            id,
+            status,
+            reason: reason.to_owned(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body,
+            then,
+        });
     }
 
     fn audit_call(&self, call: &Call, event: CallEvent) {
@@ -544,10 +668,9 @@ impl Core {
         }
     }
 
-    async fn respond(&self, id: TransactionId, status: u16, reason: &str) {
-        if let Err(e) = self.agent.respond(id, status, reason, &[], None).await {
-            debug!(txn = %id, error = %e, "response not sent");
-        }
+    /// Answers `id` once the batch's audit records are durable.
+    fn respond(&mut self, id: TransactionId, status: u16, reason: &str) {
+        self.hold(id, status, reason, &[], None, Then::Nothing);
     }
 
     async fn on_request(
@@ -564,10 +687,10 @@ impl Core {
             // served (the keys of a leg do not change mid-call).
             match method {
                 Some(Method::Invite | Method::Update) => {
-                    self.respond(id, 488, "Not Acceptable Here").await;
+                    self.respond(id, 488, "Not Acceptable Here");
                 }
                 Some(Method::Ack) => {}
-                _ => self.respond(id, 200, "OK").await,
+                _ => self.respond(id, 200, "OK"),
             }
             return;
         }
@@ -576,15 +699,12 @@ impl Core {
             Some(Method::Invite) => self.on_invite(id, request, origin).await,
             Some(Method::Options) => {
                 let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
-                let _ = self.agent.respond(id, 200, "OK", &allow, None).await;
+                self.hold(id, 200, "OK", &allow, None, Then::Nothing);
             }
             Some(Method::Ack) => {}
             _ => {
                 let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
-                let _ = self
-                    .agent
-                    .respond(id, 405, "Method Not Allowed", &allow, None)
-                    .await;
+                self.hold(id, 405, "Method Not Allowed", &allow, None, Then::Nothing);
             }
         }
     }
@@ -599,17 +719,12 @@ impl Core {
                 self.append(&handled.records);
                 let headers = extra_headers(&handled.response);
                 let reason = handled.response.reason().unwrap_or("OK").to_owned();
-                if let Err(e) = self
-                    .agent
-                    .respond(id, handled.status, &reason, &borrowed(&headers), None)
-                    .await
-                {
-                    debug!(txn = %id, error = %e, "REGISTER answer not sent");
-                }
+                let headers = borrowed(&headers);
+                self.hold(id, handled.status, &reason, &headers, None, Then::Nothing);
             }
             Err(e) => {
                 warn!(error = %e, "registrar failed");
-                self.respond(id, 500, "Server Internal Error").await;
+                self.respond(id, 500, "Server Internal Error");
             }
         }
     }
@@ -631,15 +746,13 @@ impl Core {
                 self.append(&handled.records);
                 let headers = extra_headers(&handled.response);
                 let reason = handled.response.reason().unwrap_or("Forbidden").to_owned();
-                let _ = self
-                    .agent
-                    .respond(id, handled.status, &reason, &borrowed(&headers), None)
-                    .await;
+                let headers = borrowed(&headers);
+                self.hold(id, handled.status, &reason, &headers, None, Then::Nothing);
                 return;
             }
             Err(e) => {
                 warn!(error = %e, "call authentication failed");
-                self.respond(id, 500, "Server Internal Error").await;
+                self.respond(id, 500, "Server Internal Error");
                 return;
             }
         };
@@ -652,7 +765,7 @@ impl Core {
             .and_then(user_of)
             .filter(|c| self.users.user(c).is_some());
         let Ok(call_id) = request.call_id().map(str::to_owned) else {
-            self.respond(id, 400, "Bad Request").await;
+            self.respond(id, 400, "Bad Request");
             return;
         };
         let Some(callee) = callee else {
@@ -668,7 +781,7 @@ impl Core {
                 unix_now(),
                 &self.settings.audit_source,
             )]);
-            self.respond(id, 404, "Not Found").await;
+            self.respond(id, 404, "Not Found");
             return;
         };
         let mut call = Call {
@@ -691,13 +804,13 @@ impl Core {
             Ok(o) => o,
             Err(_) => {
                 self.audit_call(&call, CallEvent::Refused { status: 488 });
-                self.respond(id, 488, "Not Acceptable Here").await;
+                self.respond(id, 488, "Not Acceptable Here");
                 return;
             }
         };
         let Ok(peer) = MediaPeer::audio_of(&offer) else {
             self.audit_call(&call, CallEvent::Refused { status: 488 });
-            self.respond(id, 488, "Not Acceptable Here").await;
+            self.respond(id, 488, "Not Acceptable Here");
             return;
         };
         // No media port pair left (every one held by a live call) is the
@@ -709,13 +822,7 @@ impl Core {
                 debug!(call = number, error = %e, "no media ports");
                 self.audit_call(&call, CallEvent::Refused { status: 503 });
                 let retry = [("Retry-After", "5")];
-                if let Err(e) = self
-                    .agent
-                    .respond(id, 503, "Service Unavailable", &retry, None)
-                    .await
-                {
-                    debug!(txn = %id, error = %e, "response not sent");
-                }
+                self.hold(id, 503, "Service Unavailable", &retry, None, Then::Nothing);
                 return;
             }
         };
@@ -733,12 +840,12 @@ impl Core {
         );
         let Ok(answered) = answered else {
             self.audit_call(&call, CallEvent::Refused { status: 488 });
-            self.respond(id, 488, "Not Acceptable Here").await;
+            self.respond(id, 488, "Not Acceptable Here");
             return;
         };
         let Some(srtp) = answered.srtp else {
             self.audit_call(&call, CallEvent::Refused { status: 488 });
-            self.respond(id, 488, "Not Acceptable Here").await;
+            self.respond(id, 488, "Not Acceptable Here");
             return;
         };
         call.caller_srtp = Some(srtp);
@@ -862,7 +969,7 @@ impl Core {
         match status {
             180 | 183 => {
                 let invite = call.invite;
-                self.respond(invite, 180, "Ringing").await;
+                self.respond(invite, 180, "Ringing");
             }
             200..=299 => self.answered(number, response, dialog).await,
             486 | 480 | 408 | 603 | 600 => {
@@ -874,7 +981,7 @@ impl Core {
                 if let Some(call) = self.calls.get(&number) {
                     self.audit_call(call, CallEvent::Refused { status });
                 }
-                let _ = self.agent.respond(invite, status, &reason, &[], None).await;
+                self.hold(invite, status, &reason, &[], None, Then::Nothing);
                 self.end_call(number, EndedBy::Callee).await;
             }
             _ => {}
@@ -907,7 +1014,7 @@ impl Core {
             if let Some(call) = self.calls.get(&number) {
                 self.audit_call(call, CallEvent::Refused { status: 488 });
             }
-            self.respond(invite, 488, "Not Acceptable Here").await;
+            self.respond(invite, 488, "Not Acceptable Here");
             self.end_call(number, EndedBy::Pbx).await;
             return;
         };
@@ -932,32 +1039,12 @@ impl Core {
             leg.dialog = Some(d);
             self.by_dialog.insert(d, (number, Side::Callee));
         }
-        match self
-            .agent
-            .respond(
-                invite,
-                200,
-                "OK",
-                &[],
-                Some(("application/sdp", Bytes::from(sdp))),
-            )
-            .await
-        {
-            Ok(Some(d)) => {
-                self.by_dialog.insert(d, (number, Side::Caller));
-                if let Some(call) = self.calls.get_mut(&number) {
-                    call.caller_dialog = Some(d);
-                    debug!(call = number, "answered");
-                }
-                if let Some(call) = self.calls.get(&number) {
-                    self.audit_call(call, CallEvent::Answered);
-                }
-            }
-            _ => {
-                debug!(call = number, "caller gone before the answer");
-                self.end_call(number, EndedBy::Caller).await;
-            }
+        // The answer is audited before the caller hears of it.
+        if let Some(call) = self.calls.get(&number) {
+            self.audit_call(call, CallEvent::Answered);
         }
+        let then = Then::CallerDialog { number };
+        self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
     }
 
     async fn send_to_voicemail(&mut self, number: u64, reason: VoicemailReason) {
@@ -990,7 +1077,7 @@ impl Core {
         );
         let Ok(media) = media else {
             let invite = call.invite;
-            self.respond(invite, 500, "Server Internal Error").await;
+            self.respond(invite, 500, "Server Internal Error");
             self.end_call(number, EndedBy::Pbx).await;
             return;
         };
@@ -1031,26 +1118,8 @@ impl Core {
         if let Some(call) = self.calls.get(&number) {
             self.audit_call(call, CallEvent::ToVoicemail { reason });
         }
-        match self
-            .agent
-            .respond(
-                invite,
-                200,
-                "OK",
-                &[],
-                Some(("application/sdp", Bytes::from(sdp))),
-            )
-            .await
-        {
-            Ok(Some(d)) => {
-                self.by_dialog.insert(d, (number, Side::Caller));
-                if let Some(call) = self.calls.get_mut(&number) {
-                    call.caller_dialog = Some(d);
-                }
-                debug!(call = number, "voicemail answered");
-            }
-            _ => self.end_call(number, EndedBy::Caller).await,
-        }
+        let then = Then::CallerDialog { number };
+        self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
     }
 
     fn voicemail_stored(&mut self, number: u64, result: Result<u64, String>) {

@@ -6,7 +6,9 @@
 //! a call to an unknown user gets 404, to a user without a phone goes to
 //! voicemail; a call finding every media port pair in use gets 503 (not
 //! 488: its offer was fine) and is audited as refused; every step is in
-//! the audit records, none of which prints a name or a number.
+//! the audit records, none of which prints a name or a number. No answer
+//! leaves the PBX before the audit records of its request are durable, and
+//! requests arriving together share one sync (group commit).
 #![allow(
     clippy::disallowed_methods,
     clippy::unwrap_used,
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carevox::audit::EventType;
+use carevox::audit_sink::AuditSink;
 use carevox::redact::debug_leak;
 use carevox::sip::auth::Password;
 use carevox::sip::sdp::crypto::CryptoSuite;
@@ -36,7 +39,7 @@ use ring::rand::SystemRandom;
 
 mod common;
 
-use common::{Capture, Users, frames_with_tone, pcmu};
+use common::{Capture, Staged, Users, frames_with_tone, pcmu};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const DOMAIN: &str = "clinic.test";
@@ -56,6 +59,17 @@ async fn pbx(no_answer: Duration) -> Pbx {
 }
 
 async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
+    let audit = Arc::new(Capture::default());
+    pbx_with_audit(no_answer, media_ports, audit.clone(), audit).await
+}
+
+/// The PBX appending to `sink`; `durable` is what the tests read of it.
+async fn pbx_with_audit(
+    no_answer: Duration,
+    media_ports: (u16, u16),
+    sink: Arc<dyn AuditSink>,
+    durable: Arc<Capture>,
+) -> Pbx {
     let ca = Ca::new("clinic test CA");
     let id = ca.issue(&[NAME]);
     let config = Config::from_toml(&format!(
@@ -72,7 +86,6 @@ async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
     let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
     let backend = Arc::new(MemoryBackend::new());
     let vault = Arc::new(Vault::new(backend.clone(), Arc::new(keys)));
-    let audit = Arc::new(Capture::default());
     let mut settings = ServerSettings::from_config(&config).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.media_ip = LOCALHOST;
@@ -88,7 +101,7 @@ async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
                 Md5Use::Refused,
             )),
             vault: vault.clone(),
-            audit: audit.clone(),
+            audit: sink,
             rng,
             tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
         },
@@ -100,7 +113,7 @@ async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
         ca,
         vault,
         backend,
-        audit,
+        audit: durable,
         _dir: dir,
     }
 }
@@ -302,5 +315,50 @@ async fn a_call_finding_no_media_port_free_gets_503() {
     }
     let call = again.expect("the port pair did not come back");
     bob.hang_up(call).await.unwrap();
+    pbx.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_wait_for_their_audit_records_and_share_one_sync() {
+    // Each sync takes 300 ms: an answer sent before it would reach the
+    // phone while its record is still missing from what is durable.
+    let staged = Arc::new(Staged::new(Duration::from_millis(300)));
+    let pbx = pbx_with_audit(
+        Duration::from_secs(20),
+        (41000, 41999),
+        staged.clone(),
+        staged.durable.clone(),
+    )
+    .await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    alice.register(300).await.unwrap();
+    let logins = |a: &Capture| events(a).iter().filter(|e| **e == EventType::Login).count();
+    assert_eq!(logins(&pbx.audit), 1);
+    assert!(matches!(
+        alice.call("dave").await.unwrap(),
+        CallOutcome::Refused(404)
+    ));
+    assert!(events(&pbx.audit).contains(&EventType::CallStart));
+
+    // Ten phones registering at once: their records share syncs.
+    let mut phones = Vec::new();
+    for _ in 0..10 {
+        phones.push(phone(&pbx, "bob", 660.0).await);
+    }
+    let before = staged.syncs();
+    let registered = phones.into_iter().map(|mut p| {
+        tokio::spawn(async move {
+            p.register(300).await.unwrap();
+            p
+        })
+    });
+    let mut done = Vec::new();
+    for r in registered.collect::<Vec<_>>() {
+        done.push(r.await.unwrap());
+    }
+    assert_eq!(logins(&pbx.audit), 11);
+    let syncs = staged.syncs() - before;
+    assert!(syncs < 10, "{syncs} syncs for 10 registrations");
+    assert_eq!(staged.pending(), 0);
     pbx.server.shutdown().await;
 }

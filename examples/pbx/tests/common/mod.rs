@@ -58,6 +58,65 @@ impl AuditSink for Capture {
     }
 }
 
+/// An audit sink that stages what is submitted and makes it durable (in
+/// `durable`) only on `sync`, which takes `delay`: a response sent before
+/// the records of its request are durable shows as a record missing from
+/// `durable` when the response arrives.
+pub struct Staged {
+    pending: Mutex<Vec<Record>>,
+    /// What is durable.
+    pub durable: std::sync::Arc<Capture>,
+    delay: std::time::Duration,
+    syncs: std::sync::atomic::AtomicUsize,
+}
+
+impl Staged {
+    /// Each `sync` takes `delay`.
+    pub fn new(delay: std::time::Duration) -> Staged {
+        Staged {
+            pending: Mutex::new(Vec::new()),
+            durable: std::sync::Arc::new(Capture::default()),
+            delay,
+            syncs: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many syncs made records durable.
+    pub fn syncs(&self) -> usize {
+        self.syncs.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// How many records wait for a sync.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().unwrap().len()
+    }
+}
+
+impl AuditSink for Staged {
+    fn append(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
+        self.submit(record)?;
+        self.sync()?;
+        Ok(self.durable.0.lock().unwrap().len() as u64)
+    }
+
+    fn submit(&self, record: &Record) -> Result<u64, carevox::audit::Error> {
+        let mut p = self.pending.lock().unwrap();
+        p.push(record.clone());
+        Ok(p.len() as u64)
+    }
+
+    fn sync(&self) -> Result<(), carevox::audit::Error> {
+        let staged = std::mem::take(&mut *self.pending.lock().unwrap());
+        if staged.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(self.delay);
+        self.durable.0.lock().unwrap().extend(staged);
+        self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
 /// μ-law samples to 16-bit linear.
 pub fn pcmu(bytes: &[u8]) -> Vec<i16> {
     bytes.iter().map(|&b| G711::Pcmu.decode(b)).collect()
