@@ -175,16 +175,43 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
     r
 }
 
+/// The most recent append outcomes a [`VaultAuditHook`] keeps.
+pub const OUTCOMES_KEPT: usize = 1024;
+
+/// Where a [`VaultAuditHook`] reads the time of each record.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
 /// A vault [`EventHook`] that appends [`vault_record`]s to an
 /// [`AuditSink`], and keeps each append's sequence number or failure for
-/// the application to check ([`VaultAuditHook::outcomes`]): the hook cannot
-/// fail the vault call, so a failed append must be looked at.
-#[derive(Debug)]
+/// the application to check ([`VaultAuditHook::outcomes`], the last
+/// [`OUTCOMES_KEPT`]; [`VaultAuditHook::failures`] counts them all): the
+/// hook cannot fail the vault call, so a failed append must be looked at.
+///
+/// A hook that lives as long as a server takes a clock
+/// ([`VaultAuditHook::with_clock`]): each record then carries the time of
+/// its operation, not the actor's. Without one, an actor set once at start
+/// would stamp later operations with the start time, which an audit log
+/// refuses once later records are in it.
 pub struct VaultAuditHook<S: ?Sized> {
     config: VaultAuditConfig,
     actor: Mutex<VaultActor>,
-    outcomes: Mutex<Vec<Result<u64, String>>>,
+    outcomes: Mutex<std::collections::VecDeque<Result<u64, String>>>,
+    failures: std::sync::atomic::AtomicU64,
+    clock: Option<Clock>,
     sink: Arc<S>,
+}
+
+impl<S: ?Sized> std::fmt::Debug for VaultAuditHook<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultAuditHook")
+            .field("config", &self.config)
+            .field("clock", &self.clock.is_some())
+            .field(
+                "failures",
+                &self.failures.load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: AuditSink + ?Sized> VaultAuditHook<S> {
@@ -193,9 +220,18 @@ impl<S: AuditSink + ?Sized> VaultAuditHook<S> {
         VaultAuditHook {
             config,
             actor: Mutex::new(actor),
-            outcomes: Mutex::new(Vec::new()),
+            outcomes: Mutex::new(std::collections::VecDeque::new()),
+            failures: std::sync::atomic::AtomicU64::new(0),
+            clock: None,
             sink,
         }
+    }
+
+    /// Stamps each record with `clock`'s time at the operation instead of
+    /// the actor's [`VaultActor::at`].
+    pub fn with_clock(mut self, clock: Clock) -> VaultAuditHook<S> {
+        self.clock = Some(clock);
+        self
     }
 
     /// Who acts from now on (call before each vault operation).
@@ -203,28 +239,43 @@ impl<S: AuditSink + ?Sized> VaultAuditHook<S> {
         *self.actor.lock().unwrap_or_else(PoisonError::into_inner) = actor;
     }
 
-    /// Each append so far, in order: the record's sequence number, or the
-    /// audit log's error message.
+    /// The last appends (at most [`OUTCOMES_KEPT`]), oldest first: the
+    /// record's sequence number, or the audit log's error message.
     pub fn outcomes(&self) -> Vec<Result<u64, String>> {
         self.outcomes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// How many appends have failed since the hook was made.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
 impl<S: AuditSink + ?Sized> EventHook for VaultAuditHook<S> {
     fn on_event(&self, event: &Event<'_>) {
-        let actor = self
+        let mut actor = self
             .actor
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+        if let Some(clock) = &self.clock {
+            actor.at = clock();
+        }
         let record = vault_record(event, &actor, &self.config);
         let result = self.sink.append(&record).map_err(|e| e.to_string());
-        self.outcomes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(result);
+        if result.is_err() {
+            self.failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        if outcomes.len() == OUTCOMES_KEPT {
+            outcomes.pop_front();
+        }
+        outcomes.push_back(result);
     }
 }

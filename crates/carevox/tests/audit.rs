@@ -431,3 +431,72 @@ fn a_sink_stages_records_and_one_sync_makes_them_durable() {
     assert_eq!(kept.log.durable_size(), 1);
     assert_eq!(kept.records.lock().unwrap().len(), 1);
 }
+
+/// A hook set up once with a service actor, as a server does: without a
+/// clock its later records carry the start time and the audit log refuses
+/// them once later records are in; with a clock they carry the time of the
+/// operation and are appended. The failure is counted, not lost.
+#[test]
+fn a_long_lived_vault_hook_stamps_records_with_its_clock() {
+    let rng = SystemRandom::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(log(dir.path()));
+    let started = VaultActor::new("voicemail-service", AuthMethod::None, Timestamp(NOW * 1000));
+    let fixed = Arc::new(VaultAuditHook::new(
+        Arc::clone(&log),
+        VaultAuditConfig::voicemail("pbx"),
+        started.clone(),
+    ));
+    let clocked = Arc::new(
+        VaultAuditHook::new(
+            Arc::clone(&log),
+            VaultAuditConfig::voicemail("pbx"),
+            started,
+        )
+        .with_clock(Arc::new(|| Timestamp((NOW + 120) * 1000))),
+    );
+    // A minute after the start, another record (a call) is appended.
+    let who = LoginSubject {
+        user_id: "nurse.ana",
+        role: None,
+        network_address: None,
+    };
+    log.append(&login_record(
+        &LoginEvent::PasswordRefused { locked_until: None },
+        &who,
+        NOW + 60,
+        "pbx",
+    ))
+    .unwrap();
+    let keys =
+        Arc::new(carevox::vault::LocalKeyFile::create(dir.path().join("vault.key"), &rng).unwrap());
+    let backend = Arc::new(MemoryBackend::new());
+    let without = Vault::new(backend.clone(), keys.clone()).with_hook(fixed.clone());
+    let with = Vault::new(backend, keys).with_hook(clocked.clone());
+
+    without
+        .put(
+            &rng,
+            Metadata::new("vm-1", "audio/wav", NOW, NOW + 10),
+            b"RIFF",
+        )
+        .unwrap();
+    assert_eq!(fixed.failures(), 1);
+    assert!(
+        fixed.outcomes()[0]
+            .as_ref()
+            .is_err_and(|e| e.contains("before")),
+        "{:?}",
+        fixed.outcomes()
+    );
+
+    with.put(
+        &rng,
+        Metadata::new("vm-2", "audio/wav", NOW, NOW + 10),
+        b"RIFF",
+    )
+    .unwrap();
+    assert_eq!(clocked.failures(), 0);
+    assert_eq!(clocked.outcomes(), vec![Ok(1)]);
+    assert_eq!(log.size(), 2);
+}

@@ -440,6 +440,11 @@ impl Core for UaCore {
         self.ua.transactions().len()
     }
 
+    fn full(&self) -> bool {
+        let layer = self.ua.transactions();
+        layer.len() >= layer.config().max_transactions
+    }
+
     fn command(
         &mut self,
         now: std::time::Instant,

@@ -79,9 +79,12 @@ fn category(e: &Error) -> &'static str {
 }
 
 /// A category of a transaction layer error that is safe to log.
+/// The category of [`TransactionError::TooManyTransactions`].
+pub(crate) const TOO_MANY_TRANSACTIONS: &str = "too many transactions";
+
 pub(crate) fn layer_category(e: &TransactionError) -> &'static str {
     match e {
-        TransactionError::TooManyTransactions { .. } => "too many transactions",
+        TransactionError::TooManyTransactions { .. } => TOO_MANY_TRANSACTIONS,
         TransactionError::UnknownTransaction { .. } => "unknown transaction",
         TransactionError::InvalidState { .. } => "invalid state",
         TransactionError::WrongMessageKind { .. } => "wrong message kind",
@@ -161,6 +164,23 @@ impl Refusal {
     }
 }
 
+/// The To tag of a stateless response to `request`: the same for every
+/// retransmission of it (a keyed hash of its Call-ID, From, CSeq and top
+/// Via under `keys`, random per driver), another for another request.
+fn stateless_tag(
+    keys: &std::collections::hash_map::RandomState,
+    request: &carevox_sip::Message,
+) -> String {
+    use carevox_sip::HeaderName;
+    let parts = [
+        request.header(HeaderName::CallId),
+        request.header(HeaderName::From),
+        request.header(HeaderName::CSeq),
+        request.header(HeaderName::Via),
+    ];
+    format!("s{:016x}", std::hash::BuildHasher::hash_one(keys, parts))
+}
+
 /// Whether a request carries a To tag: it belongs to a dialog (RFC 3261
 /// section 12.2), which overload control never refuses.
 pub(crate) fn has_to_tag(request: &carevox_sip::Message) -> bool {
@@ -197,6 +217,9 @@ pub(crate) trait Core: Send + 'static {
     fn knows(&self, id: TransactionId) -> bool;
     /// Live transactions.
     fn live(&self) -> usize;
+    /// Whether the transaction layer is at its cap: a new transaction
+    /// would be refused.
+    fn full(&self) -> bool;
     /// Runs a command; returns the transaction it acted on, to which the
     /// transmits that follow belong.
     fn command(
@@ -318,6 +341,7 @@ pub(crate) fn spawn<C: Core>(
         event_capacity: config.event_capacity.max(1),
         lane_capacity: config.lane_capacity.max(1),
         overload_backlog: config.overload_backlog,
+        tag_keys: std::collections::hash_map::RandomState::new(),
         drop_grace: config.drop_grace,
     };
     tokio::spawn(driver.run());
@@ -369,6 +393,8 @@ struct Driver<C: Core> {
     event_capacity: usize,
     lane_capacity: usize,
     overload_backlog: usize,
+    /// The keys of [`stateless_tag`].
+    tag_keys: std::collections::hash_map::RandomState,
     drop_grace: Duration,
 }
 
@@ -549,6 +575,12 @@ impl<C: Core> Driver<C> {
                 if let Some(c) = r.connection {
                     self.peers.conns.insert((r.kind, r.source), c);
                 }
+                // At the cap, a new request gets a stateless 503 instead
+                // of no answer at all: keep it until the layer has said.
+                let spare = (self.core.full()
+                    && r.message.is_request()
+                    && r.message.method() != Some(carevox_sip::Method::Ack))
+                .then(|| r.message.clone());
                 let input = Input::Receive(LayerReceived {
                     source: r.source,
                     transport: to_sip(r.kind),
@@ -561,6 +593,12 @@ impl<C: Core> Driver<C> {
                         error = e,
                         "message dropped by the transaction layer"
                     );
+                    if let Some(request) = spare
+                        && e == TOO_MANY_TRANSACTIONS
+                    {
+                        self.refuse_stateless(&request, r.kind, r.source, r.connection)
+                            .await;
+                    }
                 }
                 self.drain(Some(origin), None).await;
             }
@@ -626,6 +664,33 @@ impl<C: Core> Driver<C> {
         if self.peers.live.len() > 2 * self.core.live() + 64 {
             let core = &self.core;
             self.peers.live.retain(|id, _| core.knows(*id));
+        }
+    }
+
+    /// Answers `request` `503` with `Retry-After` outside any transaction
+    /// (the layer is at its cap), over the way it came. Its To tag is
+    /// derived from the request, so that a retransmission gets the same
+    /// answer (RFC 3261 section 8.2.6.2).
+    async fn refuse_stateless(
+        &mut self,
+        request: &carevox_sip::Message,
+        kind: TransportKind,
+        source: SocketAddr,
+        connection: Option<ConnectionId>,
+    ) {
+        let tag = stateless_tag(&self.tag_keys, request);
+        let response =
+            carevox_sip::MessageBuilder::response_to(request, 503, "Service Unavailable")
+                .and_then(|b| b.to_tag(&tag))
+                .and_then(|b| b.header("Retry-After", Refusal::Overloaded.retry_after()))
+                .and_then(|b| b.build());
+        match response {
+            Ok(r) => {
+                debug!(conn = ?connection, kind = %kind, "new request refused statelessly: too many transactions");
+                self.transmit((kind, source), r.as_bytes().clone(), None, connection)
+                    .await;
+            }
+            Err(_) => debug!(conn = ?connection, kind = %kind, "stateless 503 could not be built"),
         }
     }
 

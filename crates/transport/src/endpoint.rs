@@ -61,8 +61,10 @@ pub struct EndpointConfig {
     /// Messages waiting to be sent toward one TCP or TLS peer (default
     /// 256). Past it a send fails as a transport error of its transaction.
     pub lane_capacity: usize,
-    /// Overload control (default 512): while more events than this wait
-    /// for the application, a new request (outside a dialog: no To tag;
+    /// Overload control (default 1 536): while more events than this wait
+    /// for the application (in its channel, up to `event_capacity`, and
+    /// queued behind it, up to `event_capacity` more: so it acts only
+    /// below twice `event_capacity`), a new request (outside a dialog: no To tag;
     /// not ACK or CANCEL) is answered `503 Service Unavailable` with
     /// `Retry-After` by the task itself and never reaches the application.
     /// An overloaded server so keeps serving the calls it has (their ACKs,
@@ -83,7 +85,7 @@ impl Default for EndpointConfig {
             command_capacity: 256,
             event_capacity: 1024,
             lane_capacity: 256,
-            overload_backlog: 512,
+            overload_backlog: 1536,
             drop_grace: Duration::from_secs(32),
         }
     }
@@ -491,6 +493,10 @@ impl Core for LayerCore {
 
     fn live(&self) -> usize {
         self.0.len()
+    }
+
+    fn full(&self) -> bool {
+        self.0.len() >= self.0.config().max_transactions
     }
 
     fn command(

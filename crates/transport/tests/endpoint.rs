@@ -10,6 +10,7 @@ mod common;
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use carevox_sip::transaction::{Config, Timers};
 use carevox_sip::{HeaderName, Message, MessageBuilder};
 use carevox_transport::{
@@ -481,4 +482,69 @@ async fn an_overloaded_endpoint_refuses_new_requests_but_not_in_dialog_ones() {
         }
     }
     assert_eq!(shown, ["call-ov-a", "call-ov-b", "call-ov-bye"]);
+}
+
+/// At the transaction layer's cap, a new request is answered 503 without a
+/// transaction (a To tag of its own, Retry-After) instead of being
+/// dropped; a retransmission of it gets the same answer, and the
+/// application never sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_transaction_cap_a_new_request_gets_a_stateless_503() {
+    let mut server_config = config(50);
+    server_config.transactions = server_config.transactions.with_max_transactions(1);
+    let (server, mut server_events, client, mut client_events) =
+        pair(server_config, config(50)).await;
+    let dest = destination(&server, TransportKind::Udp);
+    // The first request holds the only transaction: nobody answers it.
+    client
+        .send_request(request("OPTIONS", "UDP", "cap-a"), dest.clone())
+        .await
+        .unwrap();
+    until(&mut server_events, WAIT, is_request).await;
+
+    let refused = client
+        .send_request(request("OPTIONS", "UDP", "cap-b"), dest.clone())
+        .await
+        .unwrap();
+    let (e, _) = until(
+        &mut client_events,
+        WAIT,
+        |e| matches!(e, EndpointEvent::Response { transaction, .. } if *transaction == refused),
+    )
+    .await;
+    let EndpointEvent::Response { response, .. } = e else {
+        unreachable!()
+    };
+    assert_eq!(response.status(), Some(503));
+    assert_eq!(response.header(HeaderName::RetryAfter), Some("5"));
+    assert!(response.to().unwrap().tag().is_some());
+
+    // The same request twice, from a bare socket: the same answer twice.
+    let raw = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let bytes = request("OPTIONS", "UDP", "cap-raw").as_bytes().clone();
+    let mut tags = Vec::new();
+    for _ in 0..2 {
+        raw.send_to(&bytes, dest.addr).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(WAIT, raw.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        buf.truncate(n);
+        let answer = Message::parse(Bytes::from(buf)).unwrap();
+        assert_eq!(answer.status(), Some(503));
+        tags.push(answer.to().unwrap().tag().unwrap().to_owned());
+    }
+    assert_eq!(tags[0], tags[1]);
+    assert_ne!(
+        Some(tags[0].as_str()),
+        response.to().unwrap().tag(),
+        "another request, another tag"
+    );
+    // Neither refused request reached the application.
+    while let Ok(Some(e)) =
+        tokio::time::timeout(Duration::from_millis(200), server_events.recv()).await
+    {
+        assert!(!is_request(&e), "{e:?}");
+    }
 }

@@ -10,5 +10,6 @@ pub mod location;
 pub mod media;
 pub mod phone;
 pub mod registrar;
+pub mod retention;
 pub mod server;
 pub mod store;

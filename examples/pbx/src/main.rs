@@ -326,6 +326,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         },
     )
     .await?;
+    let purge = carevox_pbx::retention::spawn_purge(
+        store.vault.clone(),
+        carevox_pbx::retention::PURGE_EVERY,
+    );
     println!(
         "carevox-pbx: serving SIP over TLS on {} for {users} users",
         server.addr()
@@ -337,6 +341,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         _ = term.recv() => {}
     }
     println!("carevox-pbx: stopping");
+    purge.abort();
     control.shutdown();
     server.shutdown().await;
     store.audit.sync()?;

@@ -46,7 +46,7 @@ use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
 use carevox::redact::{Pii, Secret};
 use carevox::sip::auth::{Algorithm, Password, UserSecret};
 use carevox::vault::{Backend, FsBackend, KeyProvider, LocalKeyFile, Vault};
-use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook};
+use carevox::vault_audit::{Clock, VaultActor, VaultAuditConfig, VaultAuditHook};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 
@@ -223,10 +223,38 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The server's clock in whole seconds (as the audit log's milliseconds),
+/// like every other record of the PBX: a finer time on one record would put
+/// the next, stamped in whole seconds, before it, and the log refuses a
+/// record whose time goes backwards.
+pub fn server_clock() -> Clock {
+    Arc::new(|| {
+        #[allow(clippy::disallowed_methods)] // the server's clock
+        let now = std::time::SystemTime::now();
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Timestamp(secs.saturating_mul(1000))
+    })
+}
+
 impl Store {
     /// Opens the data directory and master key of `config`, creating what
-    /// is missing. `now` (unix seconds) stamps the vault's audit actor.
+    /// is missing. `now` (unix seconds) stamps the vault's audit actor; the
+    /// voicemail service's vault records read the server's clock
+    /// ([`server_clock`]).
     pub fn open(config: &Config, rng: &dyn SecureRandom, now: u64) -> Result<Store, StoreError> {
+        Store::open_with_clock(config, rng, now, server_clock())
+    }
+
+    /// As [`Store::open`], the voicemail service's vault records reading
+    /// `clock` (a test's, that the rest of its records follow).
+    pub fn open_with_clock(
+        config: &Config,
+        rng: &dyn SecureRandom,
+        now: u64,
+        clock: Clock,
+    ) -> Result<Store, StoreError> {
         let root = &config.server.data_dir;
         private_dir(root)?;
         let audit_dir = root.join("audit");
@@ -253,16 +281,22 @@ impl Store {
         let vault_dir = root.join("vault");
         let backend: Arc<dyn Backend> =
             Arc::new(FsBackend::open(&vault_dir).map_err(io("open vault", &vault_dir))?);
-        let hook = Arc::new(VaultAuditHook::new(
-            audit.clone(),
-            VaultAuditConfig::voicemail("carevox-pbx"),
-            VaultActor::new(
-                "voicemail-service",
-                AuthMethod::None,
-                Timestamp(now.saturating_mul(1000)),
-            ),
-        ));
+        // The voicemail service's actor is set once: each of its records
+        // carries the time of its operation from the server's clock.
+        let hook = Arc::new(
+            VaultAuditHook::new(
+                audit.clone(),
+                VaultAuditConfig::voicemail("carevox-pbx"),
+                VaultActor::new(
+                    "voicemail-service",
+                    AuthMethod::None,
+                    Timestamp(now.saturating_mul(1000)),
+                ),
+            )
+            .with_clock(clock),
+        );
         let vault = Arc::new(Vault::new(backend.clone(), keys.clone()).with_hook(hook.clone()));
+        // The console sets its actor, with the time, before each command.
         let admin_hook = Arc::new(VaultAuditHook::new(
             audit.clone(),
             VaultAuditConfig::voicemail("carevox-pbx"),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use carevox::audio::G711;
-use carevox::audit::{EventType, Outcome, Record, for_each_record};
+use carevox::audit::{EventType, Outcome, Record, Timestamp, for_each_record};
 use carevox::authz::password::{Argon2Params, HashAlgorithm, PasswordHasher};
 use carevox::authz::totp::{Totp, TotpSecret};
 use carevox::sip::auth::Password;
@@ -92,8 +92,15 @@ fn start_control(store: &Store, config: &Config, clock: &Arc<AtomicU64>) -> Cont
 fn console(idle: u64) -> Console {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), idle);
-    let store = Store::open(&config, &SystemRandom::new(), T0).unwrap();
     let clock = Arc::new(AtomicU64::new(T0));
+    let c = clock.clone();
+    let store = Store::open_with_clock(
+        &config,
+        &SystemRandom::new(),
+        T0,
+        Arc::new(move || Timestamp(c.load(Ordering::SeqCst) * 1000)),
+    )
+    .unwrap();
     let control = start_control(&store, &config, &clock);
     let socket = control.path().to_owned();
     Console {

@@ -206,6 +206,16 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
         "the exported message carries the tone in {share} of its frames"
     );
 
+    // The voicemail service's vault operations (the deposit, after the
+    // call's own records) are all in the audit log.
+    assert!(store.vault_hook.outcomes().len() >= 2);
+    assert_eq!(
+        store.vault_hook.failures(),
+        0,
+        "{:?}",
+        store.vault_hook.outcomes()
+    );
+
     control.shutdown();
     server.shutdown().await;
 }
