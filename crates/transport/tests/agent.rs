@@ -420,13 +420,9 @@ async fn a_refused_connection_fails_the_request_and_ends_the_dialog() {
     assert!(p.callee.dialog(dialog).await.unwrap().is_none());
 }
 
-/// During a shutdown, a new INVITE is answered 503 by the agent and the
-/// application never sees it, while a BYE in a live dialog still is served;
-/// a new request of ours is refused.
-#[tokio::test]
-async fn a_shutdown_refuses_new_calls_but_serves_a_bye() {
-    let mut p = pair(TransportKind::Udp, None).await;
-    let dest = destination(&p.callee, TransportKind::Udp);
+/// A call from the caller to the callee at `dest` (UDP), answered and
+/// acknowledged; returns the caller's dialog.
+async fn answered_call(p: &mut Pair, dest: &Destination) -> DialogId {
     p.caller
         .send_request(invite(dest.addr, TransportKind::Udp), dest.clone())
         .await
@@ -436,7 +432,17 @@ async fn a_shutdown_refuses_new_calls_but_serves_a_bye() {
     p.callee.respond(id, 200, "OK", &[], None).await.unwrap();
     until(&mut p.callee_events, |e| matches!(e, UaEvent::Ack { .. })).await;
     let (e, _, _) = until(&mut p.caller_events, confirmed).await;
-    let caller_dialog = dialog_of(&e);
+    dialog_of(&e)
+}
+
+/// During a shutdown, a new INVITE is answered 503 by the agent and the
+/// application never sees it, while a BYE in a live dialog still is served;
+/// a new request of ours is refused.
+#[tokio::test]
+async fn a_shutdown_refuses_new_calls_but_serves_a_bye() {
+    let mut p = pair(TransportKind::Udp, None).await;
+    let dest = destination(&p.callee, TransportKind::Udp);
+    let caller_dialog = answered_call(&mut p, &dest).await;
 
     let callee = p.callee.clone();
     let shutdown = tokio::spawn(async move { callee.shutdown(Duration::from_secs(5)).await });
@@ -516,16 +522,7 @@ async fn an_overloaded_agent_refuses_new_calls_but_serves_a_bye() {
     )
     .await;
     let dest = destination(&p.callee, TransportKind::Udp);
-    p.caller
-        .send_request(invite(dest.addr, TransportKind::Udp), dest.clone())
-        .await
-        .unwrap();
-    let (e, _, _) = until(&mut p.callee_events, new_request(Method::Invite)).await;
-    let (id, _, _) = request_of(&e);
-    p.callee.respond(id, 200, "OK", &[], None).await.unwrap();
-    until(&mut p.callee_events, |e| matches!(e, UaEvent::Ack { .. })).await;
-    let (e, _, _) = until(&mut p.caller_events, confirmed).await;
-    let caller_dialog = dialog_of(&e);
+    let caller_dialog = answered_call(&mut p, &dest).await;
 
     // The callee's application reads nothing now: three new calls wait for
     // it (backlog 0, 1, 2), the next three are refused.

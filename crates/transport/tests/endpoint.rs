@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use carevox_sip::transaction::{Config, Timers};
+use carevox_sip::transaction::{Config, Timers, TransactionId};
 use carevox_sip::{HeaderName, Message, MessageBuilder};
 use carevox_transport::{
     Destination, Endpoint, EndpointConfig, EndpointError, EndpointEvent, EndpointEvents,
@@ -57,6 +57,20 @@ fn is_request(e: &EndpointEvent) -> bool {
 
 fn is_final_response(e: &EndpointEvent) -> bool {
     matches!(e, EndpointEvent::Response { response, .. } if response.status().unwrap() >= 200)
+}
+
+/// The final response of client transaction `id`.
+async fn response_of(events: &mut EndpointEvents, id: TransactionId) -> Message {
+    let (e, _) = until(
+        events,
+        WAIT,
+        |e| matches!(e, EndpointEvent::Response { transaction, .. } if *transaction == id),
+    )
+    .await;
+    let EndpointEvent::Response { response, .. } = e else {
+        unreachable!()
+    };
+    response
 }
 
 /// Two endpoints on 127.0.0.1: a server listening on every transport and a
@@ -325,15 +339,7 @@ async fn shutdown_lets_live_transactions_finish_and_refuses_new_ones() {
         .send_request(request("OPTIONS", "TCP", "new-in"), dest.clone())
         .await
         .unwrap();
-    let (e, _) = until(
-        &mut client_events,
-        WAIT,
-        |e| matches!(e, EndpointEvent::Response { transaction, .. } if *transaction == refused),
-    )
-    .await;
-    let EndpointEvent::Response { response, .. } = e else {
-        unreachable!()
-    };
+    let response = response_of(&mut client_events, refused).await;
     assert_eq!(response.status(), Some(503));
     assert!(
         !shutting.is_finished(),
@@ -506,15 +512,7 @@ async fn at_the_transaction_cap_a_new_request_gets_a_stateless_503() {
         .send_request(request("OPTIONS", "UDP", "cap-b"), dest.clone())
         .await
         .unwrap();
-    let (e, _) = until(
-        &mut client_events,
-        WAIT,
-        |e| matches!(e, EndpointEvent::Response { transaction, .. } if *transaction == refused),
-    )
-    .await;
-    let EndpointEvent::Response { response, .. } = e else {
-        unreachable!()
-    };
+    let response = response_of(&mut client_events, refused).await;
     assert_eq!(response.status(), Some(503));
     assert_eq!(response.header(HeaderName::RetryAfter), Some("5"));
     assert!(response.to().unwrap().tag().is_some());
