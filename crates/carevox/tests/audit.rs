@@ -25,7 +25,7 @@ use carevox::authz::{
     Session, TeamId, UserId,
 };
 use carevox::login::{LoginEvent, LoginSubject, LogoffReason, login_record};
-use carevox::redact::Pii;
+use carevox::redact::{Pii, debug_leak};
 use carevox::vault::{MemoryBackend, Metadata, Operation, Vault};
 use carevox::vault_audit::{VaultActor, VaultAuditConfig, VaultAuditHook, vault_action};
 use ring::rand::SystemRandom;
@@ -499,4 +499,52 @@ fn a_long_lived_vault_hook_stamps_records_with_its_clock() {
     assert_eq!(clocked.failures(), 0);
     assert_eq!(clocked.outcomes(), vec![Ok(1)]);
     assert_eq!(log.size(), 2);
+}
+
+/// A monitored sink runs the rules over what passes through it, appended
+/// or submitted, and hands each alert over with the record's number; its
+/// `Debug` names nobody.
+#[test]
+fn a_monitored_sink_raises_alerts_on_what_it_appends() {
+    use carevox::audit_sink::{Monitored, alert_kind, alert_seq};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(log(dir.path()));
+    type Seen = Mutex<Vec<(&'static str, Option<u64>)>>;
+    let seen: Arc<Seen> = Arc::default();
+    let s = seen.clone();
+    let sink = Monitored::new(
+        log.clone(),
+        MonitorConfig::default(),
+        Box::new(move |a: &Alert| s.lock().unwrap().push((alert_kind(a), alert_seq(a)))),
+    );
+    let who = LoginSubject {
+        user_id: "nurse.ana",
+        role: Some("nurse"),
+        network_address: Some("10.20.30.40"),
+    };
+    let refused = |i: u64| {
+        login_record(
+            &LoginEvent::PasswordRefused { locked_until: None },
+            &who,
+            NOW + i,
+            "pbx",
+        )
+    };
+    // Five failures in the window (the default threshold): one alert per
+    // user and one per address, on the fifth record.
+    for i in 0..4 {
+        sink.append(&refused(i)).unwrap();
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    sink.submit(&refused(4)).unwrap();
+    sink.sync().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            ("repeated-failed-logins", Some(4)),
+            ("repeated-failed-logins", Some(4))
+        ]
+    );
+    assert_eq!(log.durable_size(), 5);
+    assert_eq!(debug_leak(&sink, &["nurse.ana", "10.20.30.40"]), None);
 }

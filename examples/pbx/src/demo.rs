@@ -269,7 +269,7 @@ pub async fn run(
             registrar,
             users: Arc::new(users),
             vault: store.vault.clone(),
-            audit: store.audit.clone(),
+            audit: store.sink.clone(),
             rng: rng.clone(),
             tls: TlsServerConfig::new(pki.chain.clone(), pki.key.clone_key()).at("TLS")?,
         },
@@ -376,7 +376,7 @@ pub async fn run(
     let totp = Totp::default();
     let sessions = SessionStore::new(SessionPolicy::default());
     let mut assignments = Assignments::new();
-    let audit: Arc<dyn AuditSink> = store.audit.clone();
+    let audit: Arc<dyn AuditSink> = store.sink.clone();
     let mut login =
         |name: &str, role: &str, id: u64, password: &str| -> Result<Session, DemoError> {
             let pw = LoginPassword::new(password).at("password")?;

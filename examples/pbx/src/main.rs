@@ -308,7 +308,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             value: Pii::new(d.key.to_owned()),
         });
     }
-    store.audit.append(&loaded)?;
+    store.sink.append(&loaded)?;
     let users = store.users.len();
     let control = ControlServer::start(
         ControlSettings::from_config(&config),
@@ -320,7 +320,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             registrar,
             users: Arc::new(store.users),
             vault: store.vault.clone(),
-            audit: store.audit.clone(),
+            audit: store.sink.clone(),
             rng,
             tls,
         },

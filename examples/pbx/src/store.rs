@@ -42,7 +42,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use carevox::audit::monitor::{Alert, MonitorConfig};
 use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
+use carevox::audit_sink::{AlertHandler, AuditSink, Monitored, alert_kind, alert_seq};
 use carevox::redact::{Pii, Secret};
 use carevox::sip::auth::{Algorithm, Password, UserSecret};
 use carevox::vault::{Backend, FsBackend, KeyProvider, LocalKeyFile, Vault};
@@ -194,9 +196,13 @@ pub struct Store {
     /// The voicemail vault, auditing every operation.
     pub vault: Arc<Vault>,
     /// The vault's audit hook: set its actor before acting for someone.
-    pub vault_hook: Arc<VaultAuditHook<AuditLog>>,
-    /// The audit log.
+    pub vault_hook: Arc<VaultAuditHook<dyn AuditSink>>,
+    /// The audit log (verify, export, sync); append through
+    /// [`Store::sink`].
     pub audit: Arc<AuditLog>,
+    /// Where every record of the PBX goes: the audit log, watched by the
+    /// monitoring rules when `[audit] monitor` is on.
+    pub sink: Arc<dyn AuditSink>,
     /// The digest nonce secret.
     pub nonce_secret: Secret<[u8; 32]>,
     /// The users.
@@ -209,7 +215,7 @@ pub struct Store {
     /// reads another is never put down to the admin.
     pub admin_vault: Arc<Vault>,
     /// The hook of [`Store::admin_vault`].
-    pub admin_vault_hook: Arc<VaultAuditHook<AuditLog>>,
+    pub admin_vault_hook: Arc<VaultAuditHook<dyn AuditSink>>,
     /// The admin accounts' TOTP secrets (`admin/secrets`, under the
     /// vault's master key).
     pub admin_secrets: Arc<Vault>,
@@ -221,6 +227,16 @@ impl std::fmt::Debug for Store {
             .field("users", &self.users.users.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Logs a monitoring alert by kind and record number only (alerts name
+/// people; the record is in the audit log).
+pub fn log_alert(alert: &Alert) {
+    tracing::warn!(
+        alert = alert_kind(alert),
+        seq = alert_seq(alert),
+        "audit monitor alert"
+    );
 }
 
 /// The server's clock in whole seconds (as the audit log's milliseconds),
@@ -244,16 +260,18 @@ impl Store {
     /// voicemail service's vault records read the server's clock
     /// ([`server_clock`]).
     pub fn open(config: &Config, rng: &dyn SecureRandom, now: u64) -> Result<Store, StoreError> {
-        Store::open_with_clock(config, rng, now, server_clock())
+        Store::open_with(config, rng, now, server_clock(), Box::new(log_alert))
     }
 
     /// As [`Store::open`], the voicemail service's vault records reading
-    /// `clock` (a test's, that the rest of its records follow).
-    pub fn open_with_clock(
+    /// `clock` (a test's, that the rest of its records follow) and the
+    /// monitor's alerts going to `on_alert`.
+    pub fn open_with(
         config: &Config,
         rng: &dyn SecureRandom,
         now: u64,
         clock: Clock,
+        on_alert: AlertHandler,
     ) -> Result<Store, StoreError> {
         let root = &config.server.data_dir;
         private_dir(root)?;
@@ -268,6 +286,15 @@ impl Store {
         let (log, _report) = AuditLog::open(&audit_dir, signer, LogConfig::default())?;
         let audit = Arc::new(log);
         write_public_key(&root.join("audit.pub"), &audit.verifying_key().to_hex())?;
+        let sink: Arc<dyn AuditSink> = if config.audit.monitor {
+            Arc::new(Monitored::new(
+                audit.clone(),
+                MonitorConfig::default(),
+                on_alert,
+            ))
+        } else {
+            audit.clone()
+        };
 
         let master = &config.server.master_key_file;
         if let Some(parent) = master.parent() {
@@ -285,7 +312,7 @@ impl Store {
         // carries the time of its operation from the server's clock.
         let hook = Arc::new(
             VaultAuditHook::new(
-                audit.clone(),
+                sink.clone(),
                 VaultAuditConfig::voicemail("carevox-pbx"),
                 VaultActor::new(
                     "voicemail-service",
@@ -298,7 +325,7 @@ impl Store {
         let vault = Arc::new(Vault::new(backend.clone(), keys.clone()).with_hook(hook.clone()));
         // The console sets its actor, with the time, before each command.
         let admin_hook = Arc::new(VaultAuditHook::new(
-            audit.clone(),
+            sink.clone(),
             VaultAuditConfig::voicemail("carevox-pbx"),
             VaultActor::new(
                 "admin-console",
@@ -319,6 +346,7 @@ impl Store {
             vault,
             vault_hook: hook,
             audit,
+            sink,
             nonce_secret,
             users,
             root: root.clone(),

@@ -94,11 +94,12 @@ fn console(idle: u64) -> Console {
     let config = config(dir.path(), idle);
     let clock = Arc::new(AtomicU64::new(T0));
     let c = clock.clone();
-    let store = Store::open_with_clock(
+    let store = Store::open_with(
         &config,
         &SystemRandom::new(),
         T0,
         Arc::new(move || Timestamp(c.load(Ordering::SeqCst) * 1000)),
+        Box::new(carevox_pbx::store::log_alert),
     )
     .unwrap();
     let control = start_control(&store, &config, &clock);
@@ -772,7 +773,7 @@ async fn a_voicemail_left_through_the_pbx_exports_as_the_callers_tone() {
             registrar,
             users: Arc::new(Users::with_passwords(&["alice", "bob"], Md5Use::Refused)),
             vault: c.store.vault.clone(),
-            audit: c.store.audit.clone(),
+            audit: c.store.sink.clone(),
             rng: rng.clone(),
             tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
         },

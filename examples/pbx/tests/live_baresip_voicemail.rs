@@ -116,7 +116,7 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
             registrar,
             users: Arc::new(Users::with_passwords(&["alice", "bob"], Md5Use::Only)),
             vault: store.vault.clone(),
-            audit: store.audit.clone(),
+            audit: store.sink.clone(),
             rng: rng.clone(),
             tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
         },

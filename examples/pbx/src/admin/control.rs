@@ -16,6 +16,7 @@ use carevox::audit::{
     Action, AuditLog, AuthMethod as AuditAuth, EventType, ObjectKind, ObjectRef, Outcome, Record,
     Timestamp, VerifyOptions, for_each_record, verify_log,
 };
+use carevox::audit_sink::AuditSink;
 use carevox::authz::lockout::{LockoutError, LockoutPolicy, LockoutTable};
 use carevox::authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore, SessionToken};
 use carevox::authz::password::{Password as LoginPassword, PasswordHasher};
@@ -136,7 +137,9 @@ pub struct ControlParts {
     /// The voicemail vault whose hook names the admin acting.
     pub vault: Arc<Vault>,
     /// That vault's audit hook.
-    pub vault_hook: Arc<VaultAuditHook<AuditLog>>,
+    pub vault_hook: Arc<VaultAuditHook<dyn AuditSink>>,
+    /// Where the console's own records go (the monitored sink).
+    pub sink: Arc<dyn AuditSink>,
     /// Where the accounts' TOTP secrets are kept.
     pub secrets: Arc<Vault>,
     /// The random source.
@@ -161,6 +164,7 @@ impl ControlParts {
             audit: store.audit.clone(),
             vault: store.admin_vault.clone(),
             vault_hook: store.admin_vault_hook.clone(),
+            sink: store.sink.clone(),
             secrets: store.admin_secrets.clone(),
             rng,
             clock: Arc::new(|| {
@@ -483,7 +487,7 @@ impl Shared {
     }
 
     fn append(&self, record: &Record) -> Result<(), Response> {
-        self.parts.audit.append(record).map(|_| ()).map_err(|e| {
+        self.parts.sink.append(record).map(|_| ()).map_err(|e| {
             tracing::warn!("admin console: audit append failed: {e}");
             error(ErrorKind::Internal, "the audit log could not be written")
         })
