@@ -435,6 +435,19 @@ async fn answered_call(p: &mut Pair, dest: &Destination) -> DialogId {
     dialog_of(&e)
 }
 
+/// The status of the caller's BYE response.
+async fn bye_status(p: &mut Pair) -> u16 {
+    let (e, _, _) = until(&mut p.caller_events, |e| {
+        matches!(e, UaEvent::Response { response, .. }
+            if response.cseq().unwrap().method == Method::Bye)
+    })
+    .await;
+    match e {
+        UaEvent::Response { response, .. } => response.status().unwrap(),
+        _ => unreachable!(),
+    }
+}
+
 /// During a shutdown, a new INVITE is answered 503 by the agent and the
 /// application never sees it, while a BYE in a live dialog still is served;
 /// a new request of ours is refused.
@@ -497,15 +510,7 @@ async fn a_shutdown_refuses_new_calls_but_serves_a_bye() {
             .any(|e| matches!(e, UaEvent::Request { request, .. } if request.method() == Some(Method::Invite))),
         "the refused INVITE reached the application"
     );
-    let (e, _, _) = until(&mut p.caller_events, |e| {
-        matches!(e, UaEvent::Response { response, .. }
-            if response.cseq().unwrap().method == Method::Bye)
-    })
-    .await;
-    match e {
-        UaEvent::Response { response, .. } => assert_eq!(response.status(), Some(200)),
-        _ => unreachable!(),
-    }
+    assert_eq!(bye_status(&mut p).await, 200);
     let report = shutdown.await.unwrap().unwrap();
     assert_eq!(report.abandoned, 0);
 }
@@ -564,13 +569,5 @@ async fn an_overloaded_agent_refuses_new_calls_but_serves_a_bye() {
         invites, 3,
         "only the calls before the backlog reached the application"
     );
-    let (e, _, _) = until(&mut p.caller_events, |e| {
-        matches!(e, UaEvent::Response { response, .. }
-            if response.cseq().unwrap().method == Method::Bye)
-    })
-    .await;
-    match e {
-        UaEvent::Response { response, .. } => assert_eq!(response.status(), Some(200)),
-        _ => unreachable!(),
-    }
+    assert_eq!(bye_status(&mut p).await, 200);
 }

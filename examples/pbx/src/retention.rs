@@ -15,6 +15,8 @@ use std::time::Duration;
 use carevox::vault::{PurgeReport, Vault};
 use tracing::{info, warn};
 
+use crate::server::unix_now;
+
 /// How often `serve` purges.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -55,11 +57,4 @@ pub fn spawn_purge(vault: Arc<Vault>, every: Duration) -> tokio::task::JoinHandl
             }
         }
     })
-}
-
-fn unix_now() -> u64 {
-    #[allow(clippy::disallowed_methods)] // the server's clock
-    let now = std::time::SystemTime::now();
-    now.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

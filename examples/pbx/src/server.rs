@@ -346,6 +346,7 @@ struct Held {
     status: u16,
     reason: String,
     headers: Vec<(String, String)>,
+    /// An SDP body.
     body: Option<Bytes>,
     then: Then,
 }
@@ -381,7 +382,7 @@ struct Core {
     vm_done: mpsc::Sender<(u64, Result<u64, String>)>,
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     #[allow(clippy::disallowed_methods)] // the server's clock
     let now = SystemTime::now();
     now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())

@@ -55,6 +55,7 @@ use carevox::audit::{
     Signer, Timestamp, VerifyOptions, verify_log,
 };
 use carevox::audit_sink::AuditSink;
+pub use carevox::audit_sink::alert_kind;
 use carevox::authz::lockout::{LockoutPolicy, LockoutState};
 use carevox::authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore, SessionToken};
 use carevox::authz::password::{Argon2Params, HashAlgorithm, Password, PasswordHasher};
@@ -215,17 +216,6 @@ pub struct Report {
     pub access_record_seq: u64,
     /// Hashes in its inclusion proof.
     pub inclusion_proof_len: usize,
-}
-
-/// The short name of an alert.
-pub fn alert_kind(alert: &Alert) -> &'static str {
-    match alert {
-        Alert::RepeatedFailedLogins { .. } => "repeated-failed-logins",
-        Alert::NewNetwork { .. } => "new-network",
-        Alert::BreakTheGlass { .. } => "break-the-glass",
-        Alert::OutsideWorkingHours { .. } => "outside-working-hours",
-        _ => "other",
-    }
 }
 
 /// The audit log and its monitor, shared by the tour and the vault's hook.
