@@ -389,6 +389,8 @@ pub struct RetentionSection {
     pub voicemail_days: u32,
     /// Call recordings (1 to 36 500 days). Default 2190 (six years).
     pub recordings_days: u32,
+    /// Call detail records (1 to 36 500 days). Default 2190 (six years).
+    pub call_records_days: u32,
     /// Audit records (1 to 36 500 days). Default 2190: the six years of
     /// 45 CFR 164.316(b)(2); less is reported by `check-config`.
     pub audit_days: u32,
@@ -399,6 +401,7 @@ impl Default for RetentionSection {
         RetentionSection {
             voicemail_days: 90,
             recordings_days: 2190,
+            call_records_days: 2190,
             audit_days: 2190,
         }
     }
@@ -915,6 +918,7 @@ impl Config {
         for (key, days) in [
             ("voicemail_days", t.voicemail_days),
             ("recordings_days", t.recordings_days),
+            ("call_records_days", t.call_records_days),
             ("audit_days", t.audit_days),
         ] {
             p.range(&["retention", key], days.into(), 1, 36_500);

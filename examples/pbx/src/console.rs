@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use carevox_pbx::admin::client::{Client, ClientError};
 use carevox_pbx::admin::control::socket_path;
-use carevox_pbx::admin::proto::SecretText;
+use carevox_pbx::admin::proto::{CallRecordQuery, SecretText};
+use carevox_pbx::cdr::{CallRecord, Disposition};
 use carevox_pbx::config::Config;
 use zeroize::Zeroize;
 
-use crate::{AdminCommand, AuditCommand, TotpCommand, UserCommand, VoicemailCommand};
+use crate::{AdminCommand, AuditCommand, CdrCommand, TotpCommand, UserCommand, VoicemailCommand};
 
 /// Turns the terminal's echo off while secrets are read from it, and back
 /// on when dropped. Does nothing when standard input is not a terminal.
@@ -164,13 +165,7 @@ fn command_on(
                 "id", "mailbox", "recorded (UTC)", "seconds"
             );
             for v in &items {
-                let when = i64::try_from(v.created_at)
-                    .ok()
-                    .and_then(|s| jiff::Timestamp::from_second(s).ok())
-                    .map_or_else(
-                        || v.created_at.to_string(),
-                        |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                    );
+                let when = utc(v.created_at);
                 #[allow(clippy::cast_precision_loss, reason = "milliseconds of a message")]
                 let secs = v.duration_ms as f64 / 1000.0;
                 println!(
@@ -185,6 +180,47 @@ fn command_on(
                 "{} listed, {withheld} withheld by the access policy",
                 items.len()
             );
+            Ok(())
+        }
+        AdminCommand::Cdr(CdrCommand::List {
+            user,
+            since,
+            until,
+            limit,
+        }) => {
+            let list = client.call_records(CallRecordQuery {
+                user,
+                since,
+                until,
+                limit: Some(limit),
+            })?;
+            println!(
+                "{:<20} {:<16} {:<16} {:<24} {:>7} {:<6}",
+                "started (UTC)", "caller", "callee", "outcome", "talked", "ended"
+            );
+            for r in &list.items {
+                println!(
+                    "{:<20} {:<16} {:<16} {:<24} {:>7} {:<6}",
+                    utc(r.started_at),
+                    r.caller.expose(),
+                    r.callee.expose(),
+                    outcome(r),
+                    r.talk_secs,
+                    format!("{:?}", r.ended_by).to_lowercase()
+                );
+            }
+            println!(
+                "{} listed, {} older left out past the limit, {} withheld by the access policy",
+                list.items.len(),
+                list.omitted,
+                list.withheld
+            );
+            if list.unreadable > 0 {
+                println!(
+                    "{} batches could not be read (damaged); see the audit log",
+                    list.unreadable
+                );
+            }
             Ok(())
         }
         AdminCommand::Voicemail(VoicemailCommand::Export { id, file }) => {
@@ -243,5 +279,28 @@ fn command_on(
             println!("{}", uri.expose());
             Ok(())
         }
+    }
+}
+
+/// Unix seconds as a UTC time, or the number when out of range.
+fn utc(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map_or_else(
+            || secs.to_string(),
+            |t| t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
+/// A record's outcome, in words.
+fn outcome(r: &CallRecord) -> String {
+    match r.disposition {
+        Disposition::Answered => "answered".into(),
+        Disposition::Voicemail { reason } => {
+            format!("voicemail ({})", format!("{reason:?}").to_lowercase())
+        }
+        Disposition::Refused { status } => format!("refused ({status})"),
+        _ => "unanswered".into(),
     }
 }

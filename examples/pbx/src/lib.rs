@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod cdr;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -116,6 +116,9 @@ enum AdminCommand {
     /// Voicemail: list, export, delete.
     #[command(subcommand)]
     Voicemail(VoicemailCommand),
+    /// Call detail records: list.
+    #[command(subcommand)]
+    Cdr(CdrCommand),
     /// The audit log: verify, export.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -143,6 +146,43 @@ enum VoicemailCommand {
         /// The message id.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum CdrCommand {
+    /// The call detail records the policy lets you read, oldest first:
+    /// start (UTC), caller, callee, outcome, seconds talked, who ended it.
+    List {
+        /// Only calls this SIP user made or received.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only calls that ended at or after this time: a date
+        /// (2026-12-05, UTC midnight), an RFC 3339 time
+        /// (2026-12-05T09:30:00Z) or Unix seconds.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<u64>,
+        /// Only calls that started before this time (same forms).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<u64>,
+        /// At most this many, the newest (1 to 10 000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// A time given on the command line, as Unix seconds.
+fn parse_time(text: &str) -> Result<u64, String> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(secs);
+    }
+    let at = if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        t
+    } else if let Ok(t) = format!("{text}T00:00:00Z").parse::<jiff::Timestamp>() {
+        t
+    } else {
+        return Err("not a date (2026-12-05), an RFC 3339 time or Unix seconds".into());
+    };
+    u64::try_from(at.as_second()).map_err(|_| "a time before 1970".to_owned())
 }
 
 #[derive(Debug, Subcommand)]

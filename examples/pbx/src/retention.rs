@@ -1,6 +1,7 @@
-//! The scheduled retention purge. Each voicemail carries its retention date
-//! in its authenticated header (`[retention] voicemail_days` after it was
-//! stored); a pass deletes from the vault every message whose date has
+//! The scheduled retention purge. Each voicemail and each batch of call
+//! detail records carries its retention date in its authenticated header
+//! (`[retention] voicemail_days` or `call_records_days` after it was
+//! stored); a pass deletes from the vault every object whose date has
 //! passed, its data key first (crypto-shredding: a copy of the payload in
 //! a backup can no longer be read), and the vault's audit hook records each
 //! deletion as a purge. A message whose header cannot be read is kept and

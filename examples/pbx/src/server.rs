@@ -76,6 +76,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 
+use crate::cdr::{CallRecord, CdrSettings, CdrWriter, Disposition, Ender};
 use crate::location::Transport as BindingTransport;
 use crate::media::{
     EndpointMedia, MediaError, MediaTask, PortPair, PortPool, Source, spawn_endpoint, spawn_relay,
@@ -132,6 +133,8 @@ pub struct ServerSettings {
     pub voicemail_retention: Duration,
     /// The audit records' source id.
     pub audit_source: String,
+    /// How call detail records are sealed in the vault.
+    pub call_records: CdrSettings,
     /// How many SIP transactions may be live at once; past it a new
     /// request is not served. A transaction outlives its answer: over UDP a
     /// non-INVITE one stays 64·T1 (32 s) to absorb retransmissions (RFC
@@ -173,6 +176,9 @@ impl ServerSettings {
                 u64::from(config.retention.voicemail_days) * 86_400,
             ),
             audit_source: "carevox-pbx".to_owned(),
+            call_records: CdrSettings::new(Duration::from_secs(
+                u64::from(config.retention.call_records_days) * 86_400,
+            )),
             max_transactions: DEFAULT_MAX_TRANSACTIONS,
         })
     }
@@ -229,7 +235,14 @@ impl Server {
         let (agent, events) = Agent::start(transport, incoming, ua, EndpointConfig::default());
         let (stop, stop_rx) = oneshot::channel();
         let (vm_done, vm_done_rx) = mpsc::channel(64);
+        let cdrs = CdrWriter::start(
+            parts.vault.clone(),
+            parts.rng.clone(),
+            settings.call_records,
+            Arc::new(unix_now),
+        );
         let core = Core {
+            cdrs: Some(cdrs),
             agent: agent.clone(),
             held: Vec::new(),
             unsynced: std::cell::Cell::new(false),
@@ -318,6 +331,12 @@ struct Call {
     caller_ports: Option<PortPair>,
     callee_leg: Option<CalleeLeg>,
     phase: Phase,
+    /// When the PBX took the call (Unix seconds).
+    started_at: u64,
+    /// When the callee or voicemail answered.
+    answered_at: Option<u64>,
+    /// How it ended up, once known.
+    disposition: Option<Disposition>,
 }
 
 impl std::fmt::Debug for Call {
@@ -364,6 +383,8 @@ enum Then {
 
 struct Core {
     agent: Agent,
+    /// Where finished calls' records go (taken at shutdown).
+    cdrs: Option<CdrWriter>,
     held: Vec<Held>,
     /// Audit records were staged since the last sync.
     unsynced: std::cell::Cell<bool>,
@@ -455,6 +476,9 @@ impl Core {
                 done = &mut stop => {
                     self.end_all().await;
                     self.commit().await;
+                    if let Some(cdrs) = self.cdrs.take() {
+                        cdrs.close().await;
+                    }
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
@@ -463,6 +487,9 @@ impl Core {
                 e = events.recv() => {
                     let Some(first) = e else {
                         self.commit().await;
+                        if let Some(cdrs) = self.cdrs.take() {
+                            cdrs.close().await;
+                        }
                         break;
                     };
                     // Every event already waiting joins this batch.
@@ -565,6 +592,54 @@ impl Core {
             body,
             then,
         });
+    }
+
+    /// A call refused before it was routed: audited, and its record
+    /// written.
+    fn refuse_new(&self, call: &Call, status: u16) {
+        self.audit_call(call, CallEvent::Refused { status });
+        let now = unix_now();
+        let record = CallRecord {
+            call_id: call.call_id.clone(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            caller_address: call.caller_ip.clone(),
+            started_at: call.started_at,
+            answered_at: None,
+            ended_at: now,
+            talk_secs: 0,
+            disposition: Disposition::Refused { status },
+            ended_by: Ender::Pbx,
+        };
+        self.write_cdr(record);
+    }
+
+    fn cdr_of(
+        call: Call,
+        ended_at: u64,
+        talk_secs: u64,
+        disposition: Disposition,
+        by: EndedBy,
+    ) -> CallRecord {
+        CallRecord {
+            call_id: call.call_id,
+            caller: call.caller,
+            callee: call.callee,
+            caller_address: call.caller_ip,
+            started_at: call.started_at,
+            answered_at: call.answered_at,
+            ended_at,
+            talk_secs,
+            disposition,
+            ended_by: by.into(),
+        }
+    }
+
+    fn write_cdr(&self, record: CallRecord) {
+        match &self.cdrs {
+            Some(w) => w.record(record),
+            None => warn!("call detail record lost: the writer stopped"),
+        }
     }
 
     fn audit_call(&self, call: &Call, event: CallEvent) {
@@ -776,12 +851,25 @@ impl Core {
                 call_id: Pii::new(call_id.as_str()),
                 network_address: Pii::new(None),
             };
+            let now = unix_now();
             self.append(&[call_record(
                 &CallEvent::Refused { status: 404 },
                 &call,
-                unix_now(),
+                now,
                 &self.settings.audit_source,
             )]);
+            self.write_cdr(CallRecord {
+                call_id: Pii::new(call_id),
+                caller: caller.clone(),
+                callee: Pii::new(String::new()),
+                caller_address: Pii::new(Some(origin.source.ip().to_string())),
+                started_at: now,
+                answered_at: None,
+                ended_at: now,
+                talk_secs: 0,
+                disposition: Disposition::Refused { status: 404 },
+                ended_by: Ender::Pbx,
+            });
             self.respond(id, 404, "Not Found");
             return;
         };
@@ -799,18 +887,21 @@ impl Core {
             caller_ports: None,
             callee_leg: None,
             phase: Phase::Ringing,
+            started_at: unix_now(),
+            answered_at: None,
+            disposition: None,
         };
         // The caller's offer: SDES-SRTP audio only.
         let offer = match SessionDescription::parse_bytes(request.body()) {
             Ok(o) => o,
             Err(_) => {
-                self.audit_call(&call, CallEvent::Refused { status: 488 });
+                self.refuse_new(&call, 488);
                 self.respond(id, 488, "Not Acceptable Here");
                 return;
             }
         };
         let Ok(peer) = MediaPeer::audio_of(&offer) else {
-            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.refuse_new(&call, 488);
             self.respond(id, 488, "Not Acceptable Here");
             return;
         };
@@ -821,7 +912,7 @@ impl Core {
             Ok(ports) => ports,
             Err(e) => {
                 debug!(call = number, error = %e, "no media ports");
-                self.audit_call(&call, CallEvent::Refused { status: 503 });
+                self.refuse_new(&call, 503);
                 let retry = [("Retry-After", "5")];
                 self.hold(id, 503, "Service Unavailable", &retry, None, Then::Nothing);
                 return;
@@ -840,12 +931,12 @@ impl Core {
             &SdesOptions::new(),
         );
         let Ok(answered) = answered else {
-            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.refuse_new(&call, 488);
             self.respond(id, 488, "Not Acceptable Here");
             return;
         };
         let Some(srtp) = answered.srtp else {
-            self.audit_call(&call, CallEvent::Refused { status: 488 });
+            self.refuse_new(&call, 488);
             self.respond(id, 488, "Not Acceptable Here");
             return;
         };
@@ -979,6 +1070,9 @@ impl Core {
             300.. => {
                 let invite = call.invite;
                 let reason = response.reason().unwrap_or("Call Failed").to_owned();
+                if let Some(call) = self.calls.get_mut(&number) {
+                    call.disposition = Some(Disposition::Refused { status });
+                }
                 if let Some(call) = self.calls.get(&number) {
                     self.audit_call(call, CallEvent::Refused { status });
                 }
@@ -1012,6 +1106,7 @@ impl Core {
             // refuse the caller.
             debug!(call = number, "callee's answer unusable");
             let invite = call.invite;
+            call.disposition = Some(Disposition::Refused { status: 488 });
             if let Some(call) = self.calls.get(&number) {
                 self.audit_call(call, CallEvent::Refused { status: 488 });
             }
@@ -1031,6 +1126,8 @@ impl Core {
             relay,
             since: Instant::now(),
         };
+        call.answered_at = Some(unix_now());
+        call.disposition = Some(Disposition::Answered);
         let invite = call.invite;
         let sdp = call.caller_answer.clone();
         if let Some(d) = callee_dialog
@@ -1086,6 +1183,10 @@ impl Core {
             media,
             since: Instant::now(),
         };
+        call.answered_at = Some(unix_now());
+        call.disposition = Some(Disposition::Voicemail {
+            reason: reason.into(),
+        });
         let invite = call.invite;
         let sdp = call.caller_answer.clone();
         // The message goes into the vault as it arrives.
@@ -1183,6 +1284,8 @@ impl Core {
                 by,
             },
         );
+        let disposition = call.disposition.unwrap_or(Disposition::Unanswered);
+        self.write_cdr(Self::cdr_of(call, unix_now(), duration, disposition, by));
         debug!(call = number, "call ended");
     }
 

@@ -27,12 +27,14 @@ use carevox::audio::G711;
 use carevox::audit::{EventType, Outcome, Record, Timestamp, for_each_record};
 use carevox::authz::password::{Argon2Params, HashAlgorithm, PasswordHasher};
 use carevox::authz::totp::{Totp, TotpSecret};
+use carevox::redact::Pii;
 use carevox::sip::auth::Password;
 use carevox::sip::sdp::crypto::CryptoSuite;
 use carevox::vault::Metadata;
 use carevox_pbx::admin::client::{Client, ClientError};
 use carevox_pbx::admin::control::{ControlError, ControlParts, ControlServer, ControlSettings};
-use carevox_pbx::admin::proto::{ErrorKind, SecretText};
+use carevox_pbx::admin::proto::{CallRecordQuery, ErrorKind, SecretText};
+use carevox_pbx::cdr::{CallRecord, Disposition, Ender, VoicemailCause, seal_batch};
 use carevox_pbx::config::Config;
 use carevox_pbx::media::Source;
 use carevox_pbx::phone::{CallOutcome, Phone, PhoneConfig};
@@ -45,6 +47,7 @@ use ring::rand::SystemRandom;
 
 mod common;
 
+use carevox_pbx::cdr;
 use common::{Users, frames_with_tone, pcmu};
 
 const DOMAIN: &str = "clinic.test";
@@ -217,6 +220,157 @@ impl Console {
             .unwrap();
         (id, samples)
     }
+}
+
+fn cdr(
+    caller: &str,
+    callee: &str,
+    started_at: u64,
+    ended_at: u64,
+    disposition: Disposition,
+) -> CallRecord {
+    CallRecord {
+        call_id: Pii::new(format!("{caller}-{callee}-{started_at}")),
+        caller: Pii::new(caller.to_owned()),
+        callee: Pii::new(callee.to_owned()),
+        caller_address: Pii::new(Some("127.0.0.1".to_owned())),
+        started_at,
+        answered_at: Some(started_at + 3),
+        ended_at,
+        talk_secs: ended_at - started_at - 3,
+        disposition,
+        ended_by: Ender::Caller,
+    }
+}
+
+fn query(user: Option<&str>, since: Option<u64>, limit: Option<u32>) -> CallRecordQuery {
+    CallRecordQuery {
+        user: user.map(str::to_owned),
+        since,
+        until: None,
+        limit,
+    }
+}
+
+#[test]
+fn call_records_are_sealed_and_read_by_the_care_team_only() {
+    let c = console(900);
+    let root = c.enrol_root();
+    let desk = c.add(&root, "desk", "receptionist", &[]);
+    let lee = c.add(&root, "dr.lee", "physician", &["bob"]);
+    let (vm, _) = c.deposit("bob", 440.0);
+    let rng = SystemRandom::new();
+    let t = c.now();
+    let early = vec![
+        cdr("alice", "bob", t - 600, t - 540, Disposition::Answered),
+        cdr(
+            "alice",
+            "carol",
+            t - 500,
+            t - 480,
+            Disposition::Voicemail {
+                reason: VoicemailCause::NoAnswer,
+            },
+        ),
+    ];
+    let late = vec![cdr(
+        "carol",
+        "bob",
+        t - 100,
+        t - 90,
+        Disposition::Refused { status: 486 },
+    )];
+    let first = seal_batch(&c.store.vault, &rng, &early, t - 400, 86_400).unwrap();
+    let second = seal_batch(&c.store.vault, &rng, &late, t - 50, 86_400).unwrap();
+    // Sealed: neither a party nor a Call-ID in the ciphertext.
+    for id in [&first, &second] {
+        let path = c.dir.path().join(format!("data/vault/objects/{id}.cvx"));
+        let raw = std::fs::read(path).unwrap();
+        assert!(raw.len() > 100);
+        assert!(!raw.windows(5).any(|w| w == b"alice" || w == b"carol"));
+    }
+
+    // The physician on bob's care team reads bob's calls only.
+    let mut client = c.login("dr.lee", "dr.lee long password", &lee);
+    let list = client.call_records(CallRecordQuery::default()).unwrap();
+    assert_eq!(list.items, vec![early[0].clone(), late[0].clone()]);
+    assert_eq!((list.withheld, list.omitted, list.unreadable), (1, 0, 0));
+    // By user: carol's calls, one of them with bob.
+    let list = client
+        .call_records(query(Some("carol"), None, None))
+        .unwrap();
+    assert_eq!(list.items, late);
+    assert_eq!(list.withheld, 1);
+    // Since a time: the first batch is skipped unread.
+    let list = client
+        .call_records(query(None, Some(t - 200), None))
+        .unwrap();
+    assert_eq!(list.items, late);
+    assert_eq!(list.withheld, 0);
+    // The newest first past the limit.
+    let list = client.call_records(query(None, None, Some(1))).unwrap();
+    assert_eq!(list.items, late);
+    assert_eq!(list.omitted, 1);
+    let e = client.call_records(query(None, None, Some(0))).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Invalid));
+    // A batch is not a voicemail: neither listed nor exported as one.
+    let (items, _) = client.voicemail_list().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].id, vm);
+    let out = c.dir.path().join("batch.wav");
+    let e = client.voicemail_export(&first, &out).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert!(!out.exists());
+    client.logoff().unwrap();
+
+    // The front desk and the administrator read none: CDRs are ePHI.
+    let mut client = c.login("desk", "desk long password", &desk);
+    let list = client.call_records(CallRecordQuery::default()).unwrap();
+    assert!(list.items.is_empty());
+    assert_eq!(list.withheld, 3);
+    client.logoff().unwrap();
+    let mut client = c.login("root", ROOT_PW, &root);
+    let list = client.call_records(CallRecordQuery::default()).unwrap();
+    assert!(list.items.is_empty());
+    assert_eq!(list.withheld, 3);
+    // Nor does a voicemail command reach a batch.
+    let e = client.voicemail_delete(&second).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert_eq!(client.voicemail_list().unwrap().0.len(), 1);
+    client.logoff().unwrap();
+    assert_eq!(
+        cdr::decode_batch(&c.store.vault.get(&second).unwrap().1).unwrap(),
+        late
+    );
+
+    // Each decision is audited once per mailbox and request, with its rule.
+    let records = c.records();
+    let reads = |user: &str, outcome: Outcome| {
+        records
+            .iter()
+            .filter(|r| {
+                r.event == EventType::Other("call_log_access".into())
+                    && r.actor.user_id.expose() == user
+                    && r.outcome == outcome
+            })
+            .collect::<Vec<_>>()
+    };
+    let lee_reads = reads("dr.lee", Outcome::Success);
+    assert!(
+        lee_reads
+            .iter()
+            .all(|r| detail(r, "decision").is_some_and(|d| d.contains("care-team-call-log")))
+    );
+    // One permit for bob's mailbox per listing (four of them), whatever the
+    // number of his records.
+    assert_eq!(lee_reads.len(), 4);
+    assert_eq!(reads("dr.lee", Outcome::MinorFailure).len(), 3);
+    assert!(!reads("desk", Outcome::MinorFailure).is_empty());
+    assert!(
+        reads("root", Outcome::MinorFailure)
+            .iter()
+            .any(|r| detail(r, "decision").is_some_and(|d| d.contains("forbid-admin-ephi")))
+    );
 }
 
 fn detail<'a>(r: &'a Record, key: &str) -> Option<&'a str> {
@@ -660,6 +814,17 @@ fn admin_command(config: &Path, args: &[&str], stdin: &str) -> std::process::Out
     child.wait_with_output().unwrap()
 }
 
+/// Runs an admin command as root with TOTP `code`; it must succeed.
+fn admin_ok(config: &Path, args: &[&str], code: &str) -> String {
+    let out = admin_command(config, args, &format!("root\n{ROOT_PW}\n{code}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -707,17 +872,7 @@ fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
     let code = Totp::default()
         .generate(&totp, carevox_testkit::unix_now())
         .unwrap();
-    let out = admin_command(
-        &path,
-        &["voicemail", "list"],
-        &format!("root\n{ROOT_PW}\n{}\n", code.as_str()),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = admin_ok(&path, &["voicemail", "list"], code.as_str());
     assert!(text.contains("0 listed, 0 withheld"), "{text}");
     assert!(!text.contains(ROOT_PW) && !text.contains(code.as_str()));
     // The same code again: refused (replay), exit 1.
@@ -728,6 +883,20 @@ fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("login refused"));
+    // The next step's code (inside the window): call detail records.
+    let code = Totp::default()
+        .generate(&totp, carevox_testkit::unix_now() + 30)
+        .unwrap();
+    let args = ["cdr", "list", "--user", "bob", "--since", "2026-01-01"];
+    let text = admin_ok(&path, &args, code.as_str());
+    assert!(text.starts_with("started (UTC)"), "{text}");
+    assert!(
+        text.contains("0 listed, 0 older left out past the limit, 0 withheld"),
+        "{text}"
+    );
+    let out = admin_command(&path, &["cdr", "list", "--since", "yesterday"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
     // Missing lines: a usage error.
     let out = admin_command(&path, &["voicemail", "list"], "root\n");
     assert_eq!(out.status.code(), Some(2));

@@ -28,9 +28,10 @@ use carevox::redact::debug_leak;
 use carevox::sip::auth::Password;
 use carevox::sip::sdp::crypto::CryptoSuite;
 use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
+use carevox_pbx::cdr::{Disposition, Ender, VoicemailCause};
 use carevox_pbx::config::Config;
 use carevox_pbx::media::Source;
-use carevox_pbx::phone::{CallOutcome, Phone, PhoneConfig};
+use carevox_pbx::phone::{ActiveCall, CallOutcome, Phone, PhoneConfig};
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
 use carevox_testkit::pki::Ca;
@@ -153,14 +154,13 @@ fn events(audit: &Capture) -> Vec<EventType> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_phones_register_talk_through_the_relay_and_hang_up() {
-    let pbx = pbx(Duration::from_secs(20)).await;
-    let mut alice = phone(&pbx, "alice", 440.0).await;
-    let mut bob = phone(&pbx, "bob", 1000.0).await;
+/// Alice (a 440 Hz tone) and Bob (1 kHz) registered; Alice calls Bob,
+/// whose phone rings, then answers.
+async fn talking(pbx: &Pbx) -> (Phone, ActiveCall, Phone, ActiveCall) {
+    let mut alice = phone(pbx, "alice", 440.0).await;
+    let mut bob = phone(pbx, "bob", 1000.0).await;
     alice.register(300).await.unwrap();
     bob.register(300).await.unwrap();
-
     let caller = tokio::spawn(async move {
         let outcome = alice.call("bob").await.unwrap();
         (alice, outcome)
@@ -168,10 +168,17 @@ async fn two_phones_register_talk_through_the_relay_and_hang_up() {
     let incoming = bob.incoming().await.unwrap();
     bob.ring(&incoming).await.unwrap();
     let bob_call = bob.answer(incoming).await.unwrap();
-    let (mut alice, outcome) = caller.await.unwrap();
+    let (alice, outcome) = caller.await.unwrap();
     let CallOutcome::Answered(alice_call) = outcome else {
         panic!("not answered: {outcome:?}");
     };
+    (alice, alice_call, bob, bob_call)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_phones_register_talk_through_the_relay_and_hang_up() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let (mut alice, alice_call, mut bob, bob_call) = talking(&pbx).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (alice_heard, alice_stats) = alice.hang_up(alice_call).await.unwrap();
     let (bob_heard, _) = bob.hung_up(bob_call).await.unwrap();
@@ -226,7 +233,7 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     let mut stored = None;
     for _ in 0..50 {
         let list = pbx.vault.list().unwrap();
-        if let Some(o) = list.first() {
+        if let Some(o) = list.iter().find(|o| o.id.starts_with("vm-")) {
             stored = Some(o.id.clone());
             break;
         }
@@ -251,11 +258,14 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_and_unregistered_callees() {
+async fn every_call_leaves_a_sealed_call_detail_record() {
     let pbx = pbx(Duration::from_secs(20)).await;
-    let mut alice = phone(&pbx, "alice", 440.0).await;
-    alice.register(300).await.unwrap();
-    // Nobody called dave exists.
+    // Answered by bob, who hangs up.
+    let (mut alice, alice_call, mut bob, bob_call) = talking(&pbx).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bob.hang_up(bob_call).await.unwrap();
+    alice.hung_up(alice_call).await.unwrap();
+    // Refused: nobody called dave exists.
     assert!(matches!(
         alice.call("dave").await.unwrap(),
         CallOutcome::Refused(404)
@@ -266,7 +276,55 @@ async fn unknown_and_unregistered_callees() {
     };
     tokio::time::sleep(Duration::from_millis(600)).await;
     alice.hang_up(call).await.unwrap();
+    // Nothing sealed yet (the writer waits to batch); stopping seals it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(cdr_batches(&pbx.vault).is_empty());
     pbx.server.shutdown().await;
+
+    let batches = cdr_batches(&pbx.vault);
+    assert_eq!(batches.len(), 1);
+    let (meta, bytes) = pbx.vault.get(&batches[0]).unwrap();
+    assert_eq!(meta.content_type, "application/x-ndjson");
+    assert!(meta.retention_until >= meta.created_at + 2190 * 86_400);
+    let records = carevox_pbx::cdr::decode_batch(&bytes).unwrap();
+    assert_eq!(records.len(), 3, "{records:?}");
+    let answered = &records[0];
+    assert_eq!(answered.caller.expose(), "alice");
+    assert_eq!(answered.callee.expose(), "bob");
+    assert_eq!(answered.disposition, Disposition::Answered);
+    assert_eq!(answered.ended_by, Ender::Callee);
+    assert!(answered.answered_at.is_some());
+    assert!(answered.talk_secs <= 2);
+    assert_eq!(
+        answered.caller_address.expose().as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(records[1].disposition, Disposition::Refused { status: 404 });
+    assert_eq!(records[1].callee.expose(), "");
+    assert_eq!(
+        records[2].disposition,
+        Disposition::Voicemail {
+            reason: VoicemailCause::Unreachable
+        }
+    );
+    assert_eq!(records[2].callee.expose(), "carol");
+    assert_eq!(records[2].ended_by, Ender::Caller);
+    for r in &records {
+        assert!(r.started_at <= r.ended_at);
+    }
+    // Encrypted at rest.
+    let raw = pbx.backend.payload_bytes(&batches[0]).unwrap();
+    assert!(!raw.windows(5).any(|w| w == b"alice"));
+}
+
+fn cdr_batches(vault: &Vault) -> Vec<String> {
+    vault
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .filter(|id| id.starts_with(carevox_pbx::cdr::CDR_ID_PREFIX))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

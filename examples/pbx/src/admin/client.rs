@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use carevox::audio::{G711, wav_header};
 
+use crate::cdr::CallRecord;
+
 use super::proto::{
-    ErrorKind, Frame, FrameError, Request, Response, SecretText, VoicemailItem, parse, read_frame,
-    write_json,
+    CallRecordQuery, ErrorKind, Frame, FrameError, Request, Response, SecretText, VoicemailItem,
+    parse, read_frame, write_json,
 };
 
 /// Why a command failed.
@@ -66,6 +68,19 @@ pub struct AuditVerified {
     pub public_key: String,
     /// The first damage, if any.
     pub damage: Option<String>,
+}
+
+/// What `cdr list` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecordList {
+    /// The records, oldest first.
+    pub items: Vec<CallRecord>,
+    /// Matching records the policy withheld.
+    pub withheld: u64,
+    /// Matching records left out past the limit.
+    pub omitted: u64,
+    /// Damaged batches.
+    pub unreadable: u64,
 }
 
 /// A connection to the control socket.
@@ -150,6 +165,24 @@ impl Client {
                 role,
                 idle_logoff_secs,
             } => Ok((role, idle_logoff_secs)),
+            r => Err(Self::unexpected(&r)),
+        }
+    }
+
+    /// The call detail records the policy lets the session read.
+    pub fn call_records(&mut self, query: CallRecordQuery) -> Result<CallRecordList, ClientError> {
+        match self.request(&Request::CallRecords(query))? {
+            Response::CallRecords {
+                items,
+                withheld,
+                omitted,
+                unreadable,
+            } => Ok(CallRecordList {
+                items,
+                withheld,
+                omitted,
+                unreadable,
+            }),
             r => Err(Self::unexpected(&r)),
         }
     }

@@ -34,9 +34,11 @@ use zeroize::Zeroizing;
 
 use super::accounts::{Account, Accounts, AccountsError, valid_name};
 use super::proto::{
-    DATA_CHUNK, ErrorKind, Frame, FrameError, MAX_FIELD, MAX_MAILBOXES, Request, Response,
-    SecretText, VoicemailItem, parse, read_frame, write_data, write_json,
+    CallRecordQuery, DATA_CHUNK, DEFAULT_CALL_RECORDS, ErrorKind, Frame, FrameError,
+    MAX_CALL_RECORDS, MAX_FIELD, MAX_MAILBOXES, Request, Response, SecretText, VoicemailItem,
+    parse, read_frame, write_data, write_json,
 };
+use crate::cdr::{self, CallRecord};
 
 /// The access policy of the admin console: carevox-authz's sample hospital
 /// policy, plus an `account` resource that administrators manage with a
@@ -614,6 +616,7 @@ impl Shared {
                 Err(e) => return Err(e),
             },
             Request::VoicemailDelete { id } => self.voicemail_delete(l, &id),
+            Request::CallRecords(query) => self.call_records(l, &query),
             Request::AuditVerify => self.audit_verify(l),
             Request::AuditExport => match self.audit_export(l, out) {
                 Ok(Ok(())) => return Ok(Next::Continue),
@@ -1017,6 +1020,20 @@ impl Shared {
         (owner, mine)
     }
 
+    /// Whether the vault object `id` may be a voicemail, before it is
+    /// opened (batches of call detail records are not).
+    fn may_be_voicemail(id: &str) -> bool {
+        !id.starts_with(cdr::CDR_ID_PREFIX)
+    }
+
+    /// Whether the object is a voicemail: no kind label, or `voicemail`.
+    fn is_voicemail(id: &str, meta: &Metadata) -> bool {
+        Self::may_be_voicemail(id)
+            && meta
+                .get_label(cdr::KIND_LABEL)
+                .is_none_or(|k| k == "voicemail")
+    }
+
     // ---- voicemail ---------------------------------------------------------
 
     fn voicemail_list(&self, l: &Login) -> Result<Response, Response> {
@@ -1024,12 +1041,18 @@ impl Shared {
         let mut items = Vec::new();
         let mut withheld = 0u64;
         for o in objects {
+            if !Self::may_be_voicemail(&o.id) {
+                continue;
+            }
             let opened = self.as_admin(l, |v| v.open(&o.id));
             let Ok(reader) = opened else {
                 // Shredded, or damaged: the hook audited the failure.
                 continue;
             };
             let meta = reader.metadata().clone();
+            if !Self::is_voicemail(&o.id, &meta) {
+                continue;
+            }
             let (owner, mine) = Self::mailbox_of(l, &meta);
             let access = self.decide(
                 l,
@@ -1066,10 +1089,13 @@ impl Shared {
         if let Err(r) = check_field(id, "the id") {
             return Ok(Err(r));
         }
+        if !Self::may_be_voicemail(id) {
+            return Ok(Err(error(ErrorKind::NotFound, "no such voicemail")));
+        }
         let opened = self.as_admin(l, |v| v.open(id));
         let mut reader = match opened {
-            Ok(r) => r,
-            Err(carevox::vault::Error::NotFound) => {
+            Ok(r) if Self::is_voicemail(id, r.metadata()) => r,
+            Ok(_) | Err(carevox::vault::Error::NotFound) => {
                 return Ok(Err(error(ErrorKind::NotFound, "no such voicemail")));
             }
             Err(e) => return Ok(Err(internal("vault", &e))),
@@ -1121,9 +1147,12 @@ impl Shared {
 
     fn voicemail_delete(&self, l: &Login, id: &str) -> Result<Response, Response> {
         check_field(id, "the id")?;
+        if !Self::may_be_voicemail(id) {
+            return Err(error(ErrorKind::NotFound, "no such voicemail"));
+        }
         let meta = match self.as_admin(l, |v| v.metadata(id)) {
-            Ok(m) => m,
-            Err(carevox::vault::Error::NotFound) => {
+            Ok(m) if Self::is_voicemail(id, &m) => m,
+            Ok(_) | Err(carevox::vault::Error::NotFound) => {
                 return Err(error(ErrorKind::NotFound, "no such voicemail"));
             }
             Err(e) => return Err(internal("vault", &e)),
@@ -1152,6 +1181,125 @@ impl Shared {
         })
         .map_err(|e| internal("vault", &e))?;
         Ok(Response::Deleted { id: id.to_owned() })
+    }
+
+    // ---- call detail records ----------------------------------------------
+
+    /// The mailbox a call detail record is decided on, and whether the
+    /// session serves it: the caller's or callee's the session serves,
+    /// else the callee's (the caller's when the call reached nobody).
+    fn party_of(l: &Login, r: &CallRecord) -> (String, bool) {
+        for p in [r.callee.expose(), r.caller.expose()] {
+            if !p.is_empty() && l.mailboxes.contains(p) {
+                return (p.clone(), true);
+            }
+        }
+        let p = if r.callee.expose().is_empty() {
+            r.caller.expose()
+        } else {
+            r.callee.expose()
+        };
+        (p.clone(), false)
+    }
+
+    fn call_records(&self, l: &Login, q: &CallRecordQuery) -> Result<Response, Response> {
+        if let Some(u) = &q.user {
+            check_field(u, "the user")?;
+        }
+        let limit = q.limit.unwrap_or(DEFAULT_CALL_RECORDS);
+        if limit == 0 || limit > MAX_CALL_RECORDS {
+            return Err(error(
+                ErrorKind::Invalid,
+                &format!("the limit must lie between 1 and {MAX_CALL_RECORDS}"),
+            ));
+        }
+        let objects = self.parts.vault.list().map_err(|e| internal("vault", &e))?;
+        // One decision (and one audit record) per mailbox a request reads.
+        let mut decided: std::collections::HashMap<(String, bool), bool> =
+            std::collections::HashMap::new();
+        let mut items = Vec::new();
+        let mut withheld = 0u64;
+        let mut unreadable = 0u64;
+        for o in objects {
+            if !o.id.starts_with(cdr::CDR_ID_PREFIX) {
+                continue;
+            }
+            // Sealed before `since`: every call in it ended earlier.
+            if let (Some(since), Some(sealed)) = (q.since, cdr::sealed_at(&o.id))
+                && sealed < since
+            {
+                continue;
+            }
+            let read = self.as_admin(l, |v| v.get(&o.id));
+            let (meta, bytes) = match read {
+                Ok((meta, bytes)) => (meta, Zeroizing::new(bytes)),
+                // Shredded meanwhile: gone, not damaged.
+                Err(carevox::vault::Error::NotFound) => continue,
+                // Damaged: the vault's hook audited the failure.
+                Err(_) => {
+                    unreadable += 1;
+                    continue;
+                }
+            };
+            if !cdr::is_batch(&o.id, &meta) {
+                continue;
+            }
+            let Ok(records) = cdr::decode_batch(&bytes) else {
+                unreadable += 1;
+                continue;
+            };
+            for r in records {
+                if q.since.is_some_and(|s| r.ended_at < s)
+                    || q.until.is_some_and(|u| r.started_at >= u)
+                    || q.user.as_deref().is_some_and(|u| !r.involves(u))
+                {
+                    continue;
+                }
+                let key = Self::party_of(l, &r);
+                let allowed = match decided.get(&key) {
+                    Some(a) => *a,
+                    None => {
+                        let access = self.decide(
+                            l,
+                            "call_log",
+                            "read",
+                            Some(key.0.as_str()),
+                            key.1,
+                            true,
+                            EventType::Other("call_log_access".into()),
+                            Action::Read,
+                            Some(ObjectRef {
+                                kind: ObjectKind::Other("call_log".into()),
+                                id: Pii::new(key.0.clone()),
+                            }),
+                        )?;
+                        decided.insert(key, access.is_allowed());
+                        access.is_allowed()
+                    }
+                };
+                if allowed {
+                    items.push(r);
+                } else {
+                    withheld += 1;
+                }
+            }
+        }
+        items.sort_by(|a, b| {
+            (a.started_at, a.ended_at, a.call_id.expose()).cmp(&(
+                b.started_at,
+                b.ended_at,
+                b.call_id.expose(),
+            ))
+        });
+        let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+        let omitted = items.len().saturating_sub(keep);
+        items.drain(..omitted);
+        Ok(Response::CallRecords {
+            items,
+            withheld,
+            omitted: omitted as u64,
+            unreadable,
+        })
     }
 
     // ---- audit log ---------------------------------------------------------

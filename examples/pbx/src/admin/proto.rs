@@ -16,6 +16,8 @@
 use std::io::{self, Read, Write};
 
 use carevox::redact::Pii;
+
+use crate::cdr::CallRecord;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroize;
 
@@ -109,6 +111,8 @@ pub enum Request {
         /// The vault object id.
         id: String,
     },
+    /// The call detail records the session may read, newest last.
+    CallRecords(CallRecordQuery),
     /// Verifies the audit log with its public key alone.
     AuditVerify,
     /// Streams every audit record as one JSON object per line.
@@ -169,6 +173,26 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Which call detail records to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecordQuery {
+    /// Only calls this SIP user made or received.
+    pub user: Option<String>,
+    /// Only calls that ended at or after this time (Unix seconds).
+    pub since: Option<u64>,
+    /// Only calls that started before this time (Unix seconds).
+    pub until: Option<u64>,
+    /// At most this many, the newest (default [`DEFAULT_CALL_RECORDS`], at
+    /// most [`MAX_CALL_RECORDS`]).
+    pub limit: Option<u32>,
+}
+
+/// The default [`CallRecordQuery::limit`].
+pub const DEFAULT_CALL_RECORDS: u32 = 100;
+/// The largest [`CallRecordQuery::limit`].
+pub const MAX_CALL_RECORDS: u32 = 10_000;
+
 /// One voicemail of a listing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VoicemailItem {
@@ -205,6 +229,18 @@ pub enum Response {
         items: Vec<VoicemailItem>,
         /// How many others the policy did not let it list.
         withheld: u64,
+    },
+    /// The call detail records the policy lets the session read.
+    CallRecords {
+        /// The records, oldest first (the newest `limit` of those matching).
+        items: Vec<CallRecord>,
+        /// Matching records the policy did not let it read.
+        withheld: u64,
+        /// Matching, readable records left out past the limit (older).
+        omitted: u64,
+        /// Batches in the vault that could not be read (damaged); the
+        /// vault's audit hook recorded each failure.
+        unreadable: u64,
     },
     /// An export starts: data frames follow, then [`Response::StreamEnd`].
     ExportStart {
