@@ -38,6 +38,15 @@ pub struct LogConfig {
     /// seals on with it and ignores this. Keep the seed for the verifier,
     /// not on the machine that writes the log.
     pub seal_seed: Option<crate::seal::SealSeed>,
+    /// How far (milliseconds) a record's `recorded` time may lie behind the
+    /// previous record's and still be appended, at the previous record's
+    /// time (its `occurred` time is kept as given). Writers on several
+    /// threads read their clock before they reach the log, so two of them
+    /// can arrive out of order by the moment between; with 0 (the default)
+    /// the later-arriving one is refused with
+    /// [`Error::TimeWentBackwards`](crate::Error::TimeWentBackwards), as is
+    /// any record further behind than the window (a clock stepped back).
+    pub reorder_window_millis: u64,
 }
 
 impl Default for LogConfig {
@@ -49,6 +58,7 @@ impl Default for LogConfig {
             keep_proof_tree: true,
             archive_dirs: Vec::new(),
             seal_seed: None,
+            reorder_window_millis: 0,
         }
     }
 }
@@ -379,27 +389,47 @@ impl AuditLog {
 
     /// Frames one record into the pending buffer; returns its sequence number.
     fn stage(&self, st: &mut State, record: &Record) -> Result<u64> {
-        Self::admit(st, record.recorded.0)?;
+        let at = self.admit(st, record.recorded.0)?;
+        let raised;
+        let record = if at == record.recorded.0 {
+            record
+        } else {
+            raised = Self::recorded_at(record, at);
+            &raised
+        };
         let mut scratch = std::mem::take(&mut st.scratch);
         scratch.clear();
         let encoded = record.encode(&mut scratch);
-        let result = encoded.and_then(|()| self.stage_encoded(st, &scratch, record.recorded.0));
+        let result = encoded.and_then(|()| self.stage_encoded(st, &scratch, at));
         st.scratch = scratch;
         result
     }
 
-    /// Refuses a record on a poisoned log or one whose time goes backwards.
-    fn admit(st: &State, recorded: u64) -> Result<()> {
+    /// The `recorded` time a record is appended with: its own, or the
+    /// previous record's when it lies behind it within the reorder window.
+    /// Refuses a record on a poisoned log or one whose time goes further
+    /// backwards.
+    fn admit(&self, st: &State, recorded: u64) -> Result<u64> {
         if st.poisoned {
             return Err(Error::Poisoned);
         }
-        if recorded < st.last_recorded {
-            return Err(Error::TimeWentBackwards {
-                recorded,
-                previous: st.last_recorded,
-            });
+        if recorded >= st.last_recorded {
+            return Ok(recorded);
         }
-        Ok(())
+        if st.last_recorded - recorded <= self.config.reorder_window_millis {
+            return Ok(st.last_recorded);
+        }
+        Err(Error::TimeWentBackwards {
+            recorded,
+            previous: st.last_recorded,
+        })
+    }
+
+    /// `record` with its `recorded` time raised to `at`.
+    fn recorded_at(record: &Record, at: u64) -> Record {
+        let mut r = record.clone();
+        r.recorded = Timestamp(at);
+        r
     }
 
     fn stage_encoded(&self, st: &mut State, rec: &[u8], recorded: u64) -> Result<u64> {
@@ -654,10 +684,17 @@ impl AuditLog {
                 break;
             };
             start = end;
-            let recorded = r.recorded.0;
-            if let Err(e) = Self::admit(&st, recorded)
-                .and_then(|()| self.stage_encoded(&mut st, bytes, recorded))
-            {
+            let staged_one = self.admit(&st, r.recorded.0).and_then(|at| {
+                if at == r.recorded.0 {
+                    self.stage_encoded(&mut st, bytes, at)
+                } else {
+                    // Behind within the window: encoded again at its new time.
+                    let mut raised = Vec::new();
+                    Self::recorded_at(r, at).encode(&mut raised)?;
+                    self.stage_encoded(&mut st, &raised, at)
+                }
+            });
+            if let Err(e) = staged_one {
                 staged = Err(e);
                 break;
             }

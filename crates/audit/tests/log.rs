@@ -269,6 +269,62 @@ fn batch_and_submit() {
     });
 }
 
+/// Writers stamp a record before they reach the log: within the reorder
+/// window, one arriving behind the last is appended at the last one's time
+/// (its own `occurred` time kept), through `append`, `submit` and
+/// `append_batch`; further behind, it is refused as before.
+#[test]
+fn records_arriving_out_of_order_within_the_window_are_kept() {
+    on_each_storage(|place| {
+        let cfg = LogConfig {
+            reorder_window_millis: 1000,
+            ..LogConfig::default()
+        };
+        let (log, _) = place.open(cfg).unwrap();
+        let t = 1_700_000_000_000;
+        log.append(&rec(2000)).unwrap();
+        // 500 ms behind: kept.
+        log.append(&rec(1500)).unwrap();
+        let s = log.submit(&rec(1000)).unwrap();
+        log.wait_durable(s).unwrap();
+        assert_eq!(log.append_batch(&[rec(2500), rec(1600)]).unwrap(), 3..5);
+        // 1 001 ms behind the last (2 500): refused, nothing appended.
+        let e = log.append(&rec(1499)).unwrap_err();
+        assert!(
+            matches!(e, carevox_audit::Error::TimeWentBackwards { .. }),
+            "{e}"
+        );
+        assert_eq!(log.size(), 5);
+        drop(log);
+
+        let mut seen = Vec::new();
+        carevox_audit::for_each_record_in(&*place.storage, &place.dir, &[], |_, r, _| {
+            seen.push((r.occurred.0 - t, r.recorded.0 - t));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (2000, 2000),
+                (1500, 2000),
+                (1000, 2000),
+                (2500, 2500),
+                (1600, 2500)
+            ]
+        );
+        assert_eq!(place.verify().records, 5);
+    });
+    // Without a window (the default) the first record behind is refused.
+    on_each_storage(|place| {
+        let (log, _) = place.open(LogConfig::default()).unwrap();
+        log.append(&rec(2000)).unwrap();
+        assert!(log.append(&rec(1999)).is_err());
+        assert!(log.append_batch(&[rec(2001), rec(2000)]).is_err());
+        assert_eq!(log.size(), 2);
+    });
+}
+
 const SEG0: &str = "seg-00000000000000000000.cva";
 
 #[test]

@@ -55,6 +55,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::registrar::{DirectoryUser, Md5Use, UserDirectory};
 
+/// How far behind the last audit record a record may arrive and still be
+/// appended (at the last one's `recorded` time, its own `occurred` time
+/// kept): the server's task, the admin console and the vault hooks each
+/// stamp a record with whole seconds before appending it, so a record
+/// stamped just before a second turns can reach the log just after one
+/// stamped just after it. Further behind is a clock stepped back, refused.
+pub const REORDER_WINDOW_MILLIS: u64 = 5_000;
+
 /// Why the data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -283,7 +291,12 @@ impl Store {
         }
         let seed = key_file(&signing_key, rng)?;
         let signer = Signer::from_seed(seed.expose())?;
-        let (log, _report) = AuditLog::open(&audit_dir, signer, LogConfig::default())?;
+        let log_config = LogConfig {
+            checkpoint_every_records: config.audit.checkpoint_interval_records,
+            reorder_window_millis: REORDER_WINDOW_MILLIS,
+            ..LogConfig::default()
+        };
+        let (log, _report) = AuditLog::open(&audit_dir, signer, log_config)?;
         let audit = Arc::new(log);
         write_public_key(&root.join("audit.pub"), &audit.verifying_key().to_hex())?;
         let sink: Arc<dyn AuditSink> = if config.audit.monitor {

@@ -21,9 +21,14 @@ use ring::rand::SystemRandom;
 type Seen = Arc<Mutex<Vec<(&'static str, Option<u64>)>>>;
 
 fn store(dir: &std::path::Path, monitor: bool) -> (Store, Seen) {
+    store_with(dir, &format!("monitor = {monitor}\n"))
+}
+
+/// A store whose `[audit]` section is `audit`.
+fn store_with(dir: &std::path::Path, audit: &str) -> (Store, Seen) {
     let toml = format!(
         "[server]\nrealm = \"carevox.test\"\ndomains = [\"carevox.test\"]\n\
-         data_dir = \"{}\"\nmaster_key_file = \"{}\"\n[audit]\nmonitor = {monitor}\n",
+         data_dir = \"{}\"\nmaster_key_file = \"{}\"\n[audit]\n{audit}",
         dir.join("data").display(),
         dir.join("keys/vault.key").display(),
     );
@@ -41,22 +46,48 @@ fn store(dir: &std::path::Path, monitor: bool) -> (Store, Seen) {
     (store, seen)
 }
 
-fn fail_five_times(store: &Store) {
+fn refused_login(now: u64) -> carevox::audit::Record {
     let who = LoginSubject {
         user_id: "alice",
         role: None,
         network_address: Some("192.0.2.7"),
     };
+    login_record(
+        &LoginEvent::PasswordRefused { locked_until: None },
+        &who,
+        now,
+        "carevox-pbx",
+    )
+}
+
+fn fail_five_times(store: &Store) {
     let now = carevox_testkit::unix_now();
     for _ in 0..5 {
-        let r = login_record(
-            &LoginEvent::PasswordRefused { locked_until: None },
-            &who,
-            now,
-            "carevox-pbx",
-        );
-        store.sink.append(&r).unwrap();
+        store.sink.append(&refused_login(now)).unwrap();
     }
+}
+
+#[test]
+fn the_log_checkpoints_at_the_configured_interval_and_takes_records_a_moment_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with(dir.path(), "checkpoint_interval_records = 3\n");
+    let now = carevox_testkit::unix_now();
+    for _ in 0..7 {
+        store.sink.append(&refused_login(now)).unwrap();
+    }
+    let cp = store
+        .audit
+        .last_checkpoint()
+        .expect("a checkpoint every 3 records");
+    assert_eq!(cp.tree_size, 6);
+    // A record stamped a second earlier by another writer, arriving after
+    // a later one: kept, at the later time.
+    store.sink.append(&refused_login(now + 1)).unwrap();
+    store.sink.append(&refused_login(now)).unwrap();
+    // A clock stepped back further than the window: refused.
+    let late = now - 1 - carevox_pbx::store::REORDER_WINDOW_MILLIS / 1000;
+    assert!(store.sink.append(&refused_login(late)).is_err());
+    assert_eq!(store.audit.size(), 9);
 }
 
 #[test]
