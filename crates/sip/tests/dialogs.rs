@@ -32,6 +32,8 @@ struct Ua {
     now: Instant,
     sent: Vec<(Duration, Transmit)>,
     events: Vec<UaEvent>,
+    /// The transport messages arrive on.
+    transport: TransportKind,
 }
 
 impl Ua {
@@ -43,6 +45,7 @@ impl Ua {
             now: start,
             sent: Vec::new(),
             events: Vec::new(),
+            transport: TransportKind::Udp,
         }
     }
 
@@ -80,7 +83,7 @@ impl Ua {
                 self.now,
                 Input::Receive(Received {
                     source: peer(),
-                    transport: TransportKind::Udp,
+                    transport: self.transport,
                     message: m,
                 }),
             )
@@ -453,6 +456,149 @@ fn requests_outside_a_dialog_get_481_and_old_cseq_500() {
         }
     )));
     assert!(b.ua.dialog(d).is_none());
+}
+
+const SUBSCRIBE: &str = "SUBSCRIBE sip:alice@192.0.2.10 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKsub1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.org>;tag=phonetag\r\n\
+To: <sip:alice@example.org>\r\n\
+Call-ID: sub-1\r\n\
+CSeq: 5 SUBSCRIBE\r\n\
+Event: message-summary\r\n\
+Expires: 600\r\n\
+Contact: <sip:alice@192.0.2.20:5062>\r\n\
+Content-Length: 0\r\n\r\n";
+
+/// RFC 6665 as the notifier: a 2xx to SUBSCRIBE creates a confirmed dialog
+/// at once (no ACK), NOTIFY goes in it, a refreshing SUBSCRIBE arrives in
+/// it and moves the target, and once forgotten the dialog answers 481.
+/// Over UDP and over TCP (where the 2xx ends the server transaction at
+/// once).
+#[test]
+fn a_2xx_to_subscribe_makes_a_dialog_for_notify_until_forgotten() {
+    subscription_over(TransportKind::Udp, "UDP");
+    subscription_over(TransportKind::Tcp, "TCP");
+}
+
+fn subscription_over(transport: TransportKind, via: &str) {
+    let subscribe = SUBSCRIBE.replace("SIP/2.0/UDP", &format!("SIP/2.0/{via}"));
+    let mut n = Ua::alice();
+    n.transport = transport;
+    n.receive(msg(&subscribe));
+    let id = request_id(&n.take_events());
+    let d =
+        n.ua.respond(n.now, id, 200, "OK", &[("Expires", "600")], None)
+            .unwrap()
+            .expect("a dialog");
+    n.drain();
+    assert!(matches!(
+        n.take_events()[..],
+        [UaEvent::DialogConfirmed { dialog }] if dialog == d
+    ));
+    let dialog = n.ua.dialog(d).unwrap().clone();
+    assert_eq!(dialog.state(), DialogState::Confirmed);
+    assert_eq!(dialog.remote_target().expose(), "sip:alice@192.0.2.20:5062");
+    let ok = n.take_sent().remove(0);
+    assert_eq!(ok.to().unwrap().tag(), Some(dialog.local_tag()));
+    assert_eq!(ok.contacts().count(), 1);
+    // No 2xx retransmission: nothing waits for an ACK.
+    n.run_until(Duration::from_secs(10));
+    assert!(n.take_sent().is_empty());
+
+    n.ua.send_in_dialog(
+        n.now,
+        d,
+        "NOTIFY",
+        &[
+            ("Event", "message-summary"),
+            ("Subscription-State", "active;expires=590"),
+        ],
+        Some((
+            "application/simple-message-summary",
+            Bytes::from_static(b"Messages-Waiting: no\r\n"),
+        )),
+    )
+    .unwrap();
+    n.drain();
+    let notify = n.take_sent().remove(0);
+    assert_eq!(notify.method(), Some(carevox_sip::Method::Notify));
+    assert_eq!(
+        notify.request_uri().unwrap().unwrap().as_str(),
+        "sip:alice@192.0.2.20:5062"
+    );
+    assert_eq!(notify.call_id().unwrap(), "sub-1");
+    assert_eq!(notify.from().unwrap().tag(), Some(dialog.local_tag()));
+    assert_eq!(notify.to().unwrap().tag(), Some("phonetag"));
+
+    // The refresh, in the dialog, from a new contact.
+    let refresh = subscribe
+        .replace("z9hG4bKsub1", "z9hG4bKsub2")
+        .replace("5 SUBSCRIBE", "6 SUBSCRIBE")
+        .replace("192.0.2.20:5062", "192.0.2.20:5064")
+        .replace(
+            "To: <sip:alice@example.org>",
+            &format!("To: <sip:alice@example.org>;tag={}", dialog.local_tag()),
+        );
+    n.receive(msg(&refresh));
+    let events = n.take_events();
+    assert!(matches!(
+        events[..],
+        [UaEvent::Request { dialog: Some(got), .. }] if got == d
+    ));
+    assert_eq!(
+        n.ua.dialog(d).unwrap().remote_target().expose(),
+        "sip:alice@192.0.2.20:5064"
+    );
+    let id = request_id(&events);
+    assert_eq!(
+        n.ua.respond(n.now, id, 200, "OK", &[("Expires", "600")], None)
+            .unwrap(),
+        Some(d)
+    );
+    n.drain();
+    n.take_sent();
+
+    n.ua.forget_dialog(d).unwrap();
+    n.drain();
+    assert!(matches!(
+        n.take_events()[..],
+        [UaEvent::DialogTerminated {
+            reason: TerminationReason::Forgotten,
+            ..
+        }]
+    ));
+    assert!(n.ua.dialog(d).is_none());
+    assert_eq!(
+        n.ua.forget_dialog(d),
+        Err(DialogError::UnknownDialog { id: d })
+    );
+    n.receive(msg(&refresh
+        .replace("z9hG4bKsub2", "z9hG4bKsub3")
+        .replace("6 SUBSCRIBE", "7 SUBSCRIBE")));
+    assert_eq!(n.take_sent()[0].status(), Some(481));
+}
+
+/// A SUBSCRIBE refused (here 489, an unknown event package) makes no dialog.
+#[test]
+fn a_refused_subscribe_makes_no_dialog() {
+    let mut n = Ua::alice();
+    n.receive(msg(SUBSCRIBE));
+    let id = request_id(&n.take_events());
+    let d =
+        n.ua.respond(
+            n.now,
+            id,
+            489,
+            "Bad Event",
+            &[("Allow-Events", "presence")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(d, None);
+    n.drain();
+    assert!(n.take_events().is_empty());
+    assert_eq!(n.ua.dialogs().count(), 0);
 }
 
 #[test]

@@ -125,6 +125,10 @@ enum AgentCommand {
         dialog: DialogId,
         reply: Reply<Option<Dialog>>,
     },
+    Forget {
+        dialog: DialogId,
+        reply: Reply<()>,
+    },
 }
 
 impl std::fmt::Debug for AgentCommand {
@@ -135,6 +139,7 @@ impl std::fmt::Debug for AgentCommand {
             AgentCommand::Respond { .. } => "Respond",
             AgentCommand::Cancel { .. } => "Cancel",
             AgentCommand::Dialog { .. } => "Dialog",
+            AgentCommand::Forget { .. } => "Forget",
         })
     }
 }
@@ -327,6 +332,15 @@ impl Agent {
     pub async fn dialog(&self, dialog: DialogId) -> Result<Option<Dialog>, EndpointError> {
         self.handle
             .call(|reply| AgentCommand::Dialog { dialog, reply })
+            .await
+    }
+
+    /// Ends a dialog without sending anything: a subscription's, once its
+    /// last NOTIFY is sent (see
+    /// [`UserAgent::forget_dialog`](carevox_sip::dialog::UserAgent::forget_dialog)).
+    pub async fn forget_dialog(&self, dialog: DialogId) -> Result<(), EndpointError> {
+        self.handle
+            .call(|reply| AgentCommand::Forget { dialog, reply })
             .await
     }
 
@@ -563,6 +577,11 @@ impl Core for UaCore {
             }
             AgentCommand::Dialog { dialog, reply } => {
                 let _ = reply.send(Ok(self.ua.dialog(dialog).cloned()));
+                None
+            }
+            AgentCommand::Forget { dialog, reply } => {
+                let result = self.ua.forget_dialog(dialog).map_err(Into::into);
+                let _ = reply.send(result);
                 None
             }
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod location;
 pub mod media;
+pub mod mwi;
 pub mod phone;
 pub mod registrar;
 pub mod retention;

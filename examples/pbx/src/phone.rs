@@ -339,6 +339,31 @@ impl Phone {
         Ok((txn, response))
     }
 
+    /// Sends a request outside a dialog to `user` at the PBX's domain
+    /// (a SUBSCRIBE, an OPTIONS), with `headers`, answering a digest
+    /// challenge once; returns the final response.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        user: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Message, PhoneError> {
+        let target = format!("sips:{user}@{}", self.config.domain);
+        let mut out = Outgoing::new(
+            method,
+            &target,
+            &self.aor,
+            &format!("<{target}>"),
+            self.config.pbx,
+            SipKind::Tls,
+        );
+        out.headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        Ok(self.send_authenticated(out).await?.1)
+    }
+
     /// Registers for `expires` seconds (0 un-registers).
     pub async fn register(&mut self, expires: u32) -> Result<(), PhoneError> {
         let mut out = Outgoing::new(

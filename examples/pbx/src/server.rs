@@ -81,6 +81,7 @@ use crate::location::Transport as BindingTransport;
 use crate::media::{
     EndpointMedia, MediaError, MediaTask, PortPair, PortPool, Source, spawn_endpoint, spawn_relay,
 };
+use crate::mwi::{self, MailboxIndex, Subscription};
 use crate::registrar::{CallAuthorization, Registrar, Source as RequestSource, UserDirectory};
 
 /// What the server needs besides its configuration's numbers.
@@ -194,6 +195,12 @@ pub enum ServerError {
     /// The random source failed.
     #[error("the random source failed")]
     Random,
+    /// The vault could not be listed (to index the mailboxes).
+    #[error("vault: {0}")]
+    Vault(#[from] carevox::vault::Error),
+    /// A task of the start did not finish.
+    #[error("{0} did not finish")]
+    Task(&'static str),
 }
 
 /// A running PBX.
@@ -234,6 +241,10 @@ impl Server {
         );
         let (agent, events) = Agent::start(transport, incoming, ua, EndpointConfig::default());
         let (stop, stop_rx) = oneshot::channel();
+        let vault = parts.vault.clone();
+        let mailboxes = tokio::task::spawn_blocking(move || MailboxIndex::scan(&vault))
+            .await
+            .map_err(|_| ServerError::Task("indexing the mailboxes"))??;
         let (vm_done, vm_done_rx) = mpsc::channel(64);
         let cdrs = CdrWriter::start(
             parts.vault.clone(),
@@ -263,6 +274,8 @@ impl Server {
             timers: BinaryHeap::new(),
             next_call: 0,
             vm_done,
+            subs: HashMap::new(),
+            mailboxes,
         };
         tokio::spawn(core.run(events, stop_rx, vm_done_rx));
         Ok(Server {
@@ -353,7 +366,11 @@ enum TimerKind {
     NoAnswer,
     MessageFull,
     Expiry,
+    Mwi,
 }
+
+/// The methods the PBX serves.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY";
 
 /// The most events handled before their audit records are made durable
 /// and their responses sent.
@@ -371,13 +388,22 @@ struct Held {
 }
 
 /// What follows a held response once it is sent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Then {
     Nothing,
     /// The 2xx answering call `number`'s caller: its dialog is the caller
     /// side's; without one the caller is gone.
     CallerDialog {
         number: u64,
+    },
+    /// The 2xx accepting (or refreshing, in `dialog`) a message-summary
+    /// subscription to `mailbox` for `expires` seconds (0: ending it): its
+    /// dialog carries the NOTIFYs.
+    Subscribed {
+        mailbox: Pii<String>,
+        account: Pii<String>,
+        expires: u32,
+        dialog: Option<DialogId>,
     },
 }
 
@@ -400,7 +426,20 @@ struct Core {
     by_dialog: HashMap<DialogId, (u64, Side)>,
     timers: BinaryHeap<Reverse<(Instant, TimerKind, u64)>>,
     next_call: u64,
-    vm_done: mpsc::Sender<(u64, Result<u64, String>)>,
+    vm_done: mpsc::Sender<Stored>,
+    /// Message-summary subscriptions, by their dialog.
+    subs: HashMap<DialogId, Subscription>,
+    /// Which voicemail belongs to which mailbox.
+    mailboxes: MailboxIndex,
+}
+
+/// A voicemail recording that finished: the call, the object, its mailbox,
+/// and its length or why it failed.
+struct Stored {
+    call: u64,
+    id: String,
+    mailbox: String,
+    result: Result<u64, String>,
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -449,6 +488,15 @@ fn user_of(uri: &carevox::sip::Uri<'_>) -> Option<String> {
     String::from_utf8(sip.user_decoded()?.into_owned()).ok()
 }
 
+/// Whether a SUBSCRIBE is for the `message-summary` event package.
+fn is_message_summary(request: &Message) -> bool {
+    request
+        .header_values_by_name("Event")
+        .next()
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case(mwi::EVENT))
+}
+
 fn binding_transport(kind: TransportKind) -> BindingTransport {
     match kind {
         TransportKind::Udp => BindingTransport::Udp,
@@ -462,12 +510,17 @@ impl Core {
         mut self,
         mut events: AgentEvents,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-        mut vm_done: mpsc::Receiver<(u64, Result<u64, String>)>,
+        mut vm_done: mpsc::Receiver<Stored>,
     ) {
         info!("PBX serving");
         self.timers.push(Reverse((
             Instant::now() + Duration::from_secs(1),
             TimerKind::Expiry,
+            0,
+        )));
+        self.timers.push(Reverse((
+            Instant::now() + mwi::CHECK_EVERY,
+            TimerKind::Mwi,
             0,
         )));
         loop {
@@ -503,7 +556,7 @@ impl Core {
                         next = if handled < BATCH { events.try_recv() } else { None };
                     }
                 }
-                Some((call, result)) = vm_done.recv() => self.voicemail_stored(call, result),
+                Some(stored) = vm_done.recv() => self.voicemail_stored(stored).await,
                 () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                     self.fire_timers().await;
                 }
@@ -565,6 +618,22 @@ impl Core {
                     (Then::CallerDialog { number }, _) => {
                         debug!(call = number, "caller gone before the answer");
                         self.end_call(number, EndedBy::Caller).await;
+                    }
+                    (
+                        Then::Subscribed {
+                            mailbox,
+                            account,
+                            expires,
+                            dialog,
+                        },
+                        Ok(created),
+                    ) => {
+                        if let Some(d) = dialog.or(created) {
+                            self.subscribed(d, mailbox, account, expires).await;
+                        }
+                    }
+                    (Then::Subscribed { .. }, Err(e)) => {
+                        debug!(txn = %h.id, error = %e, "subscription not accepted");
                     }
                 }
             }
@@ -688,6 +757,11 @@ impl Core {
                             .await;
                     }
                 }
+                TimerKind::Mwi => {
+                    self.check_subscriptions().await;
+                    self.timers
+                        .push(Reverse((now + mwi::CHECK_EVERY, TimerKind::Mwi, 0)));
+                }
                 TimerKind::MessageFull => {
                     if let Some(c) = self.calls.get(&call)
                         && matches!(c.phase, Phase::Voicemail { .. })
@@ -728,6 +802,9 @@ impl Core {
                 if let Some((call, side)) = self.by_dialog.remove(&dialog) {
                     self.hang_up_other(call, side).await;
                 }
+                if self.subs.remove(&dialog).is_some() {
+                    debug!("message-summary subscription ended");
+                }
             }
             UaEvent::Timeout { id } | UaEvent::TransportError { id } => {
                 if let Some(&(call, Side::Callee)) = self.by_txn.get(&id)
@@ -758,10 +835,17 @@ impl Core {
     ) {
         let Some(origin) = origin else { return };
         let method = request.method();
-        if dialog.is_some() {
+        if let Some(d) = dialog {
             // In a dialog: BYE is the core's; re-INVITE and UPDATE are not
             // served (the keys of a leg do not change mid-call).
             match method {
+                Some(Method::Subscribe) if self.subs.contains_key(&d) => {
+                    self.on_resubscribe(id, &request, d).await;
+                }
+                Some(Method::Subscribe) => {
+                    let allow = [("Allow-Events", mwi::EVENT)];
+                    self.hold(id, 489, "Bad Event", &allow, None, Then::Nothing);
+                }
                 Some(Method::Invite | Method::Update) => {
                     self.respond(id, 488, "Not Acceptable Here");
                 }
@@ -773,13 +857,14 @@ impl Core {
         match method {
             Some(Method::Register) => self.on_register(id, &request, origin).await,
             Some(Method::Invite) => self.on_invite(id, request, origin).await,
+            Some(Method::Subscribe) => self.on_subscribe(id, &request, origin).await,
             Some(Method::Options) => {
-                let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
+                let allow = [("Allow", ALLOW), ("Allow-Events", mwi::EVENT)];
                 self.hold(id, 200, "OK", &allow, None, Then::Nothing);
             }
             Some(Method::Ack) => {}
             _ => {
-                let allow = [("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER")];
+                let allow = [("Allow", ALLOW)];
                 self.hold(id, 405, "Method Not Allowed", &allow, None, Then::Nothing);
             }
         }
@@ -805,18 +890,22 @@ impl Core {
         }
     }
 
-    async fn on_invite(&mut self, id: TransactionId, request: Message, origin: Origin) {
+    /// The user who sent `request` (a call, a subscription), by digest;
+    /// `None` once the request is answered (a challenge, a refusal).
+    fn authorize(
+        &mut self,
+        id: TransactionId,
+        request: &Message,
+        origin: Origin,
+    ) -> Option<Pii<String>> {
         let source = RequestSource::new(origin.source, binding_transport(origin.kind));
-        let caller = match self.registrar.authorize_call(
-            &request,
-            source,
-            system_now(),
-            &*self.users,
-            &*self.rng,
-        ) {
+        match self
+            .registrar
+            .authorize_call(request, source, system_now(), &*self.users, &*self.rng)
+        {
             Ok(CallAuthorization::Authenticated { user, records }) => {
                 self.append(&records);
-                user
+                Some(user)
             }
             Ok(CallAuthorization::Refused(handled)) => {
                 self.append(&handled.records);
@@ -824,13 +913,19 @@ impl Core {
                 let reason = handled.response.reason().unwrap_or("Forbidden").to_owned();
                 let headers = borrowed(&headers);
                 self.hold(id, handled.status, &reason, &headers, None, Then::Nothing);
-                return;
+                None
             }
             Err(e) => {
-                warn!(error = %e, "call authentication failed");
+                warn!(error = %e, "request authentication failed");
                 self.respond(id, 500, "Server Internal Error");
-                return;
+                None
             }
+        }
+    }
+
+    async fn on_invite(&mut self, id: TransactionId, request: Message, origin: Origin) {
+        let Some(caller) = self.authorize(id, &request, origin) else {
+            return;
         };
         self.next_call += 1;
         let number = self.next_call;
@@ -1191,9 +1286,12 @@ impl Core {
         let sdp = call.caller_answer.clone();
         // The message goes into the vault as it arrives.
         let id = format!(
-            "vm-{}",
+            "{}{}",
+            mwi::VOICEMAIL_PREFIX,
             random_token(&*self.rng, 12).unwrap_or_else(|_| number.to_string())
         );
+        let object = id.clone();
+        let mailbox = call.callee.expose().clone();
         let now = unix_now();
         let metadata = Metadata::new(
             id,
@@ -1210,7 +1308,12 @@ impl Core {
         let done = self.vm_done.clone();
         tokio::task::spawn_blocking(move || {
             let result = record(&vault, &*rng, metadata, config, heard);
-            let _ = done.blocking_send((number, result));
+            let _ = done.blocking_send(Stored {
+                call: number,
+                id: object,
+                mailbox,
+                result,
+            });
         });
         self.timers.push(Reverse((
             Instant::now() + self.settings.max_message + Duration::from_secs(1),
@@ -1224,9 +1327,220 @@ impl Core {
         self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
     }
 
-    fn voicemail_stored(&mut self, number: u64, result: Result<u64, String>) {
-        match result {
-            Ok(len) => info!(call = number, bytes = len, "voicemail stored"),
+    // ---- message waiting (RFC 3842) ------------------------------------
+
+    async fn on_subscribe(&mut self, id: TransactionId, request: &Message, origin: Origin) {
+        if !is_message_summary(request) {
+            let allow = [("Allow-Events", mwi::EVENT)];
+            self.hold(id, 489, "Bad Event", &allow, None, Then::Nothing);
+            return;
+        }
+        let Some(user) = self.authorize(id, request, origin) else {
+            return;
+        };
+        // A phone watches its own mailbox only.
+        let target = request
+            .request_uri()
+            .and_then(Result::ok)
+            .as_ref()
+            .and_then(user_of);
+        if target.as_deref() != Some(user.expose().as_str()) {
+            self.respond(id, 403, "Forbidden");
+            return;
+        }
+        if request.contacts().next().is_none() {
+            self.respond(id, 400, "Missing Contact");
+            return;
+        }
+        let Some(expires) = self.granted(id, request) else {
+            return;
+        };
+        let Ok(to) = request.to() else {
+            self.respond(id, 400, "Bad To");
+            return;
+        };
+        let account = to.uri().as_str().to_owned();
+        let value = expires.to_string();
+        let then = Then::Subscribed {
+            mailbox: user,
+            account: Pii::new(account),
+            expires,
+            dialog: None,
+        };
+        self.hold(id, 200, "OK", &[("Expires", &value)], None, then);
+    }
+
+    /// A refresh (or, with `Expires: 0`, the end) of subscription `d`.
+    async fn on_resubscribe(&mut self, id: TransactionId, request: &Message, d: DialogId) {
+        let Some(expires) = self.granted(id, request) else {
+            return;
+        };
+        let Some(sub) = self.subs.get(&d) else {
+            return;
+        };
+        let then = Then::Subscribed {
+            mailbox: sub.mailbox.clone(),
+            account: sub.account.clone(),
+            expires,
+            dialog: Some(d),
+        };
+        let value = expires.to_string();
+        self.hold(id, 200, "OK", &[("Expires", &value)], None, then);
+    }
+
+    /// The subscription length granted to `request`, or `None` once it is
+    /// answered with an error (a bad `Expires`, or one too brief).
+    fn granted(&mut self, id: TransactionId, request: &Message) -> Option<u32> {
+        let asked = request.header_values_by_name("Expires").next();
+        match mwi::requested_expires(asked) {
+            Err(mwi::BadExpires) => {
+                self.respond(id, 400, "Bad Expires");
+                None
+            }
+            Ok(0) => Some(0),
+            Ok(n) if n < mwi::MIN_EXPIRES => {
+                let min = mwi::MIN_EXPIRES.to_string();
+                let headers = [("Min-Expires", min.as_str())];
+                self.hold(id, 423, "Interval Too Brief", &headers, None, Then::Nothing);
+                None
+            }
+            Ok(n) => Some(n.min(mwi::DEFAULT_EXPIRES)),
+        }
+    }
+
+    /// The 200 to a SUBSCRIBE left: the subscription starts, is refreshed
+    /// or ends, and the phone gets the mailbox's state at once (RFC 6665
+    /// section 4.2.1.2).
+    async fn subscribed(
+        &mut self,
+        d: DialogId,
+        mailbox: Pii<String>,
+        account: Pii<String>,
+        expires: u32,
+    ) {
+        let count = self
+            .counts()
+            .await
+            .and_then(|c| c.get(mailbox.expose()).copied())
+            .unwrap_or(0);
+        if expires == 0 {
+            self.subs.remove(&d);
+            self.send_summary(d, &account, count, "terminated;reason=timeout")
+                .await;
+            let _ = self.agent.forget_dialog(d).await;
+            return;
+        }
+        let sub = Subscription {
+            mailbox,
+            account: account.clone(),
+            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+            last_sent: Some(count),
+        };
+        self.subs.insert(d, sub);
+        self.send_summary(d, &account, count, &format!("active;expires={expires}"))
+            .await;
+    }
+
+    /// Voicemail counts by mailbox: the index, less what left the vault.
+    /// `None` (logged) when the vault cannot be listed.
+    async fn counts(&mut self) -> Option<HashMap<String, u32>> {
+        let vault = self.vault.clone();
+        match tokio::task::spawn_blocking(move || vault.list()).await {
+            Ok(Ok(list)) => {
+                let live = list.into_iter().map(|o| o.id).collect();
+                Some(self.mailboxes.counts(&live))
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "vault not listed for message waiting");
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "vault not listed for message waiting");
+                None
+            }
+        }
+    }
+
+    async fn send_summary(&mut self, d: DialogId, account: &Pii<String>, count: u32, state: &str) {
+        let body = mwi::summary(account.expose(), count);
+        let headers = [("Event", mwi::EVENT), ("Subscription-State", state)];
+        let sent = self
+            .agent
+            .send_in_dialog(
+                d,
+                "NOTIFY",
+                &headers,
+                Some((mwi::CONTENT_TYPE, Bytes::from(body))),
+            )
+            .await;
+        if let Err(e) = sent {
+            debug!(error = %e, "NOTIFY not sent");
+        }
+    }
+
+    /// NOTIFYs every subscription whose mailbox's count changed.
+    async fn notify_changed(&mut self) {
+        if self.subs.is_empty() {
+            return;
+        }
+        let Some(counts) = self.counts().await else {
+            return;
+        };
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        for (d, sub) in &mut self.subs {
+            let count = counts.get(sub.mailbox.expose()).copied().unwrap_or(0);
+            if sub.last_sent != Some(count) {
+                sub.last_sent = Some(count);
+                let left = sub.expires_at.saturating_duration_since(now).as_secs();
+                changed.push((*d, sub.account.clone(), count, left));
+            }
+        }
+        for (d, account, count, left) in changed {
+            self.send_summary(d, &account, count, &format!("active;expires={left}"))
+                .await;
+        }
+    }
+
+    /// Ends the subscriptions past their time, then tells the others of
+    /// changed counts (a deletion or a purge).
+    async fn check_subscriptions(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<DialogId> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(d, _)| *d)
+            .collect();
+        for d in expired {
+            if let Some(sub) = self.subs.remove(&d) {
+                let count = sub.last_sent.unwrap_or(0);
+                self.send_summary(d, &sub.account, count, "terminated;reason=timeout")
+                    .await;
+                let _ = self.agent.forget_dialog(d).await;
+            }
+        }
+        self.notify_changed().await;
+    }
+
+    /// At shutdown: each subscriber is told to subscribe again later.
+    async fn end_subscriptions(&mut self) {
+        for (d, sub) in std::mem::take(&mut self.subs) {
+            let count = sub.last_sent.unwrap_or(0);
+            self.send_summary(d, &sub.account, count, "terminated;reason=deactivated")
+                .await;
+            let _ = self.agent.forget_dialog(d).await;
+        }
+    }
+
+    async fn voicemail_stored(&mut self, stored: Stored) {
+        let number = stored.call;
+        match stored.result {
+            Ok(len) => {
+                info!(call = number, bytes = len, "voicemail stored");
+                self.mailboxes.insert(stored.id, stored.mailbox);
+                self.notify_changed().await;
+            }
             Err(e) => warn!(call = number, error = %e, "voicemail not stored"),
         }
     }
@@ -1290,6 +1604,7 @@ impl Core {
     }
 
     async fn end_all(&mut self) {
+        self.end_subscriptions().await;
         let numbers: Vec<u64> = self.calls.keys().copied().collect();
         for n in numbers {
             if let Some(call) = self.calls.get(&n) {

@@ -317,6 +317,73 @@ async fn every_call_leaves_a_sealed_call_detail_record() {
     assert!(!raw.windows(5).any(|w| w == b"alice"));
 }
 
+/// The message-summary subscription's rules, by the PBX's answers: another
+/// event package gets 489, another user's mailbox 403, a subscription
+/// shorter than a minute 423 with Min-Expires, a longer one than an hour
+/// is granted an hour, and `Expires: 0` (a one-off fetch) 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_summary_subscriptions_follow_rfc_6665() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    alice.register(300).await.unwrap();
+    let summary = [
+        ("Event", "message-summary"),
+        ("Contact", "<sips:alice@127.0.0.1>"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut h = summary.to_vec();
+        h.extend_from_slice(extra);
+        h
+    };
+    let r = alice
+        .request(
+            "SUBSCRIBE",
+            "alice",
+            &[("Event", "presence"), ("Contact", "<sips:alice@127.0.0.1>")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(489));
+    assert_eq!(
+        r.header_values_by_name("Allow-Events").next(),
+        Some("message-summary")
+    );
+    let r = alice.request("SUBSCRIBE", "bob", &summary).await.unwrap();
+    assert_eq!(r.status(), Some(403));
+    let r = alice
+        .request("SUBSCRIBE", "alice", &with(&[("Expires", "10")]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(423));
+    assert_eq!(r.header_values_by_name("Min-Expires").next(), Some("60"));
+    let r = alice
+        .request("SUBSCRIBE", "alice", &with(&[("Expires", "soon")]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(400));
+    let r = alice
+        .request("SUBSCRIBE", "alice", &with(&[("Expires", "86400")]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert_eq!(r.header_values_by_name("Expires").next(), Some("3600"));
+    assert!(r.to().unwrap().tag().is_some());
+    let r = alice
+        .request("SUBSCRIBE", "alice", &with(&[("Expires", "0")]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Some(200));
+    // OPTIONS names SUBSCRIBE among the methods served.
+    let r = alice.request("OPTIONS", "alice", &[]).await.unwrap();
+    assert_eq!(r.status(), Some(200));
+    assert!(
+        r.header_values_by_name("Allow")
+            .next()
+            .is_some_and(|a| a.contains("SUBSCRIBE"))
+    );
+    pbx.server.shutdown().await;
+}
+
 fn cdr_batches(vault: &Vault) -> Vec<String> {
     vault
         .list()

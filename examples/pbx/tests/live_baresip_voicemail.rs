@@ -1,9 +1,11 @@
 //! baresip (Debian `baresip-core`) leaves a voicemail through the PBX and
 //! the admin console reads it back: over TLS on 127.0.0.1 with mandatory
 //! SDES-SRTP, Alice's baresip (a legacy MD5 phone, under `[dangerous]
-//! allow_md5_for_legacy_users`) calls Bob, who is registered nowhere;
-//! voicemail answers and records Alice's 440 Hz sine until the longest
-//! message ends the call. Then `carevox-pbx admin` (the binary, its
+//! allow_md5_for_legacy_users`) calls Bob, whose baresip rings and nobody
+//! answers; voicemail answers and records Alice's 440 Hz sine until the
+//! longest message ends the call. Bob's baresip (its `mwi` module)
+//! subscribes to its mailbox's message summary (RFC 3842) and is told
+//! first that nothing waits, then that one message does. Then `carevox-pbx admin` (the binary, its
 //! credentials on standard input) enrols a physician on Bob's mailbox and
 //! exports the message through the running server's control socket: the
 //! WAV file is owner-only, holds exactly the vault's samples, and carries
@@ -110,6 +112,7 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
     settings.media_ports = (47200, 47299);
     settings.media_ip = "127.0.0.1".parse().unwrap();
     settings.max_message = Duration::from_secs(4);
+    settings.no_answer = Duration::from_secs(3);
     let server = Server::start(
         settings,
         ServerParts {
@@ -130,7 +133,20 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
     .unwrap();
     let port = server.addr().port();
 
-    // Alice calls Bob, who has no phone: voicemail answers, records her
+    // Bob's phone registers and subscribes to its message summary.
+    let bob = start_baresip(
+        &ca.pem,
+        &format!(
+            "<sip:bob@127.0.0.1:{port};transport=tls>;auth_pass=bob-secret;regint=60;\
+             mediaenc=srtp-mand;audio_codecs=PCMU;\
+             outbound=\"sip:127.0.0.1:{port};transport=tls\""
+        ),
+        None,
+        "module_app mwi.so\n",
+    );
+    wait_for(&bob, "messages-waiting: no", Duration::from_secs(20)).await;
+
+    // Alice calls Bob, who does not answer: voicemail answers, records her
     // sine, and hangs up after the longest message.
     let alice = start_baresip(
         &ca.pem,
@@ -145,7 +161,8 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
     wait_for(&alice, "session closed", Duration::from_secs(15)).await;
     let mut stored = None;
     for _ in 0..50 {
-        if let Some(o) = store.vault.list().unwrap().first() {
+        let list = store.vault.list().unwrap();
+        if let Some(o) = list.iter().find(|o| o.id.starts_with("vm-")) {
             stored = Some(o.id.clone());
             break;
         }
@@ -153,6 +170,13 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
     }
     let vm = stored.expect("a voicemail in the vault");
     drop(alice);
+    // Bob's phone hears of it.
+    wait_for(&bob, "messages-waiting: yes", Duration::from_secs(10)).await;
+    assert!(
+        bob.log().contains("Voice-Message: 1/0 (0/0)"),
+        "{}",
+        bob.log()
+    );
 
     // The console, through the binary: the first account on Bob's
     // mailbox, then the export.
@@ -218,4 +242,5 @@ async fn a_voicemail_left_by_baresip_exports_as_its_tone() {
 
     control.shutdown();
     server.shutdown().await;
+    drop(bob);
 }

@@ -14,7 +14,12 @@
 //! - the 2xx retransmitted by the UAS core from T1, doubling to T2, until
 //!   the ACK arrives; after 64·T1 without one the dialog is ended with a BYE
 //!   (13.3.1.4);
-//! - target refresh by re-INVITE and UPDATE (12.2, RFC 3311), 481 for
+//! - dialogs created by a 2xx to SUBSCRIBE (RFC 6665 section 4.2.1.1), in
+//!   which the notifier sends NOTIFY and receives refreshing SUBSCRIBEs,
+//!   ended by the application ([`UserAgent::forget_dialog`]) once the
+//!   subscription is over;
+//! - target refresh by re-INVITE, UPDATE and SUBSCRIBE (12.2, RFC 3311,
+//!   RFC 6665), 481 for
 //!   requests outside any dialog, 500 for a CSeq lower than the remote one,
 //!   491 for a re-INVITE that crosses one of ours (14.2), 200 for BYE and
 //!   CANCEL, 487 for the INVITE a CANCEL ended (9.2, 15.1.2), and the end of
@@ -146,6 +151,10 @@ pub enum TerminationReason {
     /// The INVITE server transaction was answered with a non-2xx final
     /// response (the early dialog ends).
     Rejected,
+    /// The application ended it without a request
+    /// ([`UserAgent::forget_dialog`]): a subscription that ended (RFC 6665
+    /// section 4.4.1).
+    Forgotten,
 }
 
 /// The state of one dialog. URIs and header values are PHI, held in
@@ -859,6 +868,7 @@ impl UserAgent {
         let kind = self.layer.kind(id);
         let invite = kind == Some(Kind::InviteServer);
         let is_update = request.method() == Some(Method::Update);
+        let is_subscribe = request.method() == Some(Method::Subscribe);
         let existing_tag = request.to()?.tag().map(str::to_owned);
         let tag = match (&existing_tag, self.servers.get(&id)) {
             (Some(t), _) => t.clone(),
@@ -869,13 +879,19 @@ impl UserAgent {
         if status != 100 {
             b = b.to_tag(&tag)?;
         }
-        let creates = invite && existing_tag.is_none() && (101..300).contains(&status);
+        // A 101-299 to an INVITE, or a 2xx to a SUBSCRIBE (RFC 6665 section
+        // 4.2.1.1), outside a dialog creates one.
+        let creates = existing_tag.is_none()
+            && ((invite && (101..300).contains(&status))
+                || (is_subscribe && (200..300).contains(&status)));
         if creates {
             for rr in request.header_values(HeaderName::RecordRoute) {
                 b = b.header("Record-Route", &unfolded(rr))?;
             }
         }
-        if (invite && (101..300).contains(&status)) || (is_update && status / 100 == 2) {
+        if (invite && (101..300).contains(&status))
+            || ((is_update || is_subscribe) && status / 100 == 2)
+        {
             b = b.header("Contact", self.config.contact.expose())?;
         }
         for (n, v) in headers {
@@ -893,6 +909,9 @@ impl UserAgent {
         if creates && dialog.is_none() {
             self.check_dialog_cap()?;
         }
+        // Read before the response goes: a final response ends a
+        // non-INVITE server transaction at once over a reliable transport.
+        let peer = self.layer.peer(id);
         self.layer.send_response(now, id, response.clone())?;
         if invite {
             self.servers.entry(id).or_insert_with(|| ServerInvite {
@@ -901,10 +920,7 @@ impl UserAgent {
             });
         }
         if creates && dialog.is_none() {
-            let (source, transport) = self
-                .layer
-                .peer(id)
-                .ok_or(TransactionError::UnknownTransaction { id })?;
+            let (source, transport) = peer.ok_or(TransactionError::UnknownTransaction { id })?;
             let d = self.new_uas_dialog(&request, &response, &tag, source, transport)?;
             if let Some(s) = self.servers.get_mut(&id) {
                 s.dialog = Some(d);
@@ -913,6 +929,13 @@ impl UserAgent {
             if status < 200 {
                 self.out
                     .push_back(UaOutput::Event(UaEvent::DialogEarly { dialog: d }));
+            } else if is_subscribe {
+                // No ACK to wait for: the subscription's dialog is confirmed.
+                if let Some(dl) = self.dialogs.get_mut(&d) {
+                    dl.state = DialogState::Confirmed;
+                }
+                self.out
+                    .push_back(UaOutput::Event(UaEvent::DialogConfirmed { dialog: d }));
             }
         }
         let class = status / 100;
@@ -948,6 +971,19 @@ impl UserAgent {
         }
         self.pump(now);
         Ok(dialog)
+    }
+
+    /// Ends a dialog without sending anything: for a subscription's dialog
+    /// once its last NOTIFY (`Subscription-State: terminated`) is sent
+    /// (RFC 6665 section 4.4.1), which no BYE ends. Requests in it are then
+    /// answered 481. Emits [`UaEvent::DialogTerminated`] with
+    /// [`TerminationReason::Forgotten`]; an unknown dialog is an error.
+    pub fn forget_dialog(&mut self, dialog: DialogId) -> Result<(), DialogError> {
+        if !self.dialogs.contains_key(&dialog) {
+            return Err(DialogError::UnknownDialog { id: dialog });
+        }
+        self.end_dialog(dialog, TerminationReason::Forgotten);
+        Ok(())
     }
 
     fn check_dialog_cap(&self) -> Result<(), DialogError> {
@@ -1219,7 +1255,7 @@ impl UserAgent {
             return;
         }
         d.remote_seq = Some(cseq);
-        if (is_invite || method == Some(Method::Update))
+        if (is_invite || matches!(method, Some(Method::Update | Method::Subscribe)))
             && let Some(Ok(c)) = request.contacts().next()
             && let Some(a) = c.addr()
         {
