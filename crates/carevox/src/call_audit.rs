@@ -31,7 +31,7 @@
 //! ```
 
 use carevox_audit::{
-    Action, AuthMethod, Detail, EventType, ObjectKind, ObjectRef, Outcome, Record, Timestamp,
+    Action, AuthMethod, EventType, ObjectKind, ObjectRef, Outcome, Record, Timestamp,
 };
 use carevox_redact::Pii;
 
@@ -123,13 +123,6 @@ pub struct CallSubject<'a> {
     pub network_address: Pii<Option<&'a str>>,
 }
 
-fn detail(r: &mut Record, key: &str, value: impl Into<String>) {
-    r.details.push(Detail {
-        key: key.into(),
-        value: Pii::new(value.into()),
-    });
-}
-
 /// The audit record of `event` at `now` (seconds since the Unix epoch; the
 /// record holds milliseconds), reported by `source`. See the
 /// [module documentation](self) for the mapping.
@@ -160,14 +153,14 @@ pub fn call_record(event: &CallEvent, call: &CallSubject<'_>, now: u64, source: 
         id: Pii::new((*call.call_id.expose()).to_owned()),
     });
     r.correlation_id = Some(Pii::new((*call.call_id.expose()).to_owned()));
-    detail(&mut r, "callee", *call.callee.expose());
+    r = r.with_detail("callee", *call.callee.expose());
     match event {
         CallEvent::Started | CallEvent::Answered => {}
-        CallEvent::ToVoicemail { reason } => detail(&mut r, "voicemail", reason.name()),
-        CallEvent::Refused { status } => detail(&mut r, "status", status.to_string()),
+        CallEvent::ToVoicemail { reason } => r = r.with_detail("voicemail", reason.name()),
+        CallEvent::Refused { status } => r = r.with_detail("status", status.to_string()),
         CallEvent::Ended { duration_secs, by } => {
-            detail(&mut r, "duration_secs", duration_secs.to_string());
-            detail(&mut r, "ended_by", by.name());
+            r = r.with_detail("duration_secs", duration_secs.to_string());
+            r = r.with_detail("ended_by", by.name());
         }
     }
     r

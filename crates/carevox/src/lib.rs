@@ -35,6 +35,8 @@ pub mod call_audit;
 #[cfg(all(feature = "authz", feature = "audit"))]
 pub mod login;
 #[cfg(feature = "audit")]
+pub mod message_audit;
+#[cfg(feature = "audit")]
 pub mod registration;
 #[cfg(all(feature = "vault", feature = "audit"))]
 pub mod vault_audit;

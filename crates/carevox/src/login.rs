@@ -12,7 +12,7 @@
 //! assert_eq!((refused.event, refused.outcome, refused.actor.auth), (EventType::Login, Outcome::MinorFailure, AuthMethod::Password));
 //! ```
 
-use carevox_audit::{Action, AuthMethod, Detail, EventType, Outcome, Record, Timestamp};
+use carevox_audit::{Action, AuthMethod, EventType, Outcome, Record, Timestamp};
 use carevox_authz::login::{AuthMethod as Method, EndReason, SessionInfo};
 use carevox_redact::Pii;
 
@@ -107,13 +107,6 @@ fn method_names(methods: &[Method]) -> String {
         .join("+")
 }
 
-fn detail(r: &mut Record, key: &str, value: impl Into<String>) {
-    r.details.push(Detail {
-        key: key.into(),
-        value: Pii::new(value.into()),
-    });
-}
-
 /// The audit record of `event` at `now` (seconds since the Unix epoch, as
 /// carevox-authz counts; the record holds milliseconds). Failures are
 /// `Login` records with a minor-failure outcome (the monitor counts them);
@@ -137,9 +130,9 @@ pub fn login_record(
     match event {
         LoginEvent::PasswordRefused { locked_until } => {
             r.actor.auth = AuthMethod::Password;
-            detail(&mut r, "result", "password refused");
+            r = r.with_detail("result", "password refused");
             if let Some(t) = locked_until {
-                detail(&mut r, "locked-until", t.to_string());
+                r = r.with_detail("locked-until", t.to_string());
             }
         }
         LoginEvent::SecondFactorRefused {
@@ -147,20 +140,20 @@ pub fn login_record(
             locked_until,
         } => {
             r.actor.auth = AuthMethod::Password;
-            detail(&mut r, "result", format!("{} refused", method.name()));
+            r = r.with_detail("result", format!("{} refused", method.name()));
             if let Some(t) = locked_until {
-                detail(&mut r, "locked-until", t.to_string());
+                r = r.with_detail("locked-until", t.to_string());
             }
         }
         LoginEvent::LockedOut { retry_after_secs } => {
             r.actor.auth = AuthMethod::None;
-            detail(&mut r, "result", "locked out");
-            detail(&mut r, "retry-after-secs", retry_after_secs.to_string());
+            r = r.with_detail("result", "locked out");
+            r = r.with_detail("retry-after-secs", retry_after_secs.to_string());
         }
         LoginEvent::LoggedIn { session } => {
             r.actor.auth = audit_method(session);
             r.correlation_id = Some(session.id.to_string().into());
-            detail(&mut r, "methods", method_names(&session.methods));
+            r = r.with_detail("methods", method_names(&session.methods));
         }
         LoginEvent::LoggedOff { session_id, reason } => {
             r.correlation_id = Some((*session_id).into());
@@ -169,7 +162,7 @@ pub fn login_record(
                 LogoffReason::IdleTimeout => "idle timeout",
                 LogoffReason::LifetimeExceeded => "session lifetime exceeded",
             };
-            detail(&mut r, "reason", why);
+            r = r.with_detail("reason", why);
         }
     }
     r

@@ -38,7 +38,7 @@
 //! assert!(!format!("{r:?} {who:?}").contains("nurse.ana"));
 //! ```
 
-use carevox_audit::{Action, AuthMethod, Detail, EventType, Outcome, Record, Timestamp};
+use carevox_audit::{Action, AuthMethod, EventType, Outcome, Record, Timestamp};
 use carevox_redact::Pii;
 
 /// Why a REGISTER was refused.
@@ -137,13 +137,6 @@ pub struct RegistrationSubject<'a> {
     pub digest_algorithm: Option<&'a str>,
 }
 
-fn detail(r: &mut Record, key: &str, value: impl Into<String>) {
-    r.details.push(Detail {
-        key: key.into(),
-        value: Pii::new(value.into()),
-    });
-}
-
 /// The audit record of `event` at `now` (seconds since the Unix epoch; the
 /// record holds milliseconds), reported by `source`. See the
 /// [module documentation](self) for the mapping.
@@ -213,12 +206,12 @@ pub fn registration_record(
         E::LockedOut { .. } => "locked out",
         E::OverCapacity => "over capacity",
     };
-    detail(&mut r, "registration", what);
+    r = r.with_detail("registration", what);
     if let Some(t) = subject.transport {
-        detail(&mut r, "transport", t);
+        r = r.with_detail("transport", t);
     }
     if digest && let Some(a) = subject.digest_algorithm {
-        detail(&mut r, "digest-algorithm", a);
+        r = r.with_detail("digest-algorithm", a);
     }
     match *event {
         E::Registered {
@@ -229,24 +222,24 @@ pub fn registration_record(
             contacts,
             expires_secs,
         } => {
-            detail(&mut r, "contacts", contacts.to_string());
-            detail(&mut r, "expires-secs", expires_secs.to_string());
+            r = r.with_detail("contacts", contacts.to_string());
+            r = r.with_detail("expires-secs", expires_secs.to_string());
         }
         E::Unregistered { removed, contacts } | E::Expired { removed, contacts } => {
-            detail(&mut r, "removed", removed.to_string());
-            detail(&mut r, "contacts", contacts.to_string());
+            r = r.with_detail("removed", removed.to_string());
+            r = r.with_detail("contacts", contacts.to_string());
         }
         E::Refused {
             reason,
             locked_until,
         } => {
-            detail(&mut r, "result", reason.name());
+            r = r.with_detail("result", reason.name());
             if let Some(t) = locked_until {
-                detail(&mut r, "locked-until", t.to_string());
+                r = r.with_detail("locked-until", t.to_string());
             }
         }
         E::LockedOut { retry_after_secs } => {
-            detail(&mut r, "retry-after-secs", retry_after_secs.to_string());
+            r = r.with_detail("retry-after-secs", retry_after_secs.to_string());
         }
         E::OverCapacity => {}
     }

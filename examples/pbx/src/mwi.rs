@@ -73,34 +73,58 @@ pub struct Subscription {
     pub last_sent: Option<u32>,
 }
 
-/// Which voicemail object belongs to which mailbox.
+/// Which stored object (a voicemail, a held text message) belongs to
+/// which mailbox. In memory only: the mailbox is an encrypted label in the
+/// vault.
 #[derive(Debug, Default, Clone)]
 pub struct MailboxIndex {
-    by_id: HashMap<String, String>,
+    by_id: HashMap<String, Pii<String>>,
 }
 
 impl MailboxIndex {
-    /// Reads the header of each voicemail in `vault` (objects whose id
-    /// starts `vm-`); one that cannot be read is left out (and the vault's
-    /// hook records the failure).
-    pub fn scan(vault: &Vault) -> Result<MailboxIndex, carevox::vault::Error> {
+    /// Reads the header of each object in `vault` whose id starts with
+    /// `prefix` and takes its mailbox from the label `label`; one that
+    /// cannot be read is left out (and the vault's hook records the
+    /// failure).
+    pub fn scan(
+        vault: &Vault,
+        prefix: &str,
+        label: &str,
+    ) -> Result<MailboxIndex, carevox::vault::Error> {
         let mut index = MailboxIndex::default();
         for o in vault.list()? {
-            if !o.id.starts_with(VOICEMAIL_PREFIX) {
+            if !o.id.starts_with(prefix) {
                 continue;
             }
             if let Ok(meta) = vault.metadata(&o.id)
-                && let Some(mailbox) = meta.get_label("callee")
+                && let Some(mailbox) = meta.get_label(label)
             {
-                index.by_id.insert(o.id, mailbox.to_owned());
+                index.by_id.insert(o.id, Pii::new(mailbox.to_owned()));
             }
         }
         Ok(index)
     }
 
+    /// The objects of `mailbox`, in id order.
+    pub fn of(&self, mailbox: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .by_id
+            .iter()
+            .filter(|(_, m)| m.expose() == mailbox)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Forgets an object (delivered, deleted).
+    pub fn remove(&mut self, id: &str) {
+        self.by_id.remove(id);
+    }
+
     /// A message stored for `mailbox`.
     pub fn insert(&mut self, id: String, mailbox: String) {
-        self.by_id.insert(id, mailbox);
+        self.by_id.insert(id, Pii::new(mailbox));
     }
 
     /// The messages of each mailbox among the objects `live` (the vault's
@@ -109,7 +133,7 @@ impl MailboxIndex {
         self.by_id.retain(|id, _| live.contains(id));
         let mut counts = HashMap::new();
         for mailbox in self.by_id.values() {
-            *counts.entry(mailbox.clone()).or_insert(0u32) += 1;
+            *counts.entry(mailbox.expose().clone()).or_insert(0u32) += 1;
         }
         counts
     }
@@ -151,6 +175,9 @@ mod tests {
         let counts = index.counts(&live);
         assert_eq!(counts.get("bob"), Some(&1));
         assert_eq!(counts.get("carol"), Some(&1));
+        assert_eq!(index.of("bob"), vec!["vm-1".to_owned()]);
+        index.remove("vm-1");
+        assert!(index.of("bob").is_empty());
         assert!(index.counts(&HashSet::new()).is_empty());
     }
 }

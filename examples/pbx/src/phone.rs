@@ -151,6 +151,18 @@ pub enum CallOutcome {
     Refused(u16),
 }
 
+/// A text message the phone received. The sender and the text are PHI:
+/// `<redacted>` in `Debug`.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    /// The sender's SIP user name.
+    pub from: Pii<String>,
+    /// The message's media type.
+    pub content_type: String,
+    /// The message itself.
+    pub text: Pii<Vec<u8>>,
+}
+
 /// A call arriving at the phone.
 #[derive(Debug)]
 pub struct IncomingCall {
@@ -348,6 +360,62 @@ impl Phone {
         user: &str,
         headers: &[(&str, &str)],
     ) -> Result<Message, PhoneError> {
+        self.request_with(method, user, headers, None).await
+    }
+
+    /// Sends a text message (SIP MESSAGE, RFC 3428) of `content_type` to
+    /// `user`; returns the PBX's final status (200 delivered, 202 held for
+    /// an offline user).
+    pub async fn message(
+        &mut self,
+        user: &str,
+        content_type: &str,
+        text: &[u8],
+    ) -> Result<u16, PhoneError> {
+        let body = Some((content_type.to_owned(), Bytes::copy_from_slice(text)));
+        let response = self.request_with("MESSAGE", user, &[], body).await?;
+        response.status().ok_or(PhoneError::NoAnswer)
+    }
+
+    /// Waits for a text message; answers it 200. Returns the sender's SIP
+    /// user name, the content type and the text.
+    pub async fn next_message(&mut self) -> Result<ReceivedMessage, PhoneError> {
+        let (id, request) = self
+            .wait_for(|e| match e {
+                UaEvent::Request {
+                    id,
+                    request,
+                    dialog: None,
+                } if request.method() == Some(Method::Message) => Some(Ok((*id, request.clone()))),
+                _ => None,
+            })
+            .await?;
+        self.agent.respond(id, 200, "OK", &[], None).await?;
+        let from = request
+            .from()?
+            .uri()
+            .as_sip()
+            .and_then(|u| u.user_decoded())
+            .and_then(|u| String::from_utf8(u.into_owned()).ok())
+            .ok_or(PhoneError::Challenge("the message's From has no user"))?;
+        let content_type = request
+            .header(carevox::sip::HeaderName::ContentType)
+            .ok_or(PhoneError::Challenge("the message has no Content-Type"))?
+            .to_owned();
+        Ok(ReceivedMessage {
+            from: Pii::new(from),
+            content_type,
+            text: Pii::new(request.body().to_vec()),
+        })
+    }
+
+    async fn request_with(
+        &mut self,
+        method: &str,
+        user: &str,
+        headers: &[(&str, &str)],
+        body: Option<(String, Bytes)>,
+    ) -> Result<Message, PhoneError> {
         let target = format!("sips:{user}@{}", self.config.domain);
         let mut out = Outgoing::new(
             method,
@@ -361,6 +429,7 @@ impl Phone {
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect();
+        out.body = body;
         Ok(self.send_authenticated(out).await?.1)
     }
 

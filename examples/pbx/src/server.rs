@@ -44,7 +44,7 @@
 //! callee, a BYE to the other side) are not held.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -54,6 +54,7 @@ use carevox::audio::G711;
 use carevox::audit_sink::AuditSink;
 use carevox::call_audit::{CallEvent, CallSubject, EndedBy, VoicemailReason, call_record};
 use carevox::media::{SrtpSession, answer_audio, offer_cryptos, offerer_srtp};
+use carevox::message_audit::{MessageEvent, MessageSubject, message_record};
 use carevox::recording::{Recorder, RecorderConfig};
 use carevox::redact::Pii;
 use carevox::relay::{MediaPeer, MediaRelay, RelayConfig};
@@ -242,9 +243,13 @@ impl Server {
         let (agent, events) = Agent::start(transport, incoming, ua, EndpointConfig::default());
         let (stop, stop_rx) = oneshot::channel();
         let vault = parts.vault.clone();
-        let mailboxes = tokio::task::spawn_blocking(move || MailboxIndex::scan(&vault))
-            .await
-            .map_err(|_| ServerError::Task("indexing the mailboxes"))??;
+        let (mailboxes, held_texts) = tokio::task::spawn_blocking(move || {
+            let voicemail = MailboxIndex::scan(&vault, mwi::VOICEMAIL_PREFIX, "callee")?;
+            let held = MailboxIndex::scan(&vault, TEXT_PREFIX, "recipient")?;
+            Ok::<_, carevox::vault::Error>((voicemail, held))
+        })
+        .await
+        .map_err(|_| ServerError::Task("indexing the mailboxes"))??;
         let (vm_done, vm_done_rx) = mpsc::channel(64);
         let cdrs = CdrWriter::start(
             parts.vault.clone(),
@@ -276,6 +281,9 @@ impl Server {
             vm_done,
             subs: HashMap::new(),
             mailboxes,
+            held_texts,
+            relays: HashMap::new(),
+            deliveries: HashMap::new(),
         };
         tokio::spawn(core.run(events, stop_rx, vm_done_rx));
         Ok(Server {
@@ -370,7 +378,7 @@ enum TimerKind {
 }
 
 /// The methods the PBX serves.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, MESSAGE";
 
 /// The most events handled before their audit records are made durable
 /// and their responses sent.
@@ -395,6 +403,11 @@ enum Then {
     /// side's; without one the caller is gone.
     CallerDialog {
         number: u64,
+    },
+    /// The 2xx to a REGISTER of `user`: messages held for them go to the
+    /// phone now.
+    Registered {
+        user: Pii<String>,
     },
     /// The 2xx accepting (or refreshing, in `dialog`) a message-summary
     /// subscription to `mailbox` for `expires` seconds (0: ending it): its
@@ -431,6 +444,38 @@ struct Core {
     subs: HashMap<DialogId, Subscription>,
     /// Which voicemail belongs to which mailbox.
     mailboxes: MailboxIndex,
+    /// Text messages held in the vault for offline users.
+    held_texts: MailboxIndex,
+    /// Messages passed on to the recipient's phone, by the forwarded
+    /// MESSAGE's transaction.
+    relays: HashMap<TransactionId, Relay>,
+    /// Held messages being delivered, by the MESSAGE's transaction, with
+    /// their vault object.
+    deliveries: HashMap<TransactionId, (String, Text)>,
+}
+
+/// The id prefix of held text messages in the vault.
+pub const TEXT_PREFIX: &str = "msg-";
+/// The longest text message body accepted, in bytes; longer gets `413`.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// A text message on its way. The parties, the Call-ID, the address and
+/// the text are PHI.
+#[derive(Clone)]
+struct Text {
+    sender: Pii<String>,
+    recipient: Pii<String>,
+    call_id: Pii<String>,
+    address: Pii<Option<String>>,
+    content_type: String,
+    body: Bytes,
+}
+
+/// A message passed on, waiting for the recipient's phone's answer.
+struct Relay {
+    /// The sender's MESSAGE, answered once the phone answers.
+    incoming: TransactionId,
+    text: Text,
 }
 
 /// A voicemail recording that finished: the call, the object, its mailbox,
@@ -635,6 +680,10 @@ impl Core {
                     (Then::Subscribed { .. }, Err(e)) => {
                         debug!(txn = %h.id, error = %e, "subscription not accepted");
                     }
+                    (Then::Registered { user }, Ok(_)) => self.deliver_held(&user).await,
+                    (Then::Registered { .. }, Err(e)) => {
+                        debug!(txn = %h.id, error = %e, "response not sent");
+                    }
                 }
             }
         }
@@ -807,6 +856,11 @@ impl Core {
                 }
             }
             UaEvent::Timeout { id } | UaEvent::TransportError { id } => {
+                if let Some(relay) = self.relays.remove(&id) {
+                    self.relayed(relay, None).await;
+                } else if let Some((object, _)) = self.deliveries.remove(&id) {
+                    debug!(object = %object, "held message not delivered; kept");
+                }
                 if let Some(&(call, Side::Callee)) = self.by_txn.get(&id)
                     && self
                         .calls
@@ -858,6 +912,7 @@ impl Core {
             Some(Method::Register) => self.on_register(id, &request, origin).await,
             Some(Method::Invite) => self.on_invite(id, request, origin).await,
             Some(Method::Subscribe) => self.on_subscribe(id, &request, origin).await,
+            Some(Method::Message) => self.on_message(id, &request, origin).await,
             Some(Method::Options) => {
                 let allow = [("Allow", ALLOW), ("Allow-Events", mwi::EVENT)];
                 self.hold(id, 200, "OK", &allow, None, Then::Nothing);
@@ -881,7 +936,24 @@ impl Core {
                 let headers = extra_headers(&handled.response);
                 let reason = handled.response.reason().unwrap_or("OK").to_owned();
                 let headers = borrowed(&headers);
-                self.hold(id, handled.status, &reason, &headers, None, Then::Nothing);
+                // After a 2xx, a user with messages waiting gets them.
+                let then = match request.to().ok().as_ref().and_then(|t| {
+                    t.uri()
+                        .as_sip()
+                        .and_then(|u| u.user_decoded())
+                        .and_then(|u| String::from_utf8(u.into_owned()).ok())
+                }) {
+                    Some(user)
+                        if (200..300).contains(&handled.status)
+                            && !self.held_texts.of(&user).is_empty() =>
+                    {
+                        Then::Registered {
+                            user: Pii::new(user),
+                        }
+                    }
+                    _ => Then::Nothing,
+                };
+                self.hold(id, handled.status, &reason, &headers, None, then);
             }
             Err(e) => {
                 warn!(error = %e, "registrar failed");
@@ -1136,10 +1208,20 @@ impl Core {
         response: Message,
         dialog: Option<DialogId>,
     ) {
+        let status = response.status().unwrap_or(0);
+        if status >= 200 {
+            if let Some(relay) = self.relays.remove(&id) {
+                self.relayed(relay, Some(status)).await;
+                return;
+            }
+            if let Some((object, text)) = self.deliveries.remove(&id) {
+                self.delivered(object, text, status).await;
+                return;
+            }
+        }
         let Some(&(number, Side::Callee)) = self.by_txn.get(&id) else {
             return;
         };
-        let status = response.status().unwrap_or(0);
         let Some(call) = self.calls.get(&number) else {
             return;
         };
@@ -1325,6 +1407,248 @@ impl Core {
         }
         let then = Then::CallerDialog { number };
         self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
+    }
+
+    // ---- text messages (RFC 3428) -------------------------------------
+
+    fn audit_text(&self, event: &MessageEvent<'_>, text: &Text) {
+        let subject = MessageSubject {
+            sender: Pii::new(text.sender.expose().as_str()),
+            recipient: Pii::new(text.recipient.expose().as_str()),
+            call_id: Pii::new(text.call_id.expose().as_str()),
+            network_address: Pii::new(text.address.expose().as_deref()),
+        };
+        self.append(&[message_record(
+            event,
+            &subject,
+            unix_now(),
+            &self.settings.audit_source,
+        )]);
+    }
+
+    async fn on_message(&mut self, id: TransactionId, request: &Message, origin: Origin) {
+        let Some(sender) = self.authorize(id, request, origin) else {
+            return;
+        };
+        let Ok(call_id) = request.call_id().map(str::to_owned) else {
+            self.respond(id, 400, "Bad Request");
+            return;
+        };
+        let recipient = request
+            .request_uri()
+            .and_then(Result::ok)
+            .as_ref()
+            .and_then(user_of)
+            .filter(|c| self.users.user(c).is_some());
+        let mut text = Text {
+            sender,
+            recipient: Pii::new(recipient.clone().unwrap_or_default()),
+            call_id: Pii::new(call_id),
+            address: Pii::new(Some(origin.source.ip().to_string())),
+            content_type: String::new(),
+            body: Bytes::new(),
+        };
+        let refused = match (
+            recipient.as_ref(),
+            request.header(HeaderName::ContentType),
+            request.body().len(),
+        ) {
+            (None, _, _) => Some((404, "Not Found")),
+            (_, None, _) | (_, _, 0) => Some((400, "Empty Message")),
+            (_, _, n) if n > MAX_TEXT => Some((413, "Request Entity Too Large")),
+            (Some(_), Some(ct), _) => {
+                text.content_type = ct.to_owned();
+                None
+            }
+        };
+        if let Some((status, reason)) = refused {
+            self.audit_text(&MessageEvent::Refused { status }, &text);
+            self.respond(id, status, reason);
+            return;
+        }
+        text.body = Bytes::copy_from_slice(request.body());
+        match self.send_text(&text).await {
+            Some(out) => {
+                self.relays.insert(out, Relay { incoming: id, text });
+            }
+            // No phone of the recipient: held for them.
+            None => self.hold_text(id, text).await,
+        }
+    }
+
+    /// Sends `text` to the recipient's phone (the first live binding, over
+    /// the connection it registered on); `None` without one.
+    async fn send_text(&mut self, text: &Text) -> Option<TransactionId> {
+        let recipient = text.recipient.expose();
+        let (contact, source, transport) = self
+            .registrar
+            .location()
+            .lookup(recipient, unix_now())
+            .first()
+            .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport))?;
+        let kind = match transport {
+            BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
+            BindingTransport::Tcp => (SipKind::Tcp, TransportKind::Tcp),
+            _ => (SipKind::Udp, TransportKind::Udp),
+        };
+        let domain = &self.settings.domain;
+        let mut out = Outgoing::new(
+            "MESSAGE",
+            &contact,
+            &format!("<sips:{}@{domain}>", text.sender.expose()),
+            &format!("<sips:{recipient}@{domain}>"),
+            source,
+            kind.0,
+        );
+        out.body = Some((text.content_type.clone(), text.body.clone()));
+        match self
+            .agent
+            .send_request(out, Destination::new(kind.1, source))
+            .await
+        {
+            Ok(id) => Some(id),
+            Err(e) => {
+                debug!(error = %e, "message not passed on");
+                None
+            }
+        }
+    }
+
+    /// The recipient's phone answered `status` (`None`: it did not answer):
+    /// 2xx tells the sender 200; an absent or unreachable phone has the
+    /// message held; other refusals go back to the sender.
+    async fn relayed(&mut self, relay: Relay, status: Option<u16>) {
+        match status {
+            Some(s) if (200..300).contains(&s) => {
+                self.audit_text(&MessageEvent::Relayed, &relay.text);
+                self.respond(relay.incoming, 200, "OK");
+            }
+            None | Some(408 | 480 | 503) => self.hold_text(relay.incoming, relay.text).await,
+            Some(s) => {
+                self.audit_text(&MessageEvent::Refused { status: s }, &relay.text);
+                self.respond(relay.incoming, s, "Not Delivered");
+            }
+        }
+    }
+
+    /// Seals `text` in the vault for its offline recipient and answers the
+    /// sender 202 (RFC 3428 section 7); 500 if the vault refuses it.
+    async fn hold_text(&mut self, incoming: TransactionId, text: Text) {
+        let object = format!(
+            "{TEXT_PREFIX}{}",
+            random_token(&*self.rng, 12).unwrap_or_else(|_| unix_now().to_string())
+        );
+        let now = unix_now();
+        let metadata = Metadata::new(
+            object.clone(),
+            text.content_type.clone(),
+            now,
+            now.saturating_add(self.settings.voicemail_retention.as_secs()),
+        )
+        .label("kind", "message")
+        .label("sender", text.sender.expose().as_str())
+        .label("recipient", text.recipient.expose().as_str())
+        .label("call_id", text.call_id.expose().as_str());
+        let vault = self.vault.clone();
+        let rng = self.rng.clone();
+        let body = text.body.clone();
+        let put =
+            tokio::task::spawn_blocking(move || vault.put(&*rng, metadata, &body).map(|_| ()))
+                .await;
+        match put {
+            Ok(Ok(())) => {
+                self.audit_text(&MessageEvent::Held { object: &object }, &text);
+                self.held_texts
+                    .insert(object, text.recipient.expose().clone());
+                self.respond(incoming, 202, "Accepted");
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "message not held");
+                self.audit_text(&MessageEvent::Refused { status: 500 }, &text);
+                self.respond(incoming, 500, "Server Internal Error");
+            }
+            Err(e) => {
+                warn!(error = %e, "message not held");
+                self.audit_text(&MessageEvent::Refused { status: 500 }, &text);
+                self.respond(incoming, 500, "Server Internal Error");
+            }
+        }
+    }
+
+    /// Sends `user`'s held messages to their phone, oldest object id first;
+    /// each is removed from the vault once the phone answers 2xx.
+    async fn deliver_held(&mut self, user: &Pii<String>) {
+        let pending: HashSet<String> = self.deliveries.values().map(|(o, _)| o.clone()).collect();
+        for object in self.held_texts.of(user.expose()) {
+            if pending.contains(&object) {
+                continue;
+            }
+            let vault = self.vault.clone();
+            let id = object.clone();
+            let read = tokio::task::spawn_blocking(move || vault.get(&id)).await;
+            let (meta, body) = match read {
+                Ok(Ok(got)) => got,
+                Ok(Err(carevox::vault::Error::NotFound)) => {
+                    // Purged past its retention, or deleted.
+                    self.held_texts.remove(&object);
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    warn!(object = %object, error = %e, "held message not readable; kept");
+                    continue;
+                }
+                Err(e) => {
+                    warn!(object = %object, error = %e, "held message not read; kept");
+                    continue;
+                }
+            };
+            let (Some(sender), Some(call_id)) =
+                (meta.get_label("sender"), meta.get_label("call_id"))
+            else {
+                warn!(object = %object, "held message without its sender; kept");
+                continue;
+            };
+            let text = Text {
+                sender: Pii::new(sender.to_owned()),
+                recipient: user.clone(),
+                call_id: Pii::new(call_id.to_owned()),
+                address: Pii::new(None),
+                content_type: meta.content_type.clone(),
+                body: Bytes::from(body),
+            };
+            match self.send_text(&text).await {
+                Some(out) => {
+                    self.deliveries.insert(out, (object, text));
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// The phone answered a held message: on 2xx it is audited as read and
+    /// removed from the vault (its key first); otherwise kept.
+    async fn delivered(&mut self, object: String, text: Text, status: u16) {
+        if !(200..300).contains(&status) {
+            debug!(object = %object, status, "held message refused by the phone; kept");
+            return;
+        }
+        self.audit_text(&MessageEvent::Delivered { object: &object }, &text);
+        self.held_texts.remove(&object);
+        let vault = self.vault.clone();
+        let id = object.clone();
+        let removed = tokio::task::spawn_blocking(move || {
+            vault.shred(&id)?;
+            match vault.delete(&id) {
+                Ok(()) | Err(carevox::vault::Error::NotFound) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+        match removed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(object = %object, error = %e, "delivered message not removed"),
+            Err(e) => warn!(object = %object, error = %e, "delivered message not removed"),
+        }
     }
 
     // ---- message waiting (RFC 3842) ------------------------------------

@@ -384,6 +384,117 @@ async fn message_summary_subscriptions_follow_rfc_6665() {
     pbx.server.shutdown().await;
 }
 
+/// Text messages (RFC 3428) between users: delivered at once to a
+/// registered phone (200), held encrypted in the vault for one that is
+/// offline (202) and delivered when it registers, then removed; refused
+/// for an unknown user (404), an empty or oversized body; each deposit
+/// and read audited without the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_messages_are_relayed_or_held_in_the_vault_until_registration() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    let mut bob = phone(&pbx, "bob", 1000.0).await;
+    alice.register(300).await.unwrap();
+    bob.register(300).await.unwrap();
+    let text = b"Your lab results are ready: call the clinic";
+
+    // Bob is online: straight to his phone.
+    let sending = tokio::spawn(async move {
+        let status = alice.message("bob", "text/plain", text).await.unwrap();
+        (alice, status)
+    });
+    let got = bob.next_message().await.unwrap();
+    let (mut alice, status) = sending.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(got.from.expose(), "alice");
+    assert_eq!(got.content_type, "text/plain");
+    assert_eq!(got.text.expose().as_slice(), text);
+    assert!(!format!("{got:?}").contains("lab results"));
+
+    // Carol is offline: held, sealed in the vault.
+    assert_eq!(
+        alice
+            .message("carol", "text/plain", b"Dr Lee asks you to call back")
+            .await
+            .unwrap(),
+        202
+    );
+    let held: Vec<String> = pbx
+        .vault
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .filter(|id| id.starts_with("msg-"))
+        .collect();
+    assert_eq!(held.len(), 1);
+    let raw = pbx.backend.payload_bytes(&held[0]).unwrap();
+    assert!(!raw.windows(6).any(|w| w == b"Dr Lee"));
+    assert!(!raw.windows(5).any(|w| w == b"carol"));
+
+    // Refusals.
+    assert_eq!(
+        alice.message("dave", "text/plain", b"hello").await.unwrap(),
+        404
+    );
+    assert_eq!(alice.message("bob", "text/plain", b"").await.unwrap(), 400);
+    let big = vec![b'x'; carevox_pbx::server::MAX_TEXT + 1];
+    assert_eq!(alice.message("bob", "text/plain", &big).await.unwrap(), 413);
+
+    // Carol's phone registers: the message arrives, and leaves the vault.
+    let mut carol = phone(&pbx, "carol", 660.0).await;
+    carol.register(300).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), carol.next_message())
+        .await
+        .expect("the held message")
+        .unwrap();
+    assert_eq!(got.from.expose(), "alice");
+    assert_eq!(
+        got.text.expose().as_slice(),
+        b"Dr Lee asks you to call back"
+    );
+    let mut gone = false;
+    for _ in 0..50 {
+        if pbx.vault.get(&held[0]).is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the delivered message is still in the vault");
+
+    let records = pbx.audit.0.lock().unwrap().clone();
+    let messages: Vec<(String, String)> = records
+        .iter()
+        .filter(|r| r.event == EventType::Other("message".into()))
+        .map(|r| {
+            let delivery = r
+                .details
+                .iter()
+                .find(|d| d.key.expose() == "delivery" || d.key.expose() == "status")
+                .map(|d| d.value.expose().clone())
+                .unwrap();
+            (r.actor.user_id.expose().clone(), delivery)
+        })
+        .collect();
+    let expect = |who: &str, what: &str| (who.to_owned(), what.to_owned());
+    assert_eq!(
+        messages,
+        vec![
+            expect("alice", "relayed"),
+            expect("alice", "held"),
+            expect("alice", "404"),
+            expect("alice", "400"),
+            expect("alice", "413"),
+            expect("carol", "delivered"),
+        ]
+    );
+    assert_eq!(debug_leak(&records, &["lab results", "Dr Lee"]), None);
+    let exported = serde_json::to_string(&records).unwrap();
+    assert!(!exported.contains("lab results") && !exported.contains("Dr Lee"));
+    pbx.server.shutdown().await;
+}
+
 fn cdr_batches(vault: &Vault) -> Vec<String> {
     vault
         .list()

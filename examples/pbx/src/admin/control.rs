@@ -1021,9 +1021,10 @@ impl Shared {
     }
 
     /// Whether the vault object `id` may be a voicemail, before it is
-    /// opened (batches of call detail records are not).
+    /// opened (batches of call detail records and held text messages are
+    /// not).
     fn may_be_voicemail(id: &str) -> bool {
-        !id.starts_with(cdr::CDR_ID_PREFIX)
+        !id.starts_with(cdr::CDR_ID_PREFIX) && !id.starts_with(crate::server::TEXT_PREFIX)
     }
 
     /// Whether the object is a voicemail: no kind label, or `voicemail`.
