@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use carevox_redact::Pii;
 
-use crate::record::{EventType, Record, Timestamp};
+use crate::record::{Action, AuthMethod, EventType, Record, Timestamp};
 
 /// Working hours in local time; access outside them raises an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,17 @@ pub struct MonitorConfig {
     pub many_patients: u32,
     /// The window for `many_patients`, in milliseconds.
     pub many_patients_window_ms: u64,
+    /// Reads of data (records with action `Read` naming a patient or an
+    /// object) by one user within the window that raise an alert: a bulk
+    /// export, or someone trawling (0 disables; the default).
+    pub bulk_reads: u32,
+    /// The window for `bulk_reads`, in milliseconds.
+    pub bulk_read_window_ms: u64,
+    /// When not empty, the working-hours and bulk-read rules count only
+    /// records whose actor authenticated in one of these ways (people at a
+    /// console, say, and not phones or the system's own services). Empty
+    /// (the default): every record counts.
+    pub access_by: Vec<AuthMethod>,
 }
 
 impl Default for MonitorConfig {
@@ -62,6 +73,9 @@ impl Default for MonitorConfig {
             working_hours: None,
             many_patients: 30,
             many_patients_window_ms: 60 * 60_000,
+            bulk_reads: 0,
+            bulk_read_window_ms: 10 * 60_000,
+            access_by: Vec::new(),
         }
     }
 }
@@ -133,6 +147,17 @@ pub enum Alert {
         /// When.
         at: Timestamp,
     },
+    /// One user read data many times within the window (a bulk export).
+    BulkReads {
+        /// The user.
+        user: Pii<String>,
+        /// Reads counted in the window.
+        reads: u32,
+        /// The record that crossed the threshold.
+        seq: u64,
+        /// When.
+        at: Timestamp,
+    },
     /// One user touched many distinct patients within the window.
     ManyPatients {
         /// The user.
@@ -157,6 +182,7 @@ pub struct Monitor {
     failed_by_addr: BTreeMap<Pii<String>, VecDeque<u64>>,
     networks: BTreeMap<Pii<String>, BTreeSet<String>>,
     patients: BTreeMap<Pii<String>, VecDeque<(u64, Pii<String>)>>,
+    reads: BTreeMap<Pii<String>, VecDeque<u64>>,
 }
 
 // Not a redaction: the maps are keyed by user ids and addresses, and grow
@@ -169,6 +195,7 @@ impl std::fmt::Debug for Monitor {
             .field("addresses_with_failed_logins", &self.failed_by_addr.len())
             .field("users_with_known_networks", &self.networks.len())
             .field("users_touching_patients", &self.patients.len())
+            .field("users_reading", &self.reads.len())
             .finish()
     }
 }
@@ -216,6 +243,7 @@ impl Monitor {
             failed_by_addr: BTreeMap::new(),
             networks: BTreeMap::new(),
             patients: BTreeMap::new(),
+            reads: BTreeMap::new(),
         }
     }
 
@@ -283,8 +311,10 @@ impl Monitor {
             });
         }
         let touches_data = r.entity.patient.is_some() || r.entity.object.is_some();
+        let counted = cfg.access_by.is_empty() || cfg.access_by.contains(&r.actor.auth);
         if let Some(h) = cfg.working_hours
             && touches_data
+            && counted
             && !within_hours(r.occurred, h)
         {
             out.push(Alert::OutsideWorkingHours {
@@ -292,6 +322,17 @@ impl Monitor {
                 seq,
                 at: r.occurred,
             });
+        }
+        if cfg.bulk_reads > 0 && touches_data && counted && r.action == Action::Read {
+            let q = self.reads.entry(user.clone()).or_default();
+            if let Some(reads) = count_in_window(q, t, cfg.bulk_read_window_ms, cfg.bulk_reads) {
+                out.push(Alert::BulkReads {
+                    user: user.clone(),
+                    reads,
+                    seq,
+                    at: r.occurred,
+                });
+            }
         }
         if cfg.many_patients > 0
             && let Some(p) = &r.entity.patient
@@ -511,5 +552,61 @@ mod tests {
             ],
         );
         assert_eq!(alerts.len(), 1, "Sunday only: {alerts:?}");
+    }
+
+    #[test]
+    fn bulk_reads_by_people_at_a_console_only() {
+        let mut m = Monitor::new(MonitorConfig {
+            bulk_reads: 3,
+            bulk_read_window_ms: 60_000,
+            many_patients: 0,
+            working_hours: Some(WorkingHours {
+                start_minute: 0,
+                end_minute: 1,
+                utc_offset_minutes: 0,
+                weekdays_only: false,
+            }),
+            access_by: vec![AuthMethod::PasswordMfa],
+            ..MonitorConfig::default()
+        });
+        let by = |user: &str, auth: AuthMethod, action: Action, t: u64| {
+            let mut r = access(user, "P1", t);
+            r.actor.auth = auth;
+            r.action = action;
+            r
+        };
+        let recs = vec![
+            // A service's reads and a phone's: not counted, no alert.
+            by("vm", AuthMethod::None, Action::Read, T0),
+            by("vm", AuthMethod::None, Action::Read, T0 + 1),
+            by("vm", AuthMethod::None, Action::Read, T0 + 2),
+            by("bob", AuthMethod::SipDigest, Action::Read, T0 + 3),
+            // A person: a write is no read; the third read in the window
+            // raises one alert, and every one of theirs is after hours.
+            by("kim", AuthMethod::PasswordMfa, Action::Create, T0 + 4),
+            by("kim", AuthMethod::PasswordMfa, Action::Read, T0 + 5),
+            by("kim", AuthMethod::PasswordMfa, Action::Read, T0 + 6),
+            by("kim", AuthMethod::PasswordMfa, Action::Read, T0 + 7),
+            // Outside the window the count starts again.
+            by("kim", AuthMethod::PasswordMfa, Action::Read, T0 + 120_000),
+        ];
+        let alerts = run(&mut m, &recs);
+        let bulk: Vec<_> = alerts
+            .iter()
+            .filter_map(|a| match a {
+                Alert::BulkReads { reads, seq, .. } => Some((*reads, *seq)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bulk, vec![(3, 7)]);
+        let after_hours: Vec<u64> = alerts
+            .iter()
+            .filter_map(|a| match a {
+                Alert::OutsideWorkingHours { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(after_hours, vec![4, 5, 6, 7, 8]);
+        assert!(!format!("{alerts:?}").contains("kim"));
     }
 }

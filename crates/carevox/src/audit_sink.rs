@@ -141,6 +141,7 @@ pub fn alert_kind(alert: &Alert) -> &'static str {
         Alert::BreakTheGlass { .. } => "break-the-glass",
         Alert::OutsideWorkingHours { .. } => "outside-working-hours",
         Alert::ManyPatients { .. } => "many-patients",
+        Alert::BulkReads { .. } => "bulk-reads",
         _ => "other",
     }
 }
@@ -152,7 +153,8 @@ pub fn alert_seq(alert: &Alert) -> Option<u64> {
         | Alert::NewNetwork { seq, .. }
         | Alert::BreakTheGlass { seq, .. }
         | Alert::OutsideWorkingHours { seq, .. }
-        | Alert::ManyPatients { seq, .. } => Some(*seq),
+        | Alert::ManyPatients { seq, .. }
+        | Alert::BulkReads { seq, .. } => Some(*seq),
         _ => None,
     }
 }

@@ -454,6 +454,24 @@ pub struct AuditSection {
     /// Records between two signed checkpoints (1 to 1 000 000). Default
     /// 1000.
     pub checkpoint_interval_records: u64,
+    /// Local working hours, `HH:MM-HH:MM` (wrapping past midnight when the
+    /// start is later); access by a console user (voicemail, CDRs, the
+    /// audit log) outside them raises an alert. Empty (the default): no
+    /// such alert.
+    pub working_hours: String,
+    /// Local time minus UTC for `working_hours`, `+HH:MM` or `-HH:MM`.
+    /// Fixed: a daylight-saving change needs it updated. Default `+00:00`.
+    pub utc_offset: String,
+    /// Saturdays and Sundays count as outside working hours. Default
+    /// `false`.
+    pub weekdays_only: bool,
+    /// Reads by one console user within `bulk_read_window_mins` that raise
+    /// an alert (a bulk export); 0 turns the alert off. Each voicemail
+    /// listed or exported, each mailbox's CDRs read, and each vault object
+    /// opened for them counts. Default 100.
+    pub bulk_reads: u32,
+    /// The window of `bulk_reads`, in minutes (1 to 1440). Default 10.
+    pub bulk_read_window_mins: u32,
 }
 
 impl Default for AuditSection {
@@ -461,6 +479,75 @@ impl Default for AuditSection {
         AuditSection {
             monitor: true,
             checkpoint_interval_records: 1000,
+            working_hours: String::new(),
+            utc_offset: "+00:00".to_owned(),
+            weekdays_only: false,
+            bulk_reads: 100,
+            bulk_read_window_mins: 10,
+        }
+    }
+}
+
+/// `HH:MM` as minutes after midnight (`24:00` allowed as an end).
+fn clock_minutes(text: &str) -> Option<u16> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    let total = h.checked_mul(60)?.checked_add(m)?;
+    (m < 60 && total <= 1440).then_some(total)
+}
+
+impl AuditSection {
+    /// `working_hours` as (start, end) minutes; `None` when empty, `Some(Err)`
+    /// when malformed.
+    fn hours(&self) -> Option<Result<(u16, u16), ()>> {
+        if self.working_hours.trim().is_empty() {
+            return None;
+        }
+        Some(
+            self.working_hours
+                .split_once('-')
+                .and_then(|(a, b)| Some((clock_minutes(a)?, clock_minutes(b)?)))
+                .filter(|(a, b)| a != b && *a < 1440)
+                .ok_or(()),
+        )
+    }
+
+    /// `utc_offset` in minutes, if well-formed (at most ±14:00).
+    fn offset_minutes(&self) -> Option<i16> {
+        let t = self.utc_offset.trim();
+        let (sign, rest) = match t.as_bytes().first() {
+            Some(b'+') => (1, t.get(1..)?),
+            Some(b'-') => (-1, t.get(1..)?),
+            _ => return None,
+        };
+        let m = clock_minutes(rest)?;
+        (m <= 14 * 60).then(|| sign * i16::try_from(m).unwrap_or(0))
+    }
+
+    /// The monitoring rules of this section: carevox-audit's defaults,
+    /// plus the working hours and the bulk-read threshold, both counting
+    /// only console users (password and TOTP).
+    pub fn monitor_config(&self) -> carevox::audit::monitor::MonitorConfig {
+        use carevox::audit::AuthMethod;
+        use carevox::audit::monitor::{MonitorConfig, WorkingHours};
+        let working_hours = match (self.hours(), self.offset_minutes()) {
+            (Some(Ok((start, end))), Some(offset)) => Some(WorkingHours {
+                start_minute: start,
+                end_minute: end,
+                utc_offset_minutes: offset,
+                weekdays_only: self.weekdays_only,
+            }),
+            _ => None,
+        };
+        MonitorConfig {
+            working_hours,
+            bulk_reads: self.bulk_reads,
+            bulk_read_window_ms: u64::from(self.bulk_read_window_mins) * 60_000,
+            access_by: vec![AuthMethod::PasswordMfa, AuthMethod::Password],
+            ..MonitorConfig::default()
         }
     }
 }
@@ -565,6 +652,12 @@ pub enum Problem {
     /// Two settings contradict each other.
     #[error("{0}")]
     Conflict(&'static str),
+    /// Working hours not written `HH:MM-HH:MM`, or empty ones.
+    #[error("working hours must be written HH:MM-HH:MM, start and end different")]
+    BadHours,
+    /// A UTC offset not written `+HH:MM` or `-HH:MM`, or past ±14:00.
+    #[error("the offset must be written +HH:MM or -HH:MM, at most 14:00")]
+    BadOffset,
 }
 
 /// One problem and where it is.
@@ -959,6 +1052,18 @@ impl Config {
             1,
             1_000_000,
         );
+        if let Some(Err(())) = self.audit.hours() {
+            p.push(&["audit", "working_hours"], Problem::BadHours);
+        }
+        if self.audit.offset_minutes().is_none() {
+            p.push(&["audit", "utc_offset"], Problem::BadOffset);
+        }
+        p.range(
+            &["audit", "bulk_read_window_mins"],
+            self.audit.bulk_read_window_mins.into(),
+            1,
+            1440,
+        );
         p.0
     }
 }
@@ -1161,6 +1266,63 @@ mod tests {
         assert_eq!(loc.path, "media.rtp");
         let (loc, _) = syntax("[dangerous]\nplain_rtp = true\n");
         assert_eq!(loc.path, "dangerous.plain_rtp");
+    }
+
+    #[test]
+    fn working_hours_and_offset_are_read_or_refused_with_their_place() {
+        let c = Config::from_toml(
+            "[audit]\nworking_hours = \"07:30-19:00\"\nutc_offset = \"-05:00\"\n\
+             weekdays_only = true\nbulk_reads = 20\nbulk_read_window_mins = 5\n",
+        )
+        .unwrap();
+        let m = c.audit.monitor_config();
+        let h = m.working_hours.expect("working hours");
+        assert_eq!(
+            (
+                h.start_minute,
+                h.end_minute,
+                h.utc_offset_minutes,
+                h.weekdays_only
+            ),
+            (450, 1140, -300, true)
+        );
+        assert_eq!((m.bulk_reads, m.bulk_read_window_ms), (20, 300_000));
+        // Past midnight, and to the end of the day.
+        let c = Config::from_toml("[audit]\nworking_hours = \"22:00-06:00\"\n").unwrap();
+        let h = c.audit.monitor_config().working_hours.unwrap();
+        assert_eq!((h.start_minute, h.end_minute), (1320, 360));
+        let c = Config::from_toml("[audit]\nworking_hours = \"08:00-24:00\"\n").unwrap();
+        assert_eq!(
+            c.audit.monitor_config().working_hours.unwrap().end_minute,
+            1440
+        );
+        // Off by default.
+        assert!(
+            Config::default()
+                .audit
+                .monitor_config()
+                .working_hours
+                .is_none()
+        );
+        for bad in [
+            "7-19",
+            "07:00-07:00",
+            "07:00",
+            "25:00-26:00",
+            "07:60-19:00",
+            "24:00-06:00",
+        ] {
+            let v = invalid(&format!("[audit]\nworking_hours = \"{bad}\"\n"));
+            assert_eq!(v[0].location.path, "audit.working_hours", "{bad}");
+            assert_eq!(v[0].problem, Problem::BadHours, "{bad}");
+        }
+        for bad in ["05:00", "+5", "-15:00", "+05:00:00", ""] {
+            let v = invalid(&format!("[audit]\nutc_offset = \"{bad}\"\n"));
+            assert_eq!(v[0].location.path, "audit.utc_offset", "{bad}");
+            assert_eq!(v[0].problem, Problem::BadOffset, "{bad}");
+        }
+        let v = invalid("[audit]\nbulk_read_window_mins = 0\n");
+        assert_eq!(v[0].location.path, "audit.bulk_read_window_mins");
     }
 
     #[test]

@@ -42,7 +42,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use carevox::audit::monitor::{Alert, MonitorConfig};
+use carevox::audit::monitor::Alert;
 use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
 use carevox::audit_sink::{AlertHandler, AuditSink, Monitored, alert_kind, alert_seq};
 use carevox::redact::{Pii, Secret};
@@ -302,7 +302,7 @@ impl Store {
         let sink: Arc<dyn AuditSink> = if config.audit.monitor {
             Arc::new(Monitored::new(
                 audit.clone(),
-                MonitorConfig::default(),
+                config.audit.monitor_config(),
                 on_alert,
             ))
         } else {

@@ -67,6 +67,67 @@ fn fail_five_times(store: &Store) {
     }
 }
 
+/// A console user's read of a voicemail: what the admin console appends.
+fn console_read(user: &str, now: u64) -> carevox::audit::Record {
+    use carevox::audit::{Action, AuthMethod, EventType, ObjectKind, ObjectRef, Outcome, Record};
+    let mut r = Record::new(
+        EventType::VoicemailAccess,
+        Action::Read,
+        Outcome::Success,
+        carevox::audit::Timestamp(now * 1000),
+        user,
+        "carevox-pbx",
+    );
+    r.actor.auth = AuthMethod::PasswordMfa;
+    r.entity.object = Some(ObjectRef {
+        kind: ObjectKind::Voicemail,
+        id: carevox::redact::Pii::new("vm-1".to_owned()),
+    });
+    r
+}
+
+#[test]
+fn console_reads_after_hours_and_in_bulk_raise_alerts_and_phones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = carevox_testkit::unix_now();
+    // Working hours that end an hour before now (UTC) and start two hours
+    // after it: now is after hours.
+    let hour = (now / 3600) % 24;
+    let hours = format!(
+        "working_hours = \"{:02}:00-{:02}:00\"\nbulk_reads = 3\n",
+        (hour + 2) % 24,
+        (hour + 23) % 24
+    );
+    let (store, seen) = store_with(dir.path(), &hours);
+    // A phone's call: not a console user's, no alert.
+    let call = carevox::call_audit::call_record(
+        &carevox::call_audit::CallEvent::Started,
+        &carevox::call_audit::CallSubject {
+            caller: carevox::redact::Pii::new("alice"),
+            callee: carevox::redact::Pii::new("bob"),
+            call_id: carevox::redact::Pii::new("c-1"),
+            network_address: carevox::redact::Pii::new(Some("192.0.2.7")),
+        },
+        now,
+        "carevox-pbx",
+    );
+    store.sink.append(&call).unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+    for _ in 0..3 {
+        store.sink.append(&console_read("dr.lee", now)).unwrap();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            ("outside-working-hours", Some(1)),
+            ("outside-working-hours", Some(2)),
+            ("outside-working-hours", Some(3)),
+            ("bulk-reads", Some(3)),
+        ]
+    );
+}
+
 #[test]
 fn the_log_checkpoints_at_the_configured_interval_and_takes_records_a_moment_late() {
     let dir = tempfile::tempdir().unwrap();
