@@ -247,6 +247,25 @@ fn command_on(
             }
             Ok(())
         }
+        AdminCommand::Audit(AuditCommand::Alerts { since }) => {
+            let items = client.audit_alerts(since)?;
+            println!(
+                "{:<24} {:<20} {:<20} {:<20} {:>8}",
+                "alert", "at (UTC)", "who", "detail", "record"
+            );
+            for a in &items {
+                println!(
+                    "{:<24} {:<20} {:<20} {:<20} {:>8}",
+                    a.kind,
+                    utc(a.at_ms / 1000),
+                    a.who.expose(),
+                    a.detail.expose(),
+                    a.seq
+                );
+            }
+            println!("{} alerts", items.len());
+            Ok(())
+        }
         AdminCommand::Audit(AuditCommand::Export { file }) => {
             let n = client.audit_export(&file)?;
             println!("{n} bytes of records written to {}", file.display());

@@ -189,6 +189,14 @@ fn parse_time(text: &str) -> Result<u64, String> {
 enum AuditCommand {
     /// Sign a checkpoint and verify the log with the public key alone.
     Verify,
+    /// The monitoring rules' alerts, replayed over the whole log: kind,
+    /// time (UTC), who, detail, record number.
+    Alerts {
+        /// Only alerts raised at or after this time: a date (2026-12-05),
+        /// an RFC 3339 time or Unix seconds.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<u64>,
+    },
     /// Write every record as one JSON object per line (created 0600).
     Export {
         /// The file to create.

@@ -793,6 +793,55 @@ fn an_auditor_verifies_and_exports_the_audit_log() {
         && r.actor.user_id.expose() == "privacy"));
 }
 
+#[test]
+fn an_auditor_reads_the_alerts_replayed_from_the_audit_log() {
+    let c = console(900);
+    let root = c.enrol_root();
+    let auditor = c.add(&root, "privacy", "auditor", &[]);
+    // Someone tries five passwords for an account that does not exist.
+    for _ in 0..5 {
+        c.login_err("mallory", "guess", secret("000000"));
+    }
+    let mut client = c.login("root", ROOT_PW, &root);
+    let e = client.audit_alerts(None).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    client.logoff().unwrap();
+
+    let mut client = c.login("privacy", "privacy long password", &auditor);
+    let alerts = client.audit_alerts(None).unwrap();
+    let failed: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a.kind == "repeated-failed-logins")
+        .map(|a| a.who.expose().as_str())
+        .collect();
+    assert!(failed.contains(&"mallory"), "{alerts:?}");
+    assert!(alerts.iter().all(|a| a.at_ms >= T0 * 1000));
+    assert!(!format!("{alerts:?}").contains("mallory"));
+    // Nothing after a time still to come.
+    assert!(
+        client
+            .audit_alerts(Some(c.now() + 3600))
+            .unwrap()
+            .is_empty()
+    );
+    client.logoff().unwrap();
+    let records = c.records();
+    let alerts_read = EventType::Other("audit_log_alerts".into());
+    let decided: Vec<(&str, &Outcome)> = records
+        .iter()
+        .filter(|r| r.event == alerts_read)
+        .map(|r| (r.actor.user_id.expose().as_str(), &r.outcome))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            ("root", &Outcome::MinorFailure),
+            ("privacy", &Outcome::Success),
+            ("privacy", &Outcome::Success)
+        ]
+    );
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_carevox-pbx");
 
 fn admin_command(config: &Path, args: &[&str], stdin: &str) -> std::process::Output {

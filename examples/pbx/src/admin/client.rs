@@ -12,8 +12,8 @@ use carevox::audio::{G711, wav_header};
 use crate::cdr::CallRecord;
 
 use super::proto::{
-    CallRecordQuery, ErrorKind, Frame, FrameError, Request, Response, SecretText, VoicemailItem,
-    parse, read_frame, write_json,
+    AlertItem, CallRecordQuery, ErrorKind, Frame, FrameError, Request, Response, SecretText,
+    VoicemailItem, parse, read_frame, write_json,
 };
 
 /// Why a command failed.
@@ -165,6 +165,15 @@ impl Client {
                 role,
                 idle_logoff_secs,
             } => Ok((role, idle_logoff_secs)),
+            r => Err(Self::unexpected(&r)),
+        }
+    }
+
+    /// The monitoring rules' alerts over the audit log, at or after
+    /// `since` (Unix seconds).
+    pub fn audit_alerts(&mut self, since: Option<u64>) -> Result<Vec<AlertItem>, ClientError> {
+        match self.request(&Request::AuditAlerts { since })? {
+            Response::Alerts { items } => Ok(items),
             r => Err(Self::unexpected(&r)),
         }
     }

@@ -12,11 +12,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use carevox::access::{Access, Subject, Target, access_record};
+use carevox::audit::monitor::{Alert, LoginSubject as Counted, Monitor, MonitorConfig};
 use carevox::audit::{
     Action, AuditLog, AuthMethod as AuditAuth, EventType, ObjectKind, ObjectRef, Outcome, Record,
     Timestamp, VerifyOptions, for_each_record, verify_log,
 };
-use carevox::audit_sink::AuditSink;
+use carevox::audit_sink::{AuditSink, alert_kind, alert_seq};
 use carevox::authz::lockout::{LockoutError, LockoutPolicy, LockoutTable};
 use carevox::authz::login::{AuthMethod, SessionError, SessionPolicy, SessionStore, SessionToken};
 use carevox::authz::password::{Password as LoginPassword, PasswordHasher};
@@ -34,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::accounts::{Account, Accounts, AccountsError, valid_name};
 use super::proto::{
-    CallRecordQuery, DATA_CHUNK, DEFAULT_CALL_RECORDS, ErrorKind, Frame, FrameError,
+    AlertItem, CallRecordQuery, DATA_CHUNK, DEFAULT_CALL_RECORDS, ErrorKind, Frame, FrameError,
     MAX_CALL_RECORDS, MAX_FIELD, MAX_MAILBOXES, Request, Response, SecretText, VoicemailItem,
     parse, read_frame, write_data, write_json,
 };
@@ -107,6 +108,9 @@ pub struct ControlSettings {
     pub max_connections: usize,
     /// The audit records' source id.
     pub source: String,
+    /// The monitoring rules `audit alerts` runs over the log (the
+    /// server's own, from `[audit]`).
+    pub monitor: MonitorConfig,
 }
 
 impl ControlSettings {
@@ -123,6 +127,7 @@ impl ControlSettings {
             hasher: PasswordHasher::default(),
             max_connections: 8,
             source: "carevox-pbx".to_owned(),
+            monitor: config.audit.monitor_config(),
         }
     }
 }
@@ -618,6 +623,7 @@ impl Shared {
             Request::VoicemailDelete { id } => self.voicemail_delete(l, &id),
             Request::CallRecords(query) => self.call_records(l, &query),
             Request::AuditVerify => self.audit_verify(l),
+            Request::AuditAlerts { since } => self.audit_alerts(l, since),
             Request::AuditExport => match self.audit_export(l, out) {
                 Ok(Ok(())) => return Ok(Next::Continue),
                 Ok(Err(r)) => Err(r),
@@ -1305,7 +1311,8 @@ impl Shared {
 
     // ---- audit log ---------------------------------------------------------
 
-    fn audit_verify(&self, l: &Login) -> Result<Response, Response> {
+    /// Decides (and audits as `event`) a read of the audit log.
+    fn audit_log_read(&self, l: &Login, event: &str) -> Result<(), Response> {
         let access = self.decide(
             l,
             "audit_log",
@@ -1313,13 +1320,19 @@ impl Shared {
             None,
             false,
             true,
-            EventType::Other("audit_log_verify".into()),
+            EventType::Other(event.into()),
             Action::Read,
             None,
         )?;
-        if !access.is_allowed() {
-            return Err(Self::denied(&access));
+        if access.is_allowed() {
+            Ok(())
+        } else {
+            Err(Self::denied(&access))
         }
+    }
+
+    fn audit_verify(&self, l: &Login) -> Result<Response, Response> {
+        self.audit_log_read(l, "audit_log_verify")?;
         let audit = &self.parts.audit;
         // A signed checkpoint over every record so far, then the check with
         // the public key alone.
@@ -1336,6 +1349,29 @@ impl Shared {
             public_key: key.to_hex(),
             damage: report.damage.as_ref().map(ToString::to_string),
         })
+    }
+
+    /// The monitoring rules' alerts over the whole log, replayed from its
+    /// records: the log is where they are kept. Those raised at or after
+    /// `since` (Unix seconds) are returned, oldest first.
+    fn audit_alerts(&self, l: &Login, since: Option<u64>) -> Result<Response, Response> {
+        self.audit_log_read(l, "audit_log_alerts")?;
+        let audit = &self.parts.audit;
+        audit.sync().map_err(|e| internal("audit sync", &e))?;
+        let mut monitor = Monitor::new(self.settings.monitor.clone());
+        let mut alerts = Vec::new();
+        for_each_record(audit.dir(), &[], |seq, r, _| {
+            monitor.observe(seq, r, &mut alerts);
+            Ok(())
+        })
+        .map_err(|e| internal("audit read", &e))?;
+        let since_ms = since.map_or(0, |s| s.saturating_mul(1000));
+        let items = alerts
+            .iter()
+            .map(alert_item)
+            .filter(|a| a.at_ms >= since_ms)
+            .collect();
+        Ok(Response::Alerts { items })
     }
 
     fn audit_export(&self, l: &Login, out: &mut UnixStream) -> io::Result<Result<(), Response>> {
@@ -1504,6 +1540,41 @@ impl Shared {
             self.sessions.logoff_user(name);
         }
         Ok(Response::Provisioned { otpauth_uri: uri })
+    }
+}
+
+/// An alert as the console shows it.
+fn alert_item(a: &Alert) -> AlertItem {
+    let (who, detail, at) = match a {
+        Alert::RepeatedFailedLogins {
+            subject, count, at, ..
+        } => {
+            let who = match subject {
+                Counted::User(u) => u.clone(),
+                Counted::Address(a) => a.clone(),
+                _ => Pii::new(String::new()),
+            };
+            (who, format!("{count} failures"), *at)
+        }
+        Alert::NewNetwork {
+            user, network, at, ..
+        } => (user.clone(), network.expose().clone(), *at),
+        Alert::BreakTheGlass { user, at, .. } => (user.clone(), String::new(), *at),
+        Alert::OutsideWorkingHours { user, at, .. } => (user.clone(), String::new(), *at),
+        Alert::ManyPatients {
+            user, distinct, at, ..
+        } => (user.clone(), format!("{distinct} patients"), *at),
+        Alert::BulkReads {
+            user, reads, at, ..
+        } => (user.clone(), format!("{reads} reads"), *at),
+        _ => (Pii::new(String::new()), String::new(), Timestamp(0)),
+    };
+    AlertItem {
+        kind: alert_kind(a).to_owned(),
+        seq: alert_seq(a).unwrap_or(0),
+        at_ms: at.0,
+        who,
+        detail: Pii::new(detail),
     }
 }
 

@@ -115,6 +115,11 @@ pub enum Request {
     CallRecords(CallRecordQuery),
     /// Verifies the audit log with its public key alone.
     AuditVerify,
+    /// The monitoring rules' alerts, replayed over the audit log.
+    AuditAlerts {
+        /// Only those raised at or after this time (Unix seconds).
+        since: Option<u64>,
+    },
     /// Streams every audit record as one JSON object per line.
     AuditExport,
     /// Adds an account.
@@ -171,6 +176,24 @@ pub enum ErrorKind {
     Busy,
     /// The server failed (storage, audit log); nothing secret is said.
     Internal,
+}
+
+/// One alert of the monitoring rules. Who it is about and its detail are
+/// PHI-adjacent (people, addresses): `<redacted>` in `Debug`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertItem {
+    /// Its kind (`repeated-failed-logins`, `new-network`,
+    /// `break-the-glass`, `outside-working-hours`, `many-patients`,
+    /// `bulk-reads`).
+    pub kind: String,
+    /// The audit record that raised it.
+    pub seq: u64,
+    /// When (the record's time, milliseconds since the Unix epoch).
+    pub at_ms: u64,
+    /// The user (or, for failures counted per address, the address).
+    pub who: Pii<String>,
+    /// A count or a network, by kind.
+    pub detail: Pii<String>,
 }
 
 /// Which call detail records to list.
@@ -241,6 +264,11 @@ pub enum Response {
         /// Batches in the vault that could not be read (damaged); the
         /// vault's audit hook recorded each failure.
         unreadable: u64,
+    },
+    /// The alerts the monitoring rules raise over the audit log.
+    Alerts {
+        /// Oldest first.
+        items: Vec<AlertItem>,
     },
     /// An export starts: data frames follow, then [`Response::StreamEnd`].
     ExportStart {
