@@ -14,6 +14,11 @@
 //!   SRTP with an 80-bit tag on both legs from which no tone can be
 //!   recovered.
 //!
+//! - linphonec calls baresip through the PBX: its INVITE answers the PBX's
+//!   407 with SHA-256 digest, baresip answers on its own, and what baresip
+//!   decodes (dumped by its `sndfile` module) carries the 440 Hz tone
+//!   linphonec plays from a WAV file (`soundcard use files`, `play FILE`).
+//!
 //! linphonec needs a HOME holding its data directory; it verifies the
 //! server's certificate by DNS name, which is why it addresses the PBX as
 //! `localhost` (IPv6 off, so 127.0.0.1). A missing linphonec, baresip or
@@ -273,5 +278,150 @@ async fn baresip_calls_linphonec_through_the_pbx_over_tls_and_srtp() {
     assert!(
         frames_with_tone(&in_clear, 8000, 440.0) < 0.05,
         "the tone is readable on the wire"
+    );
+}
+
+const OUT_MEDIA_PORTS: (u16, u16) = (47300, 47399);
+
+/// Six seconds of a 440 Hz sine, 8 kHz 16-bit mono PCM, as a WAV file.
+fn tone_wav(path: &std::path::Path) {
+    let samples: Vec<i16> = (0..48_000u32)
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            (8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()).round() as i16
+        })
+        .collect();
+    let data_len = u32::try_from(samples.len() * 2).unwrap();
+    let mut wav = Vec::with_capacity(44 + samples.len() * 2);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, wav).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_calls_baresip_through_the_pbx_over_tls_and_srtp() {
+    let ca = Ca::new("carevox test CA");
+    let (server, audit, _dir) = pbx(&ca, OUT_MEDIA_PORTS).await;
+    let addr = server.addr();
+    // Alice (baresip) answers on her own and dumps what she decodes.
+    let alice = start_baresip(
+        &ca.pem,
+        &format!(
+            "<sip:alice@127.0.0.1:{};transport=tls>;auth_pass=alice-secret;regint=60;\
+             mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto",
+            addr.port()
+        ),
+        None,
+        "module sndfile.so\nsnd_path {home}\n",
+    );
+    assert!(
+        appears(
+            || alice.log().to_lowercase(),
+            "200 ok",
+            Duration::from_secs(15)
+        )
+        .await,
+        "baresip did not register:\n{}",
+        alice.log()
+    );
+    let mut bob = linphonec(
+        &ca.pem,
+        addr,
+        "media_encryption=srtp\nmedia_encryption_mandatory=1\n",
+        &[],
+    );
+    bob_registered(&audit, &bob).await;
+    let tone = bob.home().path().join("tone.wav");
+    tone_wav(&tone);
+    bob.send("soundcard use files").unwrap();
+    bob.send(&format!("play {}", tone.display())).unwrap();
+    bob.send("soundcard show").unwrap();
+    assert!(
+        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
+        "linphonec did not switch to files:\n{}",
+        bob.log()
+    );
+    // Addressed to the PBX by name (linphonec checks the certificate's).
+    bob.send(&format!(
+        "call sip:alice@localhost:{};transport=tls",
+        addr.port()
+    ))
+    .unwrap();
+    assert!(
+        appears(
+            || alice.log().to_lowercase(),
+            "call established",
+            Duration::from_secs(30)
+        )
+        .await,
+        "the call was not established:\n{}\nlinphonec:\n{}",
+        alice.log(),
+        bob.read("linphonec.log")
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.shutdown().await;
+    assert!(
+        appears(
+            || alice.log().to_lowercase(),
+            "session closed",
+            Duration::from_secs(15)
+        )
+        .await,
+        "baresip's call never ended:\n{}",
+        alice.log()
+    );
+    // The caller's INVITE was authenticated with SHA-256 (no MD5 for Bob).
+    let log = bob.read("linphonec.log");
+    assert!(
+        log.contains("SIP/2.0 407"),
+        "no challenge in linphonec's log"
+    );
+    let answer = log
+        .lines()
+        .find(|l| l.starts_with("Proxy-Authorization:"))
+        .expect("linphonec answered the challenge");
+    assert!(answer.contains("algorithm=SHA-256"), "{answer}");
+    let started = audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.event == EventType::CallStart && r.actor.user_id.expose() == "bob")
+        .count();
+    assert!(
+        started >= 2,
+        "the call's start and answer are audited as Bob's"
+    );
+    drop(bob);
+    let dumps = alice.home().path().to_owned();
+    let dec = std::fs::read_dir(&dumps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no decoded dump in {}:\n{}", dumps.display(), alice.log()));
+    let (samples, rate, _) = wav_samples(&dec);
+    assert!(
+        rate > 0 && samples.len() as u32 >= rate,
+        "{} samples at {rate} Hz",
+        samples.len()
+    );
+    let share = frames_with_tone(&samples, rate, 440.0);
+    assert!(
+        share > 0.5,
+        "Alice hears linphonec's tone in {share} of the frames"
     );
 }
