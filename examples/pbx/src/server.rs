@@ -404,10 +404,11 @@ enum Then {
     CallerDialog {
         number: u64,
     },
-    /// The 2xx to a REGISTER of `user`: messages held for them go to the
-    /// phone now.
+    /// The 2xx to a REGISTER of `user` from `source`: messages held for
+    /// them go to that phone now.
     Registered {
         user: Pii<String>,
+        source: SocketAddr,
     },
     /// The 2xx accepting (or refreshing, in `dialog`) a message-summary
     /// subscription to `mailbox` for `expires` seconds (0: ending it): its
@@ -680,7 +681,9 @@ impl Core {
                     (Then::Subscribed { .. }, Err(e)) => {
                         debug!(txn = %h.id, error = %e, "subscription not accepted");
                     }
-                    (Then::Registered { user }, Ok(_)) => self.deliver_held(&user).await,
+                    (Then::Registered { user, source }, Ok(_)) => {
+                        self.deliver_held(&user, source).await;
+                    }
                     (Then::Registered { .. }, Err(e)) => {
                         debug!(txn = %h.id, error = %e, "response not sent");
                     }
@@ -949,6 +952,7 @@ impl Core {
                     {
                         Then::Registered {
                             user: Pii::new(user),
+                            source: origin.source,
                         }
                     }
                     _ => Then::Nothing,
@@ -1467,7 +1471,7 @@ impl Core {
             return;
         }
         text.body = Bytes::copy_from_slice(request.body());
-        match self.send_text(&text).await {
+        match self.send_text(&text, None).await {
             Some(out) => {
                 self.relays.insert(out, Relay { incoming: id, text });
             }
@@ -1476,15 +1480,15 @@ impl Core {
         }
     }
 
-    /// Sends `text` to the recipient's phone (the first live binding, over
-    /// the connection it registered on); `None` without one.
-    async fn send_text(&mut self, text: &Text) -> Option<TransactionId> {
+    /// Sends `text` to the recipient's phone over the connection it
+    /// registered on: the live binding registered from `from` if given and
+    /// found, else the first; `None` without one.
+    async fn send_text(&mut self, text: &Text, from: Option<SocketAddr>) -> Option<TransactionId> {
         let recipient = text.recipient.expose();
-        let (contact, source, transport) = self
-            .registrar
-            .location()
-            .lookup(recipient, unix_now())
-            .first()
+        let bindings = self.registrar.location().lookup(recipient, unix_now());
+        let (contact, source, transport) = from
+            .and_then(|f| bindings.iter().find(|b| *b.source.expose() == f))
+            .or_else(|| bindings.first())
             .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport))?;
         let kind = match transport {
             BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
@@ -1575,9 +1579,9 @@ impl Core {
         }
     }
 
-    /// Sends `user`'s held messages to their phone, oldest object id first;
-    /// each is removed from the vault once the phone answers 2xx.
-    async fn deliver_held(&mut self, user: &Pii<String>) {
+    /// Sends `user`'s held messages to the phone that registered from
+    /// `source`; each is removed from the vault once the phone answers 2xx.
+    async fn deliver_held(&mut self, user: &Pii<String>, source: SocketAddr) {
         let pending: HashSet<String> = self.deliveries.values().map(|(o, _)| o.clone()).collect();
         for object in self.held_texts.of(user.expose()) {
             if pending.contains(&object) {
@@ -1616,7 +1620,7 @@ impl Core {
                 content_type: meta.content_type.clone(),
                 body: Bytes::from(body),
             };
-            match self.send_text(&text).await {
+            match self.send_text(&text, Some(source)).await {
                 Some(out) => {
                     self.deliveries.insert(out, (object, text));
                 }

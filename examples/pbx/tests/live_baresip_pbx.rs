@@ -8,6 +8,12 @@
 //! length of each leg's suite (80 bits on Alice's AES-CM leg, 128 on Bob's
 //! AES-GCM leg) from which no tone can be recovered.
 //!
+//! Text messages (RFC 3428) reach baresip through the PBX: one sent by the
+//! SDK's softphone while Bob's baresip is registered is passed on at once
+//! (baresip answers 200 only once its message listener has it); one sent
+//! while that baresip is gone is held in the vault (202) and delivered
+//! when a new baresip registers as Bob.
+//!
 //! A missing baresip or tshark fails the test, naming `.ci/install-deps`.
 #![allow(
     clippy::disallowed_methods,
@@ -40,7 +46,7 @@ use common::{Capture, Users, frames_with_tone};
 
 const MEDIA_PORTS: (u16, u16) = (47000, 47099);
 
-async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
+async fn pbx(ca: &Ca) -> (Server, Arc<Capture>, tempfile::TempDir) {
     let id = ca.issue(&["127.0.0.1"]);
     let config = Config::from_toml(
         "[server]\nrealm = \"carevox.test\"\ndomains = [\"127.0.0.1\"]\n\
@@ -48,6 +54,7 @@ async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
     )
     .unwrap();
     let rng = Arc::new(SystemRandom::new());
+    let audit = Arc::new(Capture::default());
     let registrar = Registrar::new(
         RegistrarSettings::from_config(&config, "pbx-test"),
         &[5u8; 32],
@@ -66,14 +73,14 @@ async fn pbx(ca: &Ca) -> (Server, tempfile::TempDir) {
             registrar,
             users: Arc::new(Users::with_passwords(&["alice", "bob"], Md5Use::Only)),
             vault,
-            audit: Arc::new(Capture::default()),
+            audit: audit.clone(),
             rng,
             tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
         },
     )
     .await
     .unwrap();
-    (server, dir)
+    (server, audit, dir)
 }
 
 /// baresip as `user` of the PBX at `pbx` (see carevox-testkit's
@@ -107,7 +114,7 @@ async fn wait_for(peer: &Peer, text: &str, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     let ca = Ca::new("carevox test CA");
-    let (server, _dir) = pbx(&ca).await;
+    let (server, _audit, _dir) = pbx(&ca).await;
     let addr = server.addr();
     let tshark = capture(MEDIA_PORTS);
     // Give tshark time to open the interface.
@@ -174,4 +181,83 @@ fn bob_keep(bob: Peer) -> Peer {
         "Bob hears Alice's tone in {share} of the frames"
     );
     bob
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_messages_reach_baresip_at_once_or_when_it_registers() {
+    use carevox::sip::auth::Password;
+    use carevox::sip::sdp::crypto::CryptoSuite;
+    use carevox_pbx::media::Source;
+    use carevox_pbx::phone::{Phone, PhoneConfig};
+    use carevox_transport::TlsClientConfig;
+
+    let ca = Ca::new("carevox test CA");
+    let (server, audit, _dir) = pbx(&ca).await;
+    let addr = server.addr();
+    let mut alice = Phone::start(
+        PhoneConfig {
+            user: "alice".to_owned().into(),
+            domain: "127.0.0.1".to_owned(),
+            password: Password::new("alice-secret"),
+            pbx: addr,
+            server_name: "127.0.0.1".to_owned(),
+            tls: TlsClientConfig::builder(vec![ca.cert.clone()])
+                .build()
+                .unwrap(),
+            media_ip: "127.0.0.1".parse().unwrap(),
+            source: Source::Silent,
+            suites: vec![CryptoSuite::AesCm128HmacSha1_80],
+            allow_md5: true,
+        },
+        Arc::new(SystemRandom::new()),
+    )
+    .await
+    .unwrap();
+    alice.register(300).await.unwrap();
+
+    let bob = baresip(&ca.pem, addr, "bob", "", None);
+    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
+    let status = alice
+        .message("bob", "text/plain", b"Lab results are ready")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    // baresip answers 200 only to a text/plain MESSAGE it handed to its
+    // message listener.
+    assert_eq!(deliveries(&audit), ["relayed"]);
+    drop(bob);
+
+    // Bob's phone is gone (its binding is not yet expired): the PBX cannot
+    // reach it and holds the message.
+    let status = alice
+        .message("bob", "text/plain", b"Please call the clinic")
+        .await
+        .unwrap();
+    assert_eq!(status, 202);
+    let bob = baresip(&ca.pem, addr, "bob", "", None);
+    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
+    let until = Instant::now() + Duration::from_secs(10);
+    while deliveries(&audit).len() < 3 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(deliveries(&audit), ["relayed", "held", "delivered"]);
+    drop(bob);
+    server.shutdown().await;
+}
+
+/// How each text message went, in the PBX's audit records.
+fn deliveries(audit: &Capture) -> Vec<String> {
+    audit
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.event == carevox::audit::EventType::Other("message".into()))
+        .filter_map(|r| {
+            r.details
+                .iter()
+                .find(|d| d.key.expose() == "delivery")
+                .map(|d| d.value.expose().clone())
+        })
+        .collect()
 }
