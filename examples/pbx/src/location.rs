@@ -211,13 +211,16 @@ impl LocationService {
         self.users.len()
     }
 
-    /// The user's live bindings at `now`, highest `q` first (then the most
-    /// recently written first).
+    /// The user's live bindings at `now`, highest `q` first, then the
+    /// latest expiry, then the one added last.
     pub fn lookup(&self, user: &str, now: u64) -> Vec<&Binding> {
+        // Newest written first, so that equal `q` and expiry (two
+        // registrations within a second: a phone restarted) still put
+        // the newer binding first.
         let mut live: Vec<&Binding> = self
             .users
             .get(&Pii::new(user.to_owned()))
-            .map(|b| b.iter().filter(|b| b.is_live(now)).collect())
+            .map(|b| b.iter().rev().filter(|b| b.is_live(now)).collect())
             .unwrap_or_default();
         live.sort_by(|a, b| b.q.cmp(&a.q).then(b.expires_at.cmp(&a.expires_at)));
         live
@@ -448,6 +451,13 @@ mod tests {
         assert_eq!((e.removed, e.contacts), (1, 2));
         assert_eq!(loc.expire_user("a", 130), None);
         assert_eq!(loc.next_expiry(), Some(150));
+        // Equal q and expiry (a phone restarted within the second): the
+        // binding added last comes first.
+        let old = binding("sip:b@192.0.2.4", uri_key("sip:b@192.0.2.4"), 200);
+        let new = binding("sip:b@192.0.2.5", uri_key("sip:b@192.0.2.5"), 200);
+        loc.apply("b", vec![Change::Upsert(old)], 100).unwrap();
+        loc.apply("b", vec![Change::Upsert(new)], 100).unwrap();
+        assert_eq!(loc.lookup("b", 130)[0].contact.expose(), "sip:b@192.0.2.5");
     }
 
     #[test]
