@@ -543,6 +543,15 @@ fn is_message_summary(request: &Message) -> bool {
         .is_some_and(|e| e.trim().eq_ignore_ascii_case(mwi::EVENT))
 }
 
+/// The SIP core's and the transport's names for a binding's transport.
+fn kinds_of(transport: BindingTransport) -> (SipKind, TransportKind) {
+    match transport {
+        BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
+        BindingTransport::Tcp => (SipKind::Tcp, TransportKind::Tcp),
+        _ => (SipKind::Udp, TransportKind::Udp),
+    }
+}
+
 fn binding_transport(kind: TransportKind) -> BindingTransport {
     match kind {
         TransportKind::Udp => BindingTransport::Udp,
@@ -575,9 +584,7 @@ impl Core {
                 done = &mut stop => {
                     self.end_all().await;
                     self.commit().await;
-                    if let Some(cdrs) = self.cdrs.take() {
-                        cdrs.close().await;
-                    }
+                    self.close_cdrs().await;
                     if let Ok(done) = done {
                         let _ = done.send(());
                     }
@@ -586,9 +593,7 @@ impl Core {
                 e = events.recv() => {
                     let Some(first) = e else {
                         self.commit().await;
-                        if let Some(cdrs) = self.cdrs.take() {
-                            cdrs.close().await;
-                        }
+                        self.close_cdrs().await;
                         break;
                     };
                     // Every event already waiting joins this batch.
@@ -753,6 +758,13 @@ impl Core {
             talk_secs,
             disposition,
             ended_by: by.into(),
+        }
+    }
+
+    /// Seals the call detail records still waiting and stops the writer.
+    async fn close_cdrs(&mut self) {
+        if let Some(cdrs) = self.cdrs.take() {
+            cdrs.close().await;
         }
     }
 
@@ -1173,11 +1185,7 @@ impl Core {
             return Err(CalleeError::Gone);
         };
         let domain = &self.settings.domain;
-        let kind = match transport {
-            BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
-            BindingTransport::Tcp => (SipKind::Tcp, TransportKind::Tcp),
-            _ => (SipKind::Udp, TransportKind::Udp),
-        };
+        let kind = kinds_of(transport);
         let mut out = Outgoing::new(
             "INVITE",
             contact,
@@ -1490,11 +1498,7 @@ impl Core {
             .and_then(|f| bindings.iter().find(|b| *b.source.expose() == f))
             .or_else(|| bindings.first())
             .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport))?;
-        let kind = match transport {
-            BindingTransport::Tls => (SipKind::Tls, TransportKind::Tls),
-            BindingTransport::Tcp => (SipKind::Tcp, TransportKind::Tcp),
-            _ => (SipKind::Udp, TransportKind::Udp),
-        };
+        let kind = kinds_of(transport);
         let domain = &self.settings.domain;
         let mut out = Outgoing::new(
             "MESSAGE",

@@ -41,7 +41,7 @@ use ring::rand::SystemRandom;
 
 mod common;
 
-use common::live::{capture, pcmu_packets, stop_capture, wav_samples};
+use common::live::{capture, decoded_dump, pcmu_packets, stop_capture};
 use common::{Capture, Users, frames_with_tone};
 
 const MEDIA_PORTS: (u16, u16) = (47000, 47099);
@@ -162,19 +162,7 @@ async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
 
 /// Bob's decoded audio, checked after the call.
 fn bob_keep(bob: Peer) -> Peer {
-    let dumps = bob.home().path().to_owned();
-    let dec = std::fs::read_dir(&dumps)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("no decoded dump in {}:\n{}", dumps.display(), bob.log()));
-    let (samples, rate, _) = wav_samples(&dec);
-    assert!(
-        rate > 0 && samples.len() as u32 >= rate,
-        "{} samples at {rate} Hz",
-        samples.len()
-    );
+    let (samples, rate) = decoded_dump(&bob);
     let share = frames_with_tone(&samples, rate, 440.0);
     assert!(
         share > 0.6,

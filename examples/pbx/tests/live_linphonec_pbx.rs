@@ -50,7 +50,9 @@ use ring::rand::SystemRandom;
 
 mod common;
 
-use common::live::{appears, capture, detail, pcmu_packets, registered, stop_capture, wav_samples};
+use common::live::{
+    appears, capture, decoded_dump, detail, pcmu_packets, registered, stop_capture, wav_samples,
+};
 use common::{Capture, Users, frames_with_tone};
 
 const REALM: &str = "carevox.test";
@@ -406,19 +408,7 @@ async fn linphonec_calls_baresip_through_the_pbx_over_tls_and_srtp() {
         "the call's start and answer are audited as Bob's"
     );
     drop(bob);
-    let dumps = alice.home().path().to_owned();
-    let dec = std::fs::read_dir(&dumps)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .unwrap_or_else(|| panic!("no decoded dump in {}:\n{}", dumps.display(), alice.log()));
-    let (samples, rate, _) = wav_samples(&dec);
-    assert!(
-        rate > 0 && samples.len() as u32 >= rate,
-        "{} samples at {rate} Hz",
-        samples.len()
-    );
+    let (samples, rate) = decoded_dump(&alice);
     let share = frames_with_tone(&samples, rate, 440.0);
     assert!(
         share > 0.5,

@@ -150,3 +150,23 @@ pub fn pcmu_packets(payloads: &[Vec<u8>]) -> Vec<&Vec<u8>> {
         .filter(|p| p.len() >= 12 && p[0] >> 6 == 2 && p[1] & 0x7f == 0)
         .collect()
 }
+
+/// The audio a baresip peer decoded during its call (its `sndfile`
+/// module's `*-dec.wav` dump in its HOME): samples and rate; fails the
+/// test without one or with less than a second.
+pub fn decoded_dump(peer: &carevox_testkit::peer::Peer) -> (Vec<i16>, u32) {
+    let dumps = peer.home().path().to_owned();
+    let dec = std::fs::read_dir(&dumps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("no decoded dump in {}:\n{}", dumps.display(), peer.log()));
+    let (samples, rate, _) = wav_samples(&dec);
+    assert!(
+        rate > 0 && samples.len() as u64 >= u64::from(rate),
+        "{} samples at {rate} Hz",
+        samples.len()
+    );
+    (samples, rate)
+}
