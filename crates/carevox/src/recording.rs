@@ -319,3 +319,317 @@ impl<'v> Recorder<'v> {
         Ok(self.writer.finish()?)
     }
 }
+
+/// Who is heard in a [`CallRecorder`]: one of the call's two parties (for
+/// a [`MediaRelay`](crate::relay::MediaRelay), its legs A and B), or the
+/// recording side itself (an announcement that the call is recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Speaker {
+    /// The first party (a relay's leg A, the caller).
+    A,
+    /// The second party (a relay's leg B, the callee).
+    B,
+    /// Media the recording side plays itself.
+    Own,
+}
+
+impl Speaker {
+    fn index(self) -> usize {
+        match self {
+            Speaker::A => 0,
+            Speaker::B => 1,
+            Speaker::Own => 2,
+        }
+    }
+}
+
+/// Settings of a [`CallRecorder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallRecorderConfig {
+    /// The law of the samples recorded and written.
+    pub law: G711,
+    /// The longest recording (default 4 hours); past it,
+    /// [`CallRecorder::push`] answers [`Pushed::Full`].
+    pub max_duration: Duration,
+    /// How long a moment of the recording stays open for packets that
+    /// arrive late (default 200 ms): what lies further back than this
+    /// behind the latest arrival is mixed, encoded and written.
+    pub delay: Duration,
+    /// How far ahead of its arrival a packet's timestamp may place it
+    /// (default 1 s). A stream whose timestamps run further ahead (a jump
+    /// after hold, a lying peer), or fall behind what is already written
+    /// (a slow clock), is placed again at its arrival.
+    pub max_ahead: Duration,
+}
+
+impl CallRecorderConfig {
+    /// The defaults for `law`.
+    pub fn new(law: G711) -> CallRecorderConfig {
+        CallRecorderConfig {
+            law,
+            max_duration: Duration::from_secs(4 * 3600),
+            delay: Duration::from_millis(200),
+            max_ahead: Duration::from_secs(1),
+        }
+    }
+
+    /// Sets [`CallRecorderConfig::max_duration`].
+    pub fn with_max_duration(mut self, d: Duration) -> CallRecorderConfig {
+        self.max_duration = d;
+        self
+    }
+
+    /// Sets [`CallRecorderConfig::delay`].
+    pub fn with_delay(mut self, d: Duration) -> CallRecorderConfig {
+        self.delay = d;
+        self
+    }
+}
+
+/// Counters of a call recording.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallRecorderStats {
+    /// Samples written (mixed, silence included).
+    pub samples: u64,
+    /// Packets placed into the mix.
+    pub placed: u64,
+    /// Packets skipped as repeated, reordered or later than what was
+    /// already written.
+    pub late: u64,
+    /// Times a stream was placed again at its arrival.
+    pub realigned: u64,
+    /// Packets of another stream than a speaker's current one, skipped.
+    pub other_streams: u64,
+    /// Packets of other payload types skipped.
+    pub other_payloads: u64,
+}
+
+/// Where one speaker's stream is placed in the recording.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    ssrc: u32,
+    /// The RTP timestamp of the sample after the last one placed.
+    next_ts: u32,
+    /// The recording position (in samples) of that sample.
+    next_pos: u64,
+    /// When its last packet arrived (in samples since the start).
+    last_arrival: u64,
+}
+
+/// Both sides of a call, mixed into one channel and written into a vault
+/// object as the call goes.
+///
+/// A [`Recorder`] keeps one stream's own timing; two parties' streams have
+/// unrelated RTP timestamps and clocks, so a call recorder places each by
+/// its arrival: a speaker's first packet lands where it arrived (the time
+/// since the recording started, given by the caller with each packet), and
+/// its next packets follow by their RTP timestamps, so that jitter does not
+/// bend the speech and a lost packet leaves silence of its length. Every
+/// speaker's samples are added into one mix; a moment of the mix is encoded
+/// and written once it lies [`CallRecorderConfig::delay`] behind the latest
+/// arrival, so memory stays bounded (about `delay + max_ahead` of samples)
+/// however long the call. Moments nobody spoke in are silence.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use carevox::audio::G711;
+/// use carevox::recording::{CallRecorder, CallRecorderConfig, Speaker};
+/// use carevox::vault::{MemoryBackend, Metadata, Vault};
+/// # #[allow(clippy::disallowed_methods)]
+/// let rng = ring::rand::SystemRandom::new();
+/// # let dir = tempfile::tempdir()?;
+/// # let keys = carevox::vault::LocalKeyFile::create(dir.path().join("k"), &rng)?;
+/// let vault = Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys));
+/// let metadata = Metadata::new("rec-1", G711::Pcmu.media_type(), 1_700_000_000, 1_800_000_000);
+/// let mut recorder =
+///     CallRecorder::start(&vault, &rng, metadata, CallRecorderConfig::new(G711::Pcmu))?;
+/// let packet = |ssrc: u32, seq: u16, sample: i16| {
+///     let mut p = vec![0x80, 0];
+///     p.extend_from_slice(&seq.to_be_bytes());
+///     p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+///     p.extend_from_slice(&ssrc.to_be_bytes());
+///     p.extend_from_slice(&[G711::Pcmu.encode(sample); 160]);
+///     p
+/// };
+/// // Both parties speak in the same 20 ms: their samples add up.
+/// recorder.push(Speaker::A, Duration::ZERO, &packet(1, 7, 1000))?;
+/// recorder.push(Speaker::B, Duration::ZERO, &packet(2, 900, 2000))?;
+/// let info = recorder.finish(Duration::from_millis(20))?;
+/// assert_eq!(info.len, 160);
+/// let (_, mixed) = vault.get("rec-1")?;
+/// let sample = G711::Pcmu.decode(mixed[0]);
+/// assert!((2900..=3100).contains(&sample));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CallRecorder<'v> {
+    writer: ObjectWriter<'v>,
+    config: CallRecorderConfig,
+    placements: [Option<Placement>; 3],
+    /// The mix from position `written` on.
+    mix: std::collections::VecDeque<i32>,
+    /// Samples written so far (the position where `mix` starts).
+    written: u64,
+    /// The end of the furthest samples placed.
+    high: u64,
+    /// The latest arrival seen (in samples since the start).
+    latest: u64,
+    limit: u64,
+    delay: u64,
+    max_ahead: u64,
+    stats: CallRecorderStats,
+    out: Vec<u8>,
+}
+
+impl<'v> CallRecorder<'v> {
+    /// Starts the object described by `metadata` (its content type should
+    /// be [`G711::media_type`]) in `vault`.
+    pub fn start(
+        vault: &'v Vault,
+        rng: &dyn SecureRandom,
+        metadata: Metadata,
+        config: CallRecorderConfig,
+    ) -> Result<CallRecorder<'v>, RecordingError> {
+        let writer = vault.writer(rng, metadata)?;
+        Ok(CallRecorder {
+            writer,
+            placements: [None; 3],
+            mix: std::collections::VecDeque::new(),
+            written: 0,
+            high: 0,
+            latest: 0,
+            limit: samples_in(config.max_duration),
+            delay: samples_in(config.delay),
+            max_ahead: samples_in(config.max_ahead),
+            config,
+            stats: CallRecorderStats::default(),
+            out: Vec::with_capacity(1024),
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CallRecorderStats {
+        self.stats
+    }
+
+    /// Places the samples of one plaintext RTP packet that `speaker` sent
+    /// and that arrived `at` after the recording started, and writes what
+    /// no late packet can change any more.
+    pub fn push(
+        &mut self,
+        speaker: Speaker,
+        at: Duration,
+        packet: &[u8],
+    ) -> Result<Pushed, RecordingError> {
+        let rtp = parse_rtp(packet)?;
+        let arrival = samples_in(at).max(self.latest);
+        self.latest = arrival;
+        if self.written >= self.limit {
+            return Ok(Pushed::Full);
+        }
+        // What no packet arriving now may change is written first, so that
+        // the mix held never spans more than `delay + max_ahead`.
+        self.flush(arrival.saturating_sub(self.delay))?;
+        Ok(self.place(speaker, arrival, &rtp))
+    }
+
+    /// Where `rtp` goes, and puts its samples into the mix.
+    fn place(&mut self, speaker: Speaker, arrival: u64, rtp: &Rtp<'_>) -> Pushed {
+        if rtp.payload_type != self.config.law.payload_type() {
+            self.stats.other_payloads += 1;
+            return Pushed::Skipped(Skip::OtherPayload);
+        }
+        if rtp.payload.is_empty() {
+            return Pushed::Skipped(Skip::Empty);
+        }
+        let slot = speaker.index();
+        let current = self.placements.get(slot).copied().flatten();
+        let from_ts = match current {
+            None => None,
+            Some(p) if p.ssrc != rtp.ssrc => {
+                // A new stream replaces one that went quiet (a phone that
+                // restarted its stream); beside a live one it is skipped.
+                if arrival.saturating_sub(p.last_arrival) <= self.delay {
+                    self.stats.other_streams += 1;
+                    return Pushed::Skipped(Skip::OtherStream);
+                }
+                None
+            }
+            Some(p) => {
+                let ahead = rtp.timestamp.wrapping_sub(p.next_ts);
+                if ahead >= 1 << 31 {
+                    self.stats.late += 1;
+                    return Pushed::Skipped(Skip::Late);
+                }
+                Some((p, p.next_pos.saturating_add(u64::from(ahead))))
+            }
+        };
+        let pos = match from_ts {
+            Some((_, pos)) if pos >= self.written && pos <= arrival + self.max_ahead => pos,
+            Some((p, _)) => {
+                self.stats.realigned += 1;
+                arrival.max(p.next_pos).max(self.written)
+            }
+            None => arrival.max(self.written),
+        };
+        let len = u64::try_from(rtp.payload.len()).unwrap_or(u64::MAX);
+        let end = pos.saturating_add(len).min(self.limit);
+        let start = usize::try_from(pos - self.written).unwrap_or(usize::MAX);
+        let count = usize::try_from(end.saturating_sub(pos)).unwrap_or(0);
+        if self.mix.len() < start.saturating_add(count) {
+            self.mix.resize(start.saturating_add(count), 0);
+        }
+        for (i, byte) in rtp.payload.iter().take(count).enumerate() {
+            if let Some(s) = self.mix.get_mut(start + i) {
+                *s += i32::from(self.config.law.decode(*byte));
+            }
+        }
+        if let Some(p) = self.placements.get_mut(slot) {
+            *p = Some(Placement {
+                ssrc: rtp.ssrc,
+                next_ts: rtp
+                    .timestamp
+                    .wrapping_add(u32::try_from(len).unwrap_or(u32::MAX)),
+                next_pos: pos.saturating_add(len),
+                last_arrival: arrival,
+            });
+        }
+        self.high = self.high.max(end);
+        self.stats.placed += 1;
+        Pushed::Written {
+            samples: u64::try_from(count).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Encodes and writes the mix up to position `upto` (silence where
+    /// nobody spoke).
+    fn flush(&mut self, upto: u64) -> Result<(), RecordingError> {
+        let upto = upto.min(self.limit);
+        while self.written < upto {
+            let n = usize::try_from((upto - self.written).min(1024)).unwrap_or(1024);
+            self.out.clear();
+            for _ in 0..n {
+                let s = self.mix.pop_front().unwrap_or(0);
+                // A loud moment of both parties saturates.
+                let clipped = i16::try_from(s).unwrap_or(if s < 0 { i16::MIN } else { i16::MAX });
+                self.out.push(self.config.law.encode(clipped));
+            }
+            self.writer.update(&self.out)?;
+            self.written += u64::try_from(n).unwrap_or(u64::MAX);
+            self.stats.samples = self.written;
+        }
+        Ok(())
+    }
+
+    /// Writes the rest of the mix, up to `at` after the start or the last
+    /// sample placed, whichever is later, and seals the object: it exists
+    /// in the vault once this returns.
+    pub fn finish(mut self, at: Duration) -> Result<ObjectInfo, RecordingError> {
+        let end = samples_in(at).max(self.high);
+        self.flush(end)?;
+        Ok(self.writer.finish()?)
+    }
+}

@@ -80,6 +80,10 @@ pub struct VaultAuditConfig {
     pub object_kind: ObjectKind,
     /// The source id of the records.
     pub source: String,
+    /// Objects whose id starts with one of these prefixes are of another
+    /// kind, with their own event type (a vault holding voicemail and call
+    /// recordings): the first prefix that matches wins.
+    pub by_prefix: Vec<(String, EventType, ObjectKind)>,
 }
 
 impl VaultAuditConfig {
@@ -89,6 +93,7 @@ impl VaultAuditConfig {
             event: EventType::VoicemailAccess,
             object_kind: ObjectKind::Voicemail,
             source: source.to_owned(),
+            by_prefix: Vec::new(),
         }
     }
 
@@ -98,7 +103,23 @@ impl VaultAuditConfig {
             event: EventType::RecordingAccess,
             object_kind: ObjectKind::Recording,
             source: source.to_owned(),
+            by_prefix: Vec::new(),
         }
+    }
+
+    /// Names objects whose id starts with `prefix` as `kind`, their
+    /// records as `event`.
+    pub fn with_prefix(mut self, prefix: &str, event: EventType, kind: ObjectKind) -> Self {
+        self.by_prefix.push((prefix.to_owned(), event, kind));
+        self
+    }
+
+    /// The event type and object kind of the object `id`.
+    pub fn kind_of(&self, id: &str) -> (&EventType, &ObjectKind) {
+        self.by_prefix
+            .iter()
+            .find(|(p, _, _)| id.starts_with(p.as_str()))
+            .map_or((&self.event, &self.object_kind), |(_, e, k)| (e, k))
     }
 }
 
@@ -135,8 +156,9 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
         carevox_vault::Outcome::Success => (Outcome::Success, None),
         carevox_vault::Outcome::Failure(e) => (Outcome::SeriousFailure, Some(e.to_string())),
     };
+    let (event_type, kind) = config.kind_of(event.object_id);
     let mut r = Record::new(
-        config.event.clone(),
+        event_type.clone(),
         vault_action(event.operation),
         outcome,
         actor.at,
@@ -147,7 +169,7 @@ pub fn vault_record(event: &Event<'_>, actor: &VaultActor, config: &VaultAuditCo
     r.actor.auth = actor.auth.clone();
     r.entity.patient.clone_from(&actor.patient);
     r.entity.object = Some(ObjectRef {
-        kind: config.object_kind.clone(),
+        kind: kind.clone(),
         id: event.object_id.into(),
     });
     if let Some(decision) = &actor.emergency {

@@ -384,6 +384,46 @@ fn vault_operations_become_records() {
 }
 
 #[test]
+fn a_vault_of_two_kinds_names_each_object_by_its_prefix() {
+    let rng = SystemRandom::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Kept {
+        log: log(dir.path()),
+        records: Mutex::new(Vec::new()),
+    });
+    let config = VaultAuditConfig::voicemail("pbx").with_prefix(
+        "rec-",
+        EventType::RecordingAccess,
+        ObjectKind::Recording,
+    );
+    let hook = Arc::new(VaultAuditHook::new(
+        Arc::clone(&log),
+        config,
+        VaultActor::new("pbx", AuthMethod::None, Timestamp(NOW * 1000)),
+    ));
+    let keys = carevox::vault::LocalKeyFile::create(dir.path().join("vault.key"), &rng).unwrap();
+    let vault = Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)).with_hook(hook);
+    for id in ["vm-1", "rec-1", "xrec-1"] {
+        vault
+            .put(&rng, Metadata::new(id, "audio/PCMU", NOW, NOW + 10), b"..")
+            .unwrap();
+    }
+    let kept = log.records.lock().unwrap().clone();
+    let named: Vec<(EventType, ObjectKind)> = kept
+        .into_iter()
+        .map(|(_, r)| (r.event, r.entity.object.unwrap().kind))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            (EventType::VoicemailAccess, ObjectKind::Voicemail),
+            (EventType::RecordingAccess, ObjectKind::Recording),
+            (EventType::VoicemailAccess, ObjectKind::Voicemail),
+        ]
+    );
+}
+
+#[test]
 fn a_sink_stages_records_and_one_sync_makes_them_durable() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(log(dir.path()));

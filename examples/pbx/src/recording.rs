@@ -37,6 +37,5 @@ pub fn metadata(
 
 /// Whether the vault object `id`, with `metadata`, is a call recording.
 pub fn is_recording(id: &str, metadata: &Metadata) -> bool {
-    id.starts_with(RECORDING_PREFIX)
-        && metadata.get_label(crate::cdr::KIND_LABEL) == Some(KIND)
+    id.starts_with(RECORDING_PREFIX) && metadata.get_label(crate::cdr::KIND_LABEL) == Some(KIND)
 }

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use carevox::audit::monitor::Alert;
-use carevox::audit::{AuditLog, AuthMethod, LogConfig, Signer, Timestamp};
+use carevox::audit::{AuditLog, AuthMethod, EventType, LogConfig, ObjectKind, Signer, Timestamp};
 use carevox::audit_sink::{AlertHandler, AuditSink, Monitored, alert_kind, alert_seq};
 use carevox::redact::{Pii, Secret};
 use carevox::sip::auth::{Algorithm, Password, UserSecret};
@@ -199,6 +199,16 @@ fn key_file(path: &Path, rng: &dyn SecureRandom) -> Result<Secret<[u8; 32]>, Sto
     }
 }
 
+/// How the vault's audit records name its objects: voicemail, and call
+/// recordings by their id prefix.
+fn vault_audit_config() -> VaultAuditConfig {
+    VaultAuditConfig::voicemail("carevox-pbx").with_prefix(
+        crate::recording::RECORDING_PREFIX,
+        EventType::RecordingAccess,
+        ObjectKind::Recording,
+    )
+}
+
 /// The opened data directory.
 pub struct Store {
     /// The voicemail vault, auditing every operation.
@@ -326,7 +336,7 @@ impl Store {
         let hook = Arc::new(
             VaultAuditHook::new(
                 sink.clone(),
-                VaultAuditConfig::voicemail("carevox-pbx"),
+                vault_audit_config(),
                 VaultActor::new(
                     "voicemail-service",
                     AuthMethod::None,
@@ -339,7 +349,7 @@ impl Store {
         // The console sets its actor, with the time, before each command.
         let admin_hook = Arc::new(VaultAuditHook::new(
             sink.clone(),
-            VaultAuditConfig::voicemail("carevox-pbx"),
+            vault_audit_config(),
             VaultActor::new(
                 "admin-console",
                 AuthMethod::None,
