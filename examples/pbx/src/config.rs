@@ -59,6 +59,8 @@ pub struct Config {
     pub media: MediaSection,
     /// `[voicemail]`: when and how long.
     pub voicemail: VoicemailSection,
+    /// `[recording]`: which calls are recorded, and the announcement.
+    pub recording: RecordingSection,
     /// `[retention]`: how long stored data is kept.
     pub retention: RetentionSection,
     /// `[admin]`: the administrators' sessions.
@@ -380,6 +382,37 @@ impl Default for VoicemailSection {
     }
 }
 
+/// `[recording]`: which answered calls are recorded into the vault. A
+/// recorded call starts with an announcement both parties hear; there is
+/// no setting to record without one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RecordingSection {
+    /// Record every answered call. Default false.
+    pub all_calls: bool,
+    /// Record the calls these SIP users make or receive. Default none.
+    pub users: Vec<String>,
+    /// The announcement (an absolute path): a WAV file of 8 kHz mono
+    /// G.711 μ-law or A-law or 16-bit PCM, 0.1 to 60 seconds. Default: two
+    /// half-second 1400 Hz beeps.
+    pub announcement: Option<PathBuf>,
+    /// The longest recording of one call, in seconds (60 to 86 400); the
+    /// call goes on unrecorded past it. Default 14 400 (four hours).
+    pub max_recording_secs: u32,
+}
+
+impl Default for RecordingSection {
+    fn default() -> Self {
+        RecordingSection {
+            all_calls: false,
+            users: Vec::new(),
+            announcement: None,
+            max_recording_secs: 14_400,
+        }
+    }
+}
+
 /// `[retention]`: days after which stored data is purged.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -655,6 +688,13 @@ pub enum Problem {
     /// Working hours not written `HH:MM-HH:MM`, or empty ones.
     #[error("working hours must be written HH:MM-HH:MM, start and end different")]
     BadHours,
+    /// A user name that is empty, longer than 128 bytes or holds a
+    /// control character.
+    #[error("user {index} must be 1 to 128 characters without control characters")]
+    BadUser {
+        /// Its index in the list.
+        index: usize,
+    },
     /// A UTC offset not written `+HH:MM` or `-HH:MM`, or past ±14:00.
     #[error("the offset must be written +HH:MM or -HH:MM, at most 14:00")]
     BadOffset,
@@ -1045,6 +1085,23 @@ impl Config {
             1,
             1440,
         );
+
+        let r = &self.recording;
+        p.range(
+            &["recording", "max_recording_secs"],
+            r.max_recording_secs.into(),
+            60,
+            86_400,
+        );
+        p.duplicates(&["recording", "users"], &r.users);
+        for (index, user) in r.users.iter().enumerate() {
+            if user.is_empty() || user.len() > 128 || user.chars().any(|c| c.is_control()) {
+                p.push_at(&["recording", "users"], index, Problem::BadUser { index });
+            }
+        }
+        if let Some(path) = &r.announcement {
+            p.absolute(&["recording", "announcement"], path);
+        }
 
         p.range(
             &["audit", "checkpoint_interval_records"],

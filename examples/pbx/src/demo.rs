@@ -256,10 +256,7 @@ pub async fn run(
         store.nonce_secret.expose(),
     )
     .at("registrar")?;
-    let mut settings = ServerSettings::from_config(&config).ok_or_else(|| DemoError {
-        step: "settings",
-        message: "no listen address".into(),
-    })?;
+    let mut settings = ServerSettings::from_config(&config).at("settings")?;
     settings.listen = "127.0.0.1:0".parse().at("settings")?;
     settings.media_ip = LOCALHOST;
     settings.media_ports = (46000, 46999);

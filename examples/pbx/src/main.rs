@@ -335,8 +335,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         RegistrarSettings::from_config(&config, "carevox-pbx"),
         store.nonce_secret.expose(),
     )?;
-    let settings =
-        ServerSettings::from_config(&config).ok_or("no [tls] listen address or no domain")?;
+    let settings = ServerSettings::from_config(&config)?;
     // The configuration in force is the first record of the run.
     let mut loaded = Record::new(
         EventType::ConfigurationChange,

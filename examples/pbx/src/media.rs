@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use carevox::audio::G711;
 use carevox::media::SrtpSession;
+use carevox::recording::Speaker;
 use carevox::relay::{Channel, Leg, LegStats, MediaRelay, RelayError};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -284,14 +285,71 @@ fn log_refusal(leg: Leg, e: &RelayError) {
     debug!(leg = ?leg, error = %e, "media packet refused");
 }
 
+/// A plaintext RTP packet a relay hands to a call recording: who sent it,
+/// when it arrived (since the relay started) and the packet.
+#[derive(Debug)]
+pub struct Tapped {
+    /// The leg whose peer sent it, or [`Speaker::Own`] for the
+    /// announcement.
+    pub speaker: Speaker,
+    /// Its arrival, since the relay started.
+    pub at: Duration,
+    /// The plaintext RTP packet.
+    pub packet: Vec<u8>,
+}
+
+/// Where a tapped packet goes: a call recorder. Bounded: a recorder that
+/// does not keep up loses packets (counted), the media path never waits.
+pub type TapSink = mpsc::Sender<Tapped>;
+
+/// A relay that records its call: first it plays `announcement` to both
+/// legs (the parties do not hear each other meanwhile), then it relays,
+/// and every plaintext RTP packet of both legs, and of the announcement,
+/// goes to `sink`.
+#[derive(Debug)]
+pub struct RecordedRelay {
+    /// Where the packets go.
+    pub sink: TapSink,
+    /// G.711 μ-law samples played to both legs before they are joined;
+    /// empty for none.
+    pub announcement: Arc<Vec<u8>>,
+    /// The SSRC of the announcement's stream toward each leg.
+    pub ssrc: u32,
+}
+
+/// The announcement's state in a relay task.
+struct Playing {
+    samples: Arc<Vec<u8>>,
+    ssrc: u32,
+    /// The next sample to play.
+    at: u32,
+    seq: u16,
+}
+
+fn socket_of<'p>(a: &'p PortPair, b: &'p PortPair, leg: Leg, channel: Channel) -> &'p UdpSocket {
+    match (leg, channel) {
+        (Leg::A, Channel::Rtp) => &a.rtp,
+        (Leg::A, Channel::Rtcp) => &a.rtcp,
+        (Leg::B, Channel::Rtp) => &b.rtp,
+        (Leg::B, Channel::Rtcp) => &b.rtcp,
+    }
+}
+
+fn speaker_of(leg: Leg) -> Speaker {
+    match leg {
+        Leg::A => Speaker::A,
+        Leg::B => Speaker::B,
+    }
+}
+
 /// Starts relaying between leg A's peer (reached through `a`) and leg B's
-/// (through `b`). The plaintext RTP that leg `tap.0`'s peer sends goes to
-/// the sink `tap.1` too (a recording of that direction).
+/// (through `b`). With `recording`, the relay plays its announcement to
+/// both legs first and hands every plaintext RTP packet to its sink.
 pub fn spawn_relay(
     mut relay: MediaRelay,
     a: PortPair,
     b: PortPair,
-    tap: Option<(Leg, Sink)>,
+    recording: Option<RecordedRelay>,
 ) -> MediaTask {
     let (task, ends) = new_task();
     let TaskEnds {
@@ -299,13 +357,38 @@ pub fn spawn_relay(
         done: done_tx,
         stats: stats_tx,
     } = ends;
+    let (tap, mut playing) = match recording {
+        Some(r) => {
+            let playing = (!r.announcement.is_empty()).then_some(Playing {
+                samples: r.announcement,
+                ssrc: r.ssrc,
+                at: 0,
+                seq: 1,
+            });
+            (Some(r.sink), playing)
+        }
+        None => (None, None),
+    };
     tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let mut tick = interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut bufs = [[0u8; MAX_DATAGRAM + SEAL_ROOM]; 4];
+        let mut own = [0u8; 12 + 160 + SEAL_ROOM];
         let mut stats = MediaStats::default();
         loop {
             let [b0, b1, b2, b3] = &mut bufs;
             let (leg, channel, buf, got) = tokio::select! {
                 _ = &mut stop_rx => break,
+                _ = tick.tick(), if playing.is_some() => {
+                    let at = started.elapsed();
+                    if let Some(p) = &mut playing
+                        && !play_frame(&mut relay, &a, &b, p, &mut own, tap.as_ref(), at, &mut stats).await
+                    {
+                        playing = None;
+                    }
+                    continue;
+                }
                 r = a.rtp.recv_from(&mut b0[..MAX_DATAGRAM]) => (Leg::A, Channel::Rtp, b0, r),
                 r = a.rtcp.recv_from(&mut b1[..MAX_DATAGRAM]) => (Leg::A, Channel::Rtcp, b1, r),
                 r = b.rtp.recv_from(&mut b2[..MAX_DATAGRAM]) => (Leg::B, Channel::Rtp, b2, r),
@@ -322,23 +405,28 @@ pub fn spawn_relay(
                     continue;
                 }
             };
+            // While the announcement plays, the parties' media is opened
+            // (so that the legs follow their peers) but neither relayed
+            // nor recorded.
+            if playing.is_some() && channel == Channel::Rtp {
+                continue;
+            }
             if channel == Channel::Rtp
-                && let Some((tapped, sink)) = &tap
-                && *tapped == leg
+                && let Some(sink) = &tap
                 && let Some(p) = buf.get(..plain)
-                && sink.try_send(p.to_vec()).is_err()
+                && sink
+                    .try_send(Tapped {
+                        speaker: speaker_of(leg),
+                        at: started.elapsed(),
+                        packet: p.to_vec(),
+                    })
+                    .is_err()
             {
                 stats.sink_drops += 1;
             }
             match relay.forward(leg, channel, buf, plain) {
                 Ok(out) => {
-                    let to_leg = leg.other();
-                    let socket = match (to_leg, channel) {
-                        (Leg::A, Channel::Rtp) => &a.rtp,
-                        (Leg::A, Channel::Rtcp) => &a.rtcp,
-                        (Leg::B, Channel::Rtp) => &b.rtp,
-                        (Leg::B, Channel::Rtcp) => &b.rtcp,
-                    };
+                    let socket = socket_of(&a, &b, leg.other(), channel);
                     if let Some(sealed) = buf.get(..out.len) {
                         let _ = socket.send_to(sealed, out.to).await;
                     }
@@ -351,11 +439,67 @@ pub fn spawn_relay(
         }
         stats.a = relay.stats(Leg::A);
         stats.b = relay.stats(Leg::B);
-        // The ports go back to the pool before the task says it is done.
-        drop((a, b));
+        // The ports go back to the pool before the task says it is done
+        // (and the recording's sink closes, which seals it).
+        drop((a, b, tap));
         let _ = done_tx.send(stats);
     });
     task
+}
+
+/// Plays the announcement's next 20 ms to both legs (and the recording);
+/// false once it is over.
+#[allow(clippy::too_many_arguments)]
+async fn play_frame(
+    relay: &mut MediaRelay,
+    a: &PortPair,
+    b: &PortPair,
+    p: &mut Playing,
+    buf: &mut [u8; 12 + 160 + SEAL_ROOM],
+    tap: Option<&TapSink>,
+    at: Duration,
+    stats: &mut MediaStats,
+) -> bool {
+    let Some(frame) = frame(&Source::Samples(p.samples.clone()), G711::Pcmu, p.at) else {
+        return false;
+    };
+    let header = rtp_header(G711::Pcmu.payload_type(), p.seq, p.at, p.ssrc);
+    let len = header.len() + frame.len();
+    let mut plain = [0u8; 12 + 160];
+    let (h, rest) = plain.split_at_mut(12);
+    h.copy_from_slice(&header);
+    if let Some(dst) = rest.get_mut(..frame.len()) {
+        dst.copy_from_slice(&frame);
+    }
+    if let Some(sink) = tap
+        && sink
+            .try_send(Tapped {
+                speaker: Speaker::Own,
+                at,
+                packet: plain.get(..len).unwrap_or(&plain).to_vec(),
+            })
+            .is_err()
+    {
+        stats.sink_drops += 1;
+    }
+    for leg in [Leg::A, Leg::B] {
+        if let Some(dst) = buf.get_mut(..len) {
+            dst.copy_from_slice(plain.get(..len).unwrap_or(&plain));
+        }
+        match relay.seal(leg, Channel::Rtp, buf, len) {
+            Ok(out) => {
+                if let Some(sealed) = buf.get(..out.len) {
+                    let _ = socket_of(a, b, leg, Channel::Rtp)
+                        .send_to(sealed, out.to)
+                        .await;
+                }
+            }
+            Err(e) => log_refusal(leg, &e),
+        }
+    }
+    p.seq = p.seq.wrapping_add(1);
+    p.at = p.at.wrapping_add(160);
+    true
 }
 
 /// What a media endpoint sends, one 20 ms frame of G.711 at a time.

@@ -55,7 +55,7 @@ use carevox::audit_sink::AuditSink;
 use carevox::call_audit::{CallEvent, CallSubject, EndedBy, VoicemailReason, call_record};
 use carevox::media::{SrtpSession, answer_audio, offer_cryptos, offerer_srtp};
 use carevox::message_audit::{MessageEvent, MessageSubject, message_record};
-use carevox::recording::{Recorder, RecorderConfig};
+use carevox::recording::{CallRecorder, CallRecorderConfig, Recorder, RecorderConfig};
 use carevox::redact::Pii;
 use carevox::relay::{MediaPeer, MediaRelay, RelayConfig};
 use carevox::sdes::SdesOptions;
@@ -80,9 +80,11 @@ use tracing::{debug, info, warn};
 use crate::cdr::{CallRecord, CdrSettings, CdrWriter, Disposition, Ender};
 use crate::location::Transport as BindingTransport;
 use crate::media::{
-    EndpointMedia, MediaError, MediaTask, PortPair, PortPool, Source, spawn_endpoint, spawn_relay,
+    EndpointMedia, MediaError, MediaTask, PortPair, PortPool, RecordedRelay, Source, Tapped,
+    spawn_endpoint, spawn_relay,
 };
 use crate::mwi::{self, MailboxIndex, Subscription};
+use crate::recording::{AnnouncementError, RECORDING_PREFIX, RecordingSettings};
 use crate::registrar::{CallAuthorization, Registrar, Source as RequestSource, UserDirectory};
 
 /// What the server needs besides its configuration's numbers.
@@ -146,6 +148,8 @@ pub struct ServerSettings {
     /// BYE it sent); a registration two for 32 s. Default
     /// [`DEFAULT_MAX_TRANSACTIONS`].
     pub max_transactions: usize,
+    /// Which calls are recorded, and the announcement.
+    pub recording: RecordingSettings,
 }
 
 /// The default of [`ServerSettings::max_transactions`]: room for about
@@ -156,14 +160,20 @@ pub struct ServerSettings {
 pub const DEFAULT_MAX_TRANSACTIONS: usize = 200_000;
 
 impl ServerSettings {
-    /// The settings of `config`, listening on its first TLS address.
-    pub fn from_config(config: &crate::config::Config) -> Option<ServerSettings> {
-        let listen = *config.tls.listen.first()?;
-        Some(ServerSettings {
+    /// The settings of `config`, listening on its first TLS address (the
+    /// recording announcement file, when one is set, is read here).
+    pub fn from_config(config: &crate::config::Config) -> Result<ServerSettings, SettingsError> {
+        let listen = *config.tls.listen.first().ok_or(SettingsError::NoListen)?;
+        Ok(ServerSettings {
             listen,
             udp_listen: config.dangerous.udp_listen.clone(),
             tcp_listen: config.dangerous.tcp_listen.clone(),
-            domain: config.server.domains.first()?.clone(),
+            domain: config
+                .server
+                .domains
+                .first()
+                .ok_or(SettingsError::NoDomain)?
+                .clone(),
             media_ip: listen.ip(),
             media_ports: (config.media.rtp_port_min, config.media.rtp_port_max),
             suites: config
@@ -182,8 +192,24 @@ impl ServerSettings {
                 u64::from(config.retention.call_records_days) * 86_400,
             )),
             max_transactions: DEFAULT_MAX_TRANSACTIONS,
+            recording: RecordingSettings::from_config(config)?,
         })
     }
+}
+
+/// Why a configuration gave no server settings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// `[tls] listen` is empty.
+    #[error("no [tls] listen address")]
+    NoListen,
+    /// `[server] domains` is empty.
+    #[error("no [server] domain")]
+    NoDomain,
+    /// The recording announcement could not be used.
+    #[error("recording.announcement: {0}")]
+    Announcement(#[from] AnnouncementError),
 }
 
 /// Why the server could not start.
@@ -279,6 +305,7 @@ impl Server {
             timers: BinaryHeap::new(),
             next_call: 0,
             vm_done,
+            writing: 0,
             subs: HashMap::new(),
             mailboxes,
             held_texts,
@@ -441,6 +468,8 @@ struct Core {
     timers: BinaryHeap<Reverse<(Instant, TimerKind, u64)>>,
     next_call: u64,
     vm_done: mpsc::Sender<Stored>,
+    /// Voicemail and call recordings being written.
+    writing: usize,
     /// Message-summary subscriptions, by their dialog.
     subs: HashMap<DialogId, Subscription>,
     /// Which voicemail belongs to which mailbox.
@@ -479,14 +508,18 @@ struct Relay {
     text: Text,
 }
 
-/// A voicemail recording that finished: the call, the object, its mailbox,
-/// and its length or why it failed.
+/// A voicemail or call recording that finished: the call, the object, the
+/// voicemail's mailbox (none for a call recording), and its length or why
+/// it failed.
 struct Stored {
     call: u64,
     id: String,
-    mailbox: String,
+    mailbox: Option<String>,
     result: Result<u64, String>,
 }
+
+/// How long a shutdown waits for voicemail and recordings to be sealed.
+const SEAL_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) fn unix_now() -> u64 {
     #[allow(clippy::disallowed_methods)] // the server's clock
@@ -583,6 +616,7 @@ impl Core {
             tokio::select! {
                 done = &mut stop => {
                     self.end_all().await;
+                    self.wait_for_writers(&mut vm_done).await;
                     self.commit().await;
                     self.close_cdrs().await;
                     if let Ok(done) = done {
@@ -776,18 +810,22 @@ impl Core {
     }
 
     fn audit_call(&self, call: &Call, event: CallEvent) {
+        self.audit_call_with(call, event, None);
+    }
+
+    /// As [`Core::audit_call`], with one more detail on the record.
+    fn audit_call_with(&self, call: &Call, event: CallEvent, detail: Option<(&str, &str)>) {
         let subject = CallSubject {
             caller: Pii::new(call.caller.expose().as_str()),
             callee: Pii::new(call.callee.expose().as_str()),
             call_id: Pii::new(call.call_id.expose().as_str()),
             network_address: Pii::new(call.caller_ip.expose().as_deref()),
         };
-        self.append(&[call_record(
-            &event,
-            &subject,
-            unix_now(),
-            &self.settings.audit_source,
-        )]);
+        let mut record = call_record(&event, &subject, unix_now(), &self.settings.audit_source);
+        if let Some((key, value)) = detail {
+            record = record.with_detail(key, value);
+        }
+        self.append(&[record]);
     }
 
     async fn fire_timers(&mut self) {
@@ -1310,7 +1348,25 @@ impl Core {
             callee_peer,
             RelayConfig::default(),
         );
-        let relay = spawn_relay(relay, a_ports, b_ports, None);
+        let recording = if self
+            .settings
+            .recording
+            .records(call.caller.expose(), call.callee.expose())
+        {
+            let labels = [
+                call.caller.expose().clone(),
+                call.callee.expose().clone(),
+                call.call_id.expose().clone(),
+            ];
+            self.start_recording(number, &labels)
+        } else {
+            None
+        };
+        let recorded = recording.as_ref().map(|(id, _)| id.clone());
+        let relay = spawn_relay(relay, a_ports, b_ports, recording.map(|(_, r)| r));
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
         call.phase = Phase::Talking {
             relay,
             since: Instant::now(),
@@ -1326,12 +1382,67 @@ impl Core {
             leg.dialog = Some(d);
             self.by_dialog.insert(d, (number, Side::Callee));
         }
-        // The answer is audited before the caller hears of it.
+        // The answer is audited before the caller hears of it, with the
+        // recording's id when the call is recorded.
         if let Some(call) = self.calls.get(&number) {
-            self.audit_call(call, CallEvent::Answered);
+            let detail = recorded.as_deref().map(|id| ("recording", id));
+            self.audit_call_with(call, CallEvent::Answered, detail);
         }
         let then = Then::CallerDialog { number };
         self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
+    }
+
+    /// Starts recording call `number` (`labels`: caller, callee, Call-ID)
+    /// into a new vault object, written by a blocking task; returns the
+    /// object's id and what the relay needs.
+    fn start_recording(
+        &mut self,
+        number: u64,
+        labels: &[String; 3],
+    ) -> Option<(String, RecordedRelay)> {
+        let mut ssrc = [0u8; 4];
+        if self.rng.fill(&mut ssrc).is_err() {
+            warn!(call = number, "call not recorded: the random source failed");
+            return None;
+        }
+        let Ok(token) = random_token(&*self.rng, 12) else {
+            warn!(call = number, "call not recorded: the random source failed");
+            return None;
+        };
+        let id = format!("{RECORDING_PREFIX}{token}");
+        let now = unix_now();
+        let [caller, callee, call_id] = labels;
+        let metadata = crate::recording::metadata(
+            &id,
+            caller,
+            callee,
+            call_id,
+            now,
+            now.saturating_add(self.settings.recording.retention.as_secs()),
+        );
+        let config = CallRecorderConfig::new(G711::Pcmu)
+            .with_max_duration(self.settings.recording.max_duration);
+        let (sink, tapped) = mpsc::channel(4096);
+        let vault = self.vault.clone();
+        let rng = self.rng.clone();
+        let done = self.vm_done.clone();
+        let object = id.clone();
+        self.writing += 1;
+        tokio::task::spawn_blocking(move || {
+            let result = record_call(&vault, &*rng, metadata, config, tapped);
+            let _ = done.blocking_send(Stored {
+                call: number,
+                id: object,
+                mailbox: None,
+                result,
+            });
+        });
+        let relay = RecordedRelay {
+            sink,
+            announcement: self.settings.recording.announcement.clone(),
+            ssrc: u32::from_be_bytes(ssrc),
+        };
+        Some((id, relay))
     }
 
     async fn send_to_voicemail(&mut self, number: u64, reason: VoicemailReason) {
@@ -1400,12 +1511,13 @@ impl Core {
         let vault = self.vault.clone();
         let rng = self.rng.clone();
         let done = self.vm_done.clone();
+        self.writing += 1;
         tokio::task::spawn_blocking(move || {
             let result = record(&vault, &*rng, metadata, config, heard);
             let _ = done.blocking_send(Stored {
                 call: number,
                 id: object,
-                mailbox,
+                mailbox: Some(mailbox),
                 result,
             });
         });
@@ -1866,14 +1978,36 @@ impl Core {
     }
 
     async fn voicemail_stored(&mut self, stored: Stored) {
+        self.writing = self.writing.saturating_sub(1);
         let number = stored.call;
-        match stored.result {
-            Ok(len) => {
+        match (stored.result, stored.mailbox) {
+            (Ok(len), Some(mailbox)) => {
                 info!(call = number, bytes = len, "voicemail stored");
-                self.mailboxes.insert(stored.id, stored.mailbox);
+                self.mailboxes.insert(stored.id, mailbox);
                 self.notify_changed().await;
             }
-            Err(e) => warn!(call = number, error = %e, "voicemail not stored"),
+            (Ok(len), None) => info!(call = number, bytes = len, "call recording stored"),
+            (Err(e), Some(_)) => warn!(call = number, error = %e, "voicemail not stored"),
+            (Err(e), None) => warn!(call = number, error = %e, "call recording not stored"),
+        }
+    }
+
+    /// Waits (at most [`SEAL_WAIT`]) for the voicemail and recordings being
+    /// written to be sealed, so that a shutdown keeps them.
+    async fn wait_for_writers(&mut self, done: &mut mpsc::Receiver<Stored>) {
+        let deadline = Instant::now() + SEAL_WAIT;
+        while self.writing > 0 {
+            match tokio::time::timeout_at(deadline, done.recv()).await {
+                Ok(Some(stored)) => self.voicemail_stored(stored).await,
+                Ok(None) => break,
+                Err(_) => {
+                    warn!(
+                        unsealed = self.writing,
+                        "shutdown: recordings still being written"
+                    );
+                    break;
+                }
+            }
         }
     }
 
@@ -1981,6 +2115,29 @@ fn prompt() -> Vec<u8> {
             G711::Pcmu.encode(s as i16)
         })
         .collect()
+}
+
+/// Writes a call's recording as its packets arrive; returns its length
+/// once sealed.
+fn record_call(
+    vault: &Vault,
+    rng: &dyn SecureRandom,
+    metadata: Metadata,
+    config: CallRecorderConfig,
+    mut tapped: mpsc::Receiver<Tapped>,
+) -> Result<u64, String> {
+    let mut recorder =
+        CallRecorder::start(vault, rng, metadata, config).map_err(|e| e.to_string())?;
+    let mut last = Duration::ZERO;
+    while let Some(t) = tapped.blocking_recv() {
+        last = last.max(t.at);
+        // A packet that is not RTP is skipped; the recording goes on.
+        let _ = recorder.push(t.speaker, t.at, &t.packet);
+    }
+    recorder
+        .finish(last)
+        .map(|i| i.len)
+        .map_err(|e| e.to_string())
 }
 
 /// Writes the message as it arrives; returns its length once sealed.

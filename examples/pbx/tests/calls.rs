@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use carevox::audit::EventType;
+use carevox::audit::{Action, EventType};
 use carevox::audit_sink::AuditSink;
 use carevox::redact::debug_leak;
 use carevox::sip::auth::Password;
@@ -40,7 +40,12 @@ use ring::rand::SystemRandom;
 
 mod common;
 
+use carevox::audio::tone_power;
 use common::{Capture, Staged, Users, frames_with_tone, pcmu};
+
+fn pcm_of(samples: &[u8]) -> Vec<i16> {
+    pcmu(samples)
+}
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const DOMAIN: &str = "clinic.test";
@@ -61,20 +66,23 @@ async fn pbx(no_answer: Duration) -> Pbx {
 
 async fn pbx_with_ports(no_answer: Duration, media_ports: (u16, u16)) -> Pbx {
     let audit = Arc::new(Capture::default());
-    pbx_with_audit(no_answer, media_ports, audit.clone(), audit).await
+    pbx_with_audit(no_answer, media_ports, audit.clone(), audit, &[]).await
 }
 
 /// The PBX appending to `sink`; `durable` is what the tests read of it.
+/// The calls of the users in `recorded` are recorded.
 async fn pbx_with_audit(
     no_answer: Duration,
     media_ports: (u16, u16),
     sink: Arc<dyn AuditSink>,
     durable: Arc<Capture>,
+    recorded: &[&str],
 ) -> Pbx {
     let ca = Ca::new("clinic test CA");
     let id = ca.issue(&[NAME]);
     let config = Config::from_toml(&format!(
-        "[server]\nrealm = \"{DOMAIN}\"\ndomains = [\"{DOMAIN}\"]\n"
+        "[server]\nrealm = \"{DOMAIN}\"\ndomains = [\"{DOMAIN}\"]\n\
+         [recording]\nusers = {recorded:?}\n"
     ))
     .unwrap();
     let rng = Arc::new(SystemRandom::new());
@@ -255,6 +263,101 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     assert!(seen.contains(&EventType::CallStart));
     assert!(seen.contains(&EventType::CallEnd));
     pbx.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_call_is_announced_and_both_parties_are_in_the_vault() {
+    // Bob's calls are recorded; Alice's to Carol are not.
+    let audit = Arc::new(Capture::default());
+    let pbx = pbx_with_audit(
+        Duration::from_secs(20),
+        (41000, 41999),
+        audit.clone(),
+        audit,
+        &["bob"],
+    )
+    .await;
+    let (mut alice, alice_call, mut bob, bob_call) = talking(&pbx).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (alice_heard, _) = alice.hang_up(alice_call).await.unwrap();
+    let (bob_heard, _) = bob.hung_up(bob_call).await.unwrap();
+    // Both heard the announcement (two 1400 Hz beeps, 1.25 s) first, then
+    // each other.
+    for (heard, other) in [(&alice_heard, 1000.0), (&bob_heard, 440.0)] {
+        assert!(pcmu_frames_with_tone(&heard[..8000], 1400.0) > 0.5);
+        assert!(pcmu_frames_with_tone(&heard[12_000..], other) > 0.8);
+        assert!(pcmu_frames_with_tone(&heard[12_000..], 1400.0) < 0.05);
+    }
+
+    // The recording is sealed once the call is over.
+    let mut stored = None;
+    for _ in 0..50 {
+        let list = pbx.vault.list().unwrap();
+        if let Some(o) = list.iter().find(|o| o.id.starts_with("rec-")) {
+            stored = Some(o.id.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = stored.expect("a recording in the vault");
+    let (meta, samples) = pbx.vault.get(&id).unwrap();
+    assert!(carevox_pbx::recording::is_recording(&id, &meta));
+    assert_eq!(meta.content_type, "audio/PCMU");
+    assert_eq!(meta.get_label("caller"), Some("alice"));
+    assert_eq!(meta.get_label("callee"), Some("bob"));
+    // The call's length (the announcement, then 2.5 s less its 1.25 s).
+    assert!(
+        (16_000..=32_000).contains(&samples.len()),
+        "{} samples",
+        samples.len()
+    );
+    let announced = pcm_of(&samples[..8000]);
+    assert!(tone_power(&announced, 8000, 1400.0) > 0.3);
+    let talk = pcm_of(&samples[12_000..samples.len() - 1600]);
+    assert!(tone_power(&talk, 8000, 440.0) > 0.2, "Alice is recorded");
+    assert!(tone_power(&talk, 8000, 1000.0) > 0.2, "Bob is recorded");
+    // Encrypted at rest.
+    let raw = pbx.backend.payload_bytes(&id).unwrap();
+    assert!(!raw.windows(64).any(|w| w == &samples[8000..8064]));
+    // The answer's audit record names the recording.
+    let records = pbx.audit.0.lock().unwrap().clone();
+    let answered = records
+        .iter()
+        .find(|r| r.event == EventType::CallStart && r.action == Action::Update)
+        .expect("the answer audited");
+    assert!(
+        answered
+            .details
+            .iter()
+            .any(|d| d.key.expose() == "recording" && d.value.expose() == &id)
+    );
+
+    // A call between users nobody records leaves no recording.
+    let mut carol = phone(&pbx, "carol", 600.0).await;
+    carol.register(300).await.unwrap();
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("carol").await.unwrap();
+        (alice, outcome)
+    });
+    let incoming = carol.incoming().await.unwrap();
+    let carol_call = carol.answer(incoming).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(alice_call) = outcome else {
+        panic!("not answered: {outcome:?}");
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (heard, _) = alice.hang_up(alice_call).await.unwrap();
+    let _ = carol.hung_up(carol_call).await.unwrap();
+    assert!(pcmu_frames_with_tone(&heard, 1400.0) < 0.05, "no announcement");
+    pbx.server.shutdown().await;
+    let recordings = pbx
+        .vault
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.id.starts_with("rec-"))
+        .count();
+    assert_eq!(recordings, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -564,6 +667,7 @@ async fn answers_wait_for_their_audit_records_and_share_one_sync() {
         (41000, 41999),
         staged.clone(),
         staged.durable.clone(),
+        &[],
     )
     .await;
     let mut alice = phone(&pbx, "alice", 440.0).await;

@@ -14,16 +14,20 @@
 )]
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use carevox::audio::G711;
 use carevox::media::{SrtpSession, answer_audio, offer_crypto, offerer_srtp};
-use carevox::relay::{Leg, MediaPeer, MediaRelay, RelayConfig};
+use carevox::recording::Speaker;
+use carevox::relay::{MediaPeer, MediaRelay, RelayConfig};
 use carevox::sdes::SdesOptions;
 use carevox::sip::sdp::SessionDescription;
 use carevox::sip::sdp::crypto::{Crypto, CryptoSuite};
 use carevox::sip::sdp::offer_answer::{AudioCapabilities, Codec, LocalMedia};
-use carevox_pbx::media::{EndpointMedia, PortPair, PortPool, Source, spawn_endpoint, spawn_relay};
+use carevox_pbx::media::{
+    EndpointMedia, PortPair, PortPool, RecordedRelay, Source, Tapped, spawn_endpoint, spawn_relay,
+};
 use ring::rand::SystemRandom;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -133,11 +137,17 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
     );
     let relay_a_addr = relay_to_caller.rtp_addr().unwrap();
     let (tap_tx, mut tap_rx) = mpsc::channel(1000);
+    // Recorded: both legs first hear 300 ms of a 1400 Hz announcement.
+    let announcement = carevox_pbx::recording::default_announcement()[..2400].to_vec();
     let relay_task = spawn_relay(
         relay,
         relay_to_caller,
         relay_to_callee,
-        Some((Leg::A, tap_tx)),
+        Some(RecordedRelay {
+            sink: tap_tx,
+            announcement: Arc::new(announcement),
+            ssrc: 0x3333,
+        }),
     );
 
     let (caller_sink, mut caller_heard) = mpsc::channel(1000);
@@ -179,13 +189,39 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
         "{}",
         heard_by_callee.len()
     );
-    assert!(frames_with_tone(&heard_by_callee, 8000, 440.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_callee[2400..], 8000, 440.0) > 0.9);
     assert!(frames_with_tone(&heard_by_callee, 8000, 1000.0) < 0.05);
-    assert!(frames_with_tone(&heard_by_caller, 8000, 1000.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_caller[2400..], 8000, 1000.0) > 0.9);
     assert!(frames_with_tone(&heard_by_caller, 8000, 440.0) < 0.05);
-    // The tap heard the caller.
-    let tapped = samples(&drain(&mut tap_rx).await);
-    assert!(frames_with_tone(&tapped, 8000, 440.0) > 0.9);
+    // Each party first heard the announcement, then the other party.
+    assert!(frames_with_tone(&heard_by_callee[..2400], 8000, 1400.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_caller[..2400], 8000, 1400.0) > 0.9);
+    assert!(frames_with_tone(&heard_by_callee[2400..], 8000, 1400.0) < 0.05);
+    // The tap had every party's packets, each by its speaker, in the
+    // order they arrived.
+    let mut tapped: Vec<Tapped> = Vec::new();
+    while let Ok(t) = tap_rx.try_recv() {
+        tapped.push(t);
+    }
+    let of = |who: Speaker| -> Vec<i16> {
+        let packets: Vec<Vec<u8>> = tapped
+            .iter()
+            .filter(|t| t.speaker == who)
+            .map(|t| t.packet.clone())
+            .collect();
+        samples(&packets)
+    };
+    assert_eq!(of(Speaker::Own).len(), 2400);
+    assert!(frames_with_tone(&of(Speaker::Own), 8000, 1400.0) > 0.9);
+    assert!(frames_with_tone(&of(Speaker::A), 8000, 440.0) > 0.9);
+    assert!(frames_with_tone(&of(Speaker::B), 8000, 1000.0) > 0.9);
+    assert!(tapped.windows(2).all(|w| w[0].at <= w[1].at));
+    let first_party = tapped.iter().position(|t| t.speaker != Speaker::Own);
+    let last_own = tapped.iter().rposition(|t| t.speaker == Speaker::Own);
+    assert!(
+        first_party > last_own,
+        "nobody is relayed during the announcement"
+    );
     // On the wire: SRTP, 12-byte header + 160 bytes + 10-byte tag, from
     // which no tone comes back.
     let captured = drain(&mut wire_rx).await;
