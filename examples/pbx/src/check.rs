@@ -285,6 +285,21 @@ fn encryption_at_rest(c: &Config, r: &mut Reasons) {
          key file lies outside the data directory"
             .to_owned(),
     );
+    let rec = &c.recording;
+    let which = if rec.all_calls {
+        Some("every answered call is".to_owned())
+    } else if rec.users.is_empty() {
+        None
+    } else {
+        Some(format!("the calls of {} users are", rec.users.len()))
+    };
+    if let Some(which) = which {
+        r.met(format!(
+            "{which} recorded into the vault after an announcement both parties hear, kept {} \
+             days",
+            c.retention.recordings_days
+        ));
+    }
 }
 
 fn audit_controls(c: &Config, r: &mut Reasons) {

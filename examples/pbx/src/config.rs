@@ -1273,6 +1273,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn recording_settings_are_checked() {
+        let c =
+            Config::from_toml("[recording]\nusers = [\"bob\"]\nannouncement = \"/etc/a.wav\"\n")
+                .unwrap();
+        assert_eq!(c.recording.users, ["bob"]);
+        assert!(!c.recording.all_calls);
+        let v = invalid(
+            "[recording]\nusers = [\"bob\", \"\", \"bob\"]\nannouncement = \"a.wav\"\n\
+             max_recording_secs = 10\n",
+        );
+        let found: Vec<(&str, &Problem)> = v
+            .iter()
+            .map(|i| (i.location.path.as_str(), &i.problem))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("recording.users[1]", &Problem::BadUser { index: 1 }),
+                ("recording.users[2]", &Problem::Duplicate { index: 2 }),
+                ("recording.announcement", &Problem::NotAbsolute),
+                (
+                    "recording.max_recording_secs",
+                    &Problem::OutOfRange {
+                        min: 60,
+                        max: 86_400,
+                        found: 10
+                    }
+                ),
+            ]
+        );
+        let (_, message) = syntax("[recording]\nrecord_without_announcement = true\n");
+        assert!(message.contains("unknown field"), "{message}");
+    }
+
     fn syntax(text: &str) -> (Location, String) {
         match Config::from_toml(text) {
             Err(ConfigError::Syntax { location, message }) => (location, message),

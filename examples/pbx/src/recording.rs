@@ -231,7 +231,9 @@ fn wav_to_mulaw(b: &[u8]) -> Result<Vec<u8>, &'static str> {
                         .collect()),
                     (1, 16) => Ok(data
                         .chunks_exact(2)
-                        .map_while(|s| Some(G711::Pcmu.encode(i16::from_le_bytes(s.try_into().ok()?))))
+                        .map_while(|s| {
+                            Some(G711::Pcmu.encode(i16::from_le_bytes(s.try_into().ok()?)))
+                        })
                         .collect()),
                     _ => Err("not G.711 (μ-law or A-law) or 16-bit PCM"),
                 };

@@ -348,7 +348,10 @@ async fn a_recorded_call_is_announced_and_both_parties_are_in_the_vault() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (heard, _) = alice.hang_up(alice_call).await.unwrap();
     let _ = carol.hung_up(carol_call).await.unwrap();
-    assert!(pcmu_frames_with_tone(&heard, 1400.0) < 0.05, "no announcement");
+    assert!(
+        pcmu_frames_with_tone(&heard, 1400.0) < 0.05,
+        "no announcement"
+    );
     pbx.server.shutdown().await;
     let recordings = pbx
         .vault

@@ -90,6 +90,23 @@ fn the_vault_key_inside_the_data_directory_weakens_encryption_at_rest() {
 }
 
 #[test]
+fn recorded_calls_are_reported_under_encryption_at_rest() {
+    let met = |toml: &str| -> String {
+        let report = check_config(&Config::from_toml(toml).expect("valid configuration"));
+        assert!(report.all_met(), "{report}");
+        report.to_string()
+    };
+    assert!(!met("").contains("recorded"));
+    let users = met("[recording]\nusers = [\"bob\", \"carol\"]\n");
+    assert!(
+        users.contains("the calls of 2 users are recorded into the vault after an announcement"),
+        "{users}"
+    );
+    assert!(!users.contains("bob"), "no user named in the report");
+    assert!(met("[recording]\nall_calls = true\n").contains("every answered call is recorded"));
+}
+
+#[test]
 fn audit_settings_weaken_audit_controls() {
     let b = weaknesses("[audit]\nmonitor = false\n", Safeguard::AuditControls);
     assert!(b[0].contains("audit.monitor = false"), "{b:?}");

@@ -8,6 +8,12 @@
 //! length of each leg's suite (80 bits on Alice's AES-CM leg, 128 on Bob's
 //! AES-GCM leg) from which no tone can be recovered.
 //!
+//! A call to a user whose calls are recorded: Bob's baresip hears the
+//! announcement's 1400 Hz beeps, then Alice's tone (it follows the change
+//! of stream); the recording sealed in the vault holds the beeps, then the
+//! tone (both baresips play 440 Hz: that each party is in the mix is shown
+//! by the SDK softphones' test in `tests/calls.rs`).
+//!
 //! Text messages (RFC 3428) reach baresip through the PBX: one sent by the
 //! SDK's softphone while Bob's baresip is registered is passed on at once
 //! (baresip answers 200 only once its message listener has it); one sent
@@ -46,12 +52,20 @@ use common::{Capture, Users, frames_with_tone};
 
 const MEDIA_PORTS: (u16, u16) = (47000, 47099);
 
-async fn pbx(ca: &Ca) -> (Server, Arc<Capture>, tempfile::TempDir) {
+struct Pbx {
+    server: Server,
+    audit: Arc<Capture>,
+    vault: Arc<Vault>,
+    _dir: tempfile::TempDir,
+}
+
+/// The PBX, with `more` configuration lines.
+async fn pbx(ca: &Ca, more: &str) -> Pbx {
     let id = ca.issue(&["127.0.0.1"]);
-    let config = Config::from_toml(
+    let config = Config::from_toml(&format!(
         "[server]\nrealm = \"carevox.test\"\ndomains = [\"127.0.0.1\"]\n\
-         [dangerous]\nallow_md5_for_legacy_users = true\n",
-    )
+         [dangerous]\nallow_md5_for_legacy_users = true\n{more}"
+    ))
     .unwrap();
     let rng = Arc::new(SystemRandom::new());
     let audit = Arc::new(Capture::default());
@@ -72,7 +86,7 @@ async fn pbx(ca: &Ca) -> (Server, Arc<Capture>, tempfile::TempDir) {
         ServerParts {
             registrar,
             users: Arc::new(Users::with_passwords(&["alice", "bob"], Md5Use::Only)),
-            vault,
+            vault: vault.clone(),
             audit: audit.clone(),
             rng,
             tls: TlsServerConfig::new(id.chain.clone(), id.key.clone_key()).unwrap(),
@@ -80,7 +94,12 @@ async fn pbx(ca: &Ca) -> (Server, Arc<Capture>, tempfile::TempDir) {
     )
     .await
     .unwrap();
-    (server, audit, dir)
+    Pbx {
+        server,
+        audit,
+        vault,
+        _dir: dir,
+    }
 }
 
 /// baresip as `user` of the PBX at `pbx` (see carevox-testkit's
@@ -114,7 +133,7 @@ async fn wait_for(peer: &Peer, text: &str, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     let ca = Ca::new("carevox test CA");
-    let (server, _audit, _dir) = pbx(&ca).await;
+    let Pbx { server, _dir, .. } = pbx(&ca, "").await;
     let addr = server.addr();
     let tshark = capture(MEDIA_PORTS);
     // Give tshark time to open the interface.
@@ -160,6 +179,54 @@ async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_baresip_call_is_announced_and_sealed_in_the_vault() {
+    let ca = Ca::new("carevox test CA");
+    let pbx = pbx(&ca, "[recording]\nusers = [\"bob\"]\n").await;
+    let addr = pbx.server.addr();
+    let bob = baresip(&ca.pem, addr, "bob", ";answermode=auto", None);
+    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
+    let alice = baresip(
+        &ca.pem,
+        addr,
+        "alice",
+        "",
+        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
+    );
+    wait_for(&alice, "call established", Duration::from_secs(20)).await;
+    wait_for(&bob, "call established", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pbx.server.shutdown().await;
+    wait_for(&bob, "session closed", Duration::from_secs(10)).await;
+    drop(alice);
+    // Bob heard the announcement's beeps, then Alice (baresip follows the
+    // change of stream).
+    let (heard, rate) = decoded_dump(&bob);
+    let second = usize::try_from(rate).unwrap();
+    assert!(
+        frames_with_tone(&heard[..second], rate, 1400.0) > 0.3,
+        "Bob hears the announcement"
+    );
+    assert!(
+        frames_with_tone(&heard[2 * second..], rate, 440.0) > 0.6,
+        "then Alice"
+    );
+    drop(bob);
+    // The shutdown sealed the recording: the beeps, then Alice's tone.
+    let list = pbx.vault.list().unwrap();
+    let id = &list
+        .iter()
+        .find(|o| o.id.starts_with("rec-"))
+        .expect("a recording in the vault")
+        .id;
+    let (meta, samples) = pbx.vault.get(id).unwrap();
+    assert_eq!(meta.get_label("callee"), Some("bob"));
+    assert!(samples.len() >= 3 * 8000, "{} samples", samples.len());
+    let pcm: Vec<i16> = samples.iter().map(|&b| G711::Pcmu.decode(b)).collect();
+    assert!(frames_with_tone(&pcm[..8000], 8000, 1400.0) > 0.5);
+    assert!(frames_with_tone(&pcm[12_000..], 8000, 440.0) > 0.6);
+}
+
 /// Bob's decoded audio, checked after the call.
 fn bob_keep(bob: Peer) -> Peer {
     let (samples, rate) = decoded_dump(&bob);
@@ -180,7 +247,12 @@ async fn text_messages_reach_baresip_at_once_or_when_it_registers() {
     use carevox_transport::TlsClientConfig;
 
     let ca = Ca::new("carevox test CA");
-    let (server, audit, _dir) = pbx(&ca).await;
+    let Pbx {
+        server,
+        audit,
+        _dir,
+        ..
+    } = pbx(&ca, "").await;
     let addr = server.addr();
     let mut alice = Phone::start(
         PhoneConfig {
