@@ -555,6 +555,17 @@ impl Phone {
         .await
     }
 
+    /// Waits until the caller's side cancels `call` (the caller gave up,
+    /// or another phone of the same user answered).
+    pub async fn cancelled(&mut self, call: &IncomingCall) -> Result<(), PhoneError> {
+        let invite = call.transaction;
+        self.wait_for(|e| match e {
+            UaEvent::Cancelled { invite: i } if *i == invite => Some(Ok(())),
+            _ => None,
+        })
+        .await
+    }
+
     /// Rings (180) for an incoming call.
     pub async fn ring(&mut self, call: &IncomingCall) -> Result<(), PhoneError> {
         self.agent

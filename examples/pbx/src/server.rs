@@ -14,16 +14,20 @@
 //!    be SDES-SRTP audio (`RTP/SAVP` with `a=crypto`): plain RTP gets
 //!    `488`. The relay answers it with keys of its own (leg A); with no
 //!    media port pair free it gets `503` with `Retry-After`.
-//! 2. The callee's live bindings are looked up; the first is called over
-//!    the connection it registered on, with a fresh offer and fresh keys
-//!    from the relay (leg B). A callee with no binding goes to voicemail;
-//!    an unknown one gets `404`.
-//! 3. Provisional responses go back to the caller; the callee's `200`
-//!    starts the relay and answers the caller. `486`, `480`, `408`, `603`,
-//!    a failed leg or [`ServerSettings::no_answer`] without answer send the
-//!    call to voicemail; other refusals go back to the caller.
+//! 2. The callee's live bindings are looked up and every one (up to ten)
+//!    is called at once (forking), each over the connection it registered
+//!    on, with a fresh offer and fresh keys from the relay (leg B). A
+//!    callee with no binding goes to voicemail; an unknown one gets `404`.
+//! 3. Provisional responses go back to the caller; the first `200` starts
+//!    the relay and answers the caller, and the other phones are
+//!    cancelled (a `200` crossing the CANCEL is hung up). Once every phone
+//!    has refused, a `486`, `480`, `408`, `603` or `600` among the
+//!    refusals, or a phone that could not be reached, sends the call to
+//!    voicemail; otherwise the caller gets the lowest refusal.
+//!    [`ServerSettings::no_answer`] without answer cancels them all and
+//!    sends the call to voicemail.
 //! 4. A BYE on either side ends the other; a CANCEL from the caller cancels
-//!    the callee's leg.
+//!    every phone still ringing.
 //!
 //! Voicemail answers the caller itself: a prompt tone, then the caller's
 //! audio is recorded into the vault (labels: caller, callee, Call-ID) up to
@@ -377,7 +381,14 @@ struct Call {
     caller_answer: String,
     caller_peer: MediaPeer,
     caller_ports: Option<PortPair>,
+    /// The answered callee leg.
     callee_leg: Option<CalleeLeg>,
+    /// The callee's phones being called at once (forking), until one
+    /// answers or all refuse.
+    forks: Vec<CalleeLeg>,
+    /// The final statuses of the forks that refused (0: no answer at the
+    /// transport or transaction level).
+    refusals: Vec<u16>,
     phase: Phase,
     /// When the PBX took the call (Unix seconds).
     started_at: u64,
@@ -517,6 +528,9 @@ struct Stored {
     mailbox: Option<String>,
     result: Result<u64, String>,
 }
+
+/// The most phones of one callee called at once.
+const MAX_FORKS: usize = 10;
 
 /// How long a shutdown waits for voicemail and recordings to be sealed.
 const SEAL_WAIT: Duration = Duration::from_secs(10);
@@ -852,9 +866,6 @@ impl Core {
                         && matches!(c.phase, Phase::Ringing)
                     {
                         debug!(call, "no answer");
-                        if let Some(leg) = &c.callee_leg {
-                            let _ = self.agent.cancel(leg.invite).await;
-                        }
                         self.send_to_voicemail(call, VoicemailReason::NoAnswer)
                             .await;
                     }
@@ -894,9 +905,7 @@ impl Core {
             UaEvent::Cancelled { invite } => {
                 if let Some(&(call, Side::Caller)) = self.by_txn.get(&invite) {
                     debug!(call, "caller cancelled");
-                    if let Some(leg) = self.calls.get(&call).and_then(|c| c.callee_leg.as_ref()) {
-                        let _ = self.agent.cancel(leg.invite).await;
-                    }
+                    self.cancel_forks(call).await;
                     self.end_call(call, EndedBy::Caller).await;
                 }
             }
@@ -914,14 +923,8 @@ impl Core {
                 } else if let Some((object, _)) = self.deliveries.remove(&id) {
                     debug!(object = %object, "held message not delivered; kept");
                 }
-                if let Some(&(call, Side::Callee)) = self.by_txn.get(&id)
-                    && self
-                        .calls
-                        .get(&call)
-                        .is_some_and(|c| matches!(c.phase, Phase::Ringing))
-                {
-                    self.send_to_voicemail(call, VoicemailReason::Unreachable)
-                        .await;
+                if let Some(&(call, Side::Callee)) = self.by_txn.get(&id) {
+                    self.fork_refused(call, id, 0, "Request Timeout").await;
                 }
             }
             _ => {}
@@ -1107,6 +1110,8 @@ impl Core {
             caller_peer: MediaPeer::new(origin.source),
             caller_ports: None,
             callee_leg: None,
+            forks: Vec::new(),
+            refusals: Vec::new(),
             phase: Phase::Ringing,
             started_at: unix_now(),
             answered_at: None,
@@ -1170,23 +1175,25 @@ impl Core {
         self.calls.insert(number, call);
         debug!(call = number, txn = %id, "call started");
 
-        // The callee's phones.
-        let binding = self
+        // Every live phone of the callee rings at once (forking, RFC 3261
+        // section 16.7); the first to answer takes the call.
+        let bindings: Vec<_> = self
             .registrar
             .location()
             .lookup(&callee, unix_now())
-            .first()
-            .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport));
-        let Some((contact, source, transport)) = binding else {
-            self.send_to_voicemail(number, VoicemailReason::Unreachable)
-                .await;
-            return;
-        };
-        if let Err(e) = self
-            .call_callee(number, &callee, &contact, source, transport)
-            .await
-        {
-            debug!(call = number, error = %e, "callee leg not started");
+            .iter()
+            .take(MAX_FORKS)
+            .map(|b| (b.contact.expose().clone(), *b.source.expose(), b.transport))
+            .collect();
+        for (contact, source, transport) in bindings {
+            if let Err(e) = self
+                .call_callee(number, &callee, &contact, source, transport)
+                .await
+            {
+                debug!(call = number, error = %e, "callee leg not started");
+            }
+        }
+        if self.calls.get(&number).is_none_or(|c| c.forks.is_empty()) {
             self.send_to_voicemail(number, VoicemailReason::Unreachable)
                 .await;
             return;
@@ -1242,7 +1249,7 @@ impl Core {
             .map_err(|_| CalleeError::Send)?;
         self.by_txn.insert(invite, (number, Side::Callee));
         if let Some(call) = self.calls.get_mut(&number) {
-            call.callee_leg = Some(CalleeLeg {
+            call.forks.push(CalleeLeg {
                 invite,
                 lines,
                 ports: Some(ports),
@@ -1250,6 +1257,66 @@ impl Core {
             });
         }
         Ok(())
+    }
+
+    /// Cancels every fork still ringing (their transactions stay mapped:
+    /// a `200` crossing the CANCEL is hung up when it arrives).
+    async fn cancel_forks(&mut self, number: u64) {
+        let forks = match self.calls.get_mut(&number) {
+            Some(call) => std::mem::take(&mut call.forks),
+            None => return,
+        };
+        for leg in forks {
+            let _ = self.agent.cancel(leg.invite).await;
+        }
+    }
+
+    /// Fork `invite` of call `number` refused (`status`; 0 when it got no
+    /// answer at all). Once every fork has, the call goes to voicemail if
+    /// any phone was busy, unavailable or unreachable, and otherwise the
+    /// caller gets the lowest refusal (RFC 3261 section 16.7, step 6).
+    async fn fork_refused(
+        &mut self,
+        number: u64,
+        invite: TransactionId,
+        status: u16,
+        reason: &str,
+    ) {
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
+        if !matches!(call.phase, Phase::Ringing) {
+            return;
+        }
+        let Some(at) = call.forks.iter().position(|l| l.invite == invite) else {
+            return;
+        };
+        call.forks.remove(at);
+        call.refusals.push(status);
+        if !call.forks.is_empty() {
+            return;
+        }
+        let refusals = std::mem::take(&mut call.refusals);
+        if refusals
+            .iter()
+            .any(|s| matches!(s, 486 | 480 | 408 | 603 | 600))
+        {
+            self.send_to_voicemail(number, VoicemailReason::Busy).await;
+            return;
+        }
+        if refusals.contains(&0) {
+            self.send_to_voicemail(number, VoicemailReason::Unreachable)
+                .await;
+            return;
+        }
+        let status = refusals.iter().copied().min().unwrap_or(500);
+        let invite = call.invite;
+        call.disposition = Some(Disposition::Refused { status });
+        if let Some(call) = self.calls.get(&number) {
+            self.audit_call(call, CallEvent::Refused { status });
+        }
+        self.hold(invite, status, reason, &[], None, Then::Nothing);
+        self.end_call(number, EndedBy::Callee).await;
     }
 
     async fn on_response(
@@ -1269,48 +1336,57 @@ impl Core {
                 return;
             }
         }
-        let Some(&(number, Side::Callee)) = self.by_txn.get(&id) else {
-            return;
+        // The ringing fork this answers.
+        let ringing = match self.by_txn.get(&id) {
+            Some(&(number, Side::Callee)) => self
+                .calls
+                .get(&number)
+                .filter(|c| matches!(c.phase, Phase::Ringing))
+                .filter(|c| c.forks.iter().any(|l| l.invite == id)),
+            _ => None,
         };
-        let Some(call) = self.calls.get(&number) else {
-            return;
-        };
-        if !matches!(call.phase, Phase::Ringing) {
-            // A 200 after the call moved on (to voicemail, or ended): the
-            // core ACKed it; hang up that dialog.
+        let Some(call) = ringing else {
+            // A phone answering after its call moved on (another phone
+            // answered, voicemail took it, it was cancelled or ended): the
+            // core ACKed the 200; hang up that dialog.
             if (200..300).contains(&status)
                 && let Some(d) = dialog
             {
                 let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
             }
             return;
-        }
+        };
+        let number = call.number;
         match status {
             180 | 183 => {
                 let invite = call.invite;
                 self.respond(invite, 180, "Ringing");
             }
-            200..=299 => self.answered(number, response, dialog).await,
-            486 | 480 | 408 | 603 | 600 => {
-                self.send_to_voicemail(number, VoicemailReason::Busy).await;
-            }
+            200..=299 => self.answered(number, id, response, dialog).await,
             300.. => {
-                let invite = call.invite;
                 let reason = response.reason().unwrap_or("Call Failed").to_owned();
-                if let Some(call) = self.calls.get_mut(&number) {
-                    call.disposition = Some(Disposition::Refused { status });
-                }
-                if let Some(call) = self.calls.get(&number) {
-                    self.audit_call(call, CallEvent::Refused { status });
-                }
-                self.hold(invite, status, &reason, &[], None, Then::Nothing);
-                self.end_call(number, EndedBy::Callee).await;
+                self.fork_refused(number, id, status, &reason).await;
             }
             _ => {}
         }
     }
 
-    async fn answered(&mut self, number: u64, response: Message, callee_dialog: Option<DialogId>) {
+    async fn answered(
+        &mut self,
+        number: u64,
+        invite: TransactionId,
+        response: Message,
+        callee_dialog: Option<DialogId>,
+    ) {
+        // The fork that answered takes the call; the others are cancelled.
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
+        let Some(at) = call.forks.iter().position(|l| l.invite == invite) else {
+            return;
+        };
+        call.callee_leg = Some(call.forks.remove(at));
+        self.cancel_forks(number).await;
         let Some(call) = self.calls.get_mut(&number) else {
             return;
         };
@@ -1455,10 +1531,12 @@ impl Core {
         let (Some(srtp), Some(ports)) = (call.caller_srtp.take(), call.caller_ports.take()) else {
             return;
         };
-        // The callee's leg, if any, is over.
-        if let Some(leg) = call.callee_leg.take() {
-            self.by_txn.remove(&leg.invite);
-        }
+        // The callee's phones stop ringing (a 200 crossing the CANCEL is
+        // hung up when it arrives).
+        self.cancel_forks(number).await;
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
         let mut ssrc = [0u8; 4];
         let _ = self.rng.fill(&mut ssrc);
         let (sink, heard) = mpsc::channel(4096);
@@ -2073,6 +2151,7 @@ impl Core {
         self.end_subscriptions().await;
         let numbers: Vec<u64> = self.calls.keys().copied().collect();
         for n in numbers {
+            self.cancel_forks(n).await;
             if let Some(call) = self.calls.get(&n) {
                 for d in [
                     call.caller_dialog,

@@ -364,6 +364,107 @@ async fn a_recorded_call_is_announced_and_both_parties_are_in_the_vault() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_phone_of_the_callee_rings_and_the_first_to_answer_takes_the_call() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    // Bob has a desk phone (700 Hz) and a softphone (1 kHz).
+    let mut desk = phone(&pbx, "bob", 700.0).await;
+    let mut soft = phone(&pbx, "bob", 1000.0).await;
+    alice.register(300).await.unwrap();
+    desk.register(300).await.unwrap();
+    soft.register(300).await.unwrap();
+
+    // Both ring; the softphone answers; the desk phone is cancelled.
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    let at_desk = desk.incoming().await.unwrap();
+    let at_soft = soft.incoming().await.unwrap();
+    desk.ring(&at_desk).await.unwrap();
+    let soft_call = soft.answer(at_soft).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), desk.cancelled(&at_desk))
+        .await
+        .expect("the desk phone stops ringing")
+        .unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(alice_call) = outcome else {
+        panic!("not answered: {outcome:?}");
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (heard, _) = alice.hang_up(alice_call).await.unwrap();
+    let _ = soft.hung_up(soft_call).await.unwrap();
+    assert!(pcmu_frames_with_tone(&heard, 1000.0) > 0.8, "the softphone");
+    assert!(pcmu_frames_with_tone(&heard, 700.0) < 0.05);
+
+    // The desk phone is busy: the softphone still rings and answers.
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    let at_desk = desk.incoming().await.unwrap();
+    let at_soft = soft.incoming().await.unwrap();
+    desk.reject(at_desk, 486).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let soft_call = soft.answer(at_soft).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(alice_call) = outcome else {
+        panic!("not answered: {outcome:?}");
+    };
+    let _ = alice.hang_up(alice_call).await.unwrap();
+    let _ = soft.hung_up(soft_call).await.unwrap();
+
+    // Both refuse with something other than busy: the caller gets the
+    // lowest refusal, and no voicemail is left.
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    let at_desk = desk.incoming().await.unwrap();
+    let at_soft = soft.incoming().await.unwrap();
+    desk.reject(at_desk, 488).await.unwrap();
+    soft.reject(at_soft, 606).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    assert!(matches!(outcome, CallOutcome::Refused(488)), "{outcome:?}");
+
+    // Both busy: voicemail answers.
+    let caller = tokio::spawn(async move {
+        let outcome = alice.call("bob").await.unwrap();
+        (alice, outcome)
+    });
+    let at_desk = desk.incoming().await.unwrap();
+    let at_soft = soft.incoming().await.unwrap();
+    desk.reject(at_desk, 486).await.unwrap();
+    soft.reject(at_soft, 486).await.unwrap();
+    let (mut alice, outcome) = caller.await.unwrap();
+    let CallOutcome::Answered(alice_call) = outcome else {
+        panic!("voicemail did not answer: {outcome:?}");
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = alice.hang_up(alice_call).await.unwrap();
+    pbx.server.shutdown().await;
+    // The call detail records say how each attempt ended.
+    let batches = cdr_batches(&pbx.vault);
+    let (_, bytes) = pbx.vault.get(&batches[0]).unwrap();
+    let outcomes: Vec<Disposition> = carevox_pbx::cdr::decode_batch(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.disposition)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            Disposition::Answered,
+            Disposition::Answered,
+            Disposition::Refused { status: 488 },
+            Disposition::Voicemail {
+                reason: VoicemailCause::Busy
+            },
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_leaves_a_sealed_call_detail_record() {
     let pbx = pbx(Duration::from_secs(20)).await;
     // Answered by bob, who hangs up.
