@@ -1348,8 +1348,10 @@ impl Core {
         let Some(call) = ringing else {
             // A phone answering after its call moved on (another phone
             // answered, voicemail took it, it was cancelled or ended): the
-            // core ACKed the 200; hang up that dialog.
+            // core ACKed the 200; hang up that dialog. (A 2xx to a NOTIFY
+            // arrives in its subscription's dialog: not this case.)
             if (200..300).contains(&status)
+                && response.cseq().is_ok_and(|c| c.method == Method::Invite)
                 && let Some(d) = dialog
             {
                 let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
