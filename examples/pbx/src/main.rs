@@ -116,6 +116,9 @@ enum AdminCommand {
     /// Voicemail: list, export, delete.
     #[command(subcommand)]
     Voicemail(VoicemailCommand),
+    /// Call recordings: list, export, delete.
+    #[command(subcommand)]
+    Recording(RecordingCommand),
     /// Call detail records: list.
     #[command(subcommand)]
     Cdr(CdrCommand),
@@ -144,6 +147,25 @@ enum VoicemailCommand {
     /// Crypto-shred a message, then remove its ciphertext.
     Delete {
         /// The message id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingCommand {
+    /// The call recordings the policy lets you list: id, caller, callee,
+    /// start, duration.
+    List,
+    /// Write a recording as a WAV file (created 0600; never replaced).
+    Export {
+        /// The recording id.
+        id: String,
+        /// The file to create.
+        file: PathBuf,
+    },
+    /// Crypto-shred a recording, then remove its ciphertext.
+    Delete {
+        /// The recording id.
         id: String,
     },
 }
