@@ -12,7 +12,10 @@ use carevox_pbx::cdr::{CallRecord, Disposition};
 use carevox_pbx::config::Config;
 use zeroize::Zeroize;
 
-use crate::{AdminCommand, AuditCommand, CdrCommand, TotpCommand, UserCommand, VoicemailCommand};
+use crate::{
+    AdminCommand, AuditCommand, CdrCommand, RecordingCommand, TotpCommand, UserCommand,
+    VoicemailCommand,
+};
 
 /// Turns the terminal's echo off while secrets are read from it, and back
 /// on when dropped. Does nothing when standard input is not a terminal.
@@ -165,21 +168,34 @@ fn command_on(
                 "id", "mailbox", "recorded (UTC)", "seconds"
             );
             for v in &items {
-                let when = utc(v.created_at);
-                #[allow(clippy::cast_precision_loss, reason = "milliseconds of a message")]
-                let secs = v.duration_ms as f64 / 1000.0;
                 println!(
                     "{:<40} {:<20} {:<20} {:>9.1}",
                     v.id,
                     v.owner.expose(),
-                    when,
-                    secs
+                    utc(v.created_at),
+                    seconds(v.duration_ms)
                 );
             }
+            listed(items.len(), withheld);
+            Ok(())
+        }
+        AdminCommand::Recording(RecordingCommand::List) => {
+            let (items, withheld) = client.recording_list()?;
             println!(
-                "{} listed, {withheld} withheld by the access policy",
-                items.len()
+                "{:<40} {:<16} {:<16} {:<20} {:>9}",
+                "id", "caller", "callee", "started (UTC)", "seconds"
             );
+            for r in &items {
+                println!(
+                    "{:<40} {:<16} {:<16} {:<20} {:>9.1}",
+                    r.id,
+                    r.caller.expose(),
+                    r.callee.expose(),
+                    utc(r.started_at),
+                    seconds(r.duration_ms)
+                );
+            }
+            listed(items.len(), withheld);
             Ok(())
         }
         AdminCommand::Cdr(CdrCommand::List {
@@ -224,12 +240,20 @@ fn command_on(
             Ok(())
         }
         AdminCommand::Voicemail(VoicemailCommand::Export { id, file }) => {
-            let n = client.voicemail_export(&id, &file)?;
-            println!("{} bytes of audio written to {}", n, file.display());
+            audio_written(client.voicemail_export(&id, &file)?, &file);
+            Ok(())
+        }
+        AdminCommand::Recording(RecordingCommand::Export { id, file }) => {
+            audio_written(client.recording_export(&id, &file)?, &file);
             Ok(())
         }
         AdminCommand::Voicemail(VoicemailCommand::Delete { id }) => {
             client.voicemail_delete(&id)?;
+            println!("{id} shredded and removed");
+            Ok(())
+        }
+        AdminCommand::Recording(RecordingCommand::Delete { id }) => {
+            client.recording_delete(&id)?;
             println!("{id} shredded and removed");
             Ok(())
         }
@@ -299,6 +323,26 @@ fn command_on(
             Ok(())
         }
     }
+}
+
+/// Milliseconds of audio as seconds.
+fn seconds(ms: u64) -> f64 {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds of a message or a call"
+    )]
+    let secs = ms as f64 / 1000.0;
+    secs
+}
+
+/// The last line of a listing of voicemail or recordings.
+fn listed(count: usize, withheld: u64) {
+    println!("{count} listed, {withheld} withheld by the access policy");
+}
+
+/// The line after an export of audio.
+fn audio_written(bytes: u64, file: &Path) {
+    println!("{bytes} bytes of audio written to {}", file.display());
 }
 
 /// Unix seconds as a UTC time, or the number when out of range.

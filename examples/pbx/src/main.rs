@@ -109,13 +109,16 @@ enum AdminCommand {
         /// Its role in the access policy (e.g. administrator).
         #[arg(long)]
         role: String,
-        /// A mailbox (SIP user) whose voicemail it serves (repeatable).
+        /// A mailbox (SIP user) whose voicemail, recordings and call records it serves (repeatable).
         #[arg(long = "mailbox")]
         mailboxes: Vec<String>,
     },
     /// Voicemail: list, export, delete.
     #[command(subcommand)]
     Voicemail(VoicemailCommand),
+    /// Call recordings: list, export, delete.
+    #[command(subcommand)]
+    Recording(RecordingCommand),
     /// Call detail records: list.
     #[command(subcommand)]
     Cdr(CdrCommand),
@@ -144,6 +147,25 @@ enum VoicemailCommand {
     /// Crypto-shred a message, then remove its ciphertext.
     Delete {
         /// The message id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RecordingCommand {
+    /// The call recordings the policy lets you list: id, caller, callee,
+    /// start, duration.
+    List,
+    /// Write a recording as a WAV file (created 0600; never replaced).
+    Export {
+        /// The recording id.
+        id: String,
+        /// The file to create.
+        file: PathBuf,
+    },
+    /// Crypto-shred a recording, then remove its ciphertext.
+    Delete {
+        /// The recording id.
         id: String,
     },
 }
@@ -214,7 +236,7 @@ enum UserCommand {
         /// Its role in the access policy.
         #[arg(long)]
         role: String,
-        /// A mailbox whose voicemail it serves (repeatable).
+        /// A mailbox whose voicemail, recordings and call records it serves (repeatable).
         #[arg(long = "mailbox")]
         mailboxes: Vec<String>,
     },

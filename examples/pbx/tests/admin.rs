@@ -4,7 +4,8 @@
 //! (wrong ones refused and audited, lockout), the access policy's
 //! decisions with their explanation, automatic logoff on a clock the test
 //! moves, garbage on the socket, accounts that persist across a restart,
-//! the audit log verified and exported, and a voicemail left through the
+//! the audit log verified and exported, call recordings decided on either
+//! party and kept apart from voicemail, and a voicemail left through the
 //! PBX exported as a WAV file holding the caller's tone.
 #![allow(
     clippy::disallowed_methods,
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use carevox::audio::G711;
-use carevox::audit::{EventType, Outcome, Record, Timestamp, for_each_record};
+use carevox::audio::{G711, wav_header};
+use carevox::audit::{Action, EventType, ObjectKind, Outcome, Record, Timestamp, for_each_record};
 use carevox::authz::password::{Argon2Params, HashAlgorithm, PasswordHasher};
 use carevox::authz::totp::{Totp, TotpSecret};
 use carevox::redact::Pii;
@@ -38,6 +39,7 @@ use carevox_pbx::cdr::{CallRecord, Disposition, Ender, VoicemailCause, seal_batc
 use carevox_pbx::config::Config;
 use carevox_pbx::media::Source;
 use carevox_pbx::phone::{CallOutcome, Phone, PhoneConfig};
+use carevox_pbx::recording;
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
 use carevox_pbx::store::Store;
@@ -198,14 +200,7 @@ impl Console {
     /// A voicemail for `mailbox` holding `tone`, put straight into the
     /// server's vault as the voicemail service would.
     fn deposit(&self, mailbox: &str, tone: f64) -> (String, Vec<u8>) {
-        let samples: Vec<u8> = (0..16_000u32)
-            .map(|n| {
-                let t = f64::from(n) / 8000.0;
-                let s = (8000.0 * (2.0 * std::f64::consts::PI * tone * t).sin()).round();
-                #[allow(clippy::cast_possible_truncation)]
-                G711::Pcmu.encode(s as i16)
-            })
-            .collect();
+        let samples = two_seconds_of(tone);
         let id = format!("vm-{}-{mailbox}", self.now());
         self.store
             .vault
@@ -220,6 +215,43 @@ impl Console {
             .unwrap();
         (id, samples)
     }
+
+    /// A recording of a call from `caller` to `callee` holding `tone`, put
+    /// straight into the server's vault, named and labelled as
+    /// `carevox_pbx::recording` says.
+    fn record(&self, caller: &str, callee: &str, tone: f64) -> (String, Vec<u8>) {
+        let samples = two_seconds_of(tone);
+        let id = format!(
+            "{}{}-{caller}-{callee}",
+            recording::RECORDING_PREFIX,
+            self.now()
+        );
+        let meta = recording::metadata(
+            &id,
+            caller,
+            callee,
+            &format!("call-{caller}-{callee}"),
+            self.now(),
+            self.now() + 86_400,
+        );
+        self.store
+            .vault
+            .put(&SystemRandom::new(), meta, &samples)
+            .unwrap();
+        (id, samples)
+    }
+}
+
+/// Two seconds of `tone` in G.711 μ-law at 8 kHz.
+fn two_seconds_of(tone: f64) -> Vec<u8> {
+    (0..16_000u32)
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            let s = (8000.0 * (2.0 * std::f64::consts::PI * tone * t).sin()).round();
+            #[allow(clippy::cast_possible_truncation)]
+            G711::Pcmu.encode(s as i16)
+        })
+        .collect()
 }
 
 fn cdr(
@@ -585,6 +617,245 @@ fn a_physician_deletes_by_crypto_shredding() {
     }));
 }
 
+/// The console's access decisions on recordings by `user` with `outcome`.
+fn recording_decisions<'a>(
+    records: &'a [Record],
+    user: &str,
+    outcome: &Outcome,
+) -> Vec<&'a Record> {
+    records
+        .iter()
+        .filter(|r| {
+            r.event == EventType::RecordingAccess
+                && detail(r, "decision").is_some()
+                && r.actor.user_id.expose() == user
+                && r.outcome == *outcome
+        })
+        .collect()
+}
+
+#[test]
+fn recordings_are_decided_on_either_party_and_kept_apart_from_voicemail() {
+    let c = console(900);
+    let root = c.enrol_root();
+    let desk = c.add(&root, "desk", "receptionist", &[]);
+    let kim = c.add(&root, "nurse.kim", "nurse", &["bob"]);
+    // On the callee's care team, the caller's, and neither.
+    let lee = c.add(&root, "dr.lee", "physician", &["bob"]);
+    let ray = c.add(&root, "dr.ray", "physician", &["alice"]);
+    let sam = c.add(&root, "dr.sam", "physician", &["erin"]);
+    let (rec, samples) = c.record("alice", "bob", 440.0);
+    let (other, _) = c.record("carol", "dave", 1000.0);
+    let (vm, _) = c.deposit("bob", 700.0);
+    let started = c.now();
+    let out = c.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let opened_recordings = |user: &str| {
+        c.records()
+            .iter()
+            .filter(|r| {
+                r.actor.user_id.expose() == user
+                    && detail(r, "vault-operation") == Some("open")
+                    && r.entity
+                        .object
+                        .as_ref()
+                        .is_some_and(|o| o.id.expose().starts_with(recording::RECORDING_PREFIX))
+            })
+            .count()
+    };
+
+    // A nurse on bob's care team: his voicemail, no recording; the
+    // voicemail listing does not even open one.
+    let mut client = c.login("nurse.kim", "nurse.kim long password", &kim);
+    let (items, withheld) = client.voicemail_list().unwrap();
+    assert_eq!((items.len(), withheld), (1, 0));
+    assert_eq!(items[0].id, vm);
+    assert_eq!(opened_recordings("nurse.kim"), 0);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert!(items.is_empty());
+    assert_eq!(withheld, 2);
+    client.logoff().unwrap();
+
+    // The physician serving the callee: lists and exports that call only.
+    let mut client = c.login("dr.lee", "dr.lee long password", &lee);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(withheld, 1);
+    assert_eq!(items[0].id, rec);
+    assert_eq!(items[0].caller.expose(), "alice");
+    assert_eq!(items[0].callee.expose(), "bob");
+    assert_eq!(items[0].started_at, started);
+    assert_eq!(items[0].duration_ms, 2000);
+    let wav = out.join("lee.wav");
+    assert_eq!(client.recording_export(&rec, &wav).unwrap(), 16_000);
+    assert_eq!(mode(&wav), 0o600);
+    let bytes = std::fs::read(&wav).unwrap();
+    assert_eq!(bytes.len(), 46 + 16_000);
+    assert_eq!(&bytes[..46], &wav_header(G711::Pcmu, 16_000)[..]);
+    assert_eq!(&bytes[46..], &samples[..]);
+    assert!(frames_with_tone(&pcmu(&bytes[46..]), 8000, 440.0) > 0.95);
+    // Never over an existing file.
+    let e = client.recording_export(&rec, &wav).unwrap_err();
+    assert!(matches!(e, ClientError::Io { .. }), "{e}");
+    let e = client
+        .recording_export(&other, &out.join("other.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    assert!(!out.join("other.wav").exists());
+    // Only administrators delete recordings.
+    let e = client.recording_delete(&rec).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    // Voicemail commands never reach a recording, nor the other way round.
+    let (items, withheld) = client.voicemail_list().unwrap();
+    assert_eq!((items.len(), withheld), (1, 0));
+    assert_eq!(items[0].id, vm);
+    let e = client
+        .voicemail_export(&rec, &out.join("rec-as-vm.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert!(!out.join("rec-as-vm.wav").exists());
+    let e = client
+        .recording_export(&vm, &out.join("vm-as-rec.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert!(!out.join("vm-as-rec.wav").exists());
+    client.logoff().unwrap();
+
+    // The physician serving the caller: the same call.
+    let mut client = c.login("dr.ray", "dr.ray long password", &ray);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert_eq!((items.len(), withheld), (1, 1));
+    assert_eq!(items[0].id, rec);
+    let wav = out.join("ray.wav");
+    assert_eq!(client.recording_export(&rec, &wav).unwrap(), 16_000);
+    assert_eq!(&std::fs::read(&wav).unwrap()[46..], &samples[..]);
+    client.logoff().unwrap();
+
+    // A physician serving neither party: nothing.
+    let mut client = c.login("dr.sam", "dr.sam long password", &sam);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert!(items.is_empty());
+    assert_eq!(withheld, 2);
+    let e = client
+        .recording_export(&rec, &out.join("sam.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    client.logoff().unwrap();
+
+    // The front desk: refused, with the policy's explanation.
+    let mut client = c.login("desk", "desk long password", &desk);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert!(items.is_empty());
+    assert_eq!(withheld, 2);
+    let e = client
+        .recording_export(&rec, &out.join("desk.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    assert!(e.to_string().contains("no rule permits it"), "{e}");
+    assert!(!out.join("desk.wav").exists());
+    client.logoff().unwrap();
+
+    // The administrator lists every recording for retention and deletes,
+    // never exports; a voicemail command does not delete a recording, nor
+    // a recording command a voicemail.
+    let mut client = c.login("root", ROOT_PW, &root);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert_eq!((items.len(), withheld), (2, 0));
+    let e = client
+        .recording_export(&rec, &out.join("root.wav"))
+        .unwrap_err();
+    assert!(e.to_string().contains("forbid-admin-ephi"), "{e}");
+    let e = client.voicemail_delete(&rec).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    let e = client.recording_delete(&vm).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert!(c.store.vault.get(&rec).is_ok() && c.store.vault.get(&vm).is_ok());
+    client.recording_delete(&other).unwrap();
+    assert!(c.store.vault.get(&other).is_err());
+    client.logoff().unwrap();
+
+    // At 20:00 UTC the physician still lists, but exports only by day.
+    c.clock.fetch_add(12 * 3600, Ordering::SeqCst);
+    let mut client = c.login("dr.lee", "dr.lee long password", &lee);
+    let (items, withheld) = client.recording_list().unwrap();
+    assert_eq!((items.len(), withheld), (1, 0));
+    let e = client
+        .recording_export(&rec, &out.join("night.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::Denied));
+    assert!(e.to_string().contains("physician-export-day"), "{e}");
+    client.logoff().unwrap();
+    // Shredded: gone for everyone, the voicemail untouched.
+    let mut client = c.login("root", ROOT_PW, &root);
+    client.recording_delete(&rec).unwrap();
+    let e = client.recording_delete(&rec).unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    assert_eq!(client.recording_list().unwrap(), (vec![], 0));
+    assert_eq!(client.voicemail_list().unwrap().0.len(), 1);
+    client.logoff().unwrap();
+    assert!(c.store.vault.get(&rec).is_err());
+    let mut client = c.login("dr.lee", "dr.lee long password", &lee);
+    let e = client
+        .recording_export(&rec, &out.join("late.wav"))
+        .unwrap_err();
+    assert_eq!(e.kind(), Some(ErrorKind::NotFound));
+    client.logoff().unwrap();
+
+    // Each decision is an access record of its own: recording access to a
+    // recording object, with the rule that decided it.
+    let records = c.records();
+    let counts = |user: &str| {
+        (
+            recording_decisions(&records, user, &Outcome::Success).len(),
+            recording_decisions(&records, user, &Outcome::MinorFailure).len(),
+        )
+    };
+    assert_eq!(counts("nurse.kim"), (0, 2));
+    assert_eq!(counts("dr.lee"), (3, 4));
+    assert_eq!(counts("dr.ray"), (2, 1));
+    assert_eq!(counts("dr.sam"), (0, 3));
+    assert_eq!(counts("desk"), (0, 3));
+    assert_eq!(counts("root"), (4, 1));
+    let decisions: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.event == EventType::RecordingAccess && detail(r, "decision").is_some())
+        .collect();
+    assert!(decisions.iter().all(|r| {
+        r.entity.object.as_ref().is_some_and(|o| {
+            o.kind == ObjectKind::Recording && (o.id.expose() == &rec || o.id.expose() == &other)
+        })
+    }));
+    for (user, rule) in [
+        ("dr.lee", "physician-recordings"),
+        ("dr.lee", "physician-export-day"),
+        ("dr.ray", "physician-export-day"),
+        ("root", "admin-retention"),
+    ] {
+        assert!(
+            recording_decisions(&records, user, &Outcome::Success)
+                .iter()
+                .any(|r| detail(r, "decision").is_some_and(|d| d.contains(rule))),
+            "{user} {rule}"
+        );
+    }
+    let deleted: Vec<&Record> = recording_decisions(&records, "root", &Outcome::Success)
+        .into_iter()
+        .filter(|r| r.action == Action::Delete)
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    // No voicemail decision names a recording.
+    assert!(
+        records
+            .iter()
+            .filter(|r| r.event == EventType::VoicemailAccess && detail(r, "decision").is_some())
+            .all(|r| r
+                .entity
+                .object
+                .as_ref()
+                .is_some_and(|o| o.kind == ObjectKind::Voicemail && o.id.expose() == &vm))
+    );
+}
+
 #[test]
 fn an_idle_session_is_logged_off_and_audited() {
     let c = console(60);
@@ -874,18 +1145,21 @@ fn admin_ok(config: &Path, args: &[&str], code: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), 900);
-    let path = dir.path().join("pbx.toml");
+/// A control server on the system clock (the binary's codes are real
+/// ones) for a data directory in `dir`, its configuration file, and its
+/// first account `root`, a physician serving bob's mailbox, enrolled
+/// through the command line: the file's path, the store, the server and
+/// root's TOTP secret.
+fn command_line_server(dir: &Path) -> (PathBuf, Store, ControlServer, TotpSecret) {
+    let config = config(dir, 900);
+    let path = dir.join("pbx.toml");
     std::fs::write(
         &path,
         format!(
             "[server]\nrealm = \"{DOMAIN}\"\ndomains = [\"{DOMAIN}\"]\n\
              data_dir = \"{}\"\nmaster_key_file = \"{}\"\n",
-            dir.path().join("data").display(),
-            dir.path().join("keys/vault.key").display(),
+            dir.join("data").display(),
+            dir.join("keys/vault.key").display(),
         ),
     )
     .unwrap();
@@ -917,7 +1191,13 @@ fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
     let uri = text.lines().find(|l| l.starts_with("otpauth://")).unwrap();
     let totp = totp_of(&secret(uri));
     assert!(!text.contains(ROOT_PW));
+    (path, store, control, totp)
+}
 
+#[test]
+fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _store, control, totp) = command_line_server(dir.path());
     let code = Totp::default()
         .generate(&totp, carevox_testkit::unix_now())
         .unwrap();
@@ -949,6 +1229,43 @@ fn the_command_line_reads_credentials_from_stdin_and_never_prints_them() {
     // Missing lines: a usage error.
     let out = admin_command(&path, &["voicemail", "list"], "root\n");
     assert_eq!(out.status.code(), Some(2));
+    control.shutdown();
+}
+
+#[test]
+fn the_command_line_lists_recordings_and_says_why_a_delete_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, control, totp) = command_line_server(dir.path());
+    let now = carevox_testkit::unix_now();
+    let id = format!("{}{now}-cli", recording::RECORDING_PREFIX);
+    store
+        .vault
+        .put(
+            &SystemRandom::new(),
+            recording::metadata(&id, "alice", "bob", "call-cli", now, now + 86_400),
+            &two_seconds_of(440.0),
+        )
+        .unwrap();
+    let code = Totp::default().generate(&totp, now).unwrap();
+    let text = admin_ok(&path, &["recording", "list"], code.as_str());
+    assert!(text.starts_with("id"), "{text}");
+    let line = text.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains(" alice ") && line.contains(" bob ") && line.ends_with(" 2.0"),
+        "{line}"
+    );
+    assert!(text.contains("1 listed, 0 withheld"), "{text}");
+    // A physician may not delete a recording: exit 1 with the reason.
+    let code = Totp::default().generate(&totp, now + 30).unwrap();
+    let out = admin_command(
+        &path,
+        &["recording", "delete", &id],
+        &format!("root\n{ROOT_PW}\n{}\n", code.as_str()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("denied: no rule permits it"), "{err}");
+    assert!(store.vault.get(&id).is_ok());
     control.shutdown();
 }
 

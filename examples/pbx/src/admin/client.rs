@@ -12,8 +12,8 @@ use carevox::audio::{G711, wav_header};
 use crate::cdr::CallRecord;
 
 use super::proto::{
-    AlertItem, CallRecordQuery, ErrorKind, Frame, FrameError, Request, Response, SecretText,
-    VoicemailItem, parse, read_frame, write_json,
+    AlertItem, CallRecordQuery, ErrorKind, Frame, FrameError, RecordingItem, Request, Response,
+    SecretText, VoicemailItem, parse, read_frame, write_json,
 };
 
 /// Why a command failed.
@@ -204,6 +204,15 @@ impl Client {
         }
     }
 
+    /// The call recordings the session may list, and how many were
+    /// withheld.
+    pub fn recording_list(&mut self) -> Result<(Vec<RecordingItem>, u64), ClientError> {
+        match self.request(&Request::RecordingList)? {
+            Response::Recordings { items, withheld } => Ok((items, withheld)),
+            r => Err(Self::unexpected(&r)),
+        }
+    }
+
     /// Reads an export's data frames into `out` up to its end; returns the
     /// byte count, checked against the server's.
     fn receive(&mut self, out: &mut impl Write, expected: Option<u64>) -> Result<u64, ClientError> {
@@ -270,8 +279,33 @@ impl Client {
     /// Exports voicemail `id` as a WAV file at `dest` (created 0600, never
     /// replacing a file), streamed; returns the samples' byte count.
     pub fn voicemail_export(&mut self, id: &str, dest: &Path) -> Result<u64, ClientError> {
+        self.wav_export(
+            &Request::VoicemailExport { id: id.to_owned() },
+            "voicemail",
+            dest,
+        )
+    }
+
+    /// Exports call recording `id` as a WAV file at `dest` (created 0600,
+    /// never replacing a file), streamed; returns the samples' byte count.
+    pub fn recording_export(&mut self, id: &str, dest: &Path) -> Result<u64, ClientError> {
+        self.wav_export(
+            &Request::RecordingExport { id: id.to_owned() },
+            "recording",
+            dest,
+        )
+    }
+
+    /// Sends `request`, an export of G.711 audio (`what` names it in
+    /// errors), and writes the answer as a WAV file at `dest`.
+    fn wav_export(
+        &mut self,
+        request: &Request,
+        what: &str,
+        dest: &Path,
+    ) -> Result<u64, ClientError> {
         Self::into_new_file(dest, |w| {
-            let (law, len) = match self.request(&Request::VoicemailExport { id: id.to_owned() })? {
+            let (law, len) = match self.request(request)? {
                 Response::ExportStart {
                     content_type,
                     len: Some(len),
@@ -280,9 +314,7 @@ impl Client {
                         "audio/PCMU" => G711::Pcmu,
                         "audio/PCMA" => G711::Pcma,
                         other => {
-                            return Err(ClientError::Protocol(format!(
-                                "a voicemail of type {other}"
-                            )));
+                            return Err(ClientError::Protocol(format!("a {what} of type {other}")));
                         }
                     };
                     (law, len)
@@ -290,7 +322,7 @@ impl Client {
                 r => return Err(Self::unexpected(&r)),
             };
             let data_len = u32::try_from(len)
-                .map_err(|_| ClientError::Protocol("a voicemail too long for WAV".into()))?;
+                .map_err(|_| ClientError::Protocol(format!("a {what} too long for WAV")))?;
             w.write_all(&wav_header(law, data_len))
                 .map_err(io_err("write the file"))?;
             self.receive(w, Some(len))
@@ -299,7 +331,17 @@ impl Client {
 
     /// Crypto-shreds voicemail `id`, then removes its ciphertext.
     pub fn voicemail_delete(&mut self, id: &str) -> Result<(), ClientError> {
-        match self.request(&Request::VoicemailDelete { id: id.to_owned() })? {
+        self.delete(&Request::VoicemailDelete { id: id.to_owned() })
+    }
+
+    /// Crypto-shreds call recording `id`, then removes its ciphertext.
+    pub fn recording_delete(&mut self, id: &str) -> Result<(), ClientError> {
+        self.delete(&Request::RecordingDelete { id: id.to_owned() })
+    }
+
+    /// Sends a delete `request`; done once the server says it deleted.
+    fn delete(&mut self, request: &Request) -> Result<(), ClientError> {
+        match self.request(request)? {
             Response::Deleted { .. } => Ok(()),
             r => Err(Self::unexpected(&r)),
         }

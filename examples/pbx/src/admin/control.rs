@@ -36,10 +36,11 @@ use zeroize::Zeroizing;
 use super::accounts::{Account, Accounts, AccountsError, valid_name};
 use super::proto::{
     AlertItem, CallRecordQuery, DATA_CHUNK, DEFAULT_CALL_RECORDS, ErrorKind, Frame, FrameError,
-    MAX_CALL_RECORDS, MAX_FIELD, MAX_MAILBOXES, Request, Response, SecretText, VoicemailItem,
-    parse, read_frame, write_data, write_json,
+    MAX_CALL_RECORDS, MAX_FIELD, MAX_MAILBOXES, RecordingItem, Request, Response, SecretText,
+    VoicemailItem, parse, read_frame, write_data, write_json,
 };
-use crate::cdr::{self, CallRecord};
+use crate::cdr;
+use crate::recording::{self, RECORDING_PREFIX};
 
 /// The access policy of the admin console: carevox-authz's sample hospital
 /// policy, plus an `account` resource that administrators manage with a
@@ -76,6 +77,125 @@ fn mailbox_owner(mailbox: &str) -> PatientId {
     let mut n = [0u8; 8];
     n.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[0; 8]));
     PatientId::new(u64::from_be_bytes(n))
+}
+
+/// Stored audio that the console lists, exports and deletes: voicemail
+/// and call recordings, each a resource of its own in the policy, with an
+/// audit event and object kind of its own.
+struct Audio {
+    /// The policy's resource.
+    resource: &'static str,
+    /// The policy's action of an export to a file.
+    export: &'static str,
+    /// The event of each decision's access record.
+    event: EventType,
+    /// The kind of object the access records name.
+    object: ObjectKind,
+    /// Whether a vault object may be one, from its id alone (before it is
+    /// opened).
+    may_be: fn(&str) -> bool,
+    /// Whether a vault object, with its metadata, is one.
+    is: fn(&str, &Metadata) -> bool,
+    /// Whether it belongs to the caller's mailbox too, not only to the
+    /// callee's.
+    caller_too: bool,
+    /// The answer to an id that names none.
+    not_found: &'static str,
+}
+
+/// Voicemail: it belongs to the callee's mailbox; an export is the
+/// policy's `listen` (the hospital policy has no `export` for voicemail).
+static VOICEMAIL: Audio = Audio {
+    resource: "voicemail",
+    export: "listen",
+    event: EventType::VoicemailAccess,
+    object: ObjectKind::Voicemail,
+    may_be: may_be_voicemail,
+    is: is_voicemail,
+    caller_too: false,
+    not_found: "no such voicemail",
+};
+
+/// Call recordings: a recording belongs to both parties' mailboxes; an
+/// export is the policy's `export` (a distinct action: the hospital
+/// policy allows it during day hours only).
+static RECORDING: Audio = Audio {
+    resource: "recording",
+    export: "export",
+    event: EventType::RecordingAccess,
+    object: ObjectKind::Recording,
+    may_be: may_be_recording,
+    is: recording::is_recording,
+    caller_too: true,
+    not_found: "no such recording",
+};
+
+impl Audio {
+    /// The access record's reference to object `id`.
+    fn object(&self, id: &str) -> ObjectRef {
+        ObjectRef {
+            kind: self.object.clone(),
+            id: Pii::new(id.to_owned()),
+        }
+    }
+
+    /// The mailbox an object with `meta` is decided on, and whether the
+    /// session serves it ([`Shared::party_of`] of its parties).
+    fn party(&self, l: &Login, meta: &Metadata) -> (String, bool) {
+        let callee = meta.get_label("callee").unwrap_or("");
+        let caller = if self.caller_too {
+            meta.get_label("caller").unwrap_or("")
+        } else {
+            ""
+        };
+        Shared::party_of(l, callee, caller)
+    }
+}
+
+/// Whether the vault object `id` may be a voicemail, before it is opened
+/// (batches of call detail records, held text messages and call
+/// recordings are not).
+fn may_be_voicemail(id: &str) -> bool {
+    !id.starts_with(cdr::CDR_ID_PREFIX)
+        && !id.starts_with(crate::server::TEXT_PREFIX)
+        && !id.starts_with(RECORDING_PREFIX)
+}
+
+/// Whether the object is a voicemail: not named as another kind, and no
+/// kind label, or `voicemail`.
+fn is_voicemail(id: &str, meta: &Metadata) -> bool {
+    may_be_voicemail(id)
+        && meta
+            .get_label(cdr::KIND_LABEL)
+            .is_none_or(|k| k == "voicemail")
+}
+
+/// Whether the vault object `id` may be a call recording, before it is
+/// opened.
+fn may_be_recording(id: &str) -> bool {
+    id.starts_with(RECORDING_PREFIX)
+}
+
+/// An object of a listing that the policy let the session list.
+struct Listed {
+    /// The vault object id.
+    id: String,
+    /// Its metadata.
+    meta: Metadata,
+    /// Its length in bytes: one a sample, 8000 samples a second.
+    len: u64,
+}
+
+impl Listed {
+    /// Its length in milliseconds.
+    fn duration_ms(&self) -> u64 {
+        self.len.saturating_mul(1000) / 8000
+    }
+
+    /// The label `name` (a party), empty when missing.
+    fn label(&self, name: &str) -> Pii<String> {
+        Pii::new(self.meta.get_label(name).unwrap_or("").to_owned())
+    }
 }
 
 /// How long a connection may stay without logging in.
@@ -615,20 +735,24 @@ impl Shared {
                 return Ok(Next::Close);
             }
             Request::VoicemailList => self.voicemail_list(l),
-            Request::VoicemailExport { id } => match self.voicemail_export(l, &id, out) {
-                Ok(Ok(())) => return Ok(Next::Continue),
-                Ok(Err(r)) => Err(r),
-                Err(e) => return Err(e),
-            },
-            Request::VoicemailDelete { id } => self.voicemail_delete(l, &id),
+            Request::VoicemailExport { id } => {
+                let r = self.audio_export(l, &VOICEMAIL, &id, out);
+                return Self::streamed(out, r);
+            }
+            Request::VoicemailDelete { id } => self.audio_delete(l, &VOICEMAIL, &id),
+            Request::RecordingList => self.recording_list(l),
+            Request::RecordingExport { id } => {
+                let r = self.audio_export(l, &RECORDING, &id, out);
+                return Self::streamed(out, r);
+            }
+            Request::RecordingDelete { id } => self.audio_delete(l, &RECORDING, &id),
             Request::CallRecords(query) => self.call_records(l, &query),
             Request::AuditVerify => self.audit_verify(l),
             Request::AuditAlerts { since } => self.audit_alerts(l, since),
-            Request::AuditExport => match self.audit_export(l, out) {
-                Ok(Ok(())) => return Ok(Next::Continue),
-                Ok(Err(r)) => Err(r),
-                Err(e) => return Err(e),
-            },
+            Request::AuditExport => {
+                let r = self.audit_export(l, out);
+                return Self::streamed(out, r);
+            }
             Request::UserAdd {
                 name,
                 role,
@@ -639,6 +763,15 @@ impl Shared {
             Request::TotpReset { name } => self.totp_reset(l, &name),
         };
         write_json(out, &r.unwrap_or_else(|e| e))?;
+        Ok(Next::Continue)
+    }
+
+    /// The end of a streamed export: the next request once it is sent,
+    /// its refusal written when it was refused before a byte went out.
+    fn streamed(out: &mut UnixStream, r: io::Result<Result<(), Response>>) -> io::Result<Next> {
+        if let Err(refused) = r? {
+            write_json(out, &refused)?;
+        }
         Ok(Next::Continue)
     }
 
@@ -1012,43 +1145,17 @@ impl Shared {
         f(&self.parts.vault)
     }
 
-    fn voicemail_object(id: &str) -> ObjectRef {
-        ObjectRef {
-            kind: ObjectKind::Voicemail,
-            id: Pii::new(id.to_owned()),
-        }
-    }
+    // ---- voicemail and call recordings -------------------------------------
 
-    /// The mailbox of a voicemail and whether the session serves it.
-    fn mailbox_of(l: &Login, meta: &Metadata) -> (String, bool) {
-        let owner = meta.get_label("callee").unwrap_or("").to_owned();
-        let mine = !owner.is_empty() && l.mailboxes.contains(&owner);
-        (owner, mine)
-    }
-
-    /// Whether the vault object `id` may be a voicemail, before it is
-    /// opened (batches of call detail records and held text messages are
-    /// not).
-    fn may_be_voicemail(id: &str) -> bool {
-        !id.starts_with(cdr::CDR_ID_PREFIX) && !id.starts_with(crate::server::TEXT_PREFIX)
-    }
-
-    /// Whether the object is a voicemail: no kind label, or `voicemail`.
-    fn is_voicemail(id: &str, meta: &Metadata) -> bool {
-        Self::may_be_voicemail(id)
-            && meta
-                .get_label(cdr::KIND_LABEL)
-                .is_none_or(|k| k == "voicemail")
-    }
-
-    // ---- voicemail ---------------------------------------------------------
-
-    fn voicemail_list(&self, l: &Login) -> Result<Response, Response> {
+    /// The objects of `audio` the policy lets the session list, oldest
+    /// first, and how many it withheld: one decision (and one access
+    /// record) per object.
+    fn audio_list(&self, l: &Login, audio: &Audio) -> Result<(Vec<Listed>, u64), Response> {
         let objects = self.parts.vault.list().map_err(|e| internal("vault", &e))?;
         let mut items = Vec::new();
         let mut withheld = 0u64;
         for o in objects {
-            if !Self::may_be_voicemail(&o.id) {
+            if !(audio.may_be)(&o.id) {
                 continue;
             }
             let opened = self.as_admin(l, |v| v.open(&o.id));
@@ -1057,67 +1164,98 @@ impl Shared {
                 continue;
             };
             let meta = reader.metadata().clone();
-            if !Self::is_voicemail(&o.id, &meta) {
+            if !(audio.is)(&o.id, &meta) {
                 continue;
             }
-            let (owner, mine) = Self::mailbox_of(l, &meta);
+            let (party, mine) = audio.party(l, &meta);
             let access = self.decide(
                 l,
-                "voicemail",
+                audio.resource,
                 "list",
-                Some(owner.as_str()),
+                Some(party.as_str()),
                 mine,
                 true,
-                EventType::VoicemailAccess,
+                audio.event.clone(),
                 Action::Read,
-                Some(Self::voicemail_object(&o.id)),
+                Some(audio.object(&o.id)),
             )?;
             if access.is_allowed() {
-                items.push(VoicemailItem {
+                items.push(Listed {
+                    len: reader.len(),
                     id: o.id,
-                    owner: Pii::new(owner),
-                    created_at: meta.created_at,
-                    duration_ms: reader.len().saturating_mul(1000) / 8000,
+                    meta,
                 });
             } else {
                 withheld += 1;
             }
         }
-        items.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        items.sort_by(|a, b| (a.meta.created_at, &a.id).cmp(&(b.meta.created_at, &b.id)));
+        Ok((items, withheld))
+    }
+
+    fn voicemail_list(&self, l: &Login) -> Result<Response, Response> {
+        let (listed, withheld) = self.audio_list(l, &VOICEMAIL)?;
+        let items = listed
+            .into_iter()
+            .map(|v| VoicemailItem {
+                owner: v.label("callee"),
+                created_at: v.meta.created_at,
+                duration_ms: v.duration_ms(),
+                id: v.id,
+            })
+            .collect();
         Ok(Response::Voicemails { items, withheld })
     }
 
-    fn voicemail_export(
+    fn recording_list(&self, l: &Login) -> Result<Response, Response> {
+        let (listed, withheld) = self.audio_list(l, &RECORDING)?;
+        let items = listed
+            .into_iter()
+            .map(|r| RecordingItem {
+                caller: r.label("caller"),
+                callee: r.label("callee"),
+                started_at: r.meta.created_at,
+                duration_ms: r.duration_ms(),
+                id: r.id,
+            })
+            .collect();
+        Ok(Response::Recordings { items, withheld })
+    }
+
+    /// Streams the samples of `audio` object `id` to the client, if the
+    /// policy allows its export action.
+    fn audio_export(
         &self,
         l: &Login,
+        audio: &Audio,
         id: &str,
         out: &mut UnixStream,
     ) -> io::Result<Result<(), Response>> {
         if let Err(r) = check_field(id, "the id") {
             return Ok(Err(r));
         }
-        if !Self::may_be_voicemail(id) {
-            return Ok(Err(error(ErrorKind::NotFound, "no such voicemail")));
+        if !(audio.may_be)(id) {
+            return Ok(Err(error(ErrorKind::NotFound, audio.not_found)));
         }
         let opened = self.as_admin(l, |v| v.open(id));
         let mut reader = match opened {
-            Ok(r) if Self::is_voicemail(id, r.metadata()) => r,
+            Ok(r) if (audio.is)(id, r.metadata()) => r,
             Ok(_) | Err(carevox::vault::Error::NotFound) => {
-                return Ok(Err(error(ErrorKind::NotFound, "no such voicemail")));
+                return Ok(Err(error(ErrorKind::NotFound, audio.not_found)));
             }
             Err(e) => return Ok(Err(internal("vault", &e))),
         };
-        let (owner, mine) = Self::mailbox_of(l, reader.metadata());
+        let (party, mine) = audio.party(l, reader.metadata());
         let access = match self.decide(
             l,
-            "voicemail",
-            "listen",
-            Some(owner.as_str()),
+            audio.resource,
+            audio.export,
+            Some(party.as_str()),
             mine,
             true,
-            EventType::VoicemailAccess,
+            audio.event.clone(),
             Action::Read,
-            Some(Self::voicemail_object(id)),
+            Some(audio.object(id)),
         ) {
             Ok(a) => a,
             Err(r) => return Ok(Err(r)),
@@ -1140,7 +1278,7 @@ impl Shared {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    tracing::warn!("admin console: voicemail export failed: {e}");
+                    tracing::warn!("admin console: {} export failed: {e}", audio.resource);
                     // The client sees the stream cut short.
                     return Err(e);
                 }
@@ -1152,29 +1290,31 @@ impl Shared {
         Ok(Ok(()))
     }
 
-    fn voicemail_delete(&self, l: &Login, id: &str) -> Result<Response, Response> {
+    /// Crypto-shreds `audio` object `id`, then removes its ciphertext, if
+    /// the policy allows.
+    fn audio_delete(&self, l: &Login, audio: &Audio, id: &str) -> Result<Response, Response> {
         check_field(id, "the id")?;
-        if !Self::may_be_voicemail(id) {
-            return Err(error(ErrorKind::NotFound, "no such voicemail"));
+        if !(audio.may_be)(id) {
+            return Err(error(ErrorKind::NotFound, audio.not_found));
         }
         let meta = match self.as_admin(l, |v| v.metadata(id)) {
-            Ok(m) if Self::is_voicemail(id, &m) => m,
+            Ok(m) if (audio.is)(id, &m) => m,
             Ok(_) | Err(carevox::vault::Error::NotFound) => {
-                return Err(error(ErrorKind::NotFound, "no such voicemail"));
+                return Err(error(ErrorKind::NotFound, audio.not_found));
             }
             Err(e) => return Err(internal("vault", &e)),
         };
-        let (owner, mine) = Self::mailbox_of(l, &meta);
+        let (party, mine) = audio.party(l, &meta);
         let access = self.decide(
             l,
-            "voicemail",
+            audio.resource,
             "delete",
-            Some(owner.as_str()),
+            Some(party.as_str()),
             mine,
             true,
-            EventType::VoicemailAccess,
+            audio.event.clone(),
             Action::Delete,
-            Some(Self::voicemail_object(id)),
+            Some(audio.object(id)),
         )?;
         if !access.is_allowed() {
             return Err(Self::denied(&access));
@@ -1192,21 +1332,19 @@ impl Shared {
 
     // ---- call detail records ----------------------------------------------
 
-    /// The mailbox a call detail record is decided on, and whether the
-    /// session serves it: the caller's or callee's the session serves,
-    /// else the callee's (the caller's when the call reached nobody).
-    fn party_of(l: &Login, r: &CallRecord) -> (String, bool) {
-        for p in [r.callee.expose(), r.caller.expose()] {
-            if !p.is_empty() && l.mailboxes.contains(p) {
-                return (p.clone(), true);
+    /// The mailbox a call's record or recording is decided on, and
+    /// whether the session serves it: the callee's or the caller's the
+    /// session serves, else the callee's (the caller's when the call
+    /// reached nobody). A party given as empty is not one: a voicemail is
+    /// decided on its callee alone.
+    fn party_of(l: &Login, callee: &str, caller: &str) -> (String, bool) {
+        for p in [callee, caller] {
+            if !p.is_empty() && l.mailboxes.iter().any(|m| m == p) {
+                return (p.to_owned(), true);
             }
         }
-        let p = if r.callee.expose().is_empty() {
-            r.caller.expose()
-        } else {
-            r.callee.expose()
-        };
-        (p.clone(), false)
+        let p = if callee.is_empty() { caller } else { callee };
+        (p.to_owned(), false)
     }
 
     fn call_records(&self, l: &Login, q: &CallRecordQuery) -> Result<Response, Response> {
@@ -1262,7 +1400,7 @@ impl Shared {
                 {
                     continue;
                 }
-                let key = Self::party_of(l, &r);
+                let key = Self::party_of(l, r.callee.expose(), r.caller.expose());
                 let allowed = match decided.get(&key) {
                     Some(a) => *a,
                     None => {
@@ -1611,5 +1749,60 @@ impl Write for Chunks<'_> {
             self.buf.clear();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voicemail(id: &str) -> Metadata {
+        Metadata::new(id, "audio/PCMU", 1, 2)
+            .label("caller", "alice")
+            .label("callee", "bob")
+            .label("call_id", "c-1")
+    }
+
+    #[test]
+    fn voicemail_and_recordings_are_told_apart_by_id_and_kind() {
+        let rec = recording::metadata("rec-1", "alice", "bob", "c-1", 1, 2);
+        assert!((RECORDING.is)("rec-1", &rec));
+        assert!(!(VOICEMAIL.is)("rec-1", &rec));
+        // A `rec-` object is never a voicemail, whatever its labels, and
+        // is not opened to find out.
+        assert!(!(VOICEMAIL.may_be)("rec-1"));
+        assert!(!(VOICEMAIL.is)("rec-1", &voicemail("rec-1")));
+        assert!(!(VOICEMAIL.is)(
+            "rec-1",
+            &voicemail("rec-1").label(cdr::KIND_LABEL, "voicemail")
+        ));
+        // A voicemail is not a recording, nor is a recording's label alone.
+        assert!((VOICEMAIL.is)("vm-1", &voicemail("vm-1")));
+        assert!((VOICEMAIL.is)(
+            "vm-1",
+            &voicemail("vm-1").label(cdr::KIND_LABEL, "voicemail")
+        ));
+        assert!(!(RECORDING.may_be)("vm-1"));
+        assert!(!(RECORDING.is)("vm-1", &voicemail("vm-1")));
+        assert!(!(RECORDING.is)(
+            "vm-1",
+            &voicemail("vm-1").label(cdr::KIND_LABEL, recording::KIND)
+        ));
+        assert!(!(RECORDING.is)("rec-2", &voicemail("rec-2")));
+        // Batches of call detail records and held messages are neither.
+        for id in ["cdr-1", "msg-1"] {
+            assert!(!(VOICEMAIL.may_be)(id) && !(RECORDING.may_be)(id), "{id}");
+        }
+        // Each names its own resource, event and object kind.
+        assert_eq!(
+            (RECORDING.resource, RECORDING.export, &RECORDING.event),
+            ("recording", "export", &EventType::RecordingAccess)
+        );
+        assert_eq!(RECORDING.object("rec-1").kind, ObjectKind::Recording);
+        assert_eq!(
+            (VOICEMAIL.resource, VOICEMAIL.export, &VOICEMAIL.event),
+            ("voicemail", "listen", &EventType::VoicemailAccess)
+        );
+        assert_eq!(VOICEMAIL.object("vm-1").kind, ObjectKind::Voicemail);
     }
 }

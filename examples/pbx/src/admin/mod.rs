@@ -18,8 +18,9 @@
 //!   and is logged off after `[admin] idle_logoff_secs` without a command;
 //! - commands through the access policy [`control::policy_text`]
 //!   (carevox-authz's hospital policy, plus an `account` resource): a
-//!   voicemail belongs to its mailbox (the callee); an account lists the
-//!   mailboxes whose care team it is on.
+//!   voicemail belongs to its mailbox (the callee), a call recording to
+//!   the caller's and the callee's; an account lists the mailboxes whose
+//!   care team it is on.
 //!
 //! The accounts persist in `<data_dir>/admin/accounts.toml` (password
 //! hashes, never passwords) and their TOTP secrets in a vault of their own

@@ -87,7 +87,7 @@ pub enum Request {
         role: String,
         /// Its password.
         password: SecretText,
-        /// The mailboxes (SIP user names) whose voicemail it serves.
+        /// The mailboxes (SIP user names) whose voicemail, recordings and call records it serves.
         mailboxes: Vec<String>,
     },
     /// Logs in with password and TOTP code.
@@ -111,6 +111,18 @@ pub enum Request {
         /// The vault object id.
         id: String,
     },
+    /// The call recordings the session may list.
+    RecordingList,
+    /// Streams a call recording's samples.
+    RecordingExport {
+        /// The vault object id.
+        id: String,
+    },
+    /// Crypto-shreds a call recording and removes its ciphertext.
+    RecordingDelete {
+        /// The vault object id.
+        id: String,
+    },
     /// The call detail records the session may read, newest last.
     CallRecords(CallRecordQuery),
     /// Verifies the audit log with its public key alone.
@@ -130,7 +142,7 @@ pub enum Request {
         role: String,
         /// Its first password.
         password: SecretText,
-        /// The mailboxes whose voicemail it serves.
+        /// The mailboxes whose voicemail, recordings and call records it serves.
         mailboxes: Vec<String>,
     },
     /// Disables an account and ends its sessions.
@@ -229,6 +241,22 @@ pub struct VoicemailItem {
     pub duration_ms: u64,
 }
 
+/// One call recording of a listing. The parties are PHI: `<redacted>` in
+/// `Debug`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingItem {
+    /// The vault object id.
+    pub id: String,
+    /// The caller's SIP user name.
+    pub caller: Pii<String>,
+    /// The callee's SIP user name.
+    pub callee: Pii<String>,
+    /// When the recording started, seconds since the Unix epoch.
+    pub started_at: u64,
+    /// Its length in milliseconds (8000 samples a second).
+    pub duration_ms: u64,
+}
+
 /// What the server answers.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "response", rename_all = "snake_case", deny_unknown_fields)]
@@ -253,6 +281,13 @@ pub enum Response {
         /// How many others the policy did not let it list.
         withheld: u64,
     },
+    /// The call recordings the policy lets the session list.
+    Recordings {
+        /// The recordings, oldest first.
+        items: Vec<RecordingItem>,
+        /// How many others the policy did not let it list.
+        withheld: u64,
+    },
     /// The call detail records the policy lets the session read.
     CallRecords {
         /// The records, oldest first (the newest `limit` of those matching).
@@ -272,8 +307,8 @@ pub enum Response {
     },
     /// An export starts: data frames follow, then [`Response::StreamEnd`].
     ExportStart {
-        /// The media type of the bytes (`audio/PCMU` for voicemail,
-        /// `application/x-ndjson` for the audit log).
+        /// The media type of the bytes (`audio/PCMU` for voicemail and
+        /// call recordings, `application/x-ndjson` for the audit log).
         content_type: String,
         /// Their length, when known beforehand.
         len: Option<u64>,
@@ -283,7 +318,7 @@ pub enum Response {
         /// Bytes sent.
         bytes: u64,
     },
-    /// A voicemail was deleted.
+    /// A voicemail or a call recording was deleted.
     Deleted {
         /// Its id.
         id: String,
@@ -468,11 +503,24 @@ mod tests {
             }],
             withheld: 0,
         };
+        let recordings = Response::Recordings {
+            items: vec![RecordingItem {
+                id: "rec-1".into(),
+                caller: Pii::new("alice.caller".into()),
+                callee: Pii::new("bob.callee".into()),
+                started_at: 1,
+                duration_ms: 2,
+            }],
+            withheld: 0,
+        };
         let uri = Response::Provisioned {
             otpauth_uri: SecretText::new("otpauth://totp/x?secret=ABCDEFGH".into()),
         };
         assert_eq!(
-            carevox::redact::debug_leak(&(listing, uri), &["bob.mailbox", "ABCDEFGH"]),
+            carevox::redact::debug_leak(
+                &(listing, recordings, uri),
+                &["bob.mailbox", "alice.caller", "bob.callee", "ABCDEFGH"]
+            ),
             None
         );
     }
