@@ -17,12 +17,14 @@ pub use carevox_srtp as srtp;
 pub use carevox_vault as vault;
 
 pub mod audio;
+pub mod dtmf;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod media;
 #[cfg(feature = "vault")]
 pub mod recording;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod relay;
+mod rtp;
 #[cfg(all(feature = "sip", feature = "srtp"))]
 pub mod sdes;
 

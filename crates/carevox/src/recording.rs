@@ -58,6 +58,7 @@ use carevox_vault::{Error as VaultError, Metadata, ObjectInfo, ObjectWriter, Vau
 use ring::rand::SecureRandom;
 
 use crate::audio::G711;
+use crate::rtp::{self, Rtp};
 
 /// Settings of a [`Recorder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,44 +164,9 @@ pub enum RecordingError {
     Vault(#[from] VaultError),
 }
 
-/// The payload of an RTP packet and the fields a recording needs.
-struct Rtp<'a> {
-    payload_type: u8,
-    timestamp: u32,
-    ssrc: u32,
-    payload: &'a [u8],
-}
-
-fn parse_rtp(p: &[u8]) -> Result<Rtp<'_>, RecordingError> {
-    let not = |reason| RecordingError::NotRtp { reason };
-    let header: [u8; 12] = p
-        .get(..12)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(not("shorter than an RTP header"))?;
-    if header[0] >> 6 != 2 {
-        return Err(not("version is not 2"));
-    }
-    let csrcs = usize::from(header[0] & 0x0f);
-    let mut start = 12 + 4 * csrcs;
-    if header[0] & 0x10 != 0 {
-        let ext: [u8; 4] = p
-            .get(start..start + 4)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(not("header extension past the end"))?;
-        start += 4 + 4 * usize::from(u16::from_be_bytes([ext[2], ext[3]]));
-    }
-    let mut end = p.len();
-    if header[0] & 0x20 != 0 {
-        let pad = usize::from(*p.last().ok_or(not("empty"))?);
-        end = end.checked_sub(pad).ok_or(not("padding past the start"))?;
-    }
-    let payload = p.get(start..end).ok_or(not("header past the end"))?;
-    Ok(Rtp {
-        payload_type: header[1] & 0x7f,
-        timestamp: u32::from_be_bytes([header[4], header[5], header[6], header[7]]),
-        ssrc: u32::from_be_bytes([header[8], header[9], header[10], header[11]]),
-        payload,
-    })
+/// Reads the RTP header of `packet`.
+fn parse_rtp(packet: &[u8]) -> Result<Rtp<'_>, RecordingError> {
+    rtp::parse(packet).map_err(|reason| RecordingError::NotRtp { reason })
 }
 
 /// Samples at 8 kHz in `d`.
