@@ -11,6 +11,7 @@ pub mod location;
 pub mod media;
 pub mod mwi;
 pub mod phone;
+pub mod pin;
 pub mod recording;
 pub mod registrar;
 pub mod retention;

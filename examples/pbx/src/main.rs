@@ -9,7 +9,9 @@
 //! walks a voicemail through every safeguard.
 //! `carevox-pbx serve --config FILE` runs the PBX until SIGINT or SIGTERM.
 //! `carevox-pbx user-entry NAME --realm REALM` prints the `users.toml`
-//! entry of a password read from standard input.
+//! entry of a password read from standard input; with `--voicemail-pin`,
+//! the second line is the user's voicemail PIN (4 to 12 digits), stored as
+//! its Argon2id hash.
 //! `carevox-pbx admin --config FILE COMMAND` runs an admin command through
 //! the running server's control socket, reading the admin's name, password
 //! and TOTP code from standard input, one a line.
@@ -20,11 +22,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use carevox::audit::{Action, Detail, EventType, Outcome, Record, Timestamp};
+use carevox::authz::password::PasswordHasher;
 use carevox::redact::Pii;
 use carevox::sip::auth::Password;
 use carevox_pbx::admin::control::{ControlParts, ControlServer, ControlSettings};
 use carevox_pbx::check::check_config;
 use carevox_pbx::config::Config;
+use carevox_pbx::pin::{PinError, VoicemailPin};
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
 use carevox_pbx::store::{Store, UsersFile};
@@ -96,6 +100,10 @@ enum Command {
         /// The digest realm (`[server] realm` of the configuration).
         #[arg(long)]
         realm: String,
+        /// Also read the user's voicemail PIN (4 to 12 digits) from the
+        /// second line of standard input; the entry holds its Argon2id hash.
+        #[arg(long)]
+        voicemail_pin: bool,
     },
 }
 
@@ -262,7 +270,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::Demo { dir } => demo(dir.as_deref()),
-        Command::UserEntry { name, realm } => user_entry(&name, &realm),
+        Command::UserEntry {
+            name,
+            realm,
+            voicemail_pin,
+        } => user_entry(&name, &realm, voicemail_pin),
         Command::Admin { config, command } => console::run(&config, command),
         Command::CheckConfig { file } => {
             let config = match Config::load(&file) {
@@ -287,9 +299,11 @@ fn main() -> ExitCode {
 
 mod console;
 
-fn user_entry(name: &str, realm: &str) -> ExitCode {
+fn user_entry(name: &str, realm: &str, with_pin: bool) -> ExitCode {
+    let stdin = std::io::stdin();
     let mut line = String::new();
-    if std::io::stdin().read_line(&mut line).is_err() {
+    if stdin.read_line(&mut line).is_err() {
+        line.zeroize();
         eprintln!("carevox-pbx: no password on standard input");
         return ExitCode::from(2);
     }
@@ -301,7 +315,37 @@ fn user_entry(name: &str, realm: &str) -> ExitCode {
     }
     let password = Password::new(typed);
     line.zeroize();
-    match UsersFile::entry(name, realm, &password, Md5Use::Refused) {
+    let pin = if with_pin {
+        let read = stdin.read_line(&mut line);
+        let typed = line.trim_end_matches(['\r', '\n']);
+        #[allow(clippy::disallowed_methods)] // the program's own random source
+        let rng = SystemRandom::new();
+        let hashed = match read {
+            Ok(_) if !typed.is_empty() => {
+                VoicemailPin::hash(typed, &PasswordHasher::default(), &rng)
+            }
+            _ => {
+                line.zeroize();
+                eprintln!("carevox-pbx: no voicemail PIN on the second line of standard input");
+                return ExitCode::from(2);
+            }
+        };
+        line.zeroize();
+        match hashed {
+            Ok(pin) => Some(pin),
+            Err(e @ PinError::Invalid) => {
+                eprintln!("carevox-pbx: {e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("carevox-pbx: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    match UsersFile::entry_with_pin(name, realm, &password, Md5Use::Refused, pin.as_ref()) {
         Ok(entry) => {
             print!("{entry}");
             ExitCode::SUCCESS

@@ -58,6 +58,7 @@ use crate::config::Config;
 use crate::location::{
     Applied, Binding, BindingKey, Change, LocationError, LocationService, MAX_TEMP_GRUUS, Transport,
 };
+use crate::pin::VoicemailPin;
 
 /// Whether a user may answer `MD5` digest challenges. Honoured only when
 /// `[dangerous] allow_md5_for_legacy_users` is on; off, every user is
@@ -85,6 +86,9 @@ pub struct DirectoryUser {
     pub secrets: Vec<UserSecret>,
     /// Whether the user is a legacy phone that may answer `MD5`.
     pub md5: Md5Use,
+    /// The hash of the user's voicemail PIN, if one is set (check a typed
+    /// PIN with [`crate::pin::verify_or_dummy`]).
+    pub voicemail_pin: Option<VoicemailPin>,
 }
 
 impl DirectoryUser {

@@ -6,7 +6,8 @@
 //!   audit/            the audit log (carevox-audit) and its signing key
 //!   audit.pub         the log's public key (hex), for `carevox-audit verify`
 //!   nonce.key         the digest nonce secret (32 random bytes)
-//!   users.toml        the users (digest HA1 values, never passwords)
+//!   users.toml        the users (digest HA1 values and voicemail PIN
+//!                     hashes, never passwords or PINs)
 //!   admin/            the admin console's accounts (see [`crate::admin`])
 //!     accounts.toml   names, roles, password hashes (never passwords)
 //!     secrets/        each account's TOTP secret, a vault object
@@ -31,9 +32,14 @@
 //! # honoured only with [dangerous] allow_md5_for_legacy_users
 //! md5 = "refused"
 //! ha1_md5 = "..."
+//! # optional: the voicemail PIN's hash, a PHC string (see crate::pin)
+//! voicemail_pin = "$argon2id$v=19$m=19456,t=2,p=1$...$..."
 //! ```
 //!
-//! [`UsersFile::entry`] makes such an entry from a password.
+//! [`UsersFile::entry`] makes such an entry from a password, and
+//! [`UsersFile::entry_with_pin`] one with a voicemail PIN too. A
+//! `voicemail_pin` that is not a hash [`VoicemailPin::from_phc`] accepts
+//! refuses the whole file.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -53,6 +59,7 @@ use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::pin::{PinError, VoicemailPin};
 use crate::registrar::{DirectoryUser, Md5Use, UserDirectory};
 
 /// How far behind the last audit record a record may arrive and still be
@@ -92,6 +99,15 @@ pub enum StoreError {
     /// `users.toml` is not valid.
     #[error("users.toml: {0}")]
     Users(String),
+    /// A user's `voicemail_pin` in `users.toml` is not a PIN hash that
+    /// can be verified.
+    #[error("users.toml: user {index}: voicemail_pin: {source}")]
+    VoicemailPin {
+        /// The user's position in the file, from 0.
+        index: usize,
+        /// What is wrong with it.
+        source: PinError,
+    },
     /// The audit log holds records but its signing key is missing: a new
     /// key could not continue the log (its checkpoints are signed with
     /// the old one). Restore the key from its backup.
@@ -399,6 +415,7 @@ struct UserEntry {
     ha1_md5: Option<String>,
     #[serde(default)]
     md5: Md5Entry,
+    voicemail_pin: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -473,10 +490,17 @@ impl UsersFile {
             if md5 != Md5Use::Refused && u.ha1_md5.is_none() {
                 return Err(bad("md5 is allowed but there is no ha1_md5"));
             }
-            if users
-                .insert(Pii::new(u.name), DirectoryUser { secrets, md5 })
-                .is_some()
-            {
+            let voicemail_pin = u
+                .voicemail_pin
+                .map(VoicemailPin::from_phc)
+                .transpose()
+                .map_err(|source| StoreError::VoicemailPin { index: i, source })?;
+            let user = DirectoryUser {
+                secrets,
+                md5,
+                voicemail_pin,
+            };
+            if users.insert(Pii::new(u.name), user).is_some() {
                 return Err(bad("the name repeats an earlier user"));
             }
         }
@@ -491,6 +515,19 @@ impl UsersFile {
         realm: &str,
         password: &Password,
         md5: Md5Use,
+    ) -> Result<String, StoreError> {
+        Self::entry_with_pin(name, realm, password, md5, None)
+    }
+
+    /// As [`UsersFile::entry`], with the hash of the user's voicemail PIN
+    /// when there is one (made with [`VoicemailPin::hash`], which refuses
+    /// a PIN that is not 4 to 12 digits).
+    pub fn entry_with_pin(
+        name: &str,
+        realm: &str,
+        password: &Password,
+        md5: Md5Use,
+        voicemail_pin: Option<&VoicemailPin>,
     ) -> Result<String, StoreError> {
         let ha1 = |algorithm| match UserSecret::ha1_from_password(algorithm, name, realm, password)
         {
@@ -511,6 +548,7 @@ impl UsersFile {
                 Md5Use::Only => Md5Entry::Only,
                 _ => Md5Entry::Refused,
             },
+            voicemail_pin: voicemail_pin.map(|p| p.phc().to_owned()),
         };
         let doc = UsersToml { user: vec![entry] };
         toml::to_string(&doc).map_err(|e| StoreError::Users(e.to_string()))
@@ -599,6 +637,112 @@ mod tests {
             .is_empty()
         );
         assert_eq!(UsersFile::parse("").map(|u| u.len()).ok(), Some(0));
+    }
+
+    fn small_hasher() -> carevox::authz::password::PasswordHasher {
+        use carevox::authz::password::{Argon2Params, HashAlgorithm, PasswordHasher};
+        PasswordHasher::dangerous_low_cost(HashAlgorithm::Argon2id(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn an_entry_with_a_voicemail_pin_reads_back_and_verifies_only_that_pin() {
+        #[allow(clippy::disallowed_methods)] // the test draws real randomness
+        let rng = ring::rand::SystemRandom::new();
+        let password = Password::new("pw");
+        let pin =
+            VoicemailPin::hash("2468", &small_hasher(), &rng).unwrap_or_else(|e| panic!("{e}"));
+        let text =
+            UsersFile::entry_with_pin("bob", "clinic.test", &password, Md5Use::Refused, Some(&pin))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            text.contains(&format!("voicemail_pin = \"{}\"", pin.phc())),
+            "{text}"
+        );
+        let users = UsersFile::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let bob = users.user("bob").unwrap_or_else(|| panic!("no bob"));
+        let stored = bob.voicemail_pin.unwrap_or_else(|| panic!("no PIN"));
+        assert!(stored.verify("2468"));
+        assert!(!stored.verify("2467"));
+        assert!(!stored.verify("24689"));
+        // Without a PIN the entry has none.
+        let plain = UsersFile::entry("carol", "clinic.test", &password, Md5Use::Refused)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plain.contains("voicemail_pin"), "{plain}");
+        let users = UsersFile::parse(&plain).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            users
+                .user("carol")
+                .is_some_and(|u| u.voicemail_pin.is_none())
+        );
+        // A PIN that is not 4 to 12 digits never makes it into an entry.
+        for bad in ["123", "1234567890123", "12a4", "12 4"] {
+            assert_eq!(
+                VoicemailPin::hash(bad, &small_hasher(), &rng).err(),
+                Some(PinError::Invalid),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_voicemail_pin_that_is_no_hash_refuses_the_file_with_its_index() {
+        let hex64 = "a".repeat(64);
+        let ok = format!("[[user]]\nname = \"a\"\nha1_sha256 = \"{hex64}\"\n");
+        for garbage in [
+            "2468",
+            "",
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$",
+            "$md5$xyz",
+            "$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        ] {
+            let text = format!(
+                "{ok}[[user]]\nname = \"b\"\nha1_sha256 = \"{hex64}\"\nvoicemail_pin = \"{garbage}\"\n"
+            );
+            match UsersFile::parse(&text) {
+                Err(e @ StoreError::VoicemailPin { index: 1, .. }) => {
+                    assert!(e.to_string().contains("user 1: voicemail_pin"), "{e}");
+                    if !garbage.is_empty() {
+                        assert!(!e.to_string().contains(garbage), "{e}");
+                    }
+                }
+                other => panic!("{garbage:?}: {other:?}"),
+            }
+        }
+        // Not a string at all.
+        let not_a_string = parse_err(&format!("{ok}voicemail_pin = 2468\n"));
+        assert!(not_a_string.contains("string"), "{not_a_string}");
+    }
+
+    #[test]
+    fn debug_of_the_users_shows_no_pin_hash() {
+        use carevox::redact::debug_leak;
+        #[allow(clippy::disallowed_methods)] // the test draws real randomness
+        let rng = ring::rand::SystemRandom::new();
+        let pin =
+            VoicemailPin::hash("97531", &small_hasher(), &rng).unwrap_or_else(|e| panic!("{e}"));
+        let phc = pin.phc().to_owned();
+        let text = UsersFile::entry_with_pin(
+            "dave",
+            "clinic.test",
+            &Password::new("pw"),
+            Md5Use::Refused,
+            Some(&pin),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let users = UsersFile::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let dave = users.user("dave").unwrap_or_else(|| panic!("no dave"));
+        assert!(dave.voicemail_pin.is_some());
+        let salt_and_hash: Vec<&str> = phc.rsplit('$').take(2).collect();
+        let mut needles = vec![phc.as_str(), "97531", "dave"];
+        needles.extend(salt_and_hash);
+        assert_eq!(debug_leak(&users, &needles), None);
+        assert_eq!(debug_leak(&dave, &needles), None);
+        assert_eq!(debug_leak(&pin, &needles), None);
     }
 
     fn config_in(dir: &Path) -> Config {

@@ -43,6 +43,7 @@ fn users() -> Users {
             DirectoryUser {
                 secrets: vec![UserSecret::Password(Password::new(&format!("{name}-pw")))],
                 md5: Md5Use::Refused,
+                voicemail_pin: None,
             },
         );
     }

@@ -49,6 +49,7 @@ fn users() -> Users {
             DirectoryUser {
                 secrets: vec![UserSecret::Password(Password::new(PASSWORD))],
                 md5,
+                voicemail_pin: None,
             },
         );
     }

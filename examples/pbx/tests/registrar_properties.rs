@@ -26,6 +26,7 @@ impl UserDirectory for One {
         (username == "alice").then(|| DirectoryUser {
             secrets: vec![UserSecret::Password(Password::new("pw"))],
             md5: Md5Use::Refused,
+            voicemail_pin: None,
         })
     }
 }

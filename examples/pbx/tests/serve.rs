@@ -4,7 +4,8 @@
 //! configuration load is the audit log's first record, the admin console's
 //! socket is owner-only and `carevox-pbx admin` enrols, logs in and lists
 //! voicemail through it from another process, SIGTERM stops it cleanly
-//! and removes the socket; an invalid configuration is refused with its location.
+//! and removes the socket; an invalid configuration is refused with its location;
+//! `user-entry --voicemail-pin` writes a PIN hash that verifies only that PIN.
 #![allow(
     clippy::disallowed_methods,
     clippy::unwrap_used,
@@ -24,6 +25,8 @@ use carevox::sip::auth::Password;
 use carevox::sip::sdp::crypto::CryptoSuite;
 use carevox_pbx::media::Source;
 use carevox_pbx::phone::{Phone, PhoneConfig, PhoneError};
+use carevox_pbx::registrar::UserDirectory;
+use carevox_pbx::store::UsersFile;
 use carevox_testkit::free_tcp_port;
 use carevox_testkit::pki::Ca;
 use carevox_transport::TlsClientConfig;
@@ -228,4 +231,63 @@ fn an_invalid_configuration_is_refused_with_its_location() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("media.rtp_port_min"), "{err}");
     assert!(err.contains("line 4"), "{err}");
+}
+
+/// Runs `user-entry bob --realm clinic.test` with `args` and `stdin`.
+fn user_entry(args: &[&str], stdin: &[u8]) -> std::process::Output {
+    let mut entry = Command::new(BIN)
+        .args(["user-entry", "bob", "--realm", "clinic.test"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    entry.stdin.take().unwrap().write_all(stdin).unwrap();
+    entry.wait_with_output().unwrap()
+}
+
+#[test]
+fn user_entry_with_a_voicemail_pin_writes_a_hash_of_that_pin() {
+    let out = user_entry(&["--voicemail-pin"], b"bob-secret\n2468\n");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("voicemail_pin = \"$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("bob-secret") && !text.contains("2468"),
+        "{text}"
+    );
+    let users = UsersFile::parse(&text).unwrap();
+    let pin = users.user("bob").unwrap().voicemail_pin.unwrap();
+    assert!(pin.verify("2468"));
+    assert!(!pin.verify("2469"));
+
+    // Without the flag a second line is not read and no PIN is written.
+    let out = user_entry(&[], b"bob-secret\n2468\n");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("voicemail_pin"), "{text}");
+
+    // A PIN that is not 4 to 12 digits, or none at all, is a usage error
+    // that prints no entry and does not echo what was typed.
+    for stdin in [
+        &b"bob-secret\n24a8\n"[..],
+        b"bob-secret\n123\n",
+        b"bob-secret\n1234567890123\n",
+        b"bob-secret\n",
+        b"bob-secret\n\n",
+    ] {
+        let out = user_entry(&["--voicemail-pin"], stdin);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("voicemail PIN"), "{err}");
+        assert!(
+            !err.contains("24a8") && !err.contains("bob-secret"),
+            "{err}"
+        );
+    }
 }

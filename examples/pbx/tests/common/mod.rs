@@ -2,7 +2,7 @@
 //! memory, an audit sink that keeps what it is given, and tone detection
 //! frame by frame.
 #![allow(dead_code, unreachable_pub)]
-#![allow(clippy::unwrap_used, clippy::cast_precision_loss)] // test helpers outside #[test] functions
+#![allow(clippy::unwrap_used, clippy::panic, clippy::cast_precision_loss)] // test helpers outside #[test] functions
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use carevox::audio::{G711, tone_power};
 use carevox::audit::Record;
 use carevox::audit_sink::AuditSink;
+use carevox::authz::password::{Argon2Params, HashAlgorithm, PasswordHasher};
 use carevox::sip::auth::{Password, UserSecret};
+use carevox_pbx::pin::VoicemailPin;
 use carevox_pbx::registrar::{DirectoryUser, Md5Use, UserDirectory};
 
 pub mod live;
@@ -32,11 +34,34 @@ impl Users {
                                 "{name}-secret"
                             )))],
                             md5,
+                            voicemail_pin: None,
                         },
                     )
                 })
                 .collect(),
         )
+    }
+
+    /// Gives each named user (already here) its voicemail PIN, hashed at a
+    /// low cost so that tests stay fast (the stored parameters verify with
+    /// the default hasher too): `Users::with_passwords(..).with_pins(&[("bob", "2468")])`.
+    pub fn with_pins(mut self, pins: &[(&str, &str)]) -> Users {
+        let hasher = PasswordHasher::dangerous_low_cost(HashAlgorithm::Argon2id(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }))
+        .unwrap();
+        #[allow(clippy::disallowed_methods)] // tests draw real randomness
+        let rng = ring::rand::SystemRandom::new();
+        for (name, pin) in pins {
+            let user = self
+                .0
+                .get_mut(*name)
+                .unwrap_or_else(|| panic!("with_pins: no user {name}"));
+            user.voicemail_pin = Some(VoicemailPin::hash(pin, &hasher, &rng).unwrap());
+        }
+        self
     }
 }
 
