@@ -62,6 +62,8 @@ pub enum Disposition {
     },
     /// The caller gave up, or the call ended, before any answer.
     Unanswered,
+    /// The caller called the voicemail number to hear their messages.
+    Mailbox,
 }
 
 /// Why a call reached voicemail (the serialisable twin of

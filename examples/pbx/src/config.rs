@@ -371,6 +371,11 @@ pub struct VoicemailSection {
     pub no_answer_timeout_secs: u32,
     /// The longest message, in seconds (10 to 3600). Default 180.
     pub max_message_secs: u32,
+    /// The number a user calls from their own phone to hear their
+    /// messages after entering their voicemail PIN: the user part of the
+    /// address called (1 to 32 of `0-9 * # a-z A-Z . - _`), never a
+    /// user's name. Default `*97`.
+    pub number: String,
 }
 
 impl Default for VoicemailSection {
@@ -378,6 +383,7 @@ impl Default for VoicemailSection {
         VoicemailSection {
             no_answer_timeout_secs: 25,
             max_message_secs: 180,
+            number: "*97".to_owned(),
         }
     }
 }
@@ -688,6 +694,10 @@ pub enum Problem {
     /// Working hours not written `HH:MM-HH:MM`, or empty ones.
     #[error("working hours must be written HH:MM-HH:MM, start and end different")]
     BadHours,
+    /// A voicemail number that is empty, longer than 32 characters or
+    /// holds a character other than `0-9 * # a-z A-Z . - _`.
+    #[error("the number must be 1 to 32 of 0-9 * # a-z A-Z . - _")]
+    BadNumber,
     /// A user name that is empty, longer than 128 bytes or holds a
     /// control character.
     #[error("user {index} must be 1 to 128 characters without control characters")]
@@ -1086,6 +1096,15 @@ impl Config {
             1440,
         );
 
+        let number = &self.voicemail.number;
+        if number.is_empty()
+            || number.len() > 32
+            || !number
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "*#.-_".contains(c))
+        {
+            p.push(&["voicemail", "number"], Problem::BadNumber);
+        }
         let r = &self.recording;
         p.range(
             &["recording", "max_recording_secs"],
@@ -1270,6 +1289,18 @@ mod tests {
         match Config::from_toml(text) {
             Err(ConfigError::Invalid(v)) => v,
             other => panic!("expected invalid settings, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_voicemail_number_is_checked() {
+        assert_eq!(Config::default().voicemail.number, "*97");
+        let c = Config::from_toml("[voicemail]\nnumber = \"vm.box-1\"\n").unwrap();
+        assert_eq!(c.voicemail.number, "vm.box-1");
+        for bad in ["", "*9 7", "a@b", &"9".repeat(33), "#<97>"] {
+            let v = invalid(&format!("[voicemail]\nnumber = \"{bad}\"\n"));
+            assert_eq!(v[0].location.path, "voicemail.number", "{bad}");
+            assert_eq!(v[0].problem, Problem::BadNumber, "{bad}");
         }
     }
 

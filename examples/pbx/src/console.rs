@@ -364,6 +364,7 @@ fn outcome(r: &CallRecord) -> String {
             format!("voicemail ({})", format!("{reason:?}").to_lowercase())
         }
         Disposition::Refused { status } => format!("refused ({status})"),
+        Disposition::Mailbox => "own mailbox".into(),
         _ => "unanswered".into(),
     }
 }

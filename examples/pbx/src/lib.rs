@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod location;
+pub mod mailbox;
 pub mod media;
 pub mod mwi;
 pub mod phone;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use carevox::audio::G711;
+use carevox::dtmf::{Digit, DtmfSender};
 use carevox::media::SrtpSession;
 use carevox::recording::Speaker;
 use carevox::relay::{Channel, Leg, LegStats, MediaRelay, RelayError};
@@ -225,9 +226,20 @@ pub struct MediaTask {
     stop: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<MediaStats>>,
     stats: watch::Receiver<MediaStats>,
+    keys: Option<mpsc::Sender<Digit>>,
 }
 
 impl MediaTask {
+    /// Presses `digit` on an endpoint that agreed on telephone-events: it
+    /// is sent as RFC 4733 events (100 ms, then a pause) after the keys
+    /// pressed before it. False when the endpoint cannot send keys or too
+    /// many are waiting.
+    pub fn press(&self, digit: Digit) -> bool {
+        self.keys
+            .as_ref()
+            .is_some_and(|k| k.try_send(digit).is_ok())
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> MediaStats {
         *self.stats.borrow()
@@ -275,6 +287,7 @@ fn new_task() -> (MediaTask, TaskEnds) {
             stop: Some(stop_tx),
             done: Some(done_rx),
             stats: stats_rx,
+            keys: None,
         },
         TaskEnds { stop, done, stats },
     )
@@ -511,6 +524,56 @@ pub enum Source {
     Tone(f64),
     /// These samples (G.711 of the endpoint's law), once, then nothing.
     Samples(Arc<Vec<u8>>),
+    /// What is queued in this playout as it is queued (nothing while it is
+    /// empty).
+    Playout(Playout),
+}
+
+/// Audio queued for a media endpoint to send, 20 ms at a time: a prompt,
+/// a message being played back. Whoever holds a clone queues more or
+/// clears it (a key pressed to skip).
+#[derive(Debug, Clone, Default)]
+pub struct Playout {
+    queued: Arc<Mutex<std::collections::VecDeque<u8>>>,
+}
+
+impl Playout {
+    /// An empty playout.
+    pub fn new() -> Playout {
+        Playout::default()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<u8>> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `samples` after what is queued.
+    pub fn push(&self, samples: &[u8]) {
+        self.queue().extend(samples);
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&self) {
+        self.queue().clear();
+    }
+
+    /// Samples still to play.
+    pub fn pending(&self) -> usize {
+        self.queue().len()
+    }
+
+    /// The next frame: up to 160 samples, padded with `silence`; none when
+    /// nothing is queued.
+    fn next_frame(&self, silence: u8) -> Option<Vec<u8>> {
+        let mut q = self.queue();
+        if q.is_empty() {
+            return None;
+        }
+        let n = q.len().min(160);
+        let mut f: Vec<u8> = q.drain(..n).collect();
+        f.resize(160, silence);
+        Some(f)
+    }
 }
 
 /// A media endpoint's settings.
@@ -524,7 +587,15 @@ pub struct EndpointMedia {
     pub source: Source,
     /// Where its peer receives RTP (RTCP on the next port).
     pub peer: SocketAddr,
+    /// The telephone-event payload type agreed with the peer, if any: the
+    /// endpoint can then send keys ([`MediaTask::press`]).
+    pub dtmf: Option<u8>,
 }
+
+/// How long a key sent by an endpoint lasts.
+const KEY_LENGTH: Duration = Duration::from_millis(100);
+/// Silent 20 ms ticks between two keys.
+const KEY_GAP_TICKS: u32 = 3;
 
 /// Starts a media endpoint on `ports` with the session `srtp` (its
 /// `outbound` context seals what it sends, `inbound` opens what its peer
@@ -537,7 +608,12 @@ pub fn spawn_endpoint(
     sink: Option<Sink>,
 ) -> Result<MediaTask, carevox::srtp::Error> {
     srtp.outbound.add_outbound_stream(media.ssrc)?;
-    let (task, ends) = new_task();
+    let (mut task, ends) = new_task();
+    let (keys_tx, mut keys) = mpsc::channel::<Digit>(64);
+    let sender = media.dtmf.map(|pt| {
+        task.keys = Some(keys_tx);
+        DtmfSender::new(pt, media.ssrc).with_interval(Duration::from_millis(20))
+    });
     let TaskEnds {
         stop: mut stop_rx,
         done: done_tx,
@@ -553,11 +629,55 @@ pub fn spawn_endpoint(
         let mut seq: u16 = 1;
         let mut sent_samples: u32 = 0;
         let mut peer = media.peer;
+        // Keys waiting, the packets of the key being sent (one a tick) and
+        // the silent ticks after it.
+        let mut waiting: std::collections::VecDeque<Digit> = std::collections::VecDeque::new();
+        let mut event: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
+        let mut gap = 0u32;
         loop {
             tokio::select! {
                 _ = &mut stop_rx => break,
+                Some(d) = keys.recv() => waiting.push_back(d),
                 _ = tick.tick() => {
+                    if event.is_empty() && gap == 0
+                        && let (Some(s), Some(d)) = (&sender, waiting.pop_front())
+                    {
+                        match s.packets(d, KEY_LENGTH, seq, sent_samples) {
+                            Ok(packets) => {
+                                seq = seq.wrapping_add(u16::try_from(packets.len()).unwrap_or(0));
+                                event.extend(packets.into_iter().map(|p| p.packet));
+                                gap = KEY_GAP_TICKS;
+                            }
+                            Err(e) => debug!(error = %e, "key not sent"),
+                        }
+                    }
+                    if let Some(packet) = event.pop_front() {
+                        // A key's packets replace the audio while it lasts.
+                        let len = packet.len();
+                        if let Some(dst) = tx.get_mut(..len) {
+                            dst.copy_from_slice(&packet);
+                            if let Ok(n) = srtp.outbound.protect_rtp_in_place(&mut tx, len)
+                                && let Some(sealed) = tx.get(..n)
+                            {
+                                let _ = ports.rtp.send_to(sealed, peer).await;
+                                stats.a.sent += 1;
+                            }
+                        }
+                        sent_samples = sent_samples.wrapping_add(160);
+                        continue;
+                    }
+                    if gap > 0 {
+                        gap -= 1;
+                        sent_samples = sent_samples.wrapping_add(160);
+                        continue;
+                    }
                     let Some(frame) = frame(&media.source, media.law, sent_samples) else {
+                        // Nothing to send: the RTP clock goes on (RFC 3550
+                        // section 5.1), so that what follows is placed
+                        // after the pause.
+                        if matches!(media.source, Source::Playout(_)) {
+                            sent_samples = sent_samples.wrapping_add(160);
+                        }
                         continue;
                     };
                     let header = rtp_header(media.law.payload_type(), seq, sent_samples, media.ssrc);
@@ -635,6 +755,24 @@ fn to_sample(v: f64) -> i16 {
     v.round().clamp(-32768.0, 32767.0) as i16
 }
 
+/// `millis` of a sine tone at `frequency` Hz and `amplitude` (of 32767),
+/// μ-law at 8 kHz: the PBX's prompts and beeps.
+pub fn beep(frequency: f64, millis: u32, amplitude: f64) -> Vec<u8> {
+    (0..millis.saturating_mul(8))
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            G711::Pcmu.encode(to_sample(
+                amplitude * (2.0 * std::f64::consts::PI * frequency * t).sin(),
+            ))
+        })
+        .collect()
+}
+
+/// `millis` of μ-law silence.
+pub fn pause(millis: u32) -> Vec<u8> {
+    vec![G711::Pcmu.silence(); usize::try_from(millis.saturating_mul(8)).unwrap_or(0)]
+}
+
 /// The frame of `source` starting at sample `at`.
 fn frame(source: &Source, law: G711, at: u32) -> Option<Vec<u8>> {
     match source {
@@ -648,6 +786,7 @@ fn frame(source: &Source, law: G711, at: u32) -> Option<Vec<u8>> {
                 })
                 .collect(),
         ),
+        Source::Playout(p) => p.next_frame(law.silence()),
         Source::Samples(all) => {
             let start = usize::try_from(at).ok()?;
             let chunk = all.get(start..)?;

@@ -115,6 +115,9 @@ pub enum PhoneError {
     Random,
 }
 
+/// The payload type the phone offers for telephone-events (RFC 4733).
+const DTMF_PT: u8 = 101;
+
 /// A call in progress: its dialog, its media and what the phone hears.
 #[derive(Debug)]
 pub struct ActiveCall {
@@ -139,6 +142,14 @@ impl ActiveCall {
     /// The media counters so far.
     pub fn stats(&self) -> MediaStats {
         self.media.stats()
+    }
+
+    /// Presses the keys of `keys` (`0`-`9`, `*`, `#`, `A`-`D`), sent one
+    /// after another as RFC 4733 telephone-events; false when the call
+    /// agreed on no telephone-events or a key is not one.
+    pub fn press(&self, keys: &str) -> bool {
+        keys.chars()
+            .all(|c| carevox::dtmf::Digit::from_char(c).is_ok_and(|d| self.media.press(d)))
     }
 }
 
@@ -463,7 +474,9 @@ impl Phone {
         let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
         let mut sdp = format!(
             "v=0\r\no=- 1 1 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
-             m=audio {} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n",
+             m=audio {} RTP/SAVP 0 {DTMF_PT}\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=rtpmap:{DTMF_PT} telephone-event/8000\r\na=fmtp:{DTMF_PT} 0-15\r\n\
+             a=ptime:20\r\na=sendrecv\r\n",
             ports.port()
         );
         for l in &lines {
@@ -477,6 +490,7 @@ impl Phone {
         srtp: carevox::media::SrtpSession,
         ports: PortPair,
         peer: MediaPeer,
+        dtmf: Option<u8>,
     ) -> Result<(MediaTask, mpsc::Receiver<Vec<u8>>), PhoneError> {
         let mut ssrc = [0u8; 4];
         self.rng.fill(&mut ssrc).map_err(|_| PhoneError::Random)?;
@@ -489,6 +503,7 @@ impl Phone {
                 ssrc: u32::from_be_bytes(ssrc),
                 source: self.config.source.clone(),
                 peer: peer.rtp,
+                dtmf,
             },
             Some(sink),
         )?;
@@ -531,7 +546,12 @@ impl Phone {
             .map_err(|_| PhoneError::Challenge("the answer's SDP does not parse"))?;
         let srtp = offerer_srtp(&lines, &answer, &SdesOptions::new())?;
         let peer = MediaPeer::audio_of(&answer)?;
-        let (media, heard) = self.start_media(srtp, ports, peer)?;
+        // Keys go as telephone-events when the answer kept them.
+        let dtmf = answer
+            .to_string()
+            .contains(&format!("a=rtpmap:{DTMF_PT} telephone-event/8000"))
+            .then_some(DTMF_PT);
+        let (media, heard) = self.start_media(srtp, ports, peer, dtmf)?;
         Ok(CallOutcome::Answered(ActiveCall {
             dialog,
             media,
@@ -591,6 +611,11 @@ impl Phone {
             .srtp
             .ok_or(PhoneError::Negotiation(OfferError::NoSdesAudio))?;
         let peer = MediaPeer::audio_of(&offer)?;
+        let dtmf = answered
+            .answer
+            .audio
+            .as_ref()
+            .and_then(|a| a.telephone_event);
         let dialog = self
             .agent
             .respond(
@@ -605,7 +630,7 @@ impl Phone {
             )
             .await?
             .ok_or(PhoneError::Challenge("no dialog for the answer"))?;
-        let (media, heard) = self.start_media(srtp, ports, peer)?;
+        let (media, heard) = self.start_media(srtp, ports, peer, dtmf)?;
         Ok(ActiveCall {
             dialog,
             media,

@@ -110,19 +110,8 @@ impl RecordingSettings {
 /// 1400 Hz, a quarter of a second apart (the recorder warning tone's
 /// frequency), μ-law.
 pub fn default_announcement() -> Vec<u8> {
-    let beep = |n: u32| {
-        let t = f64::from(n) / 8000.0;
-        let s = (6000.0 * (2.0 * std::f64::consts::PI * 1400.0 * t).sin()).round();
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "the value lies within ±6000"
-        )]
-        G711::Pcmu.encode(s as i16)
-    };
-    let mut out: Vec<u8> = (0..4000).map(beep).collect();
-    out.resize(6000, G711::Pcmu.silence());
-    out.extend((0..4000).map(beep));
-    out
+    let beep = || crate::media::beep(1400.0, 500, 6000.0);
+    [beep(), crate::media::pause(250), beep()].concat()
 }
 
 /// Why an announcement file was refused.

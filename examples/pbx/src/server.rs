@@ -56,6 +56,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use carevox::audio::G711;
 use carevox::audit_sink::AuditSink;
+use carevox::authz::Policy;
+use carevox::authz::lockout::{LockoutPolicy, LockoutTable};
 use carevox::call_audit::{CallEvent, CallSubject, EndedBy, VoicemailReason, call_record};
 use carevox::media::{SrtpSession, answer_audio, offer_cryptos, offerer_srtp};
 use carevox::message_audit::{MessageEvent, MessageSubject, message_record};
@@ -83,9 +85,10 @@ use tracing::{debug, info, warn};
 
 use crate::cdr::{CallRecord, CdrSettings, CdrWriter, Disposition, Ender};
 use crate::location::Transport as BindingTransport;
+use crate::mailbox::{MailboxCall, MailboxEvent};
 use crate::media::{
-    EndpointMedia, MediaError, MediaTask, PortPair, PortPool, RecordedRelay, Source, Tapped,
-    spawn_endpoint, spawn_relay,
+    EndpointMedia, MediaError, MediaTask, Playout, PortPair, PortPool, RecordedRelay, Source,
+    Tapped, spawn_endpoint, spawn_relay,
 };
 use crate::mwi::{self, MailboxIndex, Subscription};
 use crate::recording::{AnnouncementError, RECORDING_PREFIX, RecordingSettings};
@@ -154,6 +157,10 @@ pub struct ServerSettings {
     pub max_transactions: usize,
     /// Which calls are recorded, and the announcement.
     pub recording: RecordingSettings,
+    /// The voicemail number (`[voicemail] number`).
+    pub voicemail_number: String,
+    /// The lockout after wrong voicemail PINs (the `[lockout]` policy).
+    pub pin_lockout: LockoutPolicy,
 }
 
 /// The default of [`ServerSettings::max_transactions`]: room for about
@@ -197,6 +204,8 @@ impl ServerSettings {
             )),
             max_transactions: DEFAULT_MAX_TRANSACTIONS,
             recording: RecordingSettings::from_config(config)?,
+            voicemail_number: config.voicemail.number.clone(),
+            pin_lockout: config.lockout.policy(),
         })
     }
 }
@@ -232,6 +241,9 @@ pub enum ServerError {
     /// A task of the start did not finish.
     #[error("{0} did not finish")]
     Task(&'static str),
+    /// The access policy does not load.
+    #[error("access policy: {0}")]
+    Policy(String),
 }
 
 /// A running PBX.
@@ -281,6 +293,12 @@ impl Server {
         .await
         .map_err(|_| ServerError::Task("indexing the mailboxes"))??;
         let (vm_done, vm_done_rx) = mpsc::channel(64);
+        let (mailbox_events, mailbox_rx) = mpsc::channel(64);
+        let policy = Arc::new(
+            Policy::from_toml(&crate::admin::control::policy_text())
+                .map_err(|e| ServerError::Policy(e.to_string()))?,
+        );
+        let settings_lockout = settings.pin_lockout;
         let cdrs = CdrWriter::start(
             parts.vault.clone(),
             parts.rng.clone(),
@@ -310,13 +328,19 @@ impl Server {
             next_call: 0,
             vm_done,
             writing: 0,
+            policy,
+            pin_lockout: Arc::new(std::sync::Mutex::new(LockoutTable::new(
+                settings_lockout,
+                10_000,
+            ))),
+            mailbox_events,
             subs: HashMap::new(),
             mailboxes,
             held_texts,
             relays: HashMap::new(),
             deliveries: HashMap::new(),
         };
-        tokio::spawn(core.run(events, stop_rx, vm_done_rx));
+        tokio::spawn(core.run(events, stop_rx, vm_done_rx, mailbox_rx));
         Ok(Server {
             agent,
             addr,
@@ -356,6 +380,8 @@ enum Phase {
     Talking { relay: MediaTask, since: Instant },
     /// The caller talks to voicemail.
     Voicemail { media: MediaTask, since: Instant },
+    /// The caller listens to their own mailbox.
+    Mailbox { media: MediaTask, since: Instant },
     /// Over; waiting for nothing.
     Ended,
 }
@@ -379,6 +405,8 @@ struct Call {
     /// Leg A's keys, until the relay or voicemail takes them.
     caller_srtp: Option<SrtpSession>,
     caller_answer: String,
+    /// The telephone-event payload type agreed with the caller.
+    caller_dtmf: Option<u8>,
     caller_peer: MediaPeer,
     caller_ports: Option<PortPair>,
     /// The answered callee leg.
@@ -411,6 +439,7 @@ impl std::fmt::Debug for Call {
 enum TimerKind {
     NoAnswer,
     MessageFull,
+    MailboxLimit,
     Expiry,
     Mwi,
 }
@@ -481,6 +510,12 @@ struct Core {
     vm_done: mpsc::Sender<Stored>,
     /// Voicemail and call recordings being written.
     writing: usize,
+    /// The access policy (a user's own mailbox by phone).
+    policy: Arc<Policy>,
+    /// Wrong voicemail PINs, per user.
+    pin_lockout: Arc<std::sync::Mutex<LockoutTable<String>>>,
+    /// Where mailbox calls report.
+    mailbox_events: mpsc::Sender<MailboxEvent>,
     /// Message-summary subscriptions, by their dialog.
     subs: HashMap<DialogId, Subscription>,
     /// Which voicemail belongs to which mailbox.
@@ -528,6 +563,9 @@ struct Stored {
     mailbox: Option<String>,
     result: Result<u64, String>,
 }
+
+/// The longest call to the voicemail number.
+const MAILBOX_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// The most phones of one callee called at once.
 const MAX_FORKS: usize = 10;
@@ -613,6 +651,7 @@ impl Core {
         mut events: AgentEvents,
         mut stop: oneshot::Receiver<oneshot::Sender<()>>,
         mut vm_done: mpsc::Receiver<Stored>,
+        mut mailbox_rx: mpsc::Receiver<MailboxEvent>,
     ) {
         info!("PBX serving");
         self.timers.push(Reverse((
@@ -656,6 +695,7 @@ impl Core {
                     }
                 }
                 Some(stored) = vm_done.recv() => self.voicemail_stored(stored).await,
+                Some(event) = mailbox_rx.recv() => self.on_mailbox(event).await,
                 () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                     self.fire_timers().await;
                 }
@@ -875,6 +915,14 @@ impl Core {
                     self.timers
                         .push(Reverse((now + mwi::CHECK_EVERY, TimerKind::Mwi, 0)));
                 }
+                TimerKind::MailboxLimit => {
+                    if let Some(c) = self.calls.get(&call)
+                        && matches!(c.phase, Phase::Mailbox { .. })
+                    {
+                        debug!(call, "mailbox call too long");
+                        self.on_mailbox(MailboxEvent::Done(call)).await;
+                    }
+                }
                 TimerKind::MessageFull => {
                     if let Some(c) = self.calls.get(&call)
                         && matches!(c.phase, Phase::Voicemail { .. })
@@ -1058,12 +1106,18 @@ impl Core {
         };
         self.next_call += 1;
         let number = self.next_call;
-        let callee = request
+        let dialled = request
             .request_uri()
             .and_then(Result::ok)
             .as_ref()
-            .and_then(user_of)
-            .filter(|c| self.users.user(c).is_some());
+            .and_then(user_of);
+        // The voicemail number reaches the caller's own mailbox.
+        let to_mailbox = dialled.as_deref() == Some(self.settings.voicemail_number.as_str());
+        let callee = if to_mailbox {
+            Some(caller.expose().clone())
+        } else {
+            dialled.filter(|c| self.users.user(c).is_some())
+        };
         let Ok(call_id) = request.call_id().map(str::to_owned) else {
             self.respond(id, 400, "Bad Request");
             return;
@@ -1107,6 +1161,7 @@ impl Core {
             caller_dialog: None,
             caller_srtp: None,
             caller_answer: String::new(),
+            caller_dtmf: None,
             caller_peer: MediaPeer::new(origin.source),
             caller_ports: None,
             callee_leg: None,
@@ -1168,12 +1223,21 @@ impl Core {
         };
         call.caller_srtp = Some(srtp);
         call.caller_answer = answered.answer.sdp.to_string();
+        call.caller_dtmf = answered
+            .answer
+            .audio
+            .as_ref()
+            .and_then(|a| a.telephone_event);
         call.caller_peer = peer;
         call.caller_ports = Some(ports);
         self.audit_call(&call, CallEvent::Started);
         self.by_txn.insert(id, (number, Side::Caller));
         self.calls.insert(number, call);
         debug!(call = number, txn = %id, "call started");
+        if to_mailbox {
+            self.open_mailbox(number).await;
+            return;
+        }
 
         // Every live phone of the callee rings at once (forking, RFC 3261
         // section 16.7); the first to answer takes the call.
@@ -1523,6 +1587,95 @@ impl Core {
         Some((id, relay))
     }
 
+    /// Answers call `number` (to the voicemail number) with the caller's
+    /// own mailbox: a media endpoint playing what the menu queues, and a
+    /// task running the menu over the digits the phone sends.
+    async fn open_mailbox(&mut self, number: u64) {
+        let Some(call) = self.calls.get_mut(&number) else {
+            return;
+        };
+        let (Some(srtp), Some(ports)) = (call.caller_srtp.take(), call.caller_ports.take()) else {
+            return;
+        };
+        let mut ssrc = [0u8; 4];
+        let _ = self.rng.fill(&mut ssrc);
+        let playout = Playout::new();
+        let (sink, heard) = mpsc::channel(4096);
+        let media = spawn_endpoint(
+            srtp,
+            ports,
+            EndpointMedia {
+                law: G711::Pcmu,
+                ssrc: u32::from_be_bytes(ssrc),
+                source: Source::Playout(playout.clone()),
+                peer: call.caller_peer.rtp,
+                dtmf: None,
+            },
+            Some(sink),
+        );
+        let Ok(media) = media else {
+            let invite = call.invite;
+            self.respond(invite, 500, "Server Internal Error");
+            self.end_call(number, EndedBy::Pbx).await;
+            return;
+        };
+        call.phase = Phase::Mailbox {
+            media,
+            since: Instant::now(),
+        };
+        call.answered_at = Some(unix_now());
+        call.disposition = Some(Disposition::Mailbox);
+        let invite = call.invite;
+        let sdp = call.caller_answer.clone();
+        let user = call.caller.clone();
+        let session = MailboxCall {
+            number,
+            messages: self.mailboxes.of(user.expose()),
+            pin: self.users.user(user.expose()).and_then(|u| u.voicemail_pin),
+            user,
+            address: call.caller_ip.clone(),
+            vault: self.vault.clone(),
+            audit: self.audit.clone(),
+            policy: self.policy.clone(),
+            lockout: self.pin_lockout.clone(),
+            source: self.settings.audit_source.clone(),
+            dtmf: call.caller_dtmf,
+            playout,
+            heard,
+            events: self.mailbox_events.clone(),
+        };
+        tokio::spawn(session.run());
+        self.timers.push(Reverse((
+            Instant::now() + MAILBOX_LIMIT,
+            TimerKind::MailboxLimit,
+            number,
+        )));
+        if let Some(call) = self.calls.get(&number) {
+            self.audit_call(call, CallEvent::Answered);
+        }
+        let then = Then::CallerDialog { number };
+        self.hold(invite, 200, "OK", &[], Some(Bytes::from(sdp)), then);
+    }
+
+    async fn on_mailbox(&mut self, event: MailboxEvent) {
+        match event {
+            MailboxEvent::Deleted(id) => {
+                self.mailboxes.remove(&id);
+                self.notify_changed().await;
+            }
+            MailboxEvent::Done(number) => {
+                let Some(call) = self.calls.get(&number) else {
+                    return;
+                };
+                if let Some(d) = call.caller_dialog {
+                    self.by_dialog.remove(&d);
+                    let _ = self.agent.send_in_dialog(d, "BYE", &[], None).await;
+                }
+                self.end_call(number, EndedBy::Pbx).await;
+            }
+        }
+    }
+
     async fn send_to_voicemail(&mut self, number: u64, reason: VoicemailReason) {
         let Some(call) = self.calls.get_mut(&number) else {
             return;
@@ -1550,6 +1703,7 @@ impl Core {
                 ssrc: u32::from_be_bytes(ssrc),
                 source: Source::Samples(Arc::new(prompt())),
                 peer: call.caller_peer.rtp,
+                dtmf: None,
             },
             Some(sink),
         );
@@ -2129,7 +2283,7 @@ impl Core {
                 );
                 since.elapsed().as_secs()
             }
-            Phase::Voicemail { media, since } => {
+            Phase::Voicemail { media, since } | Phase::Mailbox { media, since } => {
                 media.stop().await;
                 since.elapsed().as_secs()
             }
@@ -2185,17 +2339,7 @@ enum CalleeError {
 
 /// The voicemail prompt: half a second of a 1 kHz beep, μ-law.
 fn prompt() -> Vec<u8> {
-    (0..4000u32)
-        .map(|n| {
-            let t = f64::from(n) / 8000.0;
-            let s = (6000.0 * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()).round();
-            #[allow(
-                clippy::cast_possible_truncation,
-                reason = "the value lies within ±6000"
-            )]
-            G711::Pcmu.encode(s as i16)
-        })
-        .collect()
+    crate::media::beep(1000.0, 500, 6000.0)
 }
 
 /// Writes a call's recording as its packets arrive; returns its length

@@ -105,10 +105,10 @@ async fn pbx_with_audit(
         settings,
         ServerParts {
             registrar,
-            users: Arc::new(Users::with_passwords(
-                &["alice", "bob", "carol"],
-                Md5Use::Refused,
-            )),
+            users: Arc::new(
+                Users::with_passwords(&["alice", "bob", "carol"], Md5Use::Refused)
+                    .with_pins(&[("bob", "2468")]),
+            ),
             vault: vault.clone(),
             audit: sink,
             rng,
@@ -462,6 +462,126 @@ async fn every_phone_of_the_callee_rings_and_the_first_to_answer_takes_the_call(
             },
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_voicemail_number_plays_and_deletes_messages_after_the_pin() {
+    let pbx = pbx(Duration::from_secs(20)).await;
+    // Bob has no phone registered: Alice's call goes to voicemail, where
+    // she leaves two seconds of her tone.
+    let mut alice = phone(&pbx, "alice", 440.0).await;
+    alice.register(300).await.unwrap();
+    let CallOutcome::Answered(call) = alice.call("bob").await.unwrap() else {
+        panic!("voicemail did not answer");
+    };
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    alice.hang_up(call).await.unwrap();
+    let mut left = None;
+    for _ in 0..50 {
+        left = pbx
+            .vault
+            .list()
+            .unwrap()
+            .into_iter()
+            .find(|o| o.id.starts_with("vm-"));
+        if left.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = left.expect("a voicemail").id;
+
+    // Bob calls the voicemail number from his phone (silent, so that only
+    // what the PBX plays is heard), types a wrong PIN, then his own.
+    let mut bob = phone(&pbx, "bob", 0.0).await;
+    bob.register(300).await.unwrap();
+    let CallOutcome::Answered(mut call) = bob.call("*97").await.unwrap() else {
+        panic!("the voicemail number did not answer");
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(call.press("1111#"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = call.take_heard();
+    assert!(
+        pcmu_frames_with_tone(&before, 400.0) > 0.05,
+        "the wrong PIN's tone"
+    );
+    assert!(
+        pcmu_frames_with_tone(&before, 440.0) < 0.3,
+        "no message yet"
+    );
+    assert!(call.press("2468#"));
+    // The beep, then Alice's message.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let heard = call.take_heard();
+    assert!(
+        pcmu_frames_with_tone(&heard, 440.0) > 0.4,
+        "Alice's message is played"
+    );
+    // 7 deletes it; it was the only one: goodbye, and the PBX hangs up.
+    assert!(call.press("7"));
+    let (_, _) = tokio::time::timeout(Duration::from_secs(10), bob.hung_up(call))
+        .await
+        .expect("the PBX hangs up after the last message")
+        .unwrap();
+    assert!(pbx.vault.get(&left).is_err(), "the message is deleted");
+
+    // Every step is audited: the wrong PIN, the right one, the listening
+    // and the deletion, each decided for Bob as a phone user.
+    let records = pbx.audit.0.lock().unwrap().clone();
+    let pin_results: Vec<String> = records
+        .iter()
+        .filter(|r| r.event == EventType::Login && r.actor.user_id.expose() == "bob")
+        .filter_map(|r| {
+            r.details
+                .iter()
+                .find(|d| d.key.expose() == "result")
+                .map(|d| d.value.expose().clone())
+        })
+        .filter(|v| v.starts_with("pin"))
+        .collect();
+    assert_eq!(pin_results, ["pin refused", "pin accepted"]);
+    let decided: Vec<(Action, bool)> = records
+        .iter()
+        .filter(|r| {
+            r.event == EventType::VoicemailAccess
+                && r.actor.user_id.expose() == "bob"
+                && r.actor.role.as_deref() == Some("phone_user")
+        })
+        .map(|r| {
+            (
+                r.action.clone(),
+                r.outcome == carevox::audit::Outcome::Success,
+            )
+        })
+        .collect();
+    assert_eq!(decided, [(Action::Read, true), (Action::Delete, true)]);
+
+    // Carol has no PIN: whatever she types is refused, and the PBX hangs
+    // up.
+    let mut carol = phone(&pbx, "carol", 0.0).await;
+    carol.register(300).await.unwrap();
+    let CallOutcome::Answered(call) = carol.call("*97").await.unwrap() else {
+        panic!("the voicemail number did not answer");
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(call.press("2468#"));
+    let (heard, _) = tokio::time::timeout(Duration::from_secs(10), carol.hung_up(call))
+        .await
+        .expect("the PBX hangs up")
+        .unwrap();
+    assert!(
+        pcmu_frames_with_tone(&heard, 400.0) > 0.2,
+        "the refusal tone"
+    );
+    let records = pbx.audit.0.lock().unwrap().clone();
+    assert!(records.iter().any(|r| {
+        r.actor.user_id.expose() == "carol"
+            && r.details
+                .iter()
+                .any(|d| d.value.expose() == "no voicemail pin set")
+    }));
+    pbx.server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

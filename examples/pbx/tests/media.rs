@@ -160,6 +160,7 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
             ssrc: 0x1111,
             source: Source::Tone(440.0),
             peer: relay_a_addr,
+            dtmf: None,
         },
         Some(caller_sink),
     )
@@ -172,6 +173,7 @@ async fn two_endpoints_hear_each_other_through_the_relay_and_the_wire_is_srtp() 
             ssrc: 0x2222,
             source: Source::Tone(1000.0),
             peer: relay_b_addr,
+            dtmf: None,
         },
         Some(callee_sink),
     )

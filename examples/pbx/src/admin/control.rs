@@ -42,10 +42,26 @@ use super::proto::{
 use crate::cdr;
 use crate::recording::{self, RECORDING_PREFIX};
 
-/// The access policy of the admin console: carevox-authz's sample hospital
-/// policy, plus an `account` resource that administrators manage with a
-/// second factor.
+/// What the PBX adds to carevox-authz's sample hospital policy: an
+/// `account` resource that administrators manage with a second factor, and
+/// the `phone_user` role of a user who called the voicemail number from
+/// their own phone (digest) and entered their voicemail PIN, who may hear
+/// and delete their own voicemail.
 pub const ACCOUNT_POLICY: &str = r#"
+[[roles]]
+name = "phone_user"
+description = "A PBX user at their own phone, digest-authenticated, past their voicemail PIN"
+
+[[rules]]
+id = "phone-own-voicemail"
+effect = "permit"
+description = "A user hears and deletes their own voicemail from their own phone, after their PIN"
+roles = ["phone_user"]
+resources = ["voicemail"]
+actions = ["list", "listen", "delete"]
+relation = "self"
+mfa = true
+
 [[resources]]
 name = "account"
 actions = ["add", "disable", "reset_totp"]
@@ -72,11 +88,18 @@ pub fn policy_text() -> String {
 const MAILBOX_TEAM: TeamId = TeamId(1);
 /// The policy's "patient" of a voicemail: its mailbox, as a number made
 /// from the SHA-256 of the mailbox's name (the PBX knows no patient ids).
-fn mailbox_owner(mailbox: &str) -> PatientId {
+pub(crate) fn mailbox_owner(mailbox: &str) -> PatientId {
+    PatientId::new(mailbox_number(mailbox))
+}
+
+/// The number standing for a mailbox (its SHA-256's first eight bytes):
+/// the policy's patient of its voicemail, and the user id of its owner at
+/// their phone.
+pub(crate) fn mailbox_number(mailbox: &str) -> u64 {
     let d = ring::digest::digest(&ring::digest::SHA256, mailbox.as_bytes());
     let mut n = [0u8; 8];
     n.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[0; 8]));
-    PatientId::new(u64::from_be_bytes(n))
+    u64::from_be_bytes(n)
 }
 
 /// Stored audio that the console lists, exports and deletes: voicemail
