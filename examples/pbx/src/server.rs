@@ -1587,19 +1587,21 @@ impl Core {
         Some((id, relay))
     }
 
-    /// Answers call `number` (to the voicemail number) with the caller's
-    /// own mailbox: a media endpoint playing what the menu queues, and a
-    /// task running the menu over the digits the phone sends.
-    async fn open_mailbox(&mut self, number: u64) {
-        let Some(call) = self.calls.get_mut(&number) else {
-            return;
-        };
+    /// A media endpoint of the PBX's own on call `number`'s leg A (with
+    /// the caller's keys), sending `source`; what the caller sends comes
+    /// out of the receiver. When it cannot start, the caller gets `500` and
+    /// the call ends.
+    async fn own_endpoint(
+        &mut self,
+        number: u64,
+        source: Source,
+    ) -> Option<(MediaTask, mpsc::Receiver<Vec<u8>>)> {
+        let call = self.calls.get_mut(&number)?;
         let (Some(srtp), Some(ports)) = (call.caller_srtp.take(), call.caller_ports.take()) else {
-            return;
+            return None;
         };
         let mut ssrc = [0u8; 4];
         let _ = self.rng.fill(&mut ssrc);
-        let playout = Playout::new();
         let (sink, heard) = mpsc::channel(4096);
         let media = spawn_endpoint(
             srtp,
@@ -1607,16 +1609,34 @@ impl Core {
             EndpointMedia {
                 law: G711::Pcmu,
                 ssrc: u32::from_be_bytes(ssrc),
-                source: Source::Playout(playout.clone()),
+                source,
                 peer: call.caller_peer.rtp,
                 dtmf: None,
             },
             Some(sink),
         );
-        let Ok(media) = media else {
-            let invite = call.invite;
-            self.respond(invite, 500, "Server Internal Error");
-            self.end_call(number, EndedBy::Pbx).await;
+        match media {
+            Ok(media) => Some((media, heard)),
+            Err(e) => {
+                debug!(call = number, error = %e, "media endpoint not started");
+                let invite = call.invite;
+                self.respond(invite, 500, "Server Internal Error");
+                self.end_call(number, EndedBy::Pbx).await;
+                None
+            }
+        }
+    }
+
+    /// Answers call `number` (to the voicemail number) with the caller's
+    /// own mailbox: a media endpoint playing what the menu queues, and a
+    /// task running the menu over the digits the phone sends.
+    async fn open_mailbox(&mut self, number: u64) {
+        let playout = Playout::new();
+        let source = Source::Playout(playout.clone());
+        let Some((media, heard)) = self.own_endpoint(number, source).await else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&number) else {
             return;
         };
         call.phase = Phase::Mailbox {
@@ -1683,34 +1703,14 @@ impl Core {
         if !matches!(call.phase, Phase::Ringing) {
             return;
         }
-        let (Some(srtp), Some(ports)) = (call.caller_srtp.take(), call.caller_ports.take()) else {
-            return;
-        };
         // The callee's phones stop ringing (a 200 crossing the CANCEL is
         // hung up when it arrives).
         self.cancel_forks(number).await;
-        let Some(call) = self.calls.get_mut(&number) else {
+        let source = Source::Samples(Arc::new(prompt()));
+        let Some((media, heard)) = self.own_endpoint(number, source).await else {
             return;
         };
-        let mut ssrc = [0u8; 4];
-        let _ = self.rng.fill(&mut ssrc);
-        let (sink, heard) = mpsc::channel(4096);
-        let media = spawn_endpoint(
-            srtp,
-            ports,
-            EndpointMedia {
-                law: G711::Pcmu,
-                ssrc: u32::from_be_bytes(ssrc),
-                source: Source::Samples(Arc::new(prompt())),
-                peer: call.caller_peer.rtp,
-                dtmf: None,
-            },
-            Some(sink),
-        );
-        let Ok(media) = media else {
-            let invite = call.invite;
-            self.respond(invite, 500, "Server Internal Error");
-            self.end_call(number, EndedBy::Pbx).await;
+        let Some(call) = self.calls.get_mut(&number) else {
             return;
         };
         call.phase = Phase::Voicemail {

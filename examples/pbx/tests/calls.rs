@@ -238,16 +238,7 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     );
 
     // The message is sealed in the vault once the call is over.
-    let mut stored = None;
-    for _ in 0..50 {
-        let list = pbx.vault.list().unwrap();
-        if let Some(o) = list.iter().find(|o| o.id.starts_with("vm-")) {
-            stored = Some(o.id.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = stored.expect("a voicemail in the vault");
+    let id = sealed(&pbx.vault, "vm-").await;
     let (meta, samples) = pbx.vault.get(&id).unwrap();
     assert_eq!(meta.content_type, "audio/PCMU");
     assert_eq!(meta.get_label("callee"), Some("bob"));
@@ -290,16 +281,7 @@ async fn a_recorded_call_is_announced_and_both_parties_are_in_the_vault() {
     }
 
     // The recording is sealed once the call is over.
-    let mut stored = None;
-    for _ in 0..50 {
-        let list = pbx.vault.list().unwrap();
-        if let Some(o) = list.iter().find(|o| o.id.starts_with("rec-")) {
-            stored = Some(o.id.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = stored.expect("a recording in the vault");
+    let id = sealed(&pbx.vault, "rec-").await;
     let (meta, samples) = pbx.vault.get(&id).unwrap();
     assert!(carevox_pbx::recording::is_recording(&id, &meta));
     assert_eq!(meta.content_type, "audio/PCMU");
@@ -476,20 +458,7 @@ async fn the_voicemail_number_plays_and_deletes_messages_after_the_pin() {
     };
     tokio::time::sleep(Duration::from_millis(2600)).await;
     alice.hang_up(call).await.unwrap();
-    let mut left = None;
-    for _ in 0..50 {
-        left = pbx
-            .vault
-            .list()
-            .unwrap()
-            .into_iter()
-            .find(|o| o.id.starts_with("vm-"));
-        if left.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let left = left.expect("a voicemail").id;
+    let left = sealed(&pbx.vault, "vm-").await;
 
     // Bob calls the voicemail number from his phone (silent, so that only
     // what the PBX plays is heard), types a wrong PIN, then his own.
@@ -820,6 +789,19 @@ async fn text_messages_are_relayed_or_held_in_the_vault_until_registration() {
     let exported = serde_json::to_string(&records).unwrap();
     assert!(!exported.contains("lab results") && !exported.contains("Dr Lee"));
     pbx.server.shutdown().await;
+}
+
+/// The id of the first object whose id starts with `prefix`, once one is
+/// sealed in `vault` (within five seconds).
+async fn sealed(vault: &Vault, prefix: &str) -> String {
+    for _ in 0..50 {
+        let list = vault.list().unwrap();
+        if let Some(o) = list.into_iter().find(|o| o.id.starts_with(prefix)) {
+            return o.id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("nothing starting {prefix} sealed in the vault");
 }
 
 fn cdr_batches(vault: &Vault) -> Vec<String> {

@@ -139,17 +139,7 @@ async fn baresip_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     // Give tshark time to open the interface.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let bob = baresip(&ca.pem, addr, "bob", ";answermode=auto", None);
-    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
-    let alice = baresip(
-        &ca.pem,
-        addr,
-        "alice",
-        "",
-        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
-    );
-    wait_for(&alice, "call established", Duration::from_secs(20)).await;
-    wait_for(&bob, "call established", Duration::from_secs(5)).await;
+    let (alice, bob) = alice_calls_bob(&ca, addr).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The PBX ends the call (a BYE to each side) as it stops.
     server.shutdown().await;
@@ -184,17 +174,7 @@ async fn a_recorded_baresip_call_is_announced_and_sealed_in_the_vault() {
     let ca = Ca::new("carevox test CA");
     let pbx = pbx(&ca, "[recording]\nusers = [\"bob\"]\n").await;
     let addr = pbx.server.addr();
-    let bob = baresip(&ca.pem, addr, "bob", ";answermode=auto", None);
-    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
-    let alice = baresip(
-        &ca.pem,
-        addr,
-        "alice",
-        "",
-        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
-    );
-    wait_for(&alice, "call established", Duration::from_secs(20)).await;
-    wait_for(&bob, "call established", Duration::from_secs(5)).await;
+    let (alice, bob) = alice_calls_bob(&ca, addr).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     pbx.server.shutdown().await;
     wait_for(&bob, "session closed", Duration::from_secs(10)).await;
@@ -225,6 +205,23 @@ async fn a_recorded_baresip_call_is_announced_and_sealed_in_the_vault() {
     let pcm: Vec<i16> = samples.iter().map(|&b| G711::Pcmu.decode(b)).collect();
     assert!(frames_with_tone(&pcm[..8000], 8000, 1400.0) > 0.5);
     assert!(frames_with_tone(&pcm[12_000..], 8000, 440.0) > 0.6);
+}
+
+/// Bob's baresip registers and answers on its own; Alice's dials him; both
+/// say the call is established.
+async fn alice_calls_bob(ca: &Ca, addr: SocketAddr) -> (Peer, Peer) {
+    let bob = baresip(&ca.pem, addr, "bob", ";answermode=auto", None);
+    wait_for(&bob, "200 ok", Duration::from_secs(15)).await;
+    let alice = baresip(
+        &ca.pem,
+        addr,
+        "alice",
+        "",
+        Some(&format!("/dial sip:bob@127.0.0.1:{}", addr.port())),
+    );
+    wait_for(&alice, "call established", Duration::from_secs(20)).await;
+    wait_for(&bob, "call established", Duration::from_secs(5)).await;
+    (alice, bob)
 }
 
 /// Bob's decoded audio, checked after the call.
