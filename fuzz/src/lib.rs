@@ -22,6 +22,7 @@
 pub type Entry = fn(&[u8]);
 
 pub mod audit;
+pub mod media;
 pub mod sip;
 pub mod srtp;
 pub mod vault;
@@ -41,6 +42,9 @@ pub const TARGETS: &[(&str, Entry)] = &[
     // carevox-audit
     ("audit_segment", audit::audit_segment),
     ("audit_checkpoint", audit::audit_checkpoint),
+    // carevox (the facade's media parsers)
+    ("dtmf_events", media::dtmf_events),
+    ("call_recorder", media::call_recorder),
 ];
 
 /// The entry point of the target called `name`, if there is one.
