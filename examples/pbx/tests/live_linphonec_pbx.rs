@@ -19,6 +19,12 @@
 //!   decodes (dumped by its `sndfile` module) carries the 440 Hz tone
 //!   linphonec plays from a WAV file (`soundcard use files`, `play FILE`).
 //!
+//! - linphonec calls the voicemail number (`*97`), types its PIN (each
+//!   digit a line on its console, sent as an RFC 4733 telephone-event over
+//!   SRTP), and hears the message waiting in its mailbox (a 440 Hz tone,
+//!   found by frequency in what it recorded) before the PBX hangs up; the
+//!   PIN check and the listening are in the audit records.
+//!
 //! linphonec needs a HOME holding its data directory; it verifies the
 //! server's certificate by DNS name, which is why it addresses the PBX as
 //! `localhost` (IPv6 off, so 127.0.0.1). A missing linphonec, baresip or
@@ -39,7 +45,7 @@ use std::time::Duration;
 
 use carevox::audio::G711;
 use carevox::audit::{Action, AuthMethod, EventType, Outcome};
-use carevox::vault::{LocalKeyFile, MemoryBackend, Vault};
+use carevox::vault::{LocalKeyFile, MemoryBackend, Metadata, Vault};
 use carevox_pbx::config::Config;
 use carevox_pbx::registrar::{Md5Use, Registrar, RegistrarSettings};
 use carevox_pbx::server::{Server, ServerParts, ServerSettings};
@@ -59,7 +65,8 @@ const REALM: &str = "carevox.test";
 
 /// The PBX on a free loopback port with the relay on `media_ports`, its
 /// certificate naming `localhost` (for linphonec) and `127.0.0.1`; Alice
-/// is a legacy MD5 phone (baresip), Bob (linphonec) is not.
+/// is a legacy MD5 phone (baresip), Bob (linphonec) is not. Bob's
+/// voicemail PIN is 2468 and a message waits in his mailbox.
 async fn pbx(ca: &Ca, media_ports: (u16, u16)) -> (Server, Arc<Capture>, tempfile::TempDir) {
     let id = ca.issue(&["localhost", "127.0.0.1"]);
     let config = Config::from_toml(&format!(
@@ -76,6 +83,26 @@ async fn pbx(ca: &Ca, media_ports: (u16, u16)) -> (Server, Arc<Capture>, tempfil
     let dir = tempfile::tempdir().unwrap();
     let keys = LocalKeyFile::create(dir.path().join("kek"), &*rng).unwrap();
     let vault = Arc::new(Vault::new(Arc::new(MemoryBackend::new()), Arc::new(keys)));
+    // Bob has a message waiting: two seconds of a 440 Hz tone from Alice.
+    let message: Vec<u8> = (0..16_000u32)
+        .map(|n| {
+            let t = f64::from(n) / 8000.0;
+            G711::Pcmu.encode((8000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    vault
+        .put(
+            &*rng,
+            Metadata::new("vm-waiting", G711::Pcmu.media_type(), now, now + 86_400)
+                .label("caller", "alice")
+                .label("callee", "bob"),
+            &message,
+        )
+        .unwrap();
     let mut settings = ServerSettings::from_config(&config).unwrap();
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.media_ports = media_ports;
@@ -84,6 +111,7 @@ async fn pbx(ca: &Ca, media_ports: (u16, u16)) -> (Server, Arc<Capture>, tempfil
     users
         .0
         .extend(Users::with_passwords(&["bob"], Md5Use::Refused).0);
+    let users = users.with_pins(&[("bob", "2468")]);
     let audit = Arc::new(Capture::default());
     let server = Server::start(
         settings,
@@ -285,6 +313,9 @@ async fn baresip_calls_linphonec_through_the_pbx_over_tls_and_srtp() {
 
 const OUT_MEDIA_PORTS: (u16, u16) = (47300, 47399);
 
+/// The relay ports of the voicemail number test.
+const MAILBOX_MEDIA_PORTS: (u16, u16) = (47400, 47499);
+
 /// Six seconds of a 440 Hz sine, 8 kHz 16-bit mono PCM, as a WAV file.
 fn tone_wav(path: &std::path::Path) {
     let samples: Vec<i16> = (0..48_000u32)
@@ -413,5 +444,88 @@ async fn linphonec_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     assert!(
         share > 0.5,
         "Alice hears linphonec's tone in {share} of the frames"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphonec_hears_its_voicemail_after_typing_its_pin() {
+    let ca = Ca::new("carevox test CA");
+    let (server, audit, _dir) = pbx(&ca, MAILBOX_MEDIA_PORTS).await;
+    let addr = server.addr();
+    let mut bob = linphonec(
+        &ca.pem,
+        addr,
+        "media_encryption=srtp\nmedia_encryption_mandatory=1\n",
+        &[],
+    );
+    bob_registered(&audit, &bob).await;
+    // No sound card: linphonec records what it decodes.
+    let heard = bob.home().path().join("mailbox.wav");
+    bob.send("soundcard use files").unwrap();
+    bob.send(&format!("record {}", heard.display())).unwrap();
+    bob.send("soundcard show").unwrap();
+    assert!(
+        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
+        "linphonec did not switch to files:\n{}",
+        bob.log()
+    );
+    bob.send(&format!(
+        "call sip:*97@localhost:{};transport=tls",
+        addr.port()
+    ))
+    .unwrap();
+    assert!(
+        appears(
+            || bob.read("linphonec.log"),
+            "to LinphoneCallStreamsRunning",
+            Duration::from_secs(20)
+        )
+        .await,
+        "the voicemail number did not answer:\n{}",
+        bob.read("linphonec.log")
+    );
+    // The PIN, one key at a time (linphonec sends each typed digit as an
+    // RFC 4733 telephone-event).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for key in ["2", "4", "6", "8", "#"] {
+        bob.send(key).unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // The message plays, then the goodbye tone, then the PBX hangs up.
+    assert!(
+        appears(
+            || bob.read("linphonec.log"),
+            "to LinphoneCallEnd",
+            Duration::from_secs(20)
+        )
+        .await,
+        "the PBX never hung up:\n{}",
+        bob.read("linphonec.log")
+    );
+    let records = audit.0.lock().unwrap().clone();
+    let accepted = records.iter().any(|r| {
+        r.actor.user_id.expose() == "bob"
+            && r.event == EventType::Login
+            && detail(r, "result") == Some("pin accepted")
+    });
+    assert!(
+        accepted,
+        "the PBX did not accept linphonec's PIN:\n{}",
+        bob.read("linphonec.log")
+    );
+    assert!(records.iter().any(|r| {
+        r.actor.user_id.expose() == "bob"
+            && r.event == EventType::VoicemailAccess
+            && r.action == Action::Read
+            && r.outcome == Outcome::Success
+    }));
+    server.shutdown().await;
+    bob.send("quit").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (samples, rate, _) = wav_samples(&heard);
+    let share = frames_with_tone(&samples, rate, 440.0);
+    assert!(
+        share > 0.2,
+        "linphonec heard the message in {share} of the frames"
     );
 }
