@@ -184,6 +184,9 @@ pub struct Dialog {
     pending_invite: Option<TransactionId>,
     /// UAS: the 2xx retransmitted until its ACK.
     pending_2xx: Option<Pending2xx>,
+    /// The INVITE server transactions that name this dialog (its creating
+    /// INVITE, re-INVITEs), so that ending it touches only them.
+    server_invites: Vec<TransactionId>,
 }
 
 #[derive(Debug, Clone)]
@@ -925,6 +928,7 @@ impl UserAgent {
             if let Some(s) = self.servers.get_mut(&id) {
                 s.dialog = Some(d);
             }
+            self.link_server(d, id);
             dialog = Some(d);
             if status < 200 {
                 self.out
@@ -1038,6 +1042,7 @@ impl UserAgent {
             transport,
             invite: None,
             pending_invite: None,
+            server_invites: Vec::new(),
             pending_2xx: None,
         };
         self.keys.insert(
@@ -1069,6 +1074,16 @@ impl UserAgent {
             .copied()
     }
 
+    /// Notes that the INVITE server transaction `t` names dialog `d`;
+    /// transactions that ended meanwhile are dropped from its list.
+    fn link_server(&mut self, d: DialogId, t: TransactionId) {
+        let servers = &self.servers;
+        if let Some(dl) = self.dialogs.get_mut(&d) {
+            dl.server_invites.retain(|x| servers.contains_key(x));
+            dl.server_invites.push(t);
+        }
+    }
+
     fn end_dialog(&mut self, id: DialogId, reason: TerminationReason) {
         let Some(d) = self.dialogs.remove(&id) else {
             return;
@@ -1078,8 +1093,10 @@ impl UserAgent {
             local_tag: d.local_tag,
             remote_tag: d.remote_tag,
         });
-        for s in self.servers.values_mut() {
-            if s.dialog == Some(id) {
+        for t in &d.server_invites {
+            if let Some(s) = self.servers.get_mut(t)
+                && s.dialog == Some(id)
+            {
                 s.dialog = None;
             }
         }
@@ -1270,6 +1287,7 @@ impl UserAgent {
                     dialog: Some(did),
                 },
             );
+            self.link_server(did, id);
         }
         if method == Some(Method::Bye) {
             self.auto_respond(now, id, &request, 200, "OK");
@@ -1443,6 +1461,7 @@ impl UserAgent {
             transport,
             invite: Some(invite_tx),
             pending_invite: None,
+            server_invites: Vec::new(),
             pending_2xx: None,
         };
         self.keys.insert(
