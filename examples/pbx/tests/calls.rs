@@ -147,6 +147,17 @@ async fn phone(pbx: &Pbx, user: &str, tone: f64) -> Phone {
         .unwrap()
 }
 
+/// `alice` calls `user` in a task of its own (so that the callee's phone
+/// can be driven meanwhile); the task gives the phone back with the
+/// outcome.
+fn calling(mut alice: Phone, user: &str) -> tokio::task::JoinHandle<(Phone, CallOutcome)> {
+    let user = user.to_owned();
+    tokio::spawn(async move {
+        let outcome = alice.call(&user).await.unwrap();
+        (alice, outcome)
+    })
+}
+
 /// The share of 20 ms frames of μ-law `samples` carrying `frequency`.
 fn pcmu_frames_with_tone(samples: &[u8], frequency: f64) -> f64 {
     frames_with_tone(&pcmu(samples), 8000, frequency)
@@ -169,10 +180,7 @@ async fn talking(pbx: &Pbx) -> (Phone, ActiveCall, Phone, ActiveCall) {
     let mut bob = phone(pbx, "bob", 1000.0).await;
     alice.register(300).await.unwrap();
     bob.register(300).await.unwrap();
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     let incoming = bob.incoming().await.unwrap();
     bob.ring(&incoming).await.unwrap();
     let bob_call = bob.answer(incoming).await.unwrap();
@@ -218,10 +226,7 @@ async fn an_unanswered_call_leaves_a_voicemail_in_the_vault() {
     alice.register(300).await.unwrap();
     bob.register(300).await.unwrap();
 
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     // Bob's phone rings and nobody picks up.
     let incoming = bob.incoming().await.unwrap();
     bob.ring(&incoming).await.unwrap();
@@ -317,10 +322,7 @@ async fn a_recorded_call_is_announced_and_both_parties_are_in_the_vault() {
     // A call between users nobody records leaves no recording.
     let mut carol = phone(&pbx, "carol", 600.0).await;
     carol.register(300).await.unwrap();
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("carol").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "carol");
     let incoming = carol.incoming().await.unwrap();
     let carol_call = carol.answer(incoming).await.unwrap();
     let (mut alice, outcome) = caller.await.unwrap();
@@ -357,10 +359,7 @@ async fn every_phone_of_the_callee_rings_and_the_first_to_answer_takes_the_call(
     soft.register(300).await.unwrap();
 
     // Both ring; the softphone answers; the desk phone is cancelled.
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     let at_desk = desk.incoming().await.unwrap();
     let at_soft = soft.incoming().await.unwrap();
     desk.ring(&at_desk).await.unwrap();
@@ -380,10 +379,7 @@ async fn every_phone_of_the_callee_rings_and_the_first_to_answer_takes_the_call(
     assert!(pcmu_frames_with_tone(&heard, 700.0) < 0.05);
 
     // The desk phone is busy: the softphone still rings and answers.
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     let at_desk = desk.incoming().await.unwrap();
     let at_soft = soft.incoming().await.unwrap();
     desk.reject(at_desk, 486).await.unwrap();
@@ -398,22 +394,16 @@ async fn every_phone_of_the_callee_rings_and_the_first_to_answer_takes_the_call(
 
     // Both refuse with something other than busy: the caller gets the
     // lowest refusal, and no voicemail is left.
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     let at_desk = desk.incoming().await.unwrap();
     let at_soft = soft.incoming().await.unwrap();
     desk.reject(at_desk, 488).await.unwrap();
     soft.reject(at_soft, 606).await.unwrap();
-    let (mut alice, outcome) = caller.await.unwrap();
+    let (alice, outcome) = caller.await.unwrap();
     assert!(matches!(outcome, CallOutcome::Refused(488)), "{outcome:?}");
 
     // Both busy: voicemail answers.
-    let caller = tokio::spawn(async move {
-        let outcome = alice.call("bob").await.unwrap();
-        (alice, outcome)
-    });
+    let caller = calling(alice, "bob");
     let at_desk = desk.incoming().await.unwrap();
     let at_soft = soft.incoming().await.unwrap();
     desk.reject(at_desk, 486).await.unwrap();

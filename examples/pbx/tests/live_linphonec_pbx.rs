@@ -146,6 +146,21 @@ fn linphonec(ca_pem: &str, pbx: SocketAddr, sip_extra: &str, args: &[&str]) -> P
     )
 }
 
+/// Switches linphonec to files instead of a sound card and gives it
+/// `command` (`record FILE` or `play FILE`). linphonec runs its commands in
+/// order: once it answers the last (`soundcard show`), the file is set up
+/// before any call.
+async fn use_files(bob: &mut Peer, command: &str) {
+    bob.send("soundcard use files").unwrap();
+    bob.send(command).unwrap();
+    bob.send("soundcard show").unwrap();
+    assert!(
+        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
+        "linphonec did not switch to files:\n{}",
+        bob.log()
+    );
+}
+
 /// Waits for the PBX to audit Bob's registration and checks how it was
 /// made: a SIP digest with SHA-256 over TLS.
 async fn bob_registered(audit: &Capture, bob: &Peer) {
@@ -221,17 +236,7 @@ async fn baresip_calls_linphonec_through_the_pbx_over_tls_and_srtp() {
     bob_registered(&audit, &bob).await;
     // No sound card: linphonec plays silence and records what it decodes.
     let recording = bob.home().path().join("bob.wav");
-    bob.send("soundcard use files").unwrap();
-    bob.send(&format!("record {}", recording.display()))
-        .unwrap();
-    // linphonec runs its commands in order: once it answers the last,
-    // the recording is set up before the call comes.
-    bob.send("soundcard show").unwrap();
-    assert!(
-        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
-        "linphonec did not switch to files:\n{}",
-        bob.log()
-    );
+    use_files(&mut bob, &format!("record {}", recording.display())).await;
     let alice = start_baresip(
         &ca.pem,
         &format!(
@@ -379,14 +384,7 @@ async fn linphonec_calls_baresip_through_the_pbx_over_tls_and_srtp() {
     bob_registered(&audit, &bob).await;
     let tone = bob.home().path().join("tone.wav");
     tone_wav(&tone);
-    bob.send("soundcard use files").unwrap();
-    bob.send(&format!("play {}", tone.display())).unwrap();
-    bob.send("soundcard show").unwrap();
-    assert!(
-        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
-        "linphonec did not switch to files:\n{}",
-        bob.log()
-    );
+    use_files(&mut bob, &format!("play {}", tone.display())).await;
     // Addressed to the PBX by name (linphonec checks the certificate's).
     bob.send(&format!(
         "call sip:alice@localhost:{};transport=tls",
@@ -461,14 +459,7 @@ async fn linphonec_hears_its_voicemail_after_typing_its_pin() {
     bob_registered(&audit, &bob).await;
     // No sound card: linphonec records what it decodes.
     let heard = bob.home().path().join("mailbox.wav");
-    bob.send("soundcard use files").unwrap();
-    bob.send(&format!("record {}", heard.display())).unwrap();
-    bob.send("soundcard show").unwrap();
-    assert!(
-        appears(|| bob.log(), "using files.", Duration::from_secs(20)).await,
-        "linphonec did not switch to files:\n{}",
-        bob.log()
-    );
+    use_files(&mut bob, &format!("record {}", heard.display())).await;
     bob.send(&format!(
         "call sip:*97@localhost:{};transport=tls",
         addr.port()
